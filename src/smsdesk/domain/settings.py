@@ -1,0 +1,151 @@
+"""The SMS configuration: general fields, each module's own settings, plugin configuration.
+
+The configuration is one document. `module_settings` holds every module's fields (so switching
+module and back loses nothing); `plugin_configuration` holds the original products' `key = value`
+lines, whose values are applied on top of the chosen module's fields when the document is saved.
+Secret values (passwords, tokens) are `SecretStr` and are replaced by `MASK` whenever the
+document is shown; a saved `MASK` or blank secret keeps the stored value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+
+from smsdesk.domain.phone import parse_country_code
+from smsdesk.domain.sender import validate_sender
+from smsdesk.providers.base import ModuleSettings
+
+MASK = "********"
+_LINE = re.compile(r"^\s*([^=\s]+)\s*=\s*(.*?)\s*$")
+
+
+class ModuleLimits(BaseModel):
+    """How fast the dispatcher may send through a module."""
+
+    rate_limit: float = Field(0.0, ge=0, le=100_000, title="Rate limit",
+                              description="Messages per second; 0 means no limit.")
+    concurrency: int = Field(4, ge=1, le=256, title="Concurrency",
+                             description="Requests to the provider at the same time.")
+
+
+class SmsConfiguration(BaseModel):
+    """Everything the administrator sets on the SMS configuration screen."""
+
+    model_config = {"extra": "forbid"}
+
+    module: str = Field("simulator", title="Module")
+    default_country_code: str = Field(
+        "", title="Default country code",
+        description="Added to numbers without a country code, e.g. +31.",
+    )
+    sender: str = Field("smsdesk", title="Sender",
+                        description="Text of up to 11 characters or a number of up to 15 digits.")
+    plugin_configuration: str = Field(
+        "", title="Plugin configuration",
+        description="Settings from your provider, one 'key = value' per line.",
+    )
+    max_segments: int = Field(10, ge=1, le=255, title="Maximum segments",
+                              description="Longer texts are refused, never truncated.")
+    validity_hours: float = Field(48.0, gt=0, le=24 * 14, title="Validity (hours)",
+                                  description="How long the outbox keeps trying a message.")
+    module_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    limits: dict[str, ModuleLimits] = Field(default_factory=dict)
+
+    @field_validator("default_country_code")
+    @classmethod
+    def _country_code(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return ""
+        return f"+{parse_country_code(value)}"
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        return validate_sender(value).value
+
+    def limits_for(self, module: str) -> ModuleLimits:
+        return self.limits.get(module, ModuleLimits())
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one field, ready to be shown beside it."""
+
+    field: str
+    message: str
+
+
+class ConfigurationInvalid(ValueError):
+    """A configuration that cannot be saved, with every problem found."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+def parse_plugin_configuration(text: str) -> tuple[dict[str, str], list[FieldError]]:
+    """Read `key = value` lines (blank lines and `#` comments allowed); report bad lines."""
+    values: dict[str, str] = {}
+    errors: list[FieldError] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _LINE.match(line)
+        if match is None:
+            errors.append(FieldError("plugin_configuration",
+                                     f"Line {number}: write it as 'key = value'."))
+            continue
+        key, value = match.groups()
+        if key.startswith("[") or value.startswith("["):
+            errors.append(FieldError("plugin_configuration",
+                                     f"Line {number}: leave out the [ ] placeholder brackets."))
+            continue
+        values[key] = value
+    return values, errors
+
+
+def secret_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Names of a settings model's fields that hold secrets."""
+    return frozenset(
+        name for name, info in model.model_fields.items() if info.annotation is SecretStr
+    )
+
+
+def apply_plugin_keys(
+    model: type[ModuleSettings], module: str, values: Mapping[str, str],
+    known_elsewhere: Mapping[str, str],
+) -> tuple[dict[str, str], list[FieldError]]:
+    """Map plugin keys to the module's field names; unknown or foreign keys are errors."""
+    fields: dict[str, str] = {}
+    errors: list[FieldError] = []
+    for key, value in values.items():
+        if key in model.plugin_keys:
+            fields[model.plugin_keys[key]] = value
+        elif key in known_elsewhere:
+            errors.append(FieldError(
+                "plugin_configuration",
+                f"'{key}' belongs to module {known_elsewhere[key]}, not {module}.",
+            ))
+        else:
+            known = ", ".join(sorted(model.plugin_keys)) or "none"
+            errors.append(FieldError(
+                "plugin_configuration",
+                f"'{key}' is not a setting of module {module}. Its keys are: {known}.",
+            ))
+    return fields, errors
+
+
+def validation_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    """Turn pydantic's errors into one message per field, in plain words."""
+    errors = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "value"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        errors.append(FieldError(f"{prefix}{name}", message))
+    return errors

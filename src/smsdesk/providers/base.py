@@ -1,0 +1,184 @@
+"""The provider interface every module implements, and the errors a send can end in.
+
+A provider turns a batch of outbound SMS into one result each, parses the callbacks its
+service sends us, and checks that those callbacks are genuine. Everything else (segmentation,
+retries, throttling, storage) stays outside providers.
+
+Errors map to what the dispatcher does next::
+
+    ProviderError                 the provider refused or could not be reached
+    ├── TemporaryError            try again later with backoff (timeouts, 5xx, connection errors)
+    │   └── RateLimitedError      try again after `retry_after` seconds and slow the module down
+    ├── PermanentError            never retry: the message is failed with the provider's reason
+    └── AuthenticationError       credentials are wrong: keep the message queued, tell the admin
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel
+
+from smsdesk.domain.message import Status
+
+
+class ProviderError(Exception):
+    """A send or callback the provider could not handle; keeps the provider's code and text."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class TemporaryError(ProviderError):
+    """Worth retrying: the provider or the network failed, not the message."""
+
+
+class RateLimitedError(TemporaryError):
+    """The provider asks us to slow down, optionally saying for how long."""
+
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentError(ProviderError):
+    """The provider will never accept this message as it is."""
+
+
+class AuthenticationError(ProviderError):
+    """The provider refused our credentials; every message would fail the same way."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundSms:
+    """One message as a provider needs it: already validated, normalised and classified."""
+
+    message_id: str
+    to: str
+    sender: str
+    text: str
+    encoding: str
+    segments: int
+    priority: int
+    expires_at: float | None = None
+    status_callback_url: str | None = None
+    delivery_report: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What became of one message of a batch: a provider id, or the error that stopped it."""
+
+    message_id: str
+    provider_message_id: str | None = None
+    error: ProviderError | None = None
+    raw_code: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """A delivery report, already mapped to our status but keeping the provider's own code."""
+
+    provider_message_id: str
+    status: Status
+    raw_code: str
+    description: str = ""
+    occurred_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSms:
+    """A mobile-originated message as the provider handed it to us."""
+
+    provider_message_id: str
+    sender: str
+    recipient: str
+    text: str
+    received_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequest:
+    """An HTTP callback from a provider, independent of the web framework that received it."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+    form: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackAnswer:
+    """What we answer a provider's callback with; some providers expect a specific body."""
+
+    status_code: int = 200
+    body: str = ""
+    media_type: str = "text/plain"
+
+
+class ModuleSettings(BaseModel):
+    """Base of every module's own settings; `plugin_keys` maps the original products' keys."""
+
+    plugin_keys: ClassVar[Mapping[str, str]] = {}
+
+    model_config = {"extra": "forbid", "validate_assignment": True}
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderContext:
+    """What a provider may need from the installation besides its own settings."""
+
+    data_dir: Path
+    sender: str = ""
+
+
+class Provider(abc.ABC):
+    """One SMS module speaking one provider's protocol."""
+
+    max_batch: ClassVar[int] = 1
+
+    def __init__(self, settings: Any, http: httpx.AsyncClient, context: ProviderContext) -> None:
+        self.settings = settings
+        self.http = http
+        self.context = context
+
+    async def start(self) -> None:
+        """Start what runs beside sending (e.g. a connection or a report loop)."""
+
+    @abc.abstractmethod
+    async def send(self, batch: Sequence[OutboundSms]) -> list[SendResult]:
+        """Send up to `max_batch` messages; return one result per message, in order."""
+
+    def verify_callback(self, request: CallbackRequest, secret: str) -> bool:
+        """Whether a callback is genuine; by default the URL secret was checked by the router."""
+        return True
+
+    def parse_status_callback(self, request: CallbackRequest) -> list[StatusReport]:
+        """Turn a delivery-report callback into reports; raise ValueError when malformed."""
+        raise ValueError("This module does not receive delivery reports.")
+
+    def parse_inbound(self, request: CallbackRequest) -> list[InboundSms]:
+        """Turn an inbound callback into messages; raise ValueError when malformed."""
+        raise ValueError("This module does not receive inbound messages.")
+
+    def callback_answer(self, kind: str) -> CallbackAnswer:
+        """The body the provider expects after a callback we accepted."""
+        return CallbackAnswer()
+
+    async def close(self) -> None:
+        """Release what the provider holds (background tasks, connections)."""

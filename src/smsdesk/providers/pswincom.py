@@ -1,0 +1,29 @@
+"""PSWinCom (LINK Mobility) XML gateway: the settings of the *Original PsWinCom* module."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, SecretStr
+
+from smsdesk.providers.base import ModuleSettings
+
+
+class OriginalPsWinComSettings(ModuleSettings):
+    """The fields of the original product's *Original PsWinCom* screen, one for one."""
+
+    plugin_keys: ClassVar[dict[str, str]] = {
+        "pswin_username": "username",
+        "pswin_password": "password",
+    }
+
+    sms_endpoint: str = Field(
+        "",
+        max_length=40,
+        title="SMS endpoint",
+        description="The code by which an incoming SMS is recognised as meant for this service.",
+    )
+    username: str = Field("", max_length=100, title="User name",
+                          description="The user name you received from PsWinCom.")
+    password: SecretStr = Field(SecretStr(""), title="Password",
+                                description="The password you received from PsWinCom.")

@@ -1,0 +1,297 @@
+"""The simulator module: an SMS provider that sends nothing real.
+
+It behaves like a provider that honours a client reference: sending the same message id twice
+is accepted once and delivered once, which is what lets a crashed dispatcher retry safely. Its
+ledger is a SQLite file in the data directory, so sends and pending reports survive restarts.
+Delivery reports go out as HTTP callbacks to the status callback URL of each message, through
+the same endpoint real providers call, after `report_delay` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field
+
+from smsdesk.domain.message import Status
+from smsdesk.providers.base import (
+    CallbackRequest,
+    InboundSms,
+    ModuleSettings,
+    OutboundSms,
+    PermanentError,
+    Provider,
+    RateLimitedError,
+    SendResult,
+    StatusReport,
+    TemporaryError,
+)
+
+log = logging.getLogger(__name__)
+
+REPORT_STATUSES = {
+    "DELIVRD": Status.DELIVERED,
+    "UNDELIV": Status.UNDELIVERED,
+    "EXPIRED": Status.EXPIRED,
+    "REJECTD": Status.UNDELIVERED,
+    "ENROUTE": Status.SENT,
+    "ACCEPTD": Status.SENT,
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sends (
+    reference TEXT PRIMARY KEY, provider_id TEXT NOT NULL UNIQUE, recipient TEXT NOT NULL,
+    sender TEXT NOT NULL, body TEXT NOT NULL, attempts INTEGER NOT NULL, first_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reports (
+    id INTEGER PRIMARY KEY, provider_id TEXT NOT NULL, stat TEXT NOT NULL, err TEXT NOT NULL,
+    callback_url TEXT NOT NULL, due_at REAL NOT NULL, claimed_until REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS reports_due ON reports (due_at);
+"""
+
+
+class SimulatorSettings(ModuleSettings):
+    """How the simulator behaves; every fault is a share between 0 and 1 of the sends."""
+
+    report_delay: float = Field(1.0, ge=0, le=3600, title="Report delay (seconds)",
+                                description="How long after sending the delivery report comes.")
+    delivery_report: bool = Field(True, title="Delivery report",
+                                  description="Send delivery reports at all.")
+    temporary_failure_rate: float = Field(0.0, ge=0, le=1, title="Temporary failures",
+                                          description="Share of sends refused as temporary.")
+    permanent_failure_rate: float = Field(0.0, ge=0, le=1, title="Permanent failures",
+                                          description="Share of sends refused for good.")
+    throttle_rate: float = Field(0.0, ge=0, le=1, title="Throttling",
+                                 description="Share of sends answered 'slow down'.")
+    retry_after: float = Field(1.0, ge=0, le=3600, title="Retry after (seconds)",
+                               description="What a throttling answer asks us to wait.")
+    undelivered_rate: float = Field(0.0, ge=0, le=1, title="Undelivered",
+                                    description="Share of reports saying the phone was not reached.")
+    lost_report_rate: float = Field(0.0, ge=0, le=1, title="Lost reports",
+                                    description="Share of reports never sent.")
+    duplicate_report_rate: float = Field(0.0, ge=0, le=1, title="Duplicate reports",
+                                         description="Share of reports sent twice.")
+    seed: int | None = Field(None, title="Random seed",
+                             description="Makes the faults repeatable.")
+
+
+class SimulatorLedger:
+    """The simulator's durable memory, shared by every process that uses the same file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        with self._connect() as conn:
+            conn.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def record_sends(
+        self, sends: Sequence[tuple[OutboundSms, str]], reports: Sequence[tuple[str, str, str, str, float]]
+    ) -> dict[str, str]:
+        """Store accepted sends (idempotent by message id); return message id → provider id."""
+        now = time.time()
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            ids: dict[str, str] = {}
+            fresh: set[str] = set()
+            for sms, provider_id in sends:
+                row = conn.execute(
+                    "INSERT INTO sends VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT(reference) DO "
+                    "UPDATE SET attempts = attempts + 1 RETURNING provider_id, attempts",
+                    (sms.message_id, provider_id, sms.to, sms.sender, sms.text, now),
+                ).fetchone()
+                ids[sms.message_id] = row[0]
+                if row[1] == 1:
+                    fresh.add(provider_id)
+            conn.executemany(
+                "INSERT INTO reports (provider_id, stat, err, callback_url, due_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [report for report in reports if report[0] in fresh],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return ids
+
+    def claim_reports(self, limit: int, lease: float) -> list[tuple[int, str, str, str, str]]:
+        """Take due reports for `lease` seconds, so a crashed reporter's reports go out later."""
+        now = time.time()
+        rows = self.conn.execute(
+            "UPDATE reports SET claimed_until = ? WHERE id IN (SELECT id FROM reports "
+            "WHERE due_at <= ? AND claimed_until < ? ORDER BY due_at LIMIT ?) "
+            "RETURNING id, provider_id, stat, err, callback_url",
+            (now + lease, now, now, limit),
+        ).fetchall()
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def finish_reports(self, ids: Sequence[int]) -> None:
+        self.conn.executemany("DELETE FROM reports WHERE id = ?", [(i,) for i in ids])
+
+    def next_report_due(self) -> float | None:
+        row = self.conn.execute("SELECT min(due_at) FROM reports").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def attempts_by_reference(self) -> dict[str, int]:
+        """How many times each message id reached the simulator (tests count duplicates)."""
+        return dict(self.conn.execute("SELECT reference, attempts FROM sends").fetchall())
+
+    def close(self) -> None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class SimulatorProvider(Provider):
+    """Accepts everything (unless told to fail) and reports delivery over HTTP callbacks."""
+
+    max_batch: ClassVar[int] = 500
+    settings: SimulatorSettings
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.ledger = SimulatorLedger(self.context.data_dir / "simulator.sqlite3")
+        self._rng = random.Random(self.settings.seed)
+        self._reporter: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    async def start(self) -> None:
+        if self._reporter is None:
+            self._reporter = asyncio.create_task(self._report_loop(), name="simulator-reports")
+
+    async def close(self) -> None:
+        if self._reporter is not None:
+            self._reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reporter
+            self._reporter = None
+        self.ledger.close()
+
+    async def send(self, batch: Sequence[OutboundSms]) -> list[SendResult]:
+        results: dict[str, SendResult] = {}
+        accepted: list[tuple[OutboundSms, str]] = []
+        reports: list[tuple[str, str, str, str, float]] = []
+        for sms in batch:
+            fault = self._fault()
+            if fault is not None:
+                results[sms.message_id] = SendResult(sms.message_id, error=fault, raw_code=fault.code)
+                continue
+            provider_id = f"SIM{self._rng.getrandbits(64):016x}"
+            accepted.append((sms, provider_id))
+            reports.extend(self._planned_reports(sms, provider_id))
+        ids = await asyncio.to_thread(self.ledger.record_sends, accepted, reports) if accepted else {}
+        for sms, _ in accepted:
+            results[sms.message_id] = SendResult(sms.message_id, ids[sms.message_id], raw_code="0")
+        if reports:
+            self._wake.set()
+        return [results[sms.message_id] for sms in batch]
+
+    def _fault(self) -> TemporaryError | PermanentError | None:
+        s = self.settings
+        roll = self._rng.random()
+        if roll < s.throttle_rate:
+            return RateLimitedError("Simulated throttling: too many messages.", code="SIM-429",
+                                    retry_after=s.retry_after)
+        roll -= s.throttle_rate
+        if roll < s.temporary_failure_rate:
+            return TemporaryError("Simulated temporary failure.", code="SIM-503")
+        roll -= s.temporary_failure_rate
+        if roll < s.permanent_failure_rate:
+            return PermanentError("Simulated permanent failure: number rejected.", code="SIM-400")
+        return None
+
+    def _planned_reports(self, sms: OutboundSms, provider_id: str) -> list[tuple[str, str, str, str, float]]:
+        s = self.settings
+        if not (s.delivery_report and sms.delivery_report and sms.status_callback_url):
+            return []
+        if self._rng.random() < s.lost_report_rate:
+            return []
+        undelivered = self._rng.random() < s.undelivered_rate
+        stat, err = ("UNDELIV", "001") if undelivered else ("DELIVRD", "000")
+        report = (provider_id, stat, err, sms.status_callback_url, time.time() + s.report_delay)
+        copies = 2 if self._rng.random() < s.duplicate_report_rate else 1
+        return [report] * copies
+
+    async def _report_loop(self) -> None:
+        while True:
+            try:
+                sent = await self._deliver_due_reports()
+            except Exception:
+                log.exception("simulator report delivery failed")
+                sent = 0
+            if sent:
+                continue
+            due = await asyncio.to_thread(self.ledger.next_report_due)
+            timeout = 1.0 if due is None else min(max(due - time.time(), 0.005), 1.0)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _deliver_due_reports(self) -> int:
+        claimed = await asyncio.to_thread(self.ledger.claim_reports, 500, 30.0)
+        by_url: dict[str, list[tuple[int, str, str, str, str]]] = {}
+        for row in claimed:
+            by_url.setdefault(row[4], []).append(row)
+        for url, rows in by_url.items():
+            body = {"reports": [{"id": r[1], "stat": r[2], "err": r[3], "at": time.time()}
+                                for r in rows]}
+            try:
+                response = await self.http.post(url, json=body, timeout=30)
+            except Exception as exc:  # the service may be restarting; the claim expires
+                log.warning("simulator could not deliver %d reports: %s", len(rows), exc)
+                continue
+            if response.is_success:
+                await asyncio.to_thread(self.ledger.finish_reports, [r[0] for r in rows])
+            else:
+                log.warning("simulator reports refused with HTTP %d", response.status_code)
+        return len(claimed)
+
+    def parse_status_callback(self, request: CallbackRequest) -> list[StatusReport]:
+        try:
+            payload = json.loads(request.body)
+            items = payload["reports"]
+            return [
+                StatusReport(
+                    provider_message_id=str(item["id"]),
+                    status=REPORT_STATUSES[item["stat"]],
+                    raw_code=f"{item['stat']}:{item.get('err', '')}",
+                    description=str(item["stat"]),
+                    occurred_at=float(item["at"]) if "at" in item else None,
+                )
+                for item in items
+            ]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"Malformed simulator report: {exc}") from exc
+
+    def parse_inbound(self, request: CallbackRequest) -> list[InboundSms]:
+        try:
+            item = json.loads(request.body)
+            return [InboundSms(str(item["id"]), str(item["from"]), str(item["to"]),
+                               str(item["text"]), time.time())]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"Malformed simulator inbound message: {exc}") from exc

@@ -1,0 +1,314 @@
+"""Reading and writing messages and their timeline. Every function takes an open connection.
+
+Write functions are meant to run as writer jobs (see `store.writer`), so they may be batched
+into one transaction with others; they never commit themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, bindparam
+
+from smsdesk.domain.message import Status, TransitionOutcome, transition
+from smsdesk.providers.base import StatusReport
+from smsdesk.store.tables import message_events, messages, unmatched_reports
+
+m = messages
+ev = message_events
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One line of a message's timeline."""
+
+    message_id: str
+    at: float
+    status: str
+    source: str
+    code: str | None = None
+    detail: str | None = None
+    applied: bool = True
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id, "at": self.at, "status": self.status,
+            "source": self.source, "code": self.code, "detail": self.detail,
+            "applied": self.applied,
+        }
+
+
+def insert_events(conn: Connection, events: Iterable[Event]) -> None:
+    rows = [event.row() for event in events]
+    if rows:
+        conn.execute(ev.insert(), rows)
+
+
+def insert_messages(conn: Connection, rows: Sequence[dict[str, Any]], source: str) -> None:
+    """Store new messages and their first timeline entry."""
+    conn.execute(m.insert(), list(rows))
+    insert_events(conn, (
+        Event(row["id"], row["created_at"], row["status"], source,
+              detail="scheduled" if row.get("scheduled_at") else None)
+        for row in rows
+    ))
+
+
+def claim_due(
+    conn: Connection, *, module: str, owner: str, limit: int, now: float, lease_until: float
+) -> list[sa.Row[Any]]:
+    """Take up to `limit` due messages of a module, most urgent first, for this owner.
+
+    On PostgreSQL rows locked by another dispatcher are skipped, so workers never wait for
+    each other and never take the same message.
+    """
+    due = (
+        sa.select(m.c.id)
+        .where(m.c.status == Status.QUEUED.value, m.c.module == module,
+               m.c.next_attempt_at <= now)
+        .order_by(m.c.priority, m.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = conn.execute(
+        m.update()
+        .where(m.c.id.in_(due.scalar_subquery()), m.c.status == Status.QUEUED.value)
+        .values(status=Status.SENDING.value, lease_owner=owner, lease_until=lease_until,
+                attempts=m.c.attempts + 1, updated_at=now)
+        .returning(*m.c)
+    ).all()
+    claimed.sort(key=lambda row: (row.priority, row.id))
+    insert_events(conn, (Event(row.id, now, Status.SENDING.value, "dispatcher",
+                               detail=f"attempt {row.attempts} by {owner}") for row in claimed))
+    return claimed
+
+
+def release_expired_leases(conn: Connection, now: float) -> int:
+    """Put back in the queue messages whose dispatcher stopped before recording a result."""
+    ids = conn.execute(
+        sa.select(m.c.id)
+        .where(m.c.status == Status.SENDING.value, m.c.lease_until < now)
+        .with_for_update(skip_locked=True)
+    ).scalars().all()
+    if not ids:
+        return 0
+    conn.execute(
+        m.update().where(m.c.id.in_(ids), m.c.status == Status.SENDING.value)
+        .values(status=Status.QUEUED.value, lease_owner=None, lease_until=None,
+                next_attempt_at=now, updated_at=now)
+    )
+    insert_events(conn, (Event(i, now, Status.QUEUED.value, "dispatcher",
+                               detail="lease expired; taken up again") for i in ids))
+    return len(ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the dispatcher decided for one claimed message after the provider answered."""
+
+    message_id: str
+    status: Status
+    code: str | None = None
+    detail: str | None = None
+    provider_message_id: str | None = None
+    next_attempt_at: float | None = None
+
+
+def record_outcomes(conn: Connection, owner: str, outcomes: Sequence[Outcome], now: float) -> int:
+    """Store send outcomes for messages this owner still holds; return how many were stored."""
+    ids = [o.message_id for o in outcomes]
+    held = set(conn.execute(
+        sa.select(m.c.id).where(m.c.id.in_(ids), m.c.status == Status.SENDING.value,
+                                m.c.lease_owner == owner).with_for_update()
+    ).scalars())
+    mine = [o for o in outcomes if o.message_id in held]
+    rows = [_outcome_row(o, now) for o in mine]
+    if rows:
+        conn.execute(
+            m.update().where(m.c.id == bindparam("mid")).values(
+                status=bindparam("new_status"), provider_message_id=bindparam("pid"),
+                status_code=bindparam("code"), error=bindparam("err"),
+                next_attempt_at=bindparam("nat"), sent_at=bindparam("sat"),
+                final_at=bindparam("fat"), lease_owner=None, lease_until=None, updated_at=now,
+            ),
+            rows,
+        )
+    insert_events(conn, (Event(o.message_id, now, o.status.value, "provider" if o.code else
+                               "dispatcher", o.code, o.detail) for o in mine))
+    sent = {o.provider_message_id: o.message_id for o in mine
+            if o.status is Status.SENT and o.provider_message_id}
+    if sent:
+        _apply_early_reports(conn, sent, now)
+    return len(mine)
+
+
+def _outcome_row(o: Outcome, now: float) -> dict[str, Any]:
+    sent = o.status is Status.SENT
+    return {
+        "mid": o.message_id, "new_status": o.status.value, "pid": o.provider_message_id,
+        "code": o.code, "err": None if sent else o.detail,
+        "nat": o.next_attempt_at if o.next_attempt_at is not None else now,
+        "sat": now if sent else None, "fat": now if o.status.is_final else None,
+    }
+
+
+def _apply_early_reports(conn: Connection, sent: dict[str, str], now: float) -> None:
+    """Reports that arrived before the send was recorded are applied now."""
+    early = conn.execute(
+        sa.select(unmatched_reports).where(unmatched_reports.c.provider_message_id.in_(sent))
+        .order_by(unmatched_reports.c.id)
+    ).all()
+    if not early:
+        return
+    by_module: dict[str, list[StatusReport]] = {}
+    for row in early:
+        by_module.setdefault(row.module, []).append(
+            StatusReport(row.provider_message_id, Status(row.status), row.code or ""))
+    for module, reports in by_module.items():
+        apply_reports(conn, module, reports, now, keep_unmatched=False)
+    conn.execute(unmatched_reports.delete().where(
+        unmatched_reports.c.id.in_([row.id for row in early])))
+
+
+@dataclass(frozen=True, slots=True)
+class ReportTally:
+    applied: int = 0
+    duplicate: int = 0
+    stale: int = 0
+    unmatched: int = 0
+
+
+def apply_reports(
+    conn: Connection, module: str, reports: Sequence[StatusReport], now: float,
+    *, keep_unmatched: bool = True,
+) -> ReportTally:
+    """Apply delivery reports: idempotent, order-safe, unmatched ones kept for later."""
+    pids = {r.provider_message_id for r in reports}
+    current = {
+        row.provider_message_id: [row.id, Status(row.status)]
+        for row in conn.execute(
+            sa.select(m.c.id, m.c.status, m.c.provider_message_id)
+            .where(m.c.module == module, m.c.provider_message_id.in_(pids)).with_for_update()
+        )
+    }
+    updates: list[dict[str, Any]] = []
+    events: list[Event] = []
+    unmatched: list[dict[str, Any]] = []
+    counts = {"applied": 0, "duplicate": 0, "stale": 0}
+    for report in reports:
+        found = current.get(report.provider_message_id)
+        if found is None:
+            unmatched.append({"module": module, "provider_message_id": report.provider_message_id,
+                              "status": report.status.value, "code": report.raw_code,
+                              "received_at": now})
+            continue
+        result = transition(found[1], report.status)
+        counts[result.outcome.value] += 1
+        if result.outcome is TransitionOutcome.DUPLICATE:
+            continue
+        detail = report.description or None
+        if result.applied:
+            found[1] = result.status
+            updates.append({"mid": found[0], "new_status": result.status.value,
+                            "code": report.raw_code,
+                            "fat": now if result.status.is_final else None})
+        else:
+            detail = f"ignored: message is already {found[1].value}"
+        events.append(Event(found[0], now, report.status.value, "report", report.raw_code,
+                            detail, applied=result.applied))
+    if updates:
+        conn.execute(
+            m.update().where(m.c.id == bindparam("mid")).values(
+                status=bindparam("new_status"), status_code=bindparam("code"),
+                final_at=sa.func.coalesce(m.c.final_at, bindparam("fat")), updated_at=now),
+            updates,
+        )
+    insert_events(conn, events)
+    if unmatched and keep_unmatched:
+        conn.execute(unmatched_reports.insert(), unmatched)
+    return ReportTally(counts["applied"], counts["duplicate"], counts["stale"], len(unmatched))
+
+
+def get_message(conn: Connection, message_id: str) -> sa.Row[Any] | None:
+    return conn.execute(sa.select(m).where(m.c.id == message_id)).first()
+
+
+def get_timeline(conn: Connection, message_id: str) -> list[sa.Row[Any]]:
+    return list(conn.execute(
+        sa.select(ev).where(ev.c.message_id == message_id).order_by(ev.c.id)
+    ).all())
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFilter:
+    status: str | None = None
+    module: str | None = None
+    recipient: str | None = None
+    since: float | None = None
+    until: float | None = None
+    priority: int | None = None
+
+
+def list_messages(
+    conn: Connection, flt: MessageFilter, *, before_id: str | None, limit: int
+) -> list[sa.Row[Any]]:
+    """Newest first, paged by id (a cursor stays stable while new messages arrive)."""
+    query = sa.select(m)
+    conditions = [
+        (flt.status, m.c.status == flt.status),
+        (flt.module, m.c.module == flt.module),
+        (flt.recipient, m.c.recipient == flt.recipient),
+        (flt.since, m.c.created_at >= (flt.since or 0)),
+        (flt.until, m.c.created_at < (flt.until or 0)),
+        (flt.priority, m.c.priority == flt.priority),
+        (before_id, m.c.id < (before_id or "")),
+    ]
+    for value, condition in conditions:
+        if value is not None:
+            query = query.where(condition)
+    return list(conn.execute(query.order_by(m.c.id.desc()).limit(limit)).all())
+
+
+def change_status(
+    conn: Connection, message_id: str, expected: Status, new: Status, now: float, detail: str
+) -> bool:
+    """An operator's action (cancel, resend): applied only if the status is still `expected`."""
+    values: dict[str, Any] = {"status": new.value, "updated_at": now}
+    if new is Status.QUEUED:
+        values.update(next_attempt_at=now, error=None, final_at=None, attempts=0,
+                      provider_message_id=None)
+    elif new.is_final:
+        values["final_at"] = now
+    done = conn.execute(
+        m.update().where(m.c.id == message_id, m.c.status == expected.value).values(**values)
+    ).rowcount
+    if done:
+        insert_events(conn, [Event(message_id, now, new.value, "operator", detail=detail)])
+    return bool(done)
+
+
+def expire_overdue(conn: Connection, now: float) -> int:
+    """Queued messages whose validity ended are expired, with the reason in their timeline."""
+    ids = conn.execute(
+        sa.select(m.c.id).where(m.c.status == Status.QUEUED.value, m.c.expires_at <= now)
+        .with_for_update(skip_locked=True)
+    ).scalars().all()
+    if ids:
+        conn.execute(m.update().where(m.c.id.in_(ids), m.c.status == Status.QUEUED.value)
+                     .values(status=Status.EXPIRED.value, final_at=now, updated_at=now,
+                             error="validity period ended before the message could be sent"))
+        insert_events(conn, (Event(i, now, Status.EXPIRED.value, "dispatcher",
+                                   detail="validity period ended") for i in ids))
+    return len(ids)
+
+
+def queue_depth(conn: Connection) -> dict[int, int]:
+    """Queued messages per SMS priority."""
+    rows = conn.execute(
+        sa.select(m.c.priority, sa.func.count()).where(m.c.status == Status.QUEUED.value)
+        .group_by(m.c.priority)
+    ).all()
+    return {int(priority): int(count) for priority, count in rows}

@@ -1,0 +1,113 @@
+"""Group commit: one thread performs this process's writes, many callers per transaction.
+
+An API request must not answer before its message is committed, but a commit per request
+would cap throughput at the disk's flush rate. Callers hand a job to the writer and await it;
+the writer runs every job waiting at that moment in one transaction and wakes all callers
+after the commit. If the shared transaction fails, each job is retried in a transaction of its
+own so one bad job fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Engine
+
+from smsdesk.store.db import write_transaction
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Job = Callable[[Connection], Any]
+_STOP = object()
+
+
+class Writer:
+    """Runs write jobs in batches on a dedicated thread; safe to call from any thread."""
+
+    def __init__(self, engine: Engine, max_jobs: int = 1000) -> None:
+        self.engine = engine
+        self.max_jobs = max_jobs
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.batches = 0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="smsdesk-writer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    def submit(self, job: Callable[[Connection], T]) -> Future[T]:
+        """Queue a job; the future resolves after the transaction that ran it commits."""
+        future: Future[T] = Future()
+        if self._thread is None:
+            self._run_alone(job, future)
+        else:
+            self._queue.put((job, future))
+        return future
+
+    async def run(self, job: Callable[[Connection], T]) -> T:
+        """Run a job and wait for its commit without blocking the event loop."""
+        return await asyncio.wrap_future(self.submit(job))
+
+    def run_sync(self, job: Callable[[Connection], T]) -> T:
+        return self.submit(job).result()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            batch = [item]
+            stop = False
+            while len(batch) < self.max_jobs:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+            self._run_batch(batch)
+            if stop:
+                return
+
+    def _run_batch(self, batch: list[tuple[Job, Future[Any]]]) -> None:
+        if len(batch) == 1:
+            self._run_alone(*batch[0])
+            return
+        try:
+            with write_transaction(self.engine) as conn, conn.begin():
+                results = [job(conn) for job, _ in batch]
+        except Exception:
+            log.debug("shared transaction failed; running %d jobs one by one", len(batch))
+            for job, future in batch:
+                self._run_alone(job, future)
+            return
+        self.batches += 1
+        for (_, future), result in zip(batch, results, strict=True):
+            future.set_result(result)
+
+    def _run_alone(self, job: Job, future: Future[Any]) -> None:
+        try:
+            with write_transaction(self.engine) as conn, conn.begin():
+                result = job(conn)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            self.batches += 1
+            future.set_result(result)
