@@ -179,6 +179,7 @@ class ReportTally:
     duplicate: int = 0
     stale: int = 0
     unmatched: int = 0
+    statuses: tuple[str, ...] = ()
 
 
 def apply_reports(
@@ -229,7 +230,8 @@ def apply_reports(
     insert_events(conn, events)
     if unmatched and keep_unmatched:
         conn.execute(unmatched_reports.insert(), unmatched)
-    return ReportTally(counts["applied"], counts["duplicate"], counts["stale"], len(unmatched))
+    return ReportTally(counts["applied"], counts["duplicate"], counts["stale"], len(unmatched),
+                       tuple(u["new_status"] for u in updates))
 
 
 def get_message(conn: Connection, message_id: str) -> sa.Row[Any] | None:

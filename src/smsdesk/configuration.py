@@ -1,0 +1,162 @@
+"""Validating, merging and masking the SMS configuration submitted by an administrator.
+
+A submitted document is checked as a whole and every problem is reported per field; nothing
+is stored unless all of it is valid. Secrets left blank or masked keep their stored value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from smsdesk.domain.errors import DomainError
+from smsdesk.domain.settings import (
+    MASK,
+    ConfigurationInvalid,
+    FieldError,
+    SmsConfiguration,
+    apply_plugin_keys,
+    parse_plugin_configuration,
+    secret_fields,
+    validation_errors,
+)
+from smsdesk.providers.base import ModuleSettings
+from smsdesk.providers.registry import UnknownModule, all_modules, get_module
+
+
+def _plugin_key_owners() -> dict[str, str]:
+    return {key: m.name for m in all_modules() for key in m.settings_model.plugin_keys}
+
+
+def _is_kept(value: Any) -> bool:
+    """A secret submitted blank or as the mask means 'keep what is stored'."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value is None or value == "" or value == MASK
+
+
+def merge_secrets(
+    model: type[BaseModel], submitted: Mapping[str, Any], stored: Mapping[str, Any]
+) -> dict[str, Any]:
+    merged = dict(submitted)
+    for name in secret_fields(model):
+        if _is_kept(merged.get(name)):
+            if name in stored:
+                merged[name] = stored[name]
+            else:
+                merged.pop(name, None)
+    return merged
+
+
+def module_settings(config: SmsConfiguration, module: str) -> ModuleSettings:
+    """The validated settings of one module as stored in the configuration."""
+    model = get_module(module).settings_model
+    return model.model_validate(config.module_settings.get(module, {}))
+
+
+def validate_configuration(
+    submitted: Mapping[str, Any], stored: SmsConfiguration | None
+) -> SmsConfiguration:
+    """Check a submitted configuration against the stored one; raise ConfigurationInvalid."""
+    stored = stored or SmsConfiguration()
+    data = {**stored.model_dump(exclude={"module_settings"}), **submitted}
+    errors: list[FieldError] = []
+    try:
+        info = get_module(str(data.get("module", "")))
+    except UnknownModule as exc:
+        errors.append(FieldError("module", str(exc)))
+        info = None
+    modules: dict[str, dict[str, Any]] = {k: dict(v) for k, v in stored.module_settings.items()}
+    for name, fields in (submitted.get("module_settings") or {}).items():
+        try:
+            model = get_module(name).settings_model
+        except UnknownModule as exc:
+            errors.append(FieldError(f"module_settings.{name}", str(exc)))
+            continue
+        modules[name] = merge_secrets(model, {**modules.get(name, {}), **fields},
+                                      stored.module_settings.get(name, {}))
+    plugin_text = str(data.get("plugin_configuration") or "")
+    if info is not None:
+        plugin_text = _apply_plugin_configuration(info.name, plugin_text, modules, stored, errors)
+    data["plugin_configuration"] = plugin_text
+    data["module_settings"] = {}
+    config = _validate_general(data, errors)
+    validated = _validate_modules(modules, errors)
+    if errors or config is None:
+        raise ConfigurationInvalid(errors)
+    return config.model_copy(update={"module_settings": validated})
+
+
+def _apply_plugin_configuration(
+    module: str, text: str, modules: dict[str, dict[str, Any]], stored: SmsConfiguration,
+    errors: list[FieldError],
+) -> str:
+    """Move plugin-configuration values into the module's fields; keep the text masked."""
+    values, line_errors = parse_plugin_configuration(text)
+    errors.extend(line_errors)
+    model = get_module(module).settings_model
+    fields, key_errors = apply_plugin_keys(model, module, values, _plugin_key_owners())
+    errors.extend(key_errors)
+    secrets = secret_fields(model)
+    target = modules.setdefault(module, {})
+    for name, value in fields.items():
+        if name in secrets and _is_kept(value):
+            continue
+        target[name] = value
+    masked_keys = {key for key, name in model.plugin_keys.items() if name in secrets}
+    return mask_plugin_text(text, masked_keys)
+
+
+def mask_plugin_text(text: str, secret_keys: set[str]) -> str:
+    lines = []
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() in secret_keys and value.strip():
+            line = f"{key.rstrip()} = {MASK}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _validate_general(data: dict[str, Any], errors: list[FieldError]) -> SmsConfiguration | None:
+    try:
+        return SmsConfiguration.model_validate(data)
+    except ValidationError as exc:
+        errors.extend(validation_errors(exc))
+    except DomainError as exc:
+        errors.append(FieldError(exc.field, exc.message))
+    return None
+
+
+def _validate_modules(
+    modules: Mapping[str, Mapping[str, Any]], errors: list[FieldError]
+) -> dict[str, dict[str, Any]]:
+    validated: dict[str, dict[str, Any]] = {}
+    for name, fields in modules.items():
+        model = get_module(name).settings_model
+        try:
+            instance = model.model_validate(fields)
+        except ValidationError as exc:
+            errors.extend(validation_errors(exc, prefix=f"module_settings.{name}."))
+            continue
+        validated[name] = instance.model_dump(exclude_defaults=False)
+    return validated
+
+
+def masked(config: SmsConfiguration) -> dict[str, Any]:
+    """The configuration as it may be shown: every secret replaced by MASK (or '' if unset)."""
+    shown = config.model_dump(mode="json", exclude={"module_settings"})
+    shown["module_settings"] = {}
+    for name, fields in config.module_settings.items():
+        model = get_module(name).settings_model
+        secrets = secret_fields(model)
+        out = {}
+        for key, value in fields.items():
+            if key in secrets:
+                plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+                out[key] = MASK if plain else ""
+            else:
+                out[key] = value
+        shown["module_settings"][name] = out
+    return shown

@@ -1,0 +1,67 @@
+"""Prometheus metrics: message counts per module, queue depth per priority, send latency."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+ACCEPTED = Counter("smsdesk_messages_accepted", "Messages accepted for sending.", ["module"],
+                   registry=None)
+OUTCOMES = Counter("smsdesk_messages", "Messages that reached a status, by module.",
+                   ["module", "status"], registry=None)
+REPORTS = Counter("smsdesk_delivery_reports", "Delivery reports received, by outcome.",
+                  ["module", "outcome"], registry=None)
+SEND_LATENCY = Histogram(
+    "smsdesk_send_latency_seconds", "Time a provider took to answer a send request.", ["module"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=None,
+)
+
+
+def count_outcomes(module: str, outcomes: Sequence[Any], stored: int) -> None:
+    if stored:
+        for outcome in outcomes:
+            OUTCOMES.labels(module, outcome.status.value).inc()
+
+
+def count_reports(module: str, tally: Any) -> None:
+    for status in tally.statuses:
+        OUTCOMES.labels(module, status).inc()
+    REPORTS.labels(module, "applied").inc(tally.applied)
+    REPORTS.labels(module, "duplicate").inc(tally.duplicate)
+    REPORTS.labels(module, "stale").inc(tally.stale)
+    REPORTS.labels(module, "unmatched").inc(tally.unmatched)
+
+
+class QueueDepth(Collector):
+    """Reads queued messages per priority at scrape time (cached for a second)."""
+
+    def __init__(self, read: Callable[[], dict[int, int]]) -> None:
+        self.read = read
+        self._cache: tuple[float, dict[int, int]] = (0.0, {})
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        if time.monotonic() - self._cache[0] > 1.0:
+            self._cache = (time.monotonic(), self.read())
+        family = GaugeMetricFamily("smsdesk_queue_depth", "Queued messages by SMS priority.",
+                                   labels=["priority"])
+        for priority in (1, 2, 3):
+            family.add_metric([str(priority)], self._cache[1].get(priority, 0))
+        yield family
+
+
+def registry_for(read_queue_depth: Callable[[], dict[int, int]]) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=True)
+    for collector in (ACCEPTED, OUTCOMES, REPORTS, SEND_LATENCY):
+        registry.register(collector)
+    registry.register(QueueDepth(read_queue_depth))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

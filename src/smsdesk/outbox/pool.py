@@ -1,0 +1,67 @@
+"""Provider instances per module, rebuilt when that module's settings change."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+import httpx
+
+from smsdesk.configuration import module_settings
+from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.providers.base import Provider, ProviderContext
+from smsdesk.providers.registry import get_module
+
+log = logging.getLogger(__name__)
+
+
+class ProviderPool:
+    """Hands out a started provider for a module, matching the current configuration."""
+
+    def __init__(self, http: httpx.AsyncClient, data_dir: Path, *, background: bool) -> None:
+        self.http = http
+        self.data_dir = data_dir
+        self.background = background
+        self._providers: dict[str, tuple[str, Provider]] = {}
+        self._lock = asyncio.Lock()
+
+    def build(self, module: str, config: SmsConfiguration) -> Provider:
+        """A fresh, unstarted provider (for a one-off use such as Send test)."""
+        info = get_module(module)
+        if info.provider_class is None:
+            raise LookupError(f"Module {info.title} cannot send in this version.")
+        settings = module_settings(config, module)
+        context = ProviderContext(data_dir=self.data_dir, sender=config.sender)
+        return info.provider_class(settings, self.http, context)
+
+    async def get(self, module: str, config: SmsConfiguration) -> Provider:
+        fingerprint = json.dumps(
+            module_settings(config, module).model_dump(mode="json"), sort_keys=True)
+        # SecretStr dumps as '**********', so a changed secret alone must also count.
+        fingerprint += repr([
+            v.get_secret_value() if hasattr(v, "get_secret_value") else v
+            for v in config.module_settings.get(module, {}).values()
+        ])
+        async with self._lock:
+            current = self._providers.get(module)
+            if current is not None and current[0] == fingerprint:
+                return current[1]
+            provider = self.build(module, config)
+            if self.background:
+                await provider.start()
+            self._providers[module] = (fingerprint, provider)
+        if current is not None:
+            await current[1].close()
+        return provider
+
+    async def close(self) -> None:
+        async with self._lock:
+            providers = [p for _, p in self._providers.values()]
+            self._providers.clear()
+        for provider in providers:
+            try:
+                await provider.close()
+            except Exception:
+                log.exception("closing a provider failed")

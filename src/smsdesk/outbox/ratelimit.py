@@ -1,0 +1,59 @@
+"""A token bucket per module: at most `rate` messages per second, with a short burst."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+class TokenBucket:
+    """Tokens refill continuously; a send takes one token per message."""
+
+    def __init__(self, rate: float, clock: Callable[[], float], burst: float | None = None) -> None:
+        self.rate = rate
+        self.clock = clock
+        self.capacity = burst if burst is not None else max(1.0, rate / 10)
+        self.tokens = self.capacity
+        self.updated = clock()
+        self.paused_until = 0.0
+
+    @property
+    def unlimited(self) -> bool:
+        return self.rate <= 0
+
+    def _refill(self) -> float:
+        now = self.clock()
+        if not self.unlimited:
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        return now
+
+    def available(self, wanted: int) -> int:
+        """How many of `wanted` messages may go now (without taking them)."""
+        now = self._refill()
+        if now < self.paused_until:
+            return 0
+        if self.unlimited:
+            return wanted
+        return min(wanted, int(self.tokens))
+
+    def take(self, count: int) -> None:
+        self._refill()
+        if not self.unlimited:
+            self.tokens -= count
+
+    def give_back(self, count: int) -> None:
+        if not self.unlimited:
+            self.tokens = min(self.capacity, self.tokens + count)
+
+    def pause(self, seconds: float) -> None:
+        """The provider asked us to wait: send nothing through this module for a while."""
+        self.paused_until = max(self.paused_until, self.clock() + seconds)
+
+    def wait_time(self) -> float:
+        """Seconds until at least one message may go."""
+        now = self._refill()
+        if now < self.paused_until:
+            return self.paused_until - now
+        if self.unlimited or self.tokens >= 1:
+            return 0.0
+        return (1 - self.tokens) / self.rate

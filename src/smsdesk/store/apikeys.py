@@ -1,0 +1,106 @@
+"""API keys: shown once when created, stored as argon2 hashes, looked up by a short prefix.
+
+Verifying argon2 on every request would cost tens of milliseconds, so a verified key is
+remembered in memory (by its SHA-256) for a short time; revoking a key clears that memory in
+this process and other processes notice within `cache_seconds`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+from sqlalchemy.engine import Engine
+
+from smsdesk.domain.ids import new_id
+from smsdesk.store.db import write_transaction
+from smsdesk.store.tables import api_keys
+
+ROLES = ("admin", "sender")
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    name: str
+    role: str
+    prefix: str
+    created_at: float
+    revoked_at: float | None = None
+
+
+class ApiKeyStore:
+    def __init__(self, engine: Engine, cache_seconds: float = 30.0) -> None:
+        self.engine = engine
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, ApiKey]] = {}
+        self._lock = threading.Lock()
+
+    def create(self, name: str, role: str = "admin") -> tuple[ApiKey, str]:
+        """Make a key; the plain key is returned once and never stored."""
+        if role not in ROLES:
+            raise ValueError(f"Role must be one of {', '.join(ROLES)}, not '{role}'.")
+        prefix = secrets.token_hex(6)
+        plain = f"sd_{prefix}_{secrets.token_urlsafe(32)}"
+        key = ApiKey(new_id(), name, role, prefix, time.time())
+        with write_transaction(self.engine) as conn, conn.begin():
+            conn.execute(api_keys.insert().values(
+                id=key.id, name=name, prefix=prefix, hash=_hasher.hash(plain), role=role,
+                created_at=key.created_at))
+        return key, plain
+
+    def list(self) -> list[ApiKey]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(api_keys).order_by(api_keys.c.created_at)).all()
+        return [ApiKey(r.id, r.name, r.role, r.prefix, r.created_at, r.revoked_at) for r in rows]
+
+    def revoke(self, key_id_or_prefix: str) -> bool:
+        with write_transaction(self.engine) as conn, conn.begin():
+            done = conn.execute(
+                api_keys.update()
+                .where(sa.or_(api_keys.c.id == key_id_or_prefix,
+                              api_keys.c.prefix == key_id_or_prefix),
+                       api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=time.time())
+            ).rowcount
+        with self._lock:
+            self._cache.clear()
+        return bool(done)
+
+    def cached(self, presented: str) -> ApiKey | None:
+        """The key if it was verified recently (no hashing, safe on the event loop)."""
+        digest = hashlib.sha256(presented.encode()).hexdigest()
+        cached = self._cache.get(digest)
+        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+            return cached[1]
+        return None
+
+    def verify(self, presented: str) -> ApiKey | None:
+        """The active key matching what a client presented, or None (slow: argon2)."""
+        known = self.cached(presented)
+        if known is not None:
+            return known
+        digest = hashlib.sha256(presented.encode()).hexdigest()
+        parts = presented.split("_")
+        if len(parts) < 3 or parts[0] != "sd":
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(api_keys).where(
+                api_keys.c.prefix == parts[1], api_keys.c.revoked_at.is_(None))).first()
+        if row is None:
+            return None
+        try:
+            _hasher.verify(row.hash, presented)
+        except VerificationError:
+            return None
+        key = ApiKey(row.id, row.name, row.role, row.prefix, row.created_at)
+        with self._lock:
+            self._cache[digest] = (time.monotonic(), key)
+        return key

@@ -1,0 +1,105 @@
+"""Storing the SMS configuration: one JSON document, secrets encrypted field by field."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import SecretStr
+from sqlalchemy.engine import Engine
+
+from smsdesk.crypto import SecretBox
+from smsdesk.domain.settings import SmsConfiguration, secret_fields
+from smsdesk.providers.registry import UnknownModule, get_module
+from smsdesk.store.db import write_transaction
+from smsdesk.store.tables import settings
+
+SMS_KEY = "sms"
+CALLBACK_KEY = "callback_secret"
+_ENCRYPTED = "$encrypted"
+
+
+class ConfigurationStore:
+    """Loads and saves the SMS configuration; caches it briefly for the hot path."""
+
+    def __init__(self, engine: Engine, box: SecretBox, cache_seconds: float = 1.0) -> None:
+        self.engine = engine
+        self.box = box
+        self.cache_seconds = cache_seconds
+        self._cached: tuple[float, int, SmsConfiguration] | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> SmsConfiguration:
+        """The current configuration (defaults if none was ever saved), at most 1 s old."""
+        cached = self._cached
+        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+            return cached[2]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(settings).where(settings.c.key == SMS_KEY)).first()
+        config = SmsConfiguration() if row is None else self._decode(json.loads(row.value))
+        self._cached = (time.monotonic(), row.version if row else 0, config)
+        return config
+
+    def version(self) -> int:
+        self.load()
+        return self._cached[1] if self._cached else 0
+
+    def save(self, config: SmsConfiguration) -> None:
+        value = json.dumps(self._encode(config))
+        with self._lock, write_transaction(self.engine) as conn, conn.begin():
+            current = conn.execute(
+                sa.select(settings.c.version).where(settings.c.key == SMS_KEY)
+            ).scalar()
+            if current is None:
+                conn.execute(settings.insert().values(
+                    key=SMS_KEY, value=value, version=1, updated_at=time.time()))
+            else:
+                conn.execute(settings.update().where(settings.c.key == SMS_KEY).values(
+                    value=value, version=current + 1, updated_at=time.time()))
+        self._cached = None
+
+    def callback_secret(self) -> str:
+        """The per-installation secret that makes callback URLs unguessable; made on first use."""
+        with write_transaction(self.engine) as conn, conn.begin():
+            row = conn.execute(sa.select(settings.c.value)
+                               .where(settings.c.key == CALLBACK_KEY)).scalar()
+            if row is not None:
+                return self.box.decrypt(row)
+            secret = secrets.token_urlsafe(24)
+            conn.execute(settings.insert().values(
+                key=CALLBACK_KEY, value=self.box.encrypt(secret), version=1,
+                updated_at=time.time()))
+            return secret
+
+    def _encode(self, config: SmsConfiguration) -> dict[str, Any]:
+        doc = config.model_dump(mode="json", exclude={"module_settings"})
+        doc["module_settings"] = {}
+        for name, fields in config.module_settings.items():
+            secret_names = secret_fields(get_module(name).settings_model)
+            out: dict[str, Any] = {}
+            for key, value in fields.items():
+                if key in secret_names:
+                    plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+                    out[key] = {_ENCRYPTED: self.box.encrypt(plain or "")}
+                else:
+                    out[key] = value
+            doc["module_settings"][name] = out
+        return doc
+
+    def _decode(self, doc: dict[str, Any]) -> SmsConfiguration:
+        modules: dict[str, dict[str, Any]] = {}
+        for name, fields in doc.pop("module_settings", {}).items():
+            try:
+                get_module(name)
+            except UnknownModule:
+                continue
+            modules[name] = {
+                key: SecretStr(self.box.decrypt(value[_ENCRYPTED]))
+                if isinstance(value, dict) and _ENCRYPTED in value else value
+                for key, value in fields.items()
+            }
+        return SmsConfiguration.model_validate({**doc, "module_settings": modules})

@@ -1,0 +1,199 @@
+"""Sending and reading messages: /api/v1/messages."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import ORJSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from smsdesk import metrics
+from smsdesk.domain.errors import DomainError
+from smsdesk.domain.message import Status, check_cancel, check_resend
+from smsdesk.outbox.accept import NewMessage, prepare_message
+from smsdesk.service import Service
+from smsdesk.store import messages as repo
+from smsdesk.store.apikeys import ApiKey
+from smsdesk.store.tables import idempotency_keys
+from smsdesk.web.api.schemas import (
+    SendBatch,
+    SendMessage,
+    accepted_out,
+    event_out,
+    message_out,
+)
+from smsdesk.web.auth import api_key, service_of
+from smsdesk.web.errors import ApiError, error_body
+
+router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
+
+
+def _new_message(item: SendMessage) -> NewMessage:
+    return NewMessage(
+        to=item.to, text=item.text, sender=item.sender, priority=item.priority,
+        module=item.module, validity_hours=item.validity_hours, reference=item.reference,
+        scheduled_at=item.scheduled_at.timestamp() if item.scheduled_at else None,
+    )
+
+
+async def _commit(service: Service, rows: list[dict[str, Any]],
+                  idempotency: dict[str, Any] | None) -> None:
+    def job(conn: sa.Connection) -> None:
+        if idempotency is not None:
+            conn.execute(idempotency_keys.insert().values(**idempotency))
+        if rows:
+            repo.insert_messages(conn, rows, "api")
+
+    await service.writer.run(job)
+    for row in rows:
+        metrics.ACCEPTED.labels(row["module"]).inc()
+    service.wake_dispatcher()
+
+
+def _replay(service: Service, key: ApiKey, idem_key: str, request_hash: str) -> ORJSONResponse | None:
+    with service.engine.connect() as conn:
+        row = conn.execute(sa.select(idempotency_keys).where(
+            idempotency_keys.c.api_key_id == key.id, idempotency_keys.c.key == idem_key)).first()
+    if row is None:
+        return None
+    if row.request_hash != request_hash:
+        raise ApiError(422, "idempotency_key_reused",
+                       "This Idempotency-Key was already used with a different request; "
+                       "use a new key for a new request.")
+    return ORJSONResponse(orjson.loads(row.response), row.status_code,
+                          headers={"Idempotent-Replayed": "true"})
+
+
+async def _respond(
+    service: Service, key: ApiKey, idem_key: str | None, request_hash: str,
+    rows: list[dict[str, Any]], body: dict[str, Any], status: int,
+) -> ORJSONResponse:
+    idempotency = None
+    if idem_key:
+        idempotency = {"api_key_id": key.id, "key": idem_key, "request_hash": request_hash,
+                       "response": orjson.dumps(body).decode(), "status_code": status,
+                       "created_at": time.time()}
+    try:
+        await _commit(service, rows, idempotency)
+    except IntegrityError:
+        replay = _replay(service, key, idem_key or "", request_hash) if idem_key else None
+        if replay is None:
+            raise
+        return replay
+    return ORJSONResponse(body, status)
+
+
+def _check_idem_key(value: str | None) -> str | None:
+    if value is not None and not 1 <= len(value) <= 200:
+        raise ApiError(422, "invalid_idempotency_key",
+                       "Idempotency-Key must be 1 to 200 characters long.")
+    return value
+
+
+@router.post("", status_code=201, summary="Send one SMS")
+async def send_message(
+    item: SendMessage, request: Request, key: ApiKey = Depends(api_key),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+) -> ORJSONResponse:
+    """Validate, store and queue one SMS; the answer comes after the message is committed."""
+    service = service_of(request)
+    idem = _check_idem_key(idempotency_key)
+    request_hash = hashlib.sha256(item.model_dump_json().encode()).hexdigest()
+    if idem and (replay := _replay(service, key, idem, request_hash)):
+        return replay
+    config = service.settings.load()
+    row = prepare_message(_new_message(item), config, service.clock(), api_key_id=key.id)
+    return await _respond(service, key, idem, request_hash, [row], accepted_out(row), 201)
+
+
+@router.post("/batch", summary="Send up to 1,000 SMS in one request")
+async def send_batch(
+    batch: SendBatch, request: Request, key: ApiKey = Depends(api_key),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+) -> ORJSONResponse:
+    """One result per message, in order: accepted with its id, or rejected with the reason."""
+    service = service_of(request)
+    idem = _check_idem_key(idempotency_key)
+    request_hash = hashlib.sha256(batch.model_dump_json().encode()).hexdigest()
+    if idem and (replay := _replay(service, key, idem, request_hash)):
+        return replay
+    config = service.settings.load()
+    now = service.clock()
+    rows: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    for index, item in enumerate(batch.items()):
+        try:
+            row = prepare_message(_new_message(item), config, now, api_key_id=key.id)
+        except DomainError as exc:
+            results.append({"index": index, "accepted": False,
+                            **error_body("invalid_field", exc.message,
+                                         [{"field": exc.field, "message": exc.message}])})
+            continue
+        rows.append(row)
+        results.append({"index": index, "accepted": True, "message": accepted_out(row)})
+    body = {"accepted": len(rows), "rejected": len(results) - len(rows), "results": results}
+    return await _respond(service, key, idem, request_hash, rows, body, 200)
+
+
+@router.get("/{message_id}", summary="A message with its timeline")
+def get_message(message_id: str, request: Request, _: ApiKey = Depends(api_key)) -> ORJSONResponse:
+    service = service_of(request)
+    with service.engine.connect() as conn:
+        row = repo.get_message(conn, message_id)
+        if row is None:
+            raise ApiError(404, "not_found", f"There is no message with id '{message_id}'.")
+        timeline = repo.get_timeline(conn, message_id)
+    return ORJSONResponse({**message_out(row), "timeline": [event_out(e) for e in timeline]})
+
+
+@router.get("", summary="List messages, newest first")
+def list_messages(
+    request: Request, _: ApiKey = Depends(api_key),
+    status: Status | None = None, module: str | None = None,
+    to: str | None = Query(None, description="Recipient in E.164, e.g. +31612345678"),
+    priority: int | None = Query(None, ge=1, le=3),
+    since: float | None = Query(None, description="Created at or after (Unix seconds)"),
+    until: float | None = Query(None, description="Created before (Unix seconds)"),
+    cursor: str | None = Query(None, description="The next_cursor of the previous page"),
+    limit: int = Query(50, ge=1, le=1000),
+) -> ORJSONResponse:
+    service = service_of(request)
+    flt = repo.MessageFilter(status.value if status else None, module, to, since, until, priority)
+    with service.engine.connect() as conn:
+        rows = repo.list_messages(conn, flt, before_id=cursor, limit=limit + 1)
+    page = rows[:limit]
+    next_cursor = page[-1].id if len(rows) > limit else None
+    return ORJSONResponse({"messages": [message_out(r) for r in page], "next_cursor": next_cursor})
+
+
+def _operator_action(request: Request, message_id: str, action: str) -> ORJSONResponse:
+    service = service_of(request)
+    with service.engine.connect() as conn:
+        row = repo.get_message(conn, message_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"There is no message with id '{message_id}'.")
+    current = Status(row.status)
+    new = check_cancel(current) if action == "cancel" else check_resend(current)
+    done = service.writer.run_sync(lambda c: repo.change_status(
+        c, message_id, current, new, service.clock(), f"{action} by operator"))
+    if not done:
+        raise ApiError(409, "conflict", "The message changed meanwhile; reload and try again.")
+    service.wake_dispatcher()
+    return get_message(message_id, request)
+
+
+@router.post("/{message_id}/cancel", summary="Cancel a queued message")
+def cancel_message(message_id: str, request: Request,
+                   _: ApiKey = Depends(api_key)) -> ORJSONResponse:
+    return _operator_action(request, message_id, "cancel")
+
+
+@router.post("/{message_id}/resend", summary="Queue a failed, expired or undelivered message again")
+def resend_message(message_id: str, request: Request,
+                   _: ApiKey = Depends(api_key)) -> ORJSONResponse:
+    return _operator_action(request, message_id, "resend")

@@ -1,0 +1,46 @@
+"""The web application factory: REST API, provider callbacks and operations endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from smsdesk import __version__, metrics
+from smsdesk.service import Service
+from smsdesk.web import errors, ops
+from smsdesk.web.api import messages, settings
+from smsdesk.web.limits import BodySizeLimit
+from smsdesk.web.webhooks import routes as webhooks
+
+
+def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
+    """An app bound to `service`; with `manage_service` the app starts and stops it."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if manage_service:
+            await service.start()
+        try:
+            yield
+        finally:
+            if manage_service:
+                await service.stop()
+
+    app = FastAPI(
+        title="smsdesk", version=__version__, lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+        description="Self-hosted SMS for customer-service teams. Authenticate with "
+                    "'Authorization: Bearer <API key>' (create one: smsdesk apikey create).",
+    )
+    app.state.service = service
+    app.state.metrics = metrics.registry_for(service.queue_depth)
+    errors.install(app)
+    app.include_router(ops.router)
+    app.include_router(messages.router)
+    app.include_router(settings.router)
+    app.include_router(webhooks.router)
+    app.add_middleware(BodySizeLimit, limit=service.config.max_body_bytes)
+    return app

@@ -1,0 +1,31 @@
+"""Operations endpoints: /healthz (no key) and /metrics (Prometheus, key required)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import ORJSONResponse, Response
+
+from smsdesk import metrics
+from smsdesk.store.apikeys import ApiKey
+from smsdesk.web.auth import api_key, service_of
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness and database reachability")
+def healthz(request: Request) -> ORJSONResponse:
+    service = service_of(request)
+    try:
+        with service.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:
+        return ORJSONResponse({"status": "error", "database": str(exc)}, 503)
+    return ORJSONResponse({"status": "ok", "database": "ok",
+                           "dispatcher": service.dispatcher is not None})
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+def prometheus(request: Request, _: ApiKey = Depends(api_key)) -> Response:
+    registry = request.app.state.metrics
+    return Response(metrics.render(registry), media_type="text/plain; version=0.0.4")

@@ -1,0 +1,74 @@
+"""Shared fixtures: real SQLite files and a real PostgreSQL server started for the run."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from smsdesk.store import db
+from smsdesk.testing.postgres import PostgresServer, admin_sql, start_postgres
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the whole run (or SMSDESK_TEST_POSTGRES_URL), with a migrated
+    template database that each test clones."""
+    external = os.environ.get("SMSDESK_TEST_POSTGRES_URL")
+    server = PostgresServer.from_url(external) if external else start_postgres()
+    try:
+        admin_sql(server, "DROP DATABASE IF EXISTS smsdesk_template")
+        admin_sql(server, "CREATE DATABASE smsdesk_template")
+        engine = db.create_engine(server.url("smsdesk_template"))
+        db.upgrade(engine)
+        engine.dispose()
+        yield server
+    finally:
+        if not external:
+            server.stop()
+
+
+def _postgres_engine(server: PostgresServer) -> Iterator[Engine]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin_sql(server, f"CREATE DATABASE {name} TEMPLATE smsdesk_template")
+    engine = db.create_engine(server.url(name))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        admin_sql(server, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def _sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = db.create_engine(f"sqlite:///{tmp_path / 'smsdesk.sqlite3'}")
+    db.upgrade(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated, empty database: once on SQLite, once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield from _sqlite_engine(tmp_path)
+    else:
+        yield from _postgres_engine(request.getfixturevalue("postgres"))
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    yield from _sqlite_engine(tmp_path)
+
+
+def database_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+__all__ = ["database_url", "sa"]
