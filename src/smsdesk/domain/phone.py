@@ -1,0 +1,93 @@
+"""Phone numbers: normalised to E.164 with the configured default country code.
+
+Numbers are checked with libphonenumber's metadata; only numbers that can receive SMS (mobile,
+or numbers a country does not tell apart from mobile) are accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
+
+from smsdesk.domain.errors import InvalidNumber
+
+_MOBILE_CAPABLE = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+_ALLOWED = re.compile(r"^[+\d\s().\-/]+$")
+_EXAMPLE = "+31612345678"
+
+
+def parse_country_code(value: str) -> int:
+    """A country calling code from '+31', '31' or '0031'; refuse codes no country uses."""
+    cleaned = value.strip().replace(" ", "")
+    digits = cleaned.removeprefix("+").removeprefix("00") if cleaned else ""
+    if digits.isdigit() and 1 <= len(digits) <= 3:
+        code = int(digits)
+        if phonenumbers.region_code_for_country_code(code) != "ZZ":
+            return code
+    raise InvalidNumber(
+        f"'{value}' is not a country calling code; write it like +31 (Netherlands) or +44.",
+        field="default_country_code",
+    )
+
+
+@lru_cache(maxsize=256)
+def _region(country_code: int) -> str:
+    return phonenumbers.region_code_for_country_code(country_code)
+
+
+def region_of(e164: str) -> str | None:
+    """The ISO region of an E.164 number, e.g. 'NL'."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return None
+    return phonenumbers.region_code_for_number(number)
+
+
+def _parse(raw: str, default_country_code: str | None) -> phonenumbers.PhoneNumber:
+    text = raw.strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    international = text.startswith("+")
+    if not international and not default_country_code:
+        raise InvalidNumber(
+            f"'{raw}' has no country code and no default country code is set; write it as "
+            f"{_EXAMPLE} or set the default country code in the SMS configuration."
+        )
+    region = None if international else _region(parse_country_code(default_country_code or ""))
+    try:
+        return phonenumbers.parse(text, region)
+    except NumberParseException as exc:
+        raise InvalidNumber(f"'{raw}' is not a phone number ({exc._msg}); "
+                            f"write it as {_EXAMPLE}.") from None
+
+
+def normalise_msisdn(raw: str, default_country_code: str | None) -> str:
+    """The number in E.164 (e.g. +31612345678); InvalidNumber says why when it cannot be."""
+    if not raw or not raw.strip():
+        raise InvalidNumber(f"The mobile number is empty; enter one such as {_EXAMPLE}.")
+    if not _ALLOWED.match(raw.strip()):
+        raise InvalidNumber(f"'{raw}' contains characters that are not part of a phone number; "
+                            f"use digits and an optional leading +, e.g. {_EXAMPLE}.")
+    number = _parse(raw, default_country_code)
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible == ValidationResult.TOO_SHORT:
+        raise InvalidNumber(f"'{raw}' is too short to be a phone number of that country; "
+                            "enter the full number with its country code.")
+    if possible in (ValidationResult.TOO_LONG, ValidationResult.INVALID_LENGTH):
+        raise InvalidNumber(f"'{raw}' has the wrong number of digits for that country; "
+                            "check the number.")
+    if possible == ValidationResult.INVALID_COUNTRY_CODE:
+        raise InvalidNumber(f"'{raw}' starts with a country code that does not exist.")
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidNumber(f"'{raw}' is not a valid number in "
+                            f"{phonenumbers.region_code_for_number(number) or 'any country'}; "
+                            "check the digits.")
+    kind = phonenumbers.number_type(number)
+    if kind not in _MOBILE_CAPABLE:
+        what = "a landline" if kind == PhoneNumberType.FIXED_LINE else "not a mobile number"
+        raise InvalidNumber(f"'{raw}' is {what} and cannot receive SMS; enter a mobile number.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
