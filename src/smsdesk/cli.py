@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from functools import partial
 import sys
 import tomllib
 from pathlib import Path
@@ -23,8 +24,11 @@ from smsdesk.outbox.accept import NewMessage, prepare_message
 from smsdesk.service import Service
 from smsdesk.store import messages as repo
 
-app = typer.Typer(help="smsdesk: self-hosted SMS for customer-service teams.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="smsdesk: self-hosted SMS for customer-service teams.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 settings_app = typer.Typer(help="Show and change the SMS configuration.", no_args_is_help=True)
 messages_app = typer.Typer(help="Look at messages.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -36,15 +40,22 @@ app.add_typer(apikey_app, name="apikey")
 out = Console()
 err = Console(stderr=True)
 
-DataDir = Annotated[Path | None, typer.Option(envvar="SMSDESK_DATA_DIR",
-                                              help="Directory for the SQLite file and keys.")]
-DatabaseUrl = Annotated[str | None, typer.Option(envvar="SMSDESK_DATABASE_URL",
-                                                 help="SQLAlchemy URL, e.g. postgresql://…")]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(envvar="SMSDESK_DATA_DIR", help="Directory for the SQLite file and keys."),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(envvar="SMSDESK_DATABASE_URL", help="SQLAlchemy URL, e.g. postgresql://…"),
+]
 
 
 def _config(data_dir: Path | None, database_url: str | None, **extra: Any) -> AppConfig:
-    overrides = {k: v for k, v in {"data_dir": data_dir, "database_url": database_url,
-                                   **extra}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {"data_dir": data_dir, "database_url": database_url, **extra}.items()
+        if v is not None
+    }
     return AppConfig(**overrides)
 
 
@@ -61,15 +72,23 @@ def _fail(message: str, code: int = 1) -> None:
 
 @app.command()
 def serve(
-    data_dir: DataDir = None, database_url: DatabaseUrl = None,
-    host: Annotated[str, typer.Option(envvar="SMSDESK_HOST", help="Address to listen on.")] = "127.0.0.1",
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    host: Annotated[
+        str, typer.Option(envvar="SMSDESK_HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="SMSDESK_PORT", help="Port to listen on.")] = 8080,
-    public_url: Annotated[str | None, typer.Option(envvar="SMSDESK_PUBLIC_URL",
-                          help="URL providers reach this service at.")] = None,
-    dispatcher: Annotated[bool, typer.Option(envvar="SMSDESK_DISPATCHER",
-                          help="Run the dispatcher in this process.")] = True,
+    public_url: Annotated[
+        str | None,
+        typer.Option(envvar="SMSDESK_PUBLIC_URL", help="URL providers reach this service at."),
+    ] = None,
+    dispatcher: Annotated[
+        bool, typer.Option(envvar="SMSDESK_DISPATCHER", help="Run the dispatcher in this process.")
+    ] = True,
     log_level: Annotated[str, typer.Option(envvar="SMSDESK_LOG_LEVEL")] = "INFO",
-    log_format: Annotated[str, typer.Option(envvar="SMSDESK_LOG_FORMAT", help="json or text.")] = "json",
+    log_format: Annotated[
+        str, typer.Option(envvar="SMSDESK_LOG_FORMAT", help="json or text.")
+    ] = "json",
 ) -> None:
     """Run the API, the provider callbacks and the dispatcher in one process."""
     import uvicorn
@@ -78,8 +97,9 @@ def serve(
     from smsdesk.web.app import create_app
 
     logs.configure(log_level, log_format)
-    config = _config(data_dir, database_url, host=host, port=port, public_url=public_url,
-                     dispatcher=dispatcher)
+    config = _config(
+        data_dir, database_url, host=host, port=port, public_url=public_url, dispatcher=dispatcher
+    )
     service = Service(config)
     service.upgrade()
     url = config.effective_public_url()
@@ -87,17 +107,32 @@ def serve(
         _, plain = service.keys.create("first admin key", "admin")
         err.print(f"Created the first admin API key (shown only now): [bold]{plain}[/bold]")
     err.print(f"smsdesk listening on [bold]{url}[/bold]  (API docs: {url}/docs)")
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(service), host=host, port=port, log_config=None, access_log=False,
-        loop="uvloop", http="httptools", backlog=4096, timeout_keep_alive=30))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(service),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            loop="uvloop",
+            http="httptools",
+            backlog=4096,
+            timeout_keep_alive=30,
+        )
+    )
     server.run()
 
 
 @app.command()
 def worker(
-    data_dir: DataDir = None, database_url: DatabaseUrl = None,
-    public_url: Annotated[str | None, typer.Option(envvar="SMSDESK_PUBLIC_URL",
-                          help="URL of the smsdesk that receives provider callbacks.")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SMSDESK_PUBLIC_URL", help="URL of the smsdesk that receives provider callbacks."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(envvar="SMSDESK_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Run only the dispatcher (add workers to share the outbox on PostgreSQL)."""
@@ -126,12 +161,15 @@ def worker(
 @app.command()
 def send(
     text: Annotated[str, typer.Option("--text", "-t", help="The message.")],
-    to: Annotated[list[str] | None, typer.Option("--to", help="A mobile number (repeatable).")] = None,
+    to: Annotated[
+        list[str] | None, typer.Option("--to", help="A mobile number (repeatable).")
+    ] = None,
     to_file: Annotated[Path | None, typer.Option(help="A file with one number per line.")] = None,
     sender: Annotated[str | None, typer.Option(help="Overrides the configured sender.")] = None,
     priority: Annotated[int | None, typer.Option(help="1 (fastest), 2 or 3.")] = None,
     module: Annotated[str | None, typer.Option(help="Send through this module.")] = None,
-    data_dir: DataDir = None, database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Queue SMS in the outbox; a running `serve` or `worker` sends them."""
     numbers = list(to or [])
@@ -146,19 +184,24 @@ def send(
         task = progress.add_task("Checking", total=len(numbers))
         for number in numbers:
             try:
-                rows.append(prepare_message(NewMessage(number, text, sender, priority, module),
-                                            config, service.clock()))
+                rows.append(
+                    prepare_message(
+                        NewMessage(number, text, sender, priority, module), config, service.clock()
+                    )
+                )
             except DomainError as exc:
                 problems.append(f"{number}: {exc.message}")
             progress.advance(task)
         task = progress.add_task("Queueing", total=len(rows))
         for start in range(0, len(rows), 1000):
-            chunk = rows[start:start + 1000]
-            service.writer.run_sync(lambda c, chunk=chunk: repo.insert_messages(c, chunk, "cli"))
+            chunk = rows[start : start + 1000]
+            service.writer.run_sync(partial(repo.insert_messages, rows=chunk, source="cli"))
             progress.advance(task, len(chunk))
     for row in rows:
-        out.print(f"{row['id']}  {row['recipient']}  queued  ({row['segments']} segment(s), "
-                  f"{row['encoding']})")
+        out.print(
+            f"{row['id']}  {row['recipient']}  queued  ({row['segments']} segment(s), "
+            f"{row['encoding']})"
+        )
     for problem in problems:
         err.print(f"[red]rejected[/red] {problem}")
     if problems:
@@ -169,9 +212,15 @@ def send(
 def send_test(
     to: Annotated[str, typer.Option(help="A mobile number.")],
     text: Annotated[str, typer.Option(help="Any text.")] = "smsdesk test",
-    data_dir: DataDir = None, database_url: DatabaseUrl = None,
-    public_url: Annotated[str | None, typer.Option(envvar="SMSDESK_PUBLIC_URL",
-                          help="URL of the running smsdesk (for the delivery report).")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SMSDESK_PUBLIC_URL",
+            help="URL of the running smsdesk (for the delivery report).",
+        ),
+    ] = None,
 ) -> None:
     """Send test: send one SMS now with the saved settings and show the provider's answer."""
     import httpx
@@ -181,8 +230,12 @@ def send_test(
     keys = service.keys
     _, plain = keys.create("cli test", "admin")
     try:
-        response = httpx.post(f"{url}/api/v1/settings/test", json={"to": to, "text": text},
-                              headers={"Authorization": f"Bearer {plain}"}, timeout=60)
+        response = httpx.post(
+            f"{url}/api/v1/settings/test",
+            json={"to": to, "text": text},
+            headers={"Authorization": f"Bearer {plain}"},
+            timeout=60,
+        )
     except httpx.HTTPError as exc:
         _fail(f"smsdesk is not reachable at {url} ({exc}); start it with: smsdesk serve")
         return
@@ -198,8 +251,11 @@ def send_test(
 
 
 @settings_app.command("show")
-def settings_show(data_dir: DataDir = None, database_url: DatabaseUrl = None,
-                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def settings_show(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Print the SMS configuration (secrets masked) as TOML or JSON."""
     doc = masked(_service(data_dir, database_url).settings.load())
     out.print(json.dumps(doc, indent=2) if as_json else tomli_w.dumps(doc), markup=False)
@@ -227,10 +283,15 @@ def _parse_assignment(item: str) -> tuple[list[str], Any]:
 
 @settings_app.command("set")
 def settings_set(
-    assignments: Annotated[list[str], typer.Argument(
-        help="KEY=VALUE, e.g. module=simulator default_country_code=+31 "
-             "module_settings.original_intelecom.username=me")],
-    data_dir: DataDir = None, database_url: DatabaseUrl = None,
+    assignments: Annotated[
+        list[str],
+        typer.Argument(
+            help="KEY=VALUE, e.g. module=simulator default_country_code=+31 "
+            "module_settings.original_intelecom.username=me"
+        ),
+    ],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Change some fields; the rest stays as it is."""
     service = _service(data_dir, database_url)
@@ -258,8 +319,11 @@ def settings_import(file: Path, data_dir: DataDir = None, database_url: Database
 
 
 @settings_app.command("export")
-def settings_export(file: Annotated[Path | None, typer.Argument()] = None,
-                    data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+def settings_export(
+    file: Annotated[Path | None, typer.Argument()] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
     """Write the SMS configuration as TOML (secrets masked) to FILE or standard output."""
     text = tomli_w.dumps(masked(_service(data_dir, database_url).settings.load()))
     if file is None:
@@ -274,23 +338,27 @@ def messages_list(
     module: Annotated[str | None, typer.Option()] = None,
     to: Annotated[str | None, typer.Option()] = None,
     limit: Annotated[int, typer.Option()] = 50,
-    data_dir: DataDir = None, database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """The newest messages, optionally filtered."""
     service = _service(data_dir, database_url)
     with service.engine.connect() as conn:
-        rows = repo.list_messages(conn, repo.MessageFilter(status, module, to), before_id=None,
-                                  limit=limit)
+        rows = repo.list_messages(
+            conn, repo.MessageFilter(status, module, to), before_id=None, limit=limit
+        )
     table = Table("id", "to", "status", "module", "prio", "segments", "error")
     for r in rows:
-        table.add_row(r.id, r.recipient, r.status, r.module, str(r.priority), str(r.segments),
-                      r.error or "")
+        table.add_row(
+            r.id, r.recipient, r.status, r.module, str(r.priority), str(r.segments), r.error or ""
+        )
     out.print(table)
 
 
 @messages_app.command("show")
-def messages_show(message_id: str, data_dir: DataDir = None,
-                  database_url: DatabaseUrl = None) -> None:
+def messages_show(
+    message_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
     """One message and its timeline."""
     from smsdesk.web.api.schemas import event_out, message_out
 
@@ -314,8 +382,11 @@ def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> No
 @apikey_app.command("create")
 def apikey_create(
     name: Annotated[str, typer.Option(help="Who or what uses the key.")],
-    role: Annotated[str, typer.Option(help="admin (everything) or sender (send and read).")] = "admin",
-    data_dir: DataDir = None, database_url: DatabaseUrl = None,
+    role: Annotated[
+        str, typer.Option(help="admin (everything) or sender (send and read).")
+    ] = "admin",
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Make an API key; it is shown once."""
     try:

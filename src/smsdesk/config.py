@@ -16,7 +16,9 @@ class AppConfig(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SMSDESK_", extra="ignore")
 
-    data_dir: Path = Field(Path("smsdesk-data"), description="Directory for the SQLite file and keys.")
+    data_dir: Path = Field(
+        Path("smsdesk-data"), description="Directory for the SQLite file and keys."
+    )
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir.")
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8080, ge=0, le=65535, description="Port to listen on.")

@@ -75,8 +75,9 @@ def validate_configuration(
         except UnknownModule as exc:
             errors.append(FieldError(f"module_settings.{name}", str(exc)))
             continue
-        modules[name] = merge_secrets(model, {**modules.get(name, {}), **fields},
-                                      stored.module_settings.get(name, {}))
+        modules[name] = merge_secrets(
+            model, {**modules.get(name, {}), **fields}, stored.module_settings.get(name, {})
+        )
     plugin_text = str(data.get("plugin_configuration") or "")
     if info is not None:
         plugin_text = _apply_plugin_configuration(info.name, plugin_text, modules, stored, errors)
@@ -90,7 +91,10 @@ def validate_configuration(
 
 
 def _apply_plugin_configuration(
-    module: str, text: str, modules: dict[str, dict[str, Any]], stored: SmsConfiguration,
+    module: str,
+    text: str,
+    modules: dict[str, dict[str, Any]],
+    stored: SmsConfiguration,
     errors: list[FieldError],
 ) -> str:
     """Move plugin-configuration values into the module's fields; keep the text masked."""

@@ -30,8 +30,11 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        extras = " ".join(f"{k}={v}" for k, v in vars(record).items()
-                          if k not in _STANDARD and not k.startswith("_"))
+        extras = " ".join(
+            f"{k}={v}"
+            for k, v in vars(record).items()
+            if k not in _STANDARD and not k.startswith("_")
+        )
         line = f"{self.formatTime(record)} {record.levelname:<7} {record.getMessage()}"
         return f"{line} {extras}".rstrip()
 

@@ -6,20 +6,39 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
-ACCEPTED = Counter("smsdesk_messages_accepted", "Messages accepted for sending.", ["module"],
-                   registry=None)
-OUTCOMES = Counter("smsdesk_messages", "Messages that reached a status, by module.",
-                   ["module", "status"], registry=None)
-REPORTS = Counter("smsdesk_delivery_reports", "Delivery reports received, by outcome.",
-                  ["module", "outcome"], registry=None)
+ACCEPTED = Counter(
+    "smsdesk_messages_accepted", "Messages accepted for sending.", ["module"], registry=None
+)
+OUTCOMES = Counter(
+    "smsdesk_messages",
+    "Messages that reached a status, by module.",
+    ["module", "status"],
+    registry=None,
+)
+REPORTS = Counter(
+    "smsdesk_delivery_reports",
+    "Delivery reports received, by outcome.",
+    ["module", "outcome"],
+    registry=None,
+)
 SEND_LATENCY = Histogram(
-    "smsdesk_send_latency_seconds", "Time a provider took to answer a send request.", ["module"],
-    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=None,
+    "smsdesk_send_latency_seconds",
+    "Time a provider took to answer a send request.",
+    ["module"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=None,
 )
 
 
@@ -48,8 +67,9 @@ class QueueDepth(Collector):
     def collect(self) -> Iterable[GaugeMetricFamily]:
         if time.monotonic() - self._cache[0] > 1.0:
             self._cache = (time.monotonic(), self.read())
-        family = GaugeMetricFamily("smsdesk_queue_depth", "Queued messages by SMS priority.",
-                                   labels=["priority"])
+        family = GaugeMetricFamily(
+            "smsdesk_queue_depth", "Queued messages by SMS priority.", labels=["priority"]
+        )
         for priority in (1, 2, 3):
             family.add_metric([str(priority)], self._cache[1].get(priority, 0))
         yield family

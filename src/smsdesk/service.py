@@ -44,7 +44,10 @@ class Service:
         db.upgrade(self.engine)
 
     async def start(
-        self, *, dispatcher: bool | None = None, http: httpx.AsyncClient | None = None,
+        self,
+        *,
+        dispatcher: bool | None = None,
+        http: httpx.AsyncClient | None = None,
         public_url: str | None = None,
     ) -> None:
         """Start the writer and, if asked, the dispatcher (with its providers' background work)."""
@@ -57,9 +60,14 @@ class Service:
         self.pool = ProviderPool(self.http, self.config.data_dir, background=run_dispatcher)
         if run_dispatcher:
             self.dispatcher = Dispatcher(
-                writer=self.writer, store=self.settings, pool=self.pool, owner=self.owner,
-                public_url=self.public_url, lease_seconds=self.config.lease_seconds,
-                poll_interval=self.config.poll_interval, claim_batch=self.config.claim_batch,
+                writer=self.writer,
+                store=self.settings,
+                pool=self.pool,
+                owner=self.owner,
+                public_url=self.public_url,
+                lease_seconds=self.config.lease_seconds,
+                poll_interval=self.config.poll_interval,
+                claim_batch=self.config.claim_batch,
                 clock=self.clock,
             )
             await self.dispatcher.start()

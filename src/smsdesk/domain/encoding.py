@@ -24,8 +24,16 @@ GSM7_BASIC = (
     "pqrstuvwxyzäöñüà"
 )
 GSM7_EXTENSION = {
-    "\f": 0x0A, "^": 0x14, "{": 0x28, "}": 0x29, "\\": 0x2F,
-    "[": 0x3C, "~": 0x3D, "]": 0x3E, "|": 0x40, "€": 0x65,
+    "\f": 0x0A,
+    "^": 0x14,
+    "{": 0x28,
+    "}": 0x29,
+    "\\": 0x2F,
+    "[": 0x3C,
+    "~": 0x3D,
+    "]": 0x3E,
+    "|": 0x40,
+    "€": 0x65,
 }
 ESC = 0x1B
 _BASIC_CODE = {char: code for code, char in enumerate(GSM7_BASIC) if code != ESC}
@@ -37,11 +45,34 @@ GSM7_SINGLE, GSM7_PART = 160, 153
 UCS2_SINGLE, UCS2_PART = 70, 67
 
 _TYPOGRAPHIC = {
-    "“": '"', "”": '"', "„": '"', "‟": '"', "«": '"', "»": '"', "″": '"',
-    "‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "`": "'", "´": "'",
-    "–": "-", "—": "-", "‒": "-", "―": "-", "−": "-", "‐": "-", "‑": "-",
-    "…": "...", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u2007": " ",
-    "•": "-", "\t": " ",
+    "“": '"',
+    "”": '"',
+    "„": '"',
+    "‟": '"',
+    "«": '"',
+    "»": '"',
+    "″": '"',
+    "‘": "'",
+    "’": "'",
+    "‚": "'",
+    "‛": "'",
+    "′": "'",
+    "`": "'",
+    "´": "'",
+    "–": "-",
+    "—": "-",
+    "‒": "-",
+    "―": "-",
+    "−": "-",
+    "‐": "-",
+    "‑": "-",
+    "…": "...",
+    "\u00a0": " ",
+    "\u2009": " ",
+    "\u202f": " ",
+    "\u2007": " ",
+    "•": "-",
+    "\t": " ",
 }
 
 
@@ -74,7 +105,9 @@ def ucs2_characters(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(c for c in text if c not in _SEPTETS))
 
 
-def _split(text: str, cost: dict[str, int] | None, single: int, part: int) -> tuple[tuple[str, ...], int]:
+def _split(
+    text: str, cost: dict[str, int] | None, single: int, part: int
+) -> tuple[tuple[str, ...], int]:
     """Greedy split by unit cost; a character is never cut, so pairs stay whole."""
     costs = [cost[c] if cost is not None else _ucs2_units(c) for c in text]
     total = sum(costs)
@@ -110,8 +143,10 @@ def check_text(text: str, max_segments: int) -> SegmentedText:
         hint = ""
         if result.encoding is Encoding.UCS2:
             shown = " ".join(result.ucs2_characters[:10])
-            hint = (f" It is sent as UCS-2 (70 characters per SMS) because of: {shown}; "
-                    "replacing those with plain characters makes room for more text.")
+            hint = (
+                f" It is sent as UCS-2 (70 characters per SMS) because of: {shown}; "
+                "replacing those with plain characters makes room for more text."
+            )
         raise InvalidText(
             f"The text needs {result.segments} SMS parts but at most {max_segments} are allowed"
             f" ({result.encoding.value}, {len(text)} characters).{hint} Shorten the text or "

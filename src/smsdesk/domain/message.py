@@ -105,9 +105,7 @@ def require_transition(current: Status, new: Status) -> Status:
     """Check an operator's or the dispatcher's move, raising when the lifecycle forbids it."""
     if can_transition(current, new):
         return new
-    raise InvalidStatusTransition(
-        f"A message that is {current.value} cannot become {new.value}."
-    )
+    raise InvalidStatusTransition(f"A message that is {current.value} cannot become {new.value}.")
 
 
 def check_resend(current: Status) -> Status:

@@ -61,8 +61,9 @@ def _parse(raw: str, default_country_code: str | None) -> phonenumbers.PhoneNumb
     try:
         return phonenumbers.parse(text, region)
     except NumberParseException as exc:
-        raise InvalidNumber(f"'{raw}' is not a phone number ({exc._msg}); "
-                            f"write it as {_EXAMPLE}.") from None
+        raise InvalidNumber(
+            f"'{raw}' is not a phone number ({exc._msg}); write it as {_EXAMPLE}."
+        ) from None
 
 
 def normalise_msisdn(raw: str, default_country_code: str | None) -> str:
@@ -70,22 +71,29 @@ def normalise_msisdn(raw: str, default_country_code: str | None) -> str:
     if not raw or not raw.strip():
         raise InvalidNumber(f"The mobile number is empty; enter one such as {_EXAMPLE}.")
     if not _ALLOWED.match(raw.strip()):
-        raise InvalidNumber(f"'{raw}' contains characters that are not part of a phone number; "
-                            f"use digits and an optional leading +, e.g. {_EXAMPLE}.")
+        raise InvalidNumber(
+            f"'{raw}' contains characters that are not part of a phone number; "
+            f"use digits and an optional leading +, e.g. {_EXAMPLE}."
+        )
     number = _parse(raw, default_country_code)
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible == ValidationResult.TOO_SHORT:
-        raise InvalidNumber(f"'{raw}' is too short to be a phone number of that country; "
-                            "enter the full number with its country code.")
+        raise InvalidNumber(
+            f"'{raw}' is too short to be a phone number of that country; "
+            "enter the full number with its country code."
+        )
     if possible in (ValidationResult.TOO_LONG, ValidationResult.INVALID_LENGTH):
-        raise InvalidNumber(f"'{raw}' has the wrong number of digits for that country; "
-                            "check the number.")
+        raise InvalidNumber(
+            f"'{raw}' has the wrong number of digits for that country; check the number."
+        )
     if possible == ValidationResult.INVALID_COUNTRY_CODE:
         raise InvalidNumber(f"'{raw}' starts with a country code that does not exist.")
     if not phonenumbers.is_valid_number(number):
-        raise InvalidNumber(f"'{raw}' is not a valid number in "
-                            f"{phonenumbers.region_code_for_number(number) or 'any country'}; "
-                            "check the digits.")
+        raise InvalidNumber(
+            f"'{raw}' is not a valid number in "
+            f"{phonenumbers.region_code_for_number(number) or 'any country'}; "
+            "check the digits."
+        )
     kind = phonenumbers.number_type(number)
     if kind not in _MOBILE_CAPABLE:
         what = "a landline" if kind == PhoneNumberType.FIXED_LINE else "not a mobile number"

@@ -27,23 +27,30 @@ def validate_sender(raw: str) -> Sender:
     """Check a sender the way providers do; say what to change when they would refuse it."""
     value = raw.strip()
     if not value:
-        raise InvalidSender("Enter a sender: a name of up to 11 letters or digits, "
-                            "or a phone number of up to 15 digits.")
+        raise InvalidSender(
+            "Enter a sender: a name of up to 11 letters or digits, "
+            "or a phone number of up to 15 digits."
+        )
     compact = value.replace(" ", "")
     digits = compact.removeprefix("+")
     if digits.isdigit() and (compact.startswith("+") or len(value) > 11 or value == compact):
         if len(digits) > 15:
-            raise InvalidSender(f"The sender number has {len(digits)} digits; "
-                                "a number may have at most 15.")
+            raise InvalidSender(
+                f"The sender number has {len(digits)} digits; a number may have at most 15."
+            )
         return Sender(digits, SenderKind.NUMERIC)
     if len(value) > 11:
-        raise InvalidSender(f"The sender '{value}' has {len(value)} characters; a name may "
-                            "have at most 11 (or use a phone number of up to 15 digits).")
+        raise InvalidSender(
+            f"The sender '{value}' has {len(value)} characters; a name may "
+            "have at most 11 (or use a phone number of up to 15 digits)."
+        )
     bad = sorted({c for c in value if c not in _ALLOWED_CHARS})
     if bad:
         shown = " ".join(repr(c) for c in bad)
-        raise InvalidSender(f"The sender '{value}' contains {shown}, which providers do not "
-                            "accept; use letters A-Z, digits, spaces and - + _ & . ,")
+        raise InvalidSender(
+            f"The sender '{value}' contains {shown}, which providers do not "
+            "accept; use letters A-Z, digits, spaces and - + _ & . ,"
+        )
     if not _ALPHANUMERIC.match(value):
         raise InvalidSender(f"The sender '{value}' is not a valid name.")
     return Sender(value, SenderKind.ALPHANUMERIC)

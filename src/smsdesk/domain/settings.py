@@ -27,10 +27,20 @@ _LINE = re.compile(r"^\s*([^=\s]+)\s*=\s*(.*?)\s*$")
 class ModuleLimits(BaseModel):
     """How fast the dispatcher may send through a module."""
 
-    rate_limit: float = Field(0.0, ge=0, le=100_000, title="Rate limit",
-                              description="Messages per second; 0 means no limit.")
-    concurrency: int = Field(4, ge=1, le=256, title="Concurrency",
-                             description="Requests to the provider at the same time.")
+    rate_limit: float = Field(
+        0.0,
+        ge=0,
+        le=100_000,
+        title="Rate limit",
+        description="Messages per second; 0 means no limit.",
+    )
+    concurrency: int = Field(
+        4,
+        ge=1,
+        le=256,
+        title="Concurrency",
+        description="Requests to the provider at the same time.",
+    )
 
 
 class SmsConfiguration(BaseModel):
@@ -40,19 +50,34 @@ class SmsConfiguration(BaseModel):
 
     module: str = Field("simulator", title="Module")
     default_country_code: str = Field(
-        "", title="Default country code",
+        "",
+        title="Default country code",
         description="Added to numbers without a country code, e.g. +31.",
     )
-    sender: str = Field("smsdesk", title="Sender",
-                        description="Text of up to 11 characters or a number of up to 15 digits.")
+    sender: str = Field(
+        "smsdesk",
+        title="Sender",
+        description="Text of up to 11 characters or a number of up to 15 digits.",
+    )
     plugin_configuration: str = Field(
-        "", title="Plugin configuration",
+        "",
+        title="Plugin configuration",
         description="Settings from your provider, one 'key = value' per line.",
     )
-    max_segments: int = Field(10, ge=1, le=255, title="Maximum segments",
-                              description="Longer texts are refused, never truncated.")
-    validity_hours: float = Field(48.0, gt=0, le=24 * 14, title="Validity (hours)",
-                                  description="How long the outbox keeps trying a message.")
+    max_segments: int = Field(
+        10,
+        ge=1,
+        le=255,
+        title="Maximum segments",
+        description="Longer texts are refused, never truncated.",
+    )
+    validity_hours: float = Field(
+        48.0,
+        gt=0,
+        le=24 * 14,
+        title="Validity (hours)",
+        description="How long the outbox keeps trying a message.",
+    )
     module_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     limits: dict[str, ModuleLimits] = Field(default_factory=dict)
 
@@ -98,13 +123,18 @@ def parse_plugin_configuration(text: str) -> tuple[dict[str, str], list[FieldErr
             continue
         match = _LINE.match(line)
         if match is None:
-            errors.append(FieldError("plugin_configuration",
-                                     f"Line {number}: write it as 'key = value'."))
+            errors.append(
+                FieldError("plugin_configuration", f"Line {number}: write it as 'key = value'.")
+            )
             continue
         key, value = match.groups()
         if key.startswith("[") or value.startswith("["):
-            errors.append(FieldError("plugin_configuration",
-                                     f"Line {number}: leave out the [ ] placeholder brackets."))
+            errors.append(
+                FieldError(
+                    "plugin_configuration",
+                    f"Line {number}: leave out the [ ] placeholder brackets.",
+                )
+            )
             continue
         values[key] = value
     return values, errors
@@ -118,7 +148,9 @@ def secret_fields(model: type[BaseModel]) -> frozenset[str]:
 
 
 def apply_plugin_keys(
-    model: type[ModuleSettings], module: str, values: Mapping[str, str],
+    model: type[ModuleSettings],
+    module: str,
+    values: Mapping[str, str],
     known_elsewhere: Mapping[str, str],
 ) -> tuple[dict[str, str], list[FieldError]]:
     """Map plugin keys to the module's field names; unknown or foreign keys are errors."""
@@ -128,16 +160,20 @@ def apply_plugin_keys(
         if key in model.plugin_keys:
             fields[model.plugin_keys[key]] = value
         elif key in known_elsewhere:
-            errors.append(FieldError(
-                "plugin_configuration",
-                f"'{key}' belongs to module {known_elsewhere[key]}, not {module}.",
-            ))
+            errors.append(
+                FieldError(
+                    "plugin_configuration",
+                    f"'{key}' belongs to module {known_elsewhere[key]}, not {module}.",
+                )
+            )
         else:
             known = ", ".join(sorted(model.plugin_keys)) or "none"
-            errors.append(FieldError(
-                "plugin_configuration",
-                f"'{key}' is not a setting of module {module}. Its keys are: {known}.",
-            ))
+            errors.append(
+                FieldError(
+                    "plugin_configuration",
+                    f"'{key}' is not a setting of module {module}. Its keys are: {known}.",
+                )
+            )
     return fields, errors
 
 

@@ -56,31 +56,50 @@ def default_priority(config: SmsConfiguration, module: str) -> int:
 
 
 def prepare_message(
-    request: NewMessage, config: SmsConfiguration, now: float, *,
-    api_key_id: str | None = None, is_test: bool = False,
+    request: NewMessage,
+    config: SmsConfiguration,
+    now: float,
+    *,
+    api_key_id: str | None = None,
+    is_test: bool = False,
 ) -> dict[str, Any]:
     """Validate a message and build its database row; raise DomainError naming the field."""
     info = resolve_module(request.module, config)
-    priority = request.priority if request.priority is not None else default_priority(
-        config, info.name)
+    priority = (
+        request.priority if request.priority is not None else default_priority(config, info.name)
+    )
     if priority not in (1, 2, 3):
-        raise DomainError(f"Priority {priority} does not exist; use 1 (fastest), 2 or 3.",
-                          field="priority")
+        raise DomainError(
+            f"Priority {priority} does not exist; use 1 (fastest), 2 or 3.", field="priority"
+        )
     recipient = normalise_msisdn(request.to, config.default_country_code or None)
     sender = validate_sender(request.sender if request.sender is not None else config.sender)
     text = check_text(request.text, config.max_segments)
     validity = request.validity_hours or config.validity_hours
     if not 0 < validity <= 24 * 14:
-        raise DomainError("Validity must be more than 0 and at most 336 hours (14 days).",
-                          field="validity_hours")
+        raise DomainError(
+            "Validity must be more than 0 and at most 336 hours (14 days).", field="validity_hours"
+        )
     start = max(now, request.scheduled_at or now)
     settings = module_settings(config, info.name)
     return {
-        "id": new_id(), "module": info.name, "recipient": recipient, "sender": sender.value,
-        "body": request.text, "encoding": text.encoding.value, "segments": text.segments,
-        "priority": priority, "status": Status.QUEUED.value, "created_at": now,
-        "updated_at": now, "next_attempt_at": start, "expires_at": start + validity * 3600,
-        "scheduled_at": request.scheduled_at if start > now else None, "attempts": 0,
-        "reference": request.reference, "api_key_id": api_key_id, "is_test": is_test,
+        "id": new_id(),
+        "module": info.name,
+        "recipient": recipient,
+        "sender": sender.value,
+        "body": request.text,
+        "encoding": text.encoding.value,
+        "segments": text.segments,
+        "priority": priority,
+        "status": Status.QUEUED.value,
+        "created_at": now,
+        "updated_at": now,
+        "next_attempt_at": start,
+        "expires_at": start + validity * 3600,
+        "scheduled_at": request.scheduled_at if start > now else None,
+        "attempts": 0,
+        "reference": request.reference,
+        "api_key_id": api_key_id,
+        "is_test": is_test,
         "delivery_report": bool(getattr(settings, "delivery_report", True)),
     }

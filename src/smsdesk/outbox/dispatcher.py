@@ -44,28 +44,45 @@ def callback_url(public_url: str, module: str, kind: str, secret: str) -> str:
 
 def to_outbound(row: Row[Any], status_callback_url: str | None) -> OutboundSms:
     return OutboundSms(
-        message_id=row.id, to=row.recipient, sender=row.sender, text=row.body,
-        encoding=row.encoding, segments=row.segments, priority=row.priority,
-        expires_at=row.expires_at, delivery_report=bool(row.delivery_report),
+        message_id=row.id,
+        to=row.recipient,
+        sender=row.sender,
+        text=row.body,
+        encoding=row.encoding,
+        segments=row.segments,
+        priority=row.priority,
+        expires_at=row.expires_at,
+        delivery_report=bool(row.delivery_report),
         status_callback_url=status_callback_url if row.delivery_report else None,
     )
 
 
 def outcome_for(
-    row: Row[Any], result: SendResult, now: float, policy: RetryPolicy, rng: random.Random,
-    *, retry: bool = True,
+    row: Row[Any],
+    result: SendResult,
+    now: float,
+    policy: RetryPolicy,
+    rng: random.Random,
+    *,
+    retry: bool = True,
 ) -> repo.Outcome:
     """Turn a provider's answer into the message's next status."""
     if result.error is None:
-        return repo.Outcome(row.id, Status.SENT, result.raw_code, "accepted by the provider",
-                            result.provider_message_id)
+        return repo.Outcome(
+            row.id,
+            Status.SENT,
+            result.raw_code,
+            "accepted by the provider",
+            result.provider_message_id,
+        )
     error = result.error
     code = error.code or type(error).__name__
     if not retry:
         return repo.Outcome(row.id, Status.FAILED, code, error.message)
     decision = decide(error, row.attempts, now, row.expires_at, policy, rng)
-    return repo.Outcome(row.id, decision.status, code, decision.reason,
-                        next_attempt_at=decision.retry_at)
+    return repo.Outcome(
+        row.id, decision.status, code, decision.reason, next_attempt_at=decision.retry_at
+    )
 
 
 async def send_batch(provider: Any, rows: Sequence[Row[Any]], url: str | None) -> list[SendResult]:
@@ -88,9 +105,17 @@ class Dispatcher:
     """One dispatcher process's loop; several may run against one PostgreSQL database."""
 
     def __init__(
-        self, *, writer: Writer, store: ConfigurationStore, pool: ProviderPool, owner: str,
-        public_url: str, lease_seconds: float = 60.0, poll_interval: float = 0.5,
-        claim_batch: int = 500, clock: Callable[[], float] = time.time,
+        self,
+        *,
+        writer: Writer,
+        store: ConfigurationStore,
+        pool: ProviderPool,
+        owner: str,
+        public_url: str,
+        lease_seconds: float = 60.0,
+        poll_interval: float = 0.5,
+        claim_batch: int = 500,
+        clock: Callable[[], float] = time.time,
         policy: RetryPolicy = RetryPolicy(),
     ) -> None:
         self.writer = writer
@@ -197,15 +222,22 @@ class Dispatcher:
         if wanted <= 0:
             return 0
         now = self.clock()
-        rows = await self.writer.run(lambda c: repo.claim_due(
-            c, module=module, owner=self.owner, limit=wanted, now=now,
-            lease_until=now + self.lease_seconds))
+        rows = await self.writer.run(
+            lambda c: repo.claim_due(
+                c,
+                module=module,
+                owner=self.owner,
+                limit=wanted,
+                now=now,
+                lease_until=now + self.lease_seconds,
+            )
+        )
         if not rows:
             return 0
         bucket.take(len(rows))
         size = provider.max_batch
         for start in range(0, len(rows), size):
-            self._spawn(module, provider, rows[start:start + size])
+            self._spawn(module, provider, rows[start : start + size])
         return len(rows)
 
     def _spawn(self, module: str, provider: Any, rows: Sequence[Row[Any]]) -> None:
@@ -223,8 +255,11 @@ class Dispatcher:
     async def _send(self, module: str, provider: Any, rows: Sequence[Row[Any]]) -> None:
         now = self.clock()
         live = [row for row in rows if row.expires_at > now]
-        outcomes = [repo.Outcome(row.id, Status.EXPIRED, None, "validity period ended")
-                    for row in rows if row.expires_at <= now]
+        outcomes = [
+            repo.Outcome(row.id, Status.EXPIRED, None, "validity period ended")
+            for row in rows
+            if row.expires_at <= now
+        ]
         url = callback_url(self.public_url, module, "status", self._secret or "")
         started = time.perf_counter()
         results = await send_batch(provider, live, url) if live else []
@@ -238,7 +273,8 @@ class Dispatcher:
             self._log_outcome(module, row, outcome)
         try:
             stored = await self.writer.run(
-                lambda c: repo.record_outcomes(c, self.owner, outcomes, now))
+                lambda c: repo.record_outcomes(c, self.owner, outcomes, now)
+            )
         except Exception:
             log.exception("recording send outcomes failed; leases will expire and retry")
             return
@@ -253,8 +289,17 @@ class Dispatcher:
     def _log_outcome(module: str, row: Row[Any], outcome: repo.Outcome) -> None:
         level = logging.INFO if outcome.status is Status.SENT else logging.WARNING
         if log.isEnabledFor(level):
-            log.log(level, "message %s", outcome.status.value, extra={
-                "message_id": row.id, "module": module, "status": outcome.status.value,
-                "code": outcome.code, "detail": outcome.detail,
-                "provider_message_id": outcome.provider_message_id, "attempt": row.attempts,
-            })
+            log.log(
+                level,
+                "message %s",
+                outcome.status.value,
+                extra={
+                    "message_id": row.id,
+                    "module": module,
+                    "status": outcome.status.value,
+                    "code": outcome.code,
+                    "detail": outcome.detail,
+                    "provider_message_id": outcome.provider_message_id,
+                    "attempt": row.attempts,
+                },
+            )

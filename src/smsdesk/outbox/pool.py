@@ -38,12 +38,15 @@ class ProviderPool:
 
     async def get(self, module: str, config: SmsConfiguration) -> Provider:
         fingerprint = json.dumps(
-            module_settings(config, module).model_dump(mode="json"), sort_keys=True)
+            module_settings(config, module).model_dump(mode="json"), sort_keys=True
+        )
         # SecretStr dumps as '**********', so a changed secret alone must also count.
-        fingerprint += repr([
-            v.get_secret_value() if hasattr(v, "get_secret_value") else v
-            for v in config.module_settings.get(module, {}).values()
-        ])
+        fingerprint += repr(
+            [
+                v.get_secret_value() if hasattr(v, "get_secret_value") else v
+                for v in config.module_settings.get(module, {}).values()
+            ]
+        )
         async with self._lock:
             current = self._providers.get(module)
             if current is not None and current[0] == fingerprint:

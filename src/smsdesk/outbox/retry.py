@@ -39,8 +39,12 @@ class Decision:
 
 
 def decide(
-    error: ProviderError, attempts: int, now: float, expires_at: float,
-    policy: RetryPolicy = RetryPolicy(), rng: random.Random | None = None,
+    error: ProviderError,
+    attempts: int,
+    now: float,
+    expires_at: float,
+    policy: RetryPolicy = RetryPolicy(),
+    rng: random.Random | None = None,
 ) -> Decision:
     """What to do after a failed send: retry later, fail for good, or expire."""
     rng = rng or random.Random()
@@ -54,6 +58,8 @@ def decide(
         delay = policy.backoff(attempts, rng)
     retry_at = now + delay
     if retry_at >= expires_at:
-        return Decision(Status.EXPIRED, reason=f"validity period ends before the next try "
-                                               f"(last error: {error.message})")
+        return Decision(
+            Status.EXPIRED,
+            reason=f"validity period ends before the next try (last error: {error.message})",
+        )
     return Decision(Status.QUEUED, retry_at=retry_at, reason=error.message)

@@ -35,14 +35,25 @@ class OriginalIntelecomSettings(ModuleSettings):
         description="Ask for delivery reports so you can see whether an SMS reached the phone.",
     )
     service_id: str = Field(
-        "", pattern=r"^\d*$", max_length=12, title="Service ID",
+        "",
+        pattern=r"^\d*$",
+        max_length=12,
+        title="Service ID",
         description="The ID of the SMS service, a number.",
     )
-    username: str = Field("", max_length=100, title="User name",
-                          description="The user name you received from Intelecom.")
-    password: SecretStr = Field(SecretStr(""), title="Password",
-                                description="The password you received from Intelecom.")
+    username: str = Field(
+        "",
+        max_length=100,
+        title="User name",
+        description="The user name you received from Intelecom.",
+    )
+    password: SecretStr = Field(
+        SecretStr(""), title="Password", description="The password you received from Intelecom."
+    )
     sms_priority: int = Field(
-        2, ge=1, le=3, title="SMS priority",
+        2,
+        ge=1,
+        le=3,
+        title="SMS priority",
         description="1, 2 or 3: how quickly the SMS are sent; 1 is the fastest.",
     )

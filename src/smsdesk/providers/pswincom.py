@@ -23,7 +23,12 @@ class OriginalPsWinComSettings(ModuleSettings):
         title="SMS endpoint",
         description="The code by which an incoming SMS is recognised as meant for this service.",
     )
-    username: str = Field("", max_length=100, title="User name",
-                          description="The user name you received from PsWinCom.")
-    password: SecretStr = Field(SecretStr(""), title="Password",
-                                description="The password you received from PsWinCom.")
+    username: str = Field(
+        "",
+        max_length=100,
+        title="User name",
+        description="The user name you received from PsWinCom.",
+    )
+    password: SecretStr = Field(
+        SecretStr(""), title="Password", description="The password you received from PsWinCom."
+    )

@@ -64,26 +64,50 @@ CREATE INDEX IF NOT EXISTS reports_due ON reports (due_at);
 class SimulatorSettings(ModuleSettings):
     """How the simulator behaves; every fault is a share between 0 and 1 of the sends."""
 
-    report_delay: float = Field(1.0, ge=0, le=3600, title="Report delay (seconds)",
-                                description="How long after sending the delivery report comes.")
-    delivery_report: bool = Field(True, title="Delivery report",
-                                  description="Send delivery reports at all.")
-    temporary_failure_rate: float = Field(0.0, ge=0, le=1, title="Temporary failures",
-                                          description="Share of sends refused as temporary.")
-    permanent_failure_rate: float = Field(0.0, ge=0, le=1, title="Permanent failures",
-                                          description="Share of sends refused for good.")
-    throttle_rate: float = Field(0.0, ge=0, le=1, title="Throttling",
-                                 description="Share of sends answered 'slow down'.")
-    retry_after: float = Field(1.0, ge=0, le=3600, title="Retry after (seconds)",
-                               description="What a throttling answer asks us to wait.")
-    undelivered_rate: float = Field(0.0, ge=0, le=1, title="Undelivered",
-                                    description="Share of reports saying the phone was not reached.")
-    lost_report_rate: float = Field(0.0, ge=0, le=1, title="Lost reports",
-                                    description="Share of reports never sent.")
-    duplicate_report_rate: float = Field(0.0, ge=0, le=1, title="Duplicate reports",
-                                         description="Share of reports sent twice.")
-    seed: int | None = Field(None, title="Random seed",
-                             description="Makes the faults repeatable.")
+    report_delay: float = Field(
+        1.0,
+        ge=0,
+        le=3600,
+        title="Report delay (seconds)",
+        description="How long after sending the delivery report comes.",
+    )
+    delivery_report: bool = Field(
+        True, title="Delivery report", description="Send delivery reports at all."
+    )
+    temporary_failure_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        title="Temporary failures",
+        description="Share of sends refused as temporary.",
+    )
+    permanent_failure_rate: float = Field(
+        0.0, ge=0, le=1, title="Permanent failures", description="Share of sends refused for good."
+    )
+    throttle_rate: float = Field(
+        0.0, ge=0, le=1, title="Throttling", description="Share of sends answered 'slow down'."
+    )
+    retry_after: float = Field(
+        1.0,
+        ge=0,
+        le=3600,
+        title="Retry after (seconds)",
+        description="What a throttling answer asks us to wait.",
+    )
+    undelivered_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        title="Undelivered",
+        description="Share of reports saying the phone was not reached.",
+    )
+    lost_report_rate: float = Field(
+        0.0, ge=0, le=1, title="Lost reports", description="Share of reports never sent."
+    )
+    duplicate_report_rate: float = Field(
+        0.0, ge=0, le=1, title="Duplicate reports", description="Share of reports sent twice."
+    )
+    seed: int | None = Field(None, title="Random seed", description="Makes the faults repeatable.")
 
 
 class SimulatorLedger:
@@ -109,7 +133,9 @@ class SimulatorLedger:
         return conn
 
     def record_sends(
-        self, sends: Sequence[tuple[OutboundSms, str]], reports: Sequence[tuple[str, str, str, str, float]]
+        self,
+        sends: Sequence[tuple[OutboundSms, str]],
+        reports: Sequence[tuple[str, str, str, str, float]],
     ) -> dict[str, str]:
         """Store accepted sends (idempotent by message id); return message id → provider id."""
         now = time.time()
@@ -147,7 +173,7 @@ class SimulatorLedger:
             "RETURNING id, provider_id, stat, err, callback_url",
             (now + lease, now, now, limit),
         ).fetchall()
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        return [tuple(row) for row in rows]
 
     def finish_reports(self, ids: Sequence[int]) -> None:
         self.conn.executemany("DELETE FROM reports WHERE id = ?", [(i,) for i in ids])
@@ -199,12 +225,16 @@ class SimulatorProvider(Provider):
         for sms in batch:
             fault = self._fault()
             if fault is not None:
-                results[sms.message_id] = SendResult(sms.message_id, error=fault, raw_code=fault.code)
+                results[sms.message_id] = SendResult(
+                    sms.message_id, error=fault, raw_code=fault.code
+                )
                 continue
             provider_id = f"SIM{self._rng.getrandbits(64):016x}"
             accepted.append((sms, provider_id))
             reports.extend(self._planned_reports(sms, provider_id))
-        ids = await asyncio.to_thread(self.ledger.record_sends, accepted, reports) if accepted else {}
+        ids = (
+            await asyncio.to_thread(self.ledger.record_sends, accepted, reports) if accepted else {}
+        )
         for sms, _ in accepted:
             results[sms.message_id] = SendResult(sms.message_id, ids[sms.message_id], raw_code="0")
         if reports:
@@ -215,8 +245,11 @@ class SimulatorProvider(Provider):
         s = self.settings
         roll = self._rng.random()
         if roll < s.throttle_rate:
-            return RateLimitedError("Simulated throttling: too many messages.", code="SIM-429",
-                                    retry_after=s.retry_after)
+            return RateLimitedError(
+                "Simulated throttling: too many messages.",
+                code="SIM-429",
+                retry_after=s.retry_after,
+            )
         roll -= s.throttle_rate
         if roll < s.temporary_failure_rate:
             return TemporaryError("Simulated temporary failure.", code="SIM-503")
@@ -225,7 +258,9 @@ class SimulatorProvider(Provider):
             return PermanentError("Simulated permanent failure: number rejected.", code="SIM-400")
         return None
 
-    def _planned_reports(self, sms: OutboundSms, provider_id: str) -> list[tuple[str, str, str, str, float]]:
+    def _planned_reports(
+        self, sms: OutboundSms, provider_id: str
+    ) -> list[tuple[str, str, str, str, float]]:
         s = self.settings
         if not (s.delivery_report and sms.delivery_report and sms.status_callback_url):
             return []
@@ -258,8 +293,11 @@ class SimulatorProvider(Provider):
         for row in claimed:
             by_url.setdefault(row[4], []).append(row)
         for url, rows in by_url.items():
-            body = {"reports": [{"id": r[1], "stat": r[2], "err": r[3], "at": time.time()}
-                                for r in rows]}
+            body = {
+                "reports": [
+                    {"id": r[1], "stat": r[2], "err": r[3], "at": time.time()} for r in rows
+                ]
+            }
             try:
                 response = await self.http.post(url, json=body, timeout=30)
             except Exception as exc:  # the service may be restarting; the claim expires
@@ -291,7 +329,14 @@ class SimulatorProvider(Provider):
     def parse_inbound(self, request: CallbackRequest) -> list[InboundSms]:
         try:
             item = json.loads(request.body)
-            return [InboundSms(str(item["id"]), str(item["from"]), str(item["to"]),
-                               str(item["text"]), time.time())]
+            return [
+                InboundSms(
+                    str(item["id"]),
+                    str(item["from"]),
+                    str(item["to"]),
+                    str(item["text"]),
+                    time.time(),
+                )
+            ]
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"Malformed simulator inbound message: {exc}") from exc

@@ -51,9 +51,16 @@ class ApiKeyStore:
         plain = f"sd_{prefix}_{secrets.token_urlsafe(32)}"
         key = ApiKey(new_id(), name, role, prefix, time.time())
         with write_transaction(self.engine) as conn, conn.begin():
-            conn.execute(api_keys.insert().values(
-                id=key.id, name=name, prefix=prefix, hash=_hasher.hash(plain), role=role,
-                created_at=key.created_at))
+            conn.execute(
+                api_keys.insert().values(
+                    id=key.id,
+                    name=name,
+                    prefix=prefix,
+                    hash=_hasher.hash(plain),
+                    role=role,
+                    created_at=key.created_at,
+                )
+            )
         return key, plain
 
     def list(self) -> list[ApiKey]:
@@ -65,9 +72,12 @@ class ApiKeyStore:
         with write_transaction(self.engine) as conn, conn.begin():
             done = conn.execute(
                 api_keys.update()
-                .where(sa.or_(api_keys.c.id == key_id_or_prefix,
-                              api_keys.c.prefix == key_id_or_prefix),
-                       api_keys.c.revoked_at.is_(None))
+                .where(
+                    sa.or_(
+                        api_keys.c.id == key_id_or_prefix, api_keys.c.prefix == key_id_or_prefix
+                    ),
+                    api_keys.c.revoked_at.is_(None),
+                )
                 .values(revoked_at=time.time())
             ).rowcount
         with self._lock:
@@ -92,8 +102,11 @@ class ApiKeyStore:
         if len(parts) < 3 or parts[0] != "sd":
             return None
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(api_keys).where(
-                api_keys.c.prefix == parts[1], api_keys.c.revoked_at.is_(None))).first()
+            row = conn.execute(
+                sa.select(api_keys).where(
+                    api_keys.c.prefix == parts[1], api_keys.c.revoked_at.is_(None)
+                )
+            ).first()
         if row is None:
             return None
         try:

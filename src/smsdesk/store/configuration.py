@@ -55,24 +55,36 @@ class ConfigurationStore:
                 sa.select(settings.c.version).where(settings.c.key == SMS_KEY)
             ).scalar()
             if current is None:
-                conn.execute(settings.insert().values(
-                    key=SMS_KEY, value=value, version=1, updated_at=time.time()))
+                conn.execute(
+                    settings.insert().values(
+                        key=SMS_KEY, value=value, version=1, updated_at=time.time()
+                    )
+                )
             else:
-                conn.execute(settings.update().where(settings.c.key == SMS_KEY).values(
-                    value=value, version=current + 1, updated_at=time.time()))
+                conn.execute(
+                    settings.update()
+                    .where(settings.c.key == SMS_KEY)
+                    .values(value=value, version=current + 1, updated_at=time.time())
+                )
         self._cached = None
 
     def callback_secret(self) -> str:
         """The per-installation secret that makes callback URLs unguessable; made on first use."""
         with write_transaction(self.engine) as conn, conn.begin():
-            row = conn.execute(sa.select(settings.c.value)
-                               .where(settings.c.key == CALLBACK_KEY)).scalar()
+            row = conn.execute(
+                sa.select(settings.c.value).where(settings.c.key == CALLBACK_KEY)
+            ).scalar()
             if row is not None:
                 return self.box.decrypt(row)
             secret = secrets.token_urlsafe(24)
-            conn.execute(settings.insert().values(
-                key=CALLBACK_KEY, value=self.box.encrypt(secret), version=1,
-                updated_at=time.time()))
+            conn.execute(
+                settings.insert().values(
+                    key=CALLBACK_KEY,
+                    value=self.box.encrypt(secret),
+                    version=1,
+                    updated_at=time.time(),
+                )
+            )
             return secret
 
     def _encode(self, config: SmsConfiguration) -> dict[str, Any]:
@@ -99,7 +111,8 @@ class ConfigurationStore:
                 continue
             modules[name] = {
                 key: SecretStr(self.box.decrypt(value[_ENCRYPTED]))
-                if isinstance(value, dict) and _ENCRYPTED in value else value
+                if isinstance(value, dict) and _ENCRYPTED in value
+                else value
                 for key, value in fields.items()
             }
         return SmsConfiguration.model_validate({**doc, "module_settings": modules})

@@ -35,8 +35,12 @@ class Event:
 
     def row(self) -> dict[str, Any]:
         return {
-            "message_id": self.message_id, "at": self.at, "status": self.status,
-            "source": self.source, "code": self.code, "detail": self.detail,
+            "message_id": self.message_id,
+            "at": self.at,
+            "status": self.status,
+            "source": self.source,
+            "code": self.code,
+            "detail": self.detail,
             "applied": self.applied,
         }
 
@@ -50,11 +54,19 @@ def insert_events(conn: Connection, events: Iterable[Event]) -> None:
 def insert_messages(conn: Connection, rows: Sequence[dict[str, Any]], source: str) -> None:
     """Store new messages and their first timeline entry."""
     conn.execute(m.insert(), list(rows))
-    insert_events(conn, (
-        Event(row["id"], row["created_at"], row["status"], source,
-              detail="scheduled" if row.get("scheduled_at") else None)
-        for row in rows
-    ))
+    insert_events(
+        conn,
+        (
+            Event(
+                row["id"],
+                row["created_at"],
+                row["status"],
+                source,
+                detail="scheduled" if row.get("scheduled_at") else None,
+            )
+            for row in rows
+        ),
+    )
 
 
 def claim_due(
@@ -67,41 +79,73 @@ def claim_due(
     """
     due = (
         sa.select(m.c.id)
-        .where(m.c.status == Status.QUEUED.value, m.c.module == module,
-               m.c.next_attempt_at <= now)
+        .where(m.c.status == Status.QUEUED.value, m.c.module == module, m.c.next_attempt_at <= now)
         .order_by(m.c.priority, m.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    claimed = conn.execute(
-        m.update()
-        .where(m.c.id.in_(due.scalar_subquery()), m.c.status == Status.QUEUED.value)
-        .values(status=Status.SENDING.value, lease_owner=owner, lease_until=lease_until,
-                attempts=m.c.attempts + 1, updated_at=now)
-        .returning(*m.c)
-    ).all()
+    claimed = list(
+        conn.execute(
+            m.update()
+            .where(m.c.id.in_(due.scalar_subquery()), m.c.status == Status.QUEUED.value)
+            .values(
+                status=Status.SENDING.value,
+                lease_owner=owner,
+                lease_until=lease_until,
+                attempts=m.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(*m.c)
+        ).all()
+    )
     claimed.sort(key=lambda row: (row.priority, row.id))
-    insert_events(conn, (Event(row.id, now, Status.SENDING.value, "dispatcher",
-                               detail=f"attempt {row.attempts} by {owner}") for row in claimed))
+    insert_events(
+        conn,
+        (
+            Event(
+                row.id,
+                now,
+                Status.SENDING.value,
+                "dispatcher",
+                detail=f"attempt {row.attempts} by {owner}",
+            )
+            for row in claimed
+        ),
+    )
     return claimed
 
 
 def release_expired_leases(conn: Connection, now: float) -> int:
     """Put back in the queue messages whose dispatcher stopped before recording a result."""
-    ids = conn.execute(
-        sa.select(m.c.id)
-        .where(m.c.status == Status.SENDING.value, m.c.lease_until < now)
-        .with_for_update(skip_locked=True)
-    ).scalars().all()
+    ids = (
+        conn.execute(
+            sa.select(m.c.id)
+            .where(m.c.status == Status.SENDING.value, m.c.lease_until < now)
+            .with_for_update(skip_locked=True)
+        )
+        .scalars()
+        .all()
+    )
     if not ids:
         return 0
     conn.execute(
-        m.update().where(m.c.id.in_(ids), m.c.status == Status.SENDING.value)
-        .values(status=Status.QUEUED.value, lease_owner=None, lease_until=None,
-                next_attempt_at=now, updated_at=now)
+        m.update()
+        .where(m.c.id.in_(ids), m.c.status == Status.SENDING.value)
+        .values(
+            status=Status.QUEUED.value,
+            lease_owner=None,
+            lease_until=None,
+            next_attempt_at=now,
+            updated_at=now,
+        )
     )
-    insert_events(conn, (Event(i, now, Status.QUEUED.value, "dispatcher",
-                               detail="lease expired; taken up again") for i in ids))
+    insert_events(
+        conn,
+        (
+            Event(i, now, Status.QUEUED.value, "dispatcher", detail="lease expired; taken up again")
+            for i in ids
+        ),
+    )
     return len(ids)
 
 
@@ -120,26 +164,52 @@ class Outcome:
 def record_outcomes(conn: Connection, owner: str, outcomes: Sequence[Outcome], now: float) -> int:
     """Store send outcomes for messages this owner still holds; return how many were stored."""
     ids = [o.message_id for o in outcomes]
-    held = set(conn.execute(
-        sa.select(m.c.id).where(m.c.id.in_(ids), m.c.status == Status.SENDING.value,
-                                m.c.lease_owner == owner).with_for_update()
-    ).scalars())
+    held = set(
+        conn.execute(
+            sa.select(m.c.id)
+            .where(m.c.id.in_(ids), m.c.status == Status.SENDING.value, m.c.lease_owner == owner)
+            .with_for_update()
+        ).scalars()
+    )
     mine = [o for o in outcomes if o.message_id in held]
     rows = [_outcome_row(o, now) for o in mine]
     if rows:
         conn.execute(
-            m.update().where(m.c.id == bindparam("mid")).values(
-                status=bindparam("new_status"), provider_message_id=bindparam("pid"),
-                status_code=bindparam("code"), error=bindparam("err"),
-                next_attempt_at=bindparam("nat"), sent_at=bindparam("sat"),
-                final_at=bindparam("fat"), lease_owner=None, lease_until=None, updated_at=now,
+            m.update()
+            .where(m.c.id == bindparam("mid"))
+            .values(
+                status=bindparam("new_status"),
+                provider_message_id=bindparam("pid"),
+                status_code=bindparam("code"),
+                error=bindparam("err"),
+                next_attempt_at=bindparam("nat"),
+                sent_at=bindparam("sat"),
+                final_at=bindparam("fat"),
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
             ),
             rows,
         )
-    insert_events(conn, (Event(o.message_id, now, o.status.value, "provider" if o.code else
-                               "dispatcher", o.code, o.detail) for o in mine))
-    sent = {o.provider_message_id: o.message_id for o in mine
-            if o.status is Status.SENT and o.provider_message_id}
+    insert_events(
+        conn,
+        (
+            Event(
+                o.message_id,
+                now,
+                o.status.value,
+                "provider" if o.code else "dispatcher",
+                o.code,
+                o.detail,
+            )
+            for o in mine
+        ),
+    )
+    sent = {
+        o.provider_message_id: o.message_id
+        for o in mine
+        if o.status is Status.SENT and o.provider_message_id
+    }
     if sent:
         _apply_early_reports(conn, sent, now)
     return len(mine)
@@ -148,17 +218,22 @@ def record_outcomes(conn: Connection, owner: str, outcomes: Sequence[Outcome], n
 def _outcome_row(o: Outcome, now: float) -> dict[str, Any]:
     sent = o.status is Status.SENT
     return {
-        "mid": o.message_id, "new_status": o.status.value, "pid": o.provider_message_id,
-        "code": o.code, "err": None if sent else o.detail,
+        "mid": o.message_id,
+        "new_status": o.status.value,
+        "pid": o.provider_message_id,
+        "code": o.code,
+        "err": None if sent else o.detail,
         "nat": o.next_attempt_at if o.next_attempt_at is not None else now,
-        "sat": now if sent else None, "fat": now if o.status.is_final else None,
+        "sat": now if sent else None,
+        "fat": now if o.status.is_final else None,
     }
 
 
 def _apply_early_reports(conn: Connection, sent: dict[str, str], now: float) -> None:
     """Reports that arrived before the send was recorded are applied now."""
     early = conn.execute(
-        sa.select(unmatched_reports).where(unmatched_reports.c.provider_message_id.in_(sent))
+        sa.select(unmatched_reports)
+        .where(unmatched_reports.c.provider_message_id.in_(sent))
         .order_by(unmatched_reports.c.id)
     ).all()
     if not early:
@@ -166,11 +241,13 @@ def _apply_early_reports(conn: Connection, sent: dict[str, str], now: float) -> 
     by_module: dict[str, list[StatusReport]] = {}
     for row in early:
         by_module.setdefault(row.module, []).append(
-            StatusReport(row.provider_message_id, Status(row.status), row.code or ""))
+            StatusReport(row.provider_message_id, Status(row.status), row.code or "")
+        )
     for module, reports in by_module.items():
         apply_reports(conn, module, reports, now, keep_unmatched=False)
-    conn.execute(unmatched_reports.delete().where(
-        unmatched_reports.c.id.in_([row.id for row in early])))
+    conn.execute(
+        unmatched_reports.delete().where(unmatched_reports.c.id.in_([row.id for row in early]))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +260,12 @@ class ReportTally:
 
 
 def apply_reports(
-    conn: Connection, module: str, reports: Sequence[StatusReport], now: float,
-    *, keep_unmatched: bool = True,
+    conn: Connection,
+    module: str,
+    reports: Sequence[StatusReport],
+    now: float,
+    *,
+    keep_unmatched: bool = True,
 ) -> ReportTally:
     """Apply delivery reports: idempotent, order-safe, unmatched ones kept for later."""
     pids = {r.provider_message_id for r in reports}
@@ -192,7 +273,8 @@ def apply_reports(
         row.provider_message_id: [row.id, Status(row.status)]
         for row in conn.execute(
             sa.select(m.c.id, m.c.status, m.c.provider_message_id)
-            .where(m.c.module == module, m.c.provider_message_id.in_(pids)).with_for_update()
+            .where(m.c.module == module, m.c.provider_message_id.in_(pids))
+            .with_for_update()
         )
     }
     updates: list[dict[str, Any]] = []
@@ -202,9 +284,15 @@ def apply_reports(
     for report in reports:
         found = current.get(report.provider_message_id)
         if found is None:
-            unmatched.append({"module": module, "provider_message_id": report.provider_message_id,
-                              "status": report.status.value, "code": report.raw_code,
-                              "received_at": now})
+            unmatched.append(
+                {
+                    "module": module,
+                    "provider_message_id": report.provider_message_id,
+                    "status": report.status.value,
+                    "code": report.raw_code,
+                    "received_at": now,
+                }
+            )
             continue
         result = transition(found[1], report.status)
         counts[result.outcome.value] += 1
@@ -213,25 +301,49 @@ def apply_reports(
         detail = report.description or None
         if result.applied:
             found[1] = result.status
-            updates.append({"mid": found[0], "new_status": result.status.value,
-                            "code": report.raw_code,
-                            "fat": now if result.status.is_final else None})
+            updates.append(
+                {
+                    "mid": found[0],
+                    "new_status": result.status.value,
+                    "code": report.raw_code,
+                    "fat": now if result.status.is_final else None,
+                }
+            )
         else:
             detail = f"ignored: message is already {found[1].value}"
-        events.append(Event(found[0], now, report.status.value, "report", report.raw_code,
-                            detail, applied=result.applied))
+        events.append(
+            Event(
+                found[0],
+                now,
+                report.status.value,
+                "report",
+                report.raw_code,
+                detail,
+                applied=result.applied,
+            )
+        )
     if updates:
         conn.execute(
-            m.update().where(m.c.id == bindparam("mid")).values(
-                status=bindparam("new_status"), status_code=bindparam("code"),
-                final_at=sa.func.coalesce(m.c.final_at, bindparam("fat")), updated_at=now),
+            m.update()
+            .where(m.c.id == bindparam("mid"))
+            .values(
+                status=bindparam("new_status"),
+                status_code=bindparam("code"),
+                final_at=sa.func.coalesce(m.c.final_at, bindparam("fat")),
+                updated_at=now,
+            ),
             updates,
         )
     insert_events(conn, events)
     if unmatched and keep_unmatched:
         conn.execute(unmatched_reports.insert(), unmatched)
-    return ReportTally(counts["applied"], counts["duplicate"], counts["stale"], len(unmatched),
-                       tuple(u["new_status"] for u in updates))
+    return ReportTally(
+        counts["applied"],
+        counts["duplicate"],
+        counts["stale"],
+        len(unmatched),
+        tuple(u["new_status"] for u in updates),
+    )
 
 
 def get_message(conn: Connection, message_id: str) -> sa.Row[Any] | None:
@@ -239,9 +351,9 @@ def get_message(conn: Connection, message_id: str) -> sa.Row[Any] | None:
 
 
 def get_timeline(conn: Connection, message_id: str) -> list[sa.Row[Any]]:
-    return list(conn.execute(
-        sa.select(ev).where(ev.c.message_id == message_id).order_by(ev.c.id)
-    ).all())
+    return list(
+        conn.execute(sa.select(ev).where(ev.c.message_id == message_id).order_by(ev.c.id)).all()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,8 +392,9 @@ def change_status(
     """An operator's action (cancel, resend): applied only if the status is still `expected`."""
     values: dict[str, Any] = {"status": new.value, "updated_at": now}
     if new is Status.QUEUED:
-        values.update(next_attempt_at=now, error=None, final_at=None, attempts=0,
-                      provider_message_id=None)
+        values.update(
+            next_attempt_at=now, error=None, final_at=None, attempts=0, provider_message_id=None
+        )
     elif new.is_final:
         values["final_at"] = now
     done = conn.execute(
@@ -294,23 +407,41 @@ def change_status(
 
 def expire_overdue(conn: Connection, now: float) -> int:
     """Queued messages whose validity ended are expired, with the reason in their timeline."""
-    ids = conn.execute(
-        sa.select(m.c.id).where(m.c.status == Status.QUEUED.value, m.c.expires_at <= now)
-        .with_for_update(skip_locked=True)
-    ).scalars().all()
+    ids = (
+        conn.execute(
+            sa.select(m.c.id)
+            .where(m.c.status == Status.QUEUED.value, m.c.expires_at <= now)
+            .with_for_update(skip_locked=True)
+        )
+        .scalars()
+        .all()
+    )
     if ids:
-        conn.execute(m.update().where(m.c.id.in_(ids), m.c.status == Status.QUEUED.value)
-                     .values(status=Status.EXPIRED.value, final_at=now, updated_at=now,
-                             error="validity period ended before the message could be sent"))
-        insert_events(conn, (Event(i, now, Status.EXPIRED.value, "dispatcher",
-                                   detail="validity period ended") for i in ids))
+        conn.execute(
+            m.update()
+            .where(m.c.id.in_(ids), m.c.status == Status.QUEUED.value)
+            .values(
+                status=Status.EXPIRED.value,
+                final_at=now,
+                updated_at=now,
+                error="validity period ended before the message could be sent",
+            )
+        )
+        insert_events(
+            conn,
+            (
+                Event(i, now, Status.EXPIRED.value, "dispatcher", detail="validity period ended")
+                for i in ids
+            ),
+        )
     return len(ids)
 
 
 def queue_depth(conn: Connection) -> dict[int, int]:
     """Queued messages per SMS priority."""
     rows = conn.execute(
-        sa.select(m.c.priority, sa.func.count()).where(m.c.status == Status.QUEUED.value)
+        sa.select(m.c.priority, sa.func.count())
+        .where(m.c.status == Status.QUEUED.value)
         .group_by(m.c.priority)
     ).all()
     return {int(priority): int(count) for priority, count in rows}

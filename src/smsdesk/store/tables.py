@@ -127,4 +127,6 @@ unmatched_reports = Table(
     Column("code", String(100)),
     Column("received_at", Double, nullable=False),
 )
-Index("ix_unmatched_provider_id", unmatched_reports.c.module, unmatched_reports.c.provider_message_id)
+Index(
+    "ix_unmatched_provider_id", unmatched_reports.c.module, unmatched_reports.c.provider_message_id
+)

@@ -36,8 +36,12 @@ class PostgresServer:
     @classmethod
     def from_url(cls, url: str) -> PostgresServer:
         parts = urlsplit(url.replace("postgresql+psycopg", "postgresql"))
-        return cls(parts.hostname or "127.0.0.1", parts.port or 5432, parts.username or "postgres",
-                   parts.password or "")
+        return cls(
+            parts.hostname or "127.0.0.1",
+            parts.port or 5432,
+            parts.username or "postgres",
+            parts.password or "",
+        )
 
     def url(self, database: str) -> str:
         auth = self.user + (f":{self.password}" if self.password else "")
@@ -60,7 +64,7 @@ def admin_sql(server: PostgresServer, sql: str) -> None:
     import psycopg
 
     with psycopg.connect(server.dsn(), autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
 
 
 def start_postgres(timeout: float = 30.0) -> PostgresServer:
@@ -74,17 +78,47 @@ def start_postgres(timeout: float = 30.0) -> PostgresServer:
         shutil.chown(directory, "postgres", "postgres")
         as_postgres = {"user": "postgres", "group": "postgres", "extra_groups": []}
     subprocess.run(
-        [str(pg_bin / "initdb"), "-D", f"{directory}/data", "-U", "postgres", "-A", "trust",
-         "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"],
-        check=True, timeout=120, stdout=subprocess.DEVNULL, cwd=directory, **as_postgres,  # type: ignore[call-overload]
+        [
+            str(pg_bin / "initdb"),
+            "-D",
+            f"{directory}/data",
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ],
+        check=True,
+        timeout=120,
+        stdout=subprocess.DEVNULL,
+        cwd=directory,
+        **as_postgres,  # type: ignore[call-overload]
     )
     port = free_port()
     log = open(f"{directory}/log", "wb")  # noqa: SIM115 - the server writes to it until stopped
     process = subprocess.Popen(
-        [str(pg_bin / "postgres"), "-D", f"{directory}/data", "-p", str(port),
-         "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={directory}",
-         "-c", "fsync=off", "-c", "max_connections=300"],
-        stderr=log, stdout=log, cwd=directory, **as_postgres,  # type: ignore[call-overload]
+        [
+            str(pg_bin / "postgres"),
+            "-D",
+            f"{directory}/data",
+            "-p",
+            str(port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={directory}",
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=300",
+        ],
+        stderr=log,
+        stdout=log,
+        cwd=directory,
+        **as_postgres,  # type: ignore[call-overload]
     )
     server = PostgresServer("127.0.0.1", port, process=process, directory=directory)
     deadline = time.monotonic() + timeout

@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from smsdesk import __version__, metrics
 from smsdesk.service import Service
 from smsdesk.web import errors, ops
 from smsdesk.web.api import messages, settings
+from smsdesk.web.jsonresponse import Json
 from smsdesk.web.limits import BodySizeLimit
 from smsdesk.web.webhooks import routes as webhooks
 
@@ -30,10 +30,12 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
                 await service.stop()
 
     app = FastAPI(
-        title="smsdesk", version=__version__, lifespan=lifespan,
-        default_response_class=ORJSONResponse,
+        title="smsdesk",
+        version=__version__,
+        lifespan=lifespan,
+        default_response_class=Json,
         description="Self-hosted SMS for customer-service teams. Authenticate with "
-                    "'Authorization: Bearer <API key>' (create one: smsdesk apikey create).",
+        "'Authorization: Bearer <API key>' (create one: smsdesk apikey create).",
     )
     app.state.service = service
     app.state.metrics = metrics.registry_for(service.queue_depth)

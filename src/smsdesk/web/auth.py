@@ -28,17 +28,23 @@ async def api_key(request: Request) -> ApiKey:
     """Any valid key."""
     presented = _presented_key(request)
     if not presented:
-        raise ApiError(401, "missing_api_key",
-                       "Send an API key as 'Authorization: Bearer <key>'. "
-                       "Create one with: smsdesk apikey create --name <name>",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "missing_api_key",
+            "Send an API key as 'Authorization: Bearer <key>'. "
+            "Create one with: smsdesk apikey create --name <name>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     keys = service_of(request).keys
     key = keys.cached(presented) or await run_in_threadpool(keys.verify, presented)
     if key is None:
-        raise ApiError(401, "invalid_api_key",
-                       "This API key is not valid or was revoked; check it or create a new one "
-                       "with: smsdesk apikey create --name <name>",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "invalid_api_key",
+            "This API key is not valid or was revoked; check it or create a new one "
+            "with: smsdesk apikey create --name <name>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return key
 
 
@@ -46,7 +52,10 @@ async def admin_key(request: Request) -> ApiKey:
     """A key with the admin role (settings, test sends)."""
     key = await api_key(request)
     if key.role != "admin":
-        raise ApiError(403, "forbidden",
-                       "This API key may send messages but not change the SMS configuration; "
-                       "use an admin key.")
+        raise ApiError(
+            403,
+            "forbidden",
+            "This API key may send messages but not change the SMS configuration; "
+            "use an admin key.",
+        )
     return key

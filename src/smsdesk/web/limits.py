@@ -59,9 +59,18 @@ class BodySizeLimit:
         body: dict[str, Any] = error_body(
             "body_too_large",
             f"The request body is larger than {self.limit // 1024} KiB; "
-            "send fewer messages per request (at most 1,000 per batch).")
+            "send fewer messages per request (at most 1,000 per batch).",
+        )
         payload = orjson.dumps(body)
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()), (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
 
 from smsdesk import metrics
 from smsdesk.store.apikeys import ApiKey
 from smsdesk.web.auth import api_key, service_of
+from smsdesk.web.jsonresponse import Json
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", summary="Liveness and database reachability")
-def healthz(request: Request) -> ORJSONResponse:
+def healthz(request: Request) -> Json:
     service = service_of(request)
     try:
         with service.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except Exception as exc:
-        return ORJSONResponse({"status": "error", "database": str(exc)}, 503)
-    return ORJSONResponse({"status": "ok", "database": "ok",
-                           "dispatcher": service.dispatcher is not None})
+        return Json({"status": "error", "database": str(exc)}, 503)
+    return Json({"status": "ok", "database": "ok", "dispatcher": service.dispatcher is not None})
 
 
 @router.get("/metrics", summary="Prometheus metrics")

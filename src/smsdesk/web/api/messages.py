@@ -9,7 +9,6 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import ORJSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from smsdesk import metrics
@@ -29,20 +28,27 @@ from smsdesk.web.api.schemas import (
 )
 from smsdesk.web.auth import api_key, service_of
 from smsdesk.web.errors import ApiError, error_body
+from smsdesk.web.jsonresponse import Json
 
 router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
 
 
 def _new_message(item: SendMessage) -> NewMessage:
     return NewMessage(
-        to=item.to, text=item.text, sender=item.sender, priority=item.priority,
-        module=item.module, validity_hours=item.validity_hours, reference=item.reference,
+        to=item.to,
+        text=item.text,
+        sender=item.sender,
+        priority=item.priority,
+        module=item.module,
+        validity_hours=item.validity_hours,
+        reference=item.reference,
         scheduled_at=item.scheduled_at.timestamp() if item.scheduled_at else None,
     )
 
 
-async def _commit(service: Service, rows: list[dict[str, Any]],
-                  idempotency: dict[str, Any] | None) -> None:
+async def _commit(
+    service: Service, rows: list[dict[str, Any]], idempotency: dict[str, Any] | None
+) -> None:
     def job(conn: sa.Connection) -> None:
         if idempotency is not None:
             conn.execute(idempotency_keys.insert().values(**idempotency))
@@ -55,29 +61,46 @@ async def _commit(service: Service, rows: list[dict[str, Any]],
     service.wake_dispatcher()
 
 
-def _replay(service: Service, key: ApiKey, idem_key: str, request_hash: str) -> ORJSONResponse | None:
+def _replay(service: Service, key: ApiKey, idem_key: str, request_hash: str) -> Json | None:
     with service.engine.connect() as conn:
-        row = conn.execute(sa.select(idempotency_keys).where(
-            idempotency_keys.c.api_key_id == key.id, idempotency_keys.c.key == idem_key)).first()
+        row = conn.execute(
+            sa.select(idempotency_keys).where(
+                idempotency_keys.c.api_key_id == key.id, idempotency_keys.c.key == idem_key
+            )
+        ).first()
     if row is None:
         return None
     if row.request_hash != request_hash:
-        raise ApiError(422, "idempotency_key_reused",
-                       "This Idempotency-Key was already used with a different request; "
-                       "use a new key for a new request.")
-    return ORJSONResponse(orjson.loads(row.response), row.status_code,
-                          headers={"Idempotent-Replayed": "true"})
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used with a different request; "
+            "use a new key for a new request.",
+        )
+    return Json(
+        orjson.loads(row.response), row.status_code, headers={"Idempotent-Replayed": "true"}
+    )
 
 
 async def _respond(
-    service: Service, key: ApiKey, idem_key: str | None, request_hash: str,
-    rows: list[dict[str, Any]], body: dict[str, Any], status: int,
-) -> ORJSONResponse:
+    service: Service,
+    key: ApiKey,
+    idem_key: str | None,
+    request_hash: str,
+    rows: list[dict[str, Any]],
+    body: dict[str, Any],
+    status: int,
+) -> Json:
     idempotency = None
     if idem_key:
-        idempotency = {"api_key_id": key.id, "key": idem_key, "request_hash": request_hash,
-                       "response": orjson.dumps(body).decode(), "status_code": status,
-                       "created_at": time.time()}
+        idempotency = {
+            "api_key_id": key.id,
+            "key": idem_key,
+            "request_hash": request_hash,
+            "response": orjson.dumps(body).decode(),
+            "status_code": status,
+            "created_at": time.time(),
+        }
     try:
         await _commit(service, rows, idempotency)
     except IntegrityError:
@@ -85,21 +108,24 @@ async def _respond(
         if replay is None:
             raise
         return replay
-    return ORJSONResponse(body, status)
+    return Json(body, status)
 
 
 def _check_idem_key(value: str | None) -> str | None:
     if value is not None and not 1 <= len(value) <= 200:
-        raise ApiError(422, "invalid_idempotency_key",
-                       "Idempotency-Key must be 1 to 200 characters long.")
+        raise ApiError(
+            422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 200 characters long."
+        )
     return value
 
 
 @router.post("", status_code=201, summary="Send one SMS")
 async def send_message(
-    item: SendMessage, request: Request, key: ApiKey = Depends(api_key),
+    item: SendMessage,
+    request: Request,
+    key: ApiKey = Depends(api_key),
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
-) -> ORJSONResponse:
+) -> Json:
     """Validate, store and queue one SMS; the answer comes after the message is committed."""
     service = service_of(request)
     idem = _check_idem_key(idempotency_key)
@@ -113,9 +139,11 @@ async def send_message(
 
 @router.post("/batch", summary="Send up to 1,000 SMS in one request")
 async def send_batch(
-    batch: SendBatch, request: Request, key: ApiKey = Depends(api_key),
+    batch: SendBatch,
+    request: Request,
+    key: ApiKey = Depends(api_key),
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
-) -> ORJSONResponse:
+) -> Json:
     """One result per message, in order: accepted with its id, or rejected with the reason."""
     service = service_of(request)
     idem = _check_idem_key(idempotency_key)
@@ -130,9 +158,15 @@ async def send_batch(
         try:
             row = prepare_message(_new_message(item), config, now, api_key_id=key.id)
         except DomainError as exc:
-            results.append({"index": index, "accepted": False,
-                            **error_body("invalid_field", exc.message,
-                                         [{"field": exc.field, "message": exc.message}])})
+            results.append(
+                {
+                    "index": index,
+                    "accepted": False,
+                    **error_body(
+                        "invalid_field", exc.message, [{"field": exc.field, "message": exc.message}]
+                    ),
+                }
+            )
             continue
         rows.append(row)
         results.append({"index": index, "accepted": True, "message": accepted_out(row)})
@@ -141,37 +175,39 @@ async def send_batch(
 
 
 @router.get("/{message_id}", summary="A message with its timeline")
-def get_message(message_id: str, request: Request, _: ApiKey = Depends(api_key)) -> ORJSONResponse:
+def get_message(message_id: str, request: Request, _: ApiKey = Depends(api_key)) -> Json:
     service = service_of(request)
     with service.engine.connect() as conn:
         row = repo.get_message(conn, message_id)
         if row is None:
             raise ApiError(404, "not_found", f"There is no message with id '{message_id}'.")
         timeline = repo.get_timeline(conn, message_id)
-    return ORJSONResponse({**message_out(row), "timeline": [event_out(e) for e in timeline]})
+    return Json({**message_out(row), "timeline": [event_out(e) for e in timeline]})
 
 
 @router.get("", summary="List messages, newest first")
 def list_messages(
-    request: Request, _: ApiKey = Depends(api_key),
-    status: Status | None = None, module: str | None = None,
+    request: Request,
+    _: ApiKey = Depends(api_key),
+    status: Status | None = None,
+    module: str | None = None,
     to: str | None = Query(None, description="Recipient in E.164, e.g. +31612345678"),
     priority: int | None = Query(None, ge=1, le=3),
     since: float | None = Query(None, description="Created at or after (Unix seconds)"),
     until: float | None = Query(None, description="Created before (Unix seconds)"),
     cursor: str | None = Query(None, description="The next_cursor of the previous page"),
     limit: int = Query(50, ge=1, le=1000),
-) -> ORJSONResponse:
+) -> Json:
     service = service_of(request)
     flt = repo.MessageFilter(status.value if status else None, module, to, since, until, priority)
     with service.engine.connect() as conn:
         rows = repo.list_messages(conn, flt, before_id=cursor, limit=limit + 1)
     page = rows[:limit]
     next_cursor = page[-1].id if len(rows) > limit else None
-    return ORJSONResponse({"messages": [message_out(r) for r in page], "next_cursor": next_cursor})
+    return Json({"messages": [message_out(r) for r in page], "next_cursor": next_cursor})
 
 
-def _operator_action(request: Request, message_id: str, action: str) -> ORJSONResponse:
+def _operator_action(request: Request, message_id: str, action: str) -> Json:
     service = service_of(request)
     with service.engine.connect() as conn:
         row = repo.get_message(conn, message_id)
@@ -179,8 +215,11 @@ def _operator_action(request: Request, message_id: str, action: str) -> ORJSONRe
         raise ApiError(404, "not_found", f"There is no message with id '{message_id}'.")
     current = Status(row.status)
     new = check_cancel(current) if action == "cancel" else check_resend(current)
-    done = service.writer.run_sync(lambda c: repo.change_status(
-        c, message_id, current, new, service.clock(), f"{action} by operator"))
+    done = service.writer.run_sync(
+        lambda c: repo.change_status(
+            c, message_id, current, new, service.clock(), f"{action} by operator"
+        )
+    )
     if not done:
         raise ApiError(409, "conflict", "The message changed meanwhile; reload and try again.")
     service.wake_dispatcher()
@@ -188,12 +227,10 @@ def _operator_action(request: Request, message_id: str, action: str) -> ORJSONRe
 
 
 @router.post("/{message_id}/cancel", summary="Cancel a queued message")
-def cancel_message(message_id: str, request: Request,
-                   _: ApiKey = Depends(api_key)) -> ORJSONResponse:
+def cancel_message(message_id: str, request: Request, _: ApiKey = Depends(api_key)) -> Json:
     return _operator_action(request, message_id, "cancel")
 
 
 @router.post("/{message_id}/resend", summary="Queue a failed, expired or undelivered message again")
-def resend_message(message_id: str, request: Request,
-                   _: ApiKey = Depends(api_key)) -> ORJSONResponse:
+def resend_message(message_id: str, request: Request, _: ApiKey = Depends(api_key)) -> Json:
     return _operator_action(request, message_id, "resend")

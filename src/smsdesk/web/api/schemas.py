@@ -21,14 +21,23 @@ class SendMessage(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    to: str = Field(..., max_length=40, description="Mobile number; without country code the "
-                    "default country code is added.", examples=["+31612345678"])
-    text: str = Field(..., max_length=10_000, description="The message; longer than one SMS is "
-                      "sent in parts, up to the configured maximum.")
+    to: str = Field(
+        ...,
+        max_length=40,
+        description="Mobile number; without country code the default country code is added.",
+        examples=["+31612345678"],
+    )
+    text: str = Field(
+        ...,
+        max_length=10_000,
+        description="The message; longer than one SMS is "
+        "sent in parts, up to the configured maximum.",
+    )
     sender: str | None = Field(None, max_length=20, description="Overrides the configured sender.")
     priority: int | None = Field(None, description="SMS priority: 1 (fastest), 2 or 3.")
-    module: str | None = Field(None, max_length=40, description="Send through this module "
-                               "instead of the configured one.")
+    module: str | None = Field(
+        None, max_length=40, description="Send through this module instead of the configured one."
+    )
     scheduled_at: datetime | None = Field(None, description="Do not send before this time.")
     validity_hours: float | None = Field(None, description="Give up after this many hours.")
     reference: str | None = Field(None, max_length=100, description="Your own reference.")
@@ -51,8 +60,10 @@ class SendBatch(BaseModel):
     @model_validator(mode="after")
     def _one_form(self) -> SendBatch:
         if (self.messages is None) == (self.to is None):
-            raise ValueError("Give either 'messages' (a list of messages) or 'to' (a list of "
-                             "numbers) with 'text', not both or neither.")
+            raise ValueError(
+                "Give either 'messages' (a list of messages) or 'to' (a list of "
+                "numbers) with 'text', not both or neither."
+            )
         if self.to is not None and self.text is None:
             raise ValueError("'text' is required when 'to' is a list of numbers.")
         return self
@@ -60,37 +71,69 @@ class SendBatch(BaseModel):
     def items(self) -> list[SendMessage]:
         if self.messages is not None:
             return self.messages
-        return [SendMessage(to=number, text=self.text or "", sender=self.sender,
-                            priority=self.priority, module=self.module,
-                            scheduled_at=self.scheduled_at, validity_hours=self.validity_hours)
-                for number in self.to or []]
+        return [
+            SendMessage(
+                to=number,
+                text=self.text or "",
+                sender=self.sender,
+                priority=self.priority,
+                module=self.module,
+                scheduled_at=self.scheduled_at,
+                validity_hours=self.validity_hours,
+            )
+            for number in self.to or []
+        ]
 
 
 def message_out(row: Any) -> dict[str, Any]:
     return {
-        "id": row.id, "status": row.status, "module": row.module, "to": row.recipient,
-        "sender": row.sender, "text": row.body, "encoding": row.encoding,
-        "segments": row.segments, "priority": row.priority, "attempts": row.attempts,
-        "created_at": iso(row.created_at), "scheduled_at": iso(row.scheduled_at),
-        "sent_at": iso(row.sent_at), "final_at": iso(row.final_at),
-        "expires_at": iso(row.expires_at), "provider_message_id": row.provider_message_id,
-        "status_code": row.status_code, "error": row.error, "reference": row.reference,
+        "id": row.id,
+        "status": row.status,
+        "module": row.module,
+        "to": row.recipient,
+        "sender": row.sender,
+        "text": row.body,
+        "encoding": row.encoding,
+        "segments": row.segments,
+        "priority": row.priority,
+        "attempts": row.attempts,
+        "created_at": iso(row.created_at),
+        "scheduled_at": iso(row.scheduled_at),
+        "sent_at": iso(row.sent_at),
+        "final_at": iso(row.final_at),
+        "expires_at": iso(row.expires_at),
+        "provider_message_id": row.provider_message_id,
+        "status_code": row.status_code,
+        "error": row.error,
+        "reference": row.reference,
         "test": bool(row.is_test),
     }
 
 
 def accepted_out(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row["id"], "status": row["status"], "module": row["module"],
-        "to": row["recipient"], "sender": row["sender"], "encoding": row["encoding"],
-        "segments": row["segments"], "priority": row["priority"],
-        "created_at": iso(row["created_at"]), "scheduled_at": iso(row["scheduled_at"]),
+        "id": row["id"],
+        "status": row["status"],
+        "module": row["module"],
+        "to": row["recipient"],
+        "sender": row["sender"],
+        "encoding": row["encoding"],
+        "segments": row["segments"],
+        "priority": row["priority"],
+        "created_at": iso(row["created_at"]),
+        "scheduled_at": iso(row["scheduled_at"]),
     }
 
 
 def event_out(row: Any) -> dict[str, Any]:
-    return {"at": iso(row.at), "status": row.status, "applied": bool(row.applied),
-            "source": row.source, "code": row.code, "detail": row.detail}
+    return {
+        "at": iso(row.at),
+        "status": row.status,
+        "applied": bool(row.applied),
+        "source": row.source,
+        "code": row.code,
+        "detail": row.detail,
+    }
 
 
 class SendTest(BaseModel):
@@ -101,5 +144,7 @@ class SendTest(BaseModel):
     to: str = Field(..., max_length=40)
     text: str = Field(..., max_length=10_000)
     settings: dict[str, Any] | None = Field(
-        None, description="SMS configuration as entered (same shape as PUT /settings); "
-                          "omitted: the saved configuration.")
+        None,
+        description="SMS configuration as entered (same shape as PUT /settings); "
+        "omitted: the saved configuration.",
+    )

@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
-from fastapi.responses import ORJSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk.configuration import masked, validate_configuration
@@ -17,48 +16,57 @@ from smsdesk.outbox.accept import NewMessage, prepare_message
 from smsdesk.outbox.dispatcher import callback_url, outcome_for, send_batch
 from smsdesk.outbox.retry import RetryPolicy
 from smsdesk.providers.registry import all_modules
-from smsdesk.service import Service
 from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKey
 from smsdesk.web.api.schemas import SendTest, message_out
 from smsdesk.web.auth import admin_key, api_key, service_of
 from smsdesk.web.errors import ApiError
+from smsdesk.web.jsonresponse import Json
 
 router = APIRouter(prefix="/api/v1", tags=["configuration"])
 
 
 @router.get("/settings", summary="The SMS configuration (secrets masked)")
-def get_settings(request: Request, _: ApiKey = Depends(admin_key)) -> ORJSONResponse:
-    return ORJSONResponse(masked(service_of(request).settings.load()))
+def get_settings(request: Request, _: ApiKey = Depends(admin_key)) -> Json:
+    return Json(masked(service_of(request).settings.load()))
 
 
 @router.put("/settings", summary="Save the SMS configuration")
 def put_settings(
-    request: Request, _: ApiKey = Depends(admin_key),
-    body: dict[str, Any] = Body(..., examples=[{"module": "simulator",
-                                                "default_country_code": "+31",
-                                                "sender": "Support"}]),
-) -> ORJSONResponse:
+    request: Request,
+    _: ApiKey = Depends(admin_key),
+    body: dict[str, Any] = Body(
+        ..., examples=[{"module": "simulator", "default_country_code": "+31", "sender": "Support"}]
+    ),
+) -> Json:
     """Validate everything; store nothing unless all of it is valid. Blank secrets are kept."""
     store = service_of(request).settings
     config = validate_configuration(body, store.load())
     store.save(config)
-    return ORJSONResponse(masked(store.load()))
+    return Json(masked(store.load()))
 
 
 @router.get("/modules", summary="Every module with its settings schema")
-def list_modules(_: ApiKey = Depends(api_key)) -> ORJSONResponse:
-    return ORJSONResponse({"modules": [
-        {"name": m.name, "title": m.title, "description": m.description,
-         "available": m.available, "plugin_keys": sorted(m.settings_model.plugin_keys),
-         "settings_schema": m.settings_model.model_json_schema()}
-        for m in all_modules()
-    ]})
+def list_modules(_: ApiKey = Depends(api_key)) -> Json:
+    return Json(
+        {
+            "modules": [
+                {
+                    "name": m.name,
+                    "title": m.title,
+                    "description": m.description,
+                    "available": m.available,
+                    "plugin_keys": sorted(m.settings_model.plugin_keys),
+                    "settings_schema": m.settings_model.model_json_schema(),
+                }
+                for m in all_modules()
+            ]
+        }
+    )
 
 
 @router.post("/settings/test", summary="Send test: send one SMS now with these settings")
-async def send_test(test: SendTest, request: Request,
-                    _: ApiKey = Depends(admin_key)) -> ORJSONResponse:
+async def send_test(test: SendTest, request: Request, _: ApiKey = Depends(admin_key)) -> Json:
     """Send at once (saved or unsaved settings) and answer with the provider's verdict."""
     service = service_of(request)
     stored = await run_in_threadpool(service.settings.load)
@@ -66,8 +74,12 @@ async def send_test(test: SendTest, request: Request,
     now = service.clock()
     row = prepare_message(NewMessage(to=test.to, text=test.text), config, now, is_test=True)
     owner = f"test:{row['id']}"
-    row.update(status=Status.SENDING.value, attempts=1, lease_owner=owner,
-               lease_until=now + service.config.lease_seconds)
+    row.update(
+        status=Status.SENDING.value,
+        attempts=1,
+        lease_owner=owner,
+        lease_until=now + service.config.lease_seconds,
+    )
     await service.writer.run(lambda c: repo.insert_messages(c, [row], "test"))
     try:
         provider = service.pool.build(row["module"], config) if service.pool else None
@@ -79,19 +91,27 @@ async def send_test(test: SendTest, request: Request,
     url = callback_url(service.public_url, row["module"], "status", secret)
     with service.engine.connect() as conn:
         stored_row = repo.get_message(conn, row["id"])
+    assert stored_row is not None  # committed just above
     started = time.perf_counter()
     try:
         result = (await send_batch(provider, [stored_row], url))[0]
     finally:
         await provider.close()
-    outcome = outcome_for(stored_row, result, service.clock(), RetryPolicy(), random.Random(),
-                          retry=False)
+    outcome = outcome_for(
+        stored_row, result, service.clock(), RetryPolicy(), random.Random(), retry=False
+    )
     await service.writer.run(lambda c: repo.record_outcomes(c, owner, [outcome], service.clock()))
     with service.engine.connect() as conn:
         final = repo.get_message(conn, row["id"])
-    body = {**message_out(final), "accepted": result.accepted,
-            "elapsed_ms": round((time.perf_counter() - started) * 1000, 1)}
+    body = {
+        **message_out(final),
+        "accepted": result.accepted,
+        "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
     if result.error is not None:
-        body["error"] = {"kind": type(result.error).__name__, "code": result.error.code,
-                         "message": result.error.message}
-    return ORJSONResponse(body, 200)
+        body["error"] = {
+            "kind": type(result.error).__name__,
+            "code": result.error.code,
+            "message": result.error.message,
+        }
+    return Json(body, 200)

@@ -1,4 +1,4 @@
-"""Callbacks from providers: /webhooks/<module>/status/<secret> and /webhooks/<module>/inbound/<secret>.
+"""Callbacks from providers: /webhooks/<module>/{status,inbound}/<secret>.
 
 The secret in the URL is compared in constant time; a module may also check its provider's
 signature. A forged or malformed callback gets a 4xx and changes nothing.
@@ -9,10 +9,12 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from functools import partial
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
@@ -35,9 +37,14 @@ async def _callback_request(request: Request) -> CallbackRequest:
     form: dict[str, str] = {}
     if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    return CallbackRequest(method=request.method, url=str(request.url),
-                           headers=dict(request.headers), query=dict(request.query_params),
-                           body=body, form=form)
+    return CallbackRequest(
+        method=request.method,
+        url=str(request.url),
+        headers=dict(request.headers),
+        query=dict(request.query_params),
+        body=body,
+        form=form,
+    )
 
 
 async def _provider(service: Service, module: str, secret: str) -> Provider:
@@ -78,6 +85,10 @@ async def status_callback(module: str, secret: str, request: Request) -> Respons
     return Response(answer.body, answer.status_code, media_type=answer.media_type)
 
 
+def _insert_inbound(conn: Connection, row: dict[str, object]) -> None:
+    conn.execute(inbound_messages.insert(), row)
+
+
 @router.api_route("/{module}/inbound/{secret}", methods=["GET", "POST"], summary="Inbound SMS")
 async def inbound_callback(module: str, secret: str, request: Request) -> Response:
     service = service_of(request)
@@ -90,11 +101,17 @@ async def inbound_callback(module: str, secret: str, request: Request) -> Respon
     except ValueError as exc:
         raise ApiError(400, "malformed_callback", str(exc)) from None
     for sms in received:
-        row = {"id": new_id(), "module": module, "provider_message_id": sms.provider_message_id,
-               "sender": sms.sender, "recipient": sms.recipient, "body": sms.text,
-               "received_at": sms.received_at or time.time()}
+        row = {
+            "id": new_id(),
+            "module": module,
+            "provider_message_id": sms.provider_message_id,
+            "sender": sms.sender,
+            "recipient": sms.recipient,
+            "body": sms.text,
+            "received_at": sms.received_at or time.time(),
+        }
         try:
-            await service.writer.run(lambda c, r=row: c.execute(inbound_messages.insert(), r))
+            await service.writer.run(partial(_insert_inbound, row=row))
         except IntegrityError:
             log.info("duplicate inbound message ignored", extra={"module": module})
     answer = provider.callback_answer("inbound")

@@ -114,6 +114,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("unmatched_reports", "inbound_messages", "api_keys", "settings",
-                  "idempotency_keys", "message_events", "messages"):
+    for table in (
+        "unmatched_reports",
+        "inbound_messages",
+        "api_keys",
+        "settings",
+        "idempotency_keys",
+        "message_events",
+        "messages",
+    ):
         op.drop_table(table)
