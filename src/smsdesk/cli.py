@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from functools import partial
 import sys
 import tomllib
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -105,8 +105,8 @@ def serve(
     url = config.effective_public_url()
     if not service.keys.list():
         _, plain = service.keys.create("first admin key", "admin")
-        err.print(f"Created the first admin API key (shown only now): [bold]{plain}[/bold]")
-    err.print(f"smsdesk listening on [bold]{url}[/bold]  (API docs: {url}/docs)")
+        print(f"Created the first admin API key (shown only now): {plain}", file=sys.stderr)
+    print(f"smsdesk listening on {url}  (API docs: {url}/docs)", file=sys.stderr, flush=True)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(service),

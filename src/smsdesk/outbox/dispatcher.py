@@ -247,6 +247,8 @@ class Dispatcher:
 
         def done(t: asyncio.Task[None]) -> None:
             self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("send task failed", exc_info=t.exception())
             self._inflight[module] -= 1
             self._wake.set()
 
@@ -295,7 +297,7 @@ class Dispatcher:
                 outcome.status.value,
                 extra={
                     "message_id": row.id,
-                    "module": module,
+                    "sms_module": module,
                     "status": outcome.status.value,
                     "code": outcome.code,
                     "detail": outcome.detail,

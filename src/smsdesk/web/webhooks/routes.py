@@ -54,7 +54,7 @@ async def _provider(service: Service, module: str, secret: str) -> Provider:
         raise ApiError(404, "not_found", f"There is no module '{module}'.") from None
     expected = await run_in_threadpool(service.settings.callback_secret)
     if not hmac.compare_digest(secret.encode(), expected.encode()):
-        log.warning("callback refused: wrong secret", extra={"module": module})
+        log.warning("callback refused: wrong secret", extra={"sms_module": module})
         raise ApiError(403, "forbidden", "This callback URL is not valid for this installation.")
     if service.pool is None:
         raise ApiError(503, "not_ready", "The service is starting; try again in a moment.")
@@ -71,12 +71,12 @@ async def status_callback(module: str, secret: str, request: Request) -> Respons
     provider = await _provider(service, module, secret)
     callback = await _callback_request(request)
     if not provider.verify_callback(callback, secret):
-        log.warning("callback refused: bad signature", extra={"module": module})
+        log.warning("callback refused: bad signature", extra={"sms_module": module})
         raise ApiError(403, "forbidden", "The callback's signature does not match.")
     try:
         reports = provider.parse_status_callback(callback)
     except ValueError as exc:
-        log.warning("malformed delivery report: %s", exc, extra={"module": module})
+        log.warning("malformed delivery report: %s", exc, extra={"sms_module": module})
         raise ApiError(400, "malformed_callback", str(exc)) from None
     now = service.clock()
     tally = await service.writer.run(lambda c: repo.apply_reports(c, module, reports, now))
@@ -113,6 +113,6 @@ async def inbound_callback(module: str, secret: str, request: Request) -> Respon
         try:
             await service.writer.run(partial(_insert_inbound, row=row))
         except IntegrityError:
-            log.info("duplicate inbound message ignored", extra={"module": module})
+            log.info("duplicate inbound message ignored", extra={"sms_module": module})
     answer = provider.callback_answer("inbound")
     return Response(answer.body, answer.status_code, media_type=answer.media_type)
