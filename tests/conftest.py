@@ -63,6 +63,12 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def pg_engine(postgres: PostgresServer) -> Iterator[Engine]:
+    """A migrated, empty PostgreSQL database of its own."""
+    yield from _postgres_engine(postgres)
+
+
+@pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     yield from _sqlite_engine(tmp_path)
 

@@ -8,8 +8,9 @@ import signal
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit
 
 from smsdesk.testing import free_port
@@ -31,7 +32,7 @@ class PostgresServer:
     password: str = ""
     process: subprocess.Popen[bytes] | None = None
     directory: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    log: IO[bytes] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> PostgresServer:
@@ -56,6 +57,9 @@ class PostgresServer:
             self.process.send_signal(signal.SIGINT)
             self.process.wait(timeout=30)
             self.process = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
         if self.directory:
             shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -120,7 +124,7 @@ def start_postgres(timeout: float = 30.0) -> PostgresServer:
         cwd=directory,
         **as_postgres,  # type: ignore[call-overload]
     )
-    server = PostgresServer("127.0.0.1", port, process=process, directory=directory)
+    server = PostgresServer("127.0.0.1", port, process=process, directory=directory, log=log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
