@@ -19,15 +19,33 @@ from smsdesk.store.tables import messages, unmatched_reports
 NOW = 1_800_000_000.0
 
 
-def make_row(priority: int = 2, *, module: str = "simulator", at: float = NOW,
-             due: float | None = None, expires: float | None = None) -> dict[str, Any]:
+def make_row(
+    priority: int = 2,
+    *,
+    module: str = "simulator",
+    at: float = NOW,
+    due: float | None = None,
+    expires: float | None = None,
+) -> dict[str, Any]:
     return {
-        "id": new_id(), "module": module, "recipient": "+31612345678", "sender": "smsdesk",
-        "body": "hello", "encoding": "gsm7", "segments": 1, "priority": priority,
-        "status": "queued", "created_at": at, "updated_at": at,
+        "id": new_id(),
+        "module": module,
+        "recipient": "+31612345678",
+        "sender": "smsdesk",
+        "body": "hello",
+        "encoding": "gsm7",
+        "segments": 1,
+        "priority": priority,
+        "status": "queued",
+        "created_at": at,
+        "updated_at": at,
         "next_attempt_at": due if due is not None else at,
-        "expires_at": expires if expires is not None else at + 3600, "scheduled_at": None,
-        "attempts": 0, "reference": None, "api_key_id": None, "is_test": False,
+        "expires_at": expires if expires is not None else at + 3600,
+        "scheduled_at": None,
+        "attempts": 0,
+        "reference": None,
+        "api_key_id": None,
+        "is_test": False,
         "delivery_report": True,
     }
 
@@ -42,13 +60,21 @@ def insert(engine: Engine, rows: list[dict[str, Any]]) -> None:
 
 
 def claim(engine: Engine, limit: int = 100, owner: str = "w1", now: float = NOW) -> list[Any]:
-    return write(engine, lambda c: repo.claim_due(c, module="simulator", owner=owner,
-                                                  limit=limit, now=now, lease_until=now + 60))
+    rows: list[Any] = write(
+        engine,
+        lambda c: repo.claim_due(
+            c, module="simulator", owner=owner, limit=limit, now=now, lease_until=now + 60
+        ),
+    )
+    return rows
 
 
 def status_of(engine: Engine, message_id: str) -> str:
     with engine.connect() as conn:
-        return conn.execute(sa.select(messages.c.status).where(messages.c.id == message_id)).scalar_one()
+        status: str = conn.execute(
+            sa.select(messages.c.status).where(messages.c.id == message_id)
+        ).scalar_one()
+        return status
 
 
 def test_claims_by_priority_then_age(engine: Engine) -> None:
@@ -105,9 +131,11 @@ def test_reports_are_idempotent_and_order_safe(engine: Engine) -> None:
     claim(engine)
     sent = repo.Outcome(row["id"], Status.SENT, "0", "ok", provider_message_id="P1")
     write(engine, lambda c: repo.record_outcomes(c, "w1", [sent], NOW))
-    reports = [StatusReport("P1", Status.DELIVERED, "DELIVRD"),
-               StatusReport("P1", Status.DELIVERED, "DELIVRD"),
-               StatusReport("P1", Status.SENT, "ENROUTE")]
+    reports = [
+        StatusReport("P1", Status.DELIVERED, "DELIVRD"),
+        StatusReport("P1", Status.DELIVERED, "DELIVRD"),
+        StatusReport("P1", Status.SENT, "ENROUTE"),
+    ]
     tally = write(engine, lambda c: repo.apply_reports(c, "simulator", reports, NOW + 1))
     assert (tally.applied, tally.duplicate, tally.stale) == (1, 1, 1)
     assert status_of(engine, row["id"]) == "delivered"

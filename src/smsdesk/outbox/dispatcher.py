@@ -136,6 +136,7 @@ class Dispatcher:
         self._housekeeping_at = 0.0
         self._secret: str | None = None
         self._main: asyncio.Task[None] | None = None
+        self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def wake(self) -> None:
@@ -161,17 +162,27 @@ class Dispatcher:
                 await self.pool.get(info.name, config)
         self._main = asyncio.create_task(self._run(), name="dispatcher")
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 10.0) -> None:
+        """Finish the scan in progress and the sends under way, then stop.
+
+        Stopping between steps rather than cancelling keeps a claim and its sends together;
+        whatever is cut short after `grace` seconds stays leased and is taken up again.
+        """
+        self._stopping = True
+        self._wake.set()
         if self._main is not None:
-            self._main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._main
+            try:
+                await asyncio.wait_for(asyncio.shield(self._main), grace)
+            except TimeoutError:
+                self._main.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._main
             self._main = None
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 claimed = await self.run_once()
             except asyncio.CancelledError:
@@ -179,7 +190,7 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatcher scan failed; trying again")
                 claimed = 0
-            if claimed:
+            if claimed or self._stopping:
                 await asyncio.sleep(0)
                 continue
             self._wake.clear()

@@ -51,9 +51,14 @@ class Writer:
             self._thread = None
 
     def submit(self, job: Callable[[Connection], T]) -> Future[T]:
-        """Queue a job; the future resolves after the transaction that ran it commits."""
+        """Queue a job; the future resolves after the transaction that ran it commits.
+
+        A job whose future is cancelled before the writer reaches it is skipped; once started,
+        it runs to its commit or rollback and cancelling no longer has any effect.
+        """
         future: Future[T] = Future()
         if self._thread is None:
+            future.set_running_or_notify_cancel()
             self._run_alone(job, future)
         else:
             self._queue.put((job, future))
@@ -69,6 +74,8 @@ class Writer:
     def _loop(self) -> None:
         while True:
             item = self._queue.get()
+            if item is not _STOP and not item[1].set_running_or_notify_cancel():
+                continue  # the caller gave up before the job started: do not run it
             if item is _STOP:
                 return
             batch = [item]
@@ -81,7 +88,8 @@ class Writer:
                 if item is _STOP:
                     stop = True
                     break
-                batch.append(item)
+                if item[1].set_running_or_notify_cancel():
+                    batch.append(item)
             self._run_batch(batch)
             if stop:
                 return
@@ -93,7 +101,7 @@ class Writer:
         try:
             with write_transaction(self.engine) as conn, conn.begin():
                 results = [job(conn) for job, _ in batch]
-        except Exception:
+        except BaseException:
             log.debug("shared transaction failed; running %d jobs one by one", len(batch))
             for job, future in batch:
                 self._run_alone(job, future)

@@ -1,0 +1,28 @@
+"""An in-process smsdesk per test, on SQLite (and PostgreSQL where a test asks for it)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from smsdesk.testing.harness import Harness, running_service
+from tests.conftest import database_url
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    """smsdesk on SQLite with the simulator reporting after 20 ms."""
+    async with running_service(tmp_path) as h:
+        await h.configure(module_settings={"simulator": {"report_delay": 0.02}})
+        yield h
+
+
+@pytest.fixture
+async def any_db_harness(tmp_path: Path, engine: Engine) -> AsyncIterator[Harness]:
+    """smsdesk on each database the suite runs against."""
+    async with running_service(tmp_path, database_url(engine)) as h:
+        await h.configure(module_settings={"simulator": {"report_delay": 0.02}})
+        yield h
