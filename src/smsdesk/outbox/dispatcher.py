@@ -137,7 +137,12 @@ class Dispatcher:
         self._secret: str | None = None
         self._main: asyncio.Task[None] | None = None
         self._stopping = False
+        self.scans = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def sends_in_flight(self) -> int:
+        return len(self._tasks)
 
     def wake(self) -> None:
         """New work arrived: scan now instead of at the next poll (callable from any thread)."""
@@ -213,6 +218,7 @@ class Dispatcher:
         for info in all_modules():
             if info.available:
                 claimed += await self._claim_and_send(info.name, config)
+        self.scans += 1
         return claimed
 
     def _bucket(self, module: str, config: SmsConfiguration) -> TokenBucket:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+# Refills computed from large timestamps are inexact (0.1 s at 10/s can give 0.999999 tokens).
+_EPSILON = 1e-6
+
 
 class TokenBucket:
     """Tokens refill continuously; a send takes one token per message."""
@@ -34,7 +37,7 @@ class TokenBucket:
             return 0
         if self.unlimited:
             return wanted
-        return min(wanted, int(self.tokens))
+        return min(wanted, int(self.tokens + _EPSILON))
 
     def take(self, count: int) -> None:
         self._refill()
@@ -54,6 +57,6 @@ class TokenBucket:
         now = self._refill()
         if now < self.paused_until:
             return self.paused_until - now
-        if self.unlimited or self.tokens >= 1:
+        if self.unlimited or self.tokens + _EPSILON >= 1:
             return 0.0
         return (1 - self.tokens) / self.rate

@@ -32,16 +32,24 @@ class ConfigurationStore:
         self.cache_seconds = cache_seconds
         self._cached: tuple[float, int, SmsConfiguration] | None = None
         self._lock = threading.Lock()
+        self._saves = 0
 
     def load(self) -> SmsConfiguration:
-        """The current configuration (defaults if none was ever saved), at most 1 s old."""
+        """The current configuration (defaults if none was ever saved).
+
+        A save in this process is seen at once; one in another process within `cache_seconds`.
+        """
         cached = self._cached
         if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
             return cached[2]
+        saves_before = self._saves
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(settings).where(settings.c.key == SMS_KEY)).first()
         config = SmsConfiguration() if row is None else self._decode(json.loads(row.value))
-        self._cached = (time.monotonic(), row.version if row else 0, config)
+        with self._lock:
+            # A save that finished while we were reading makes what we read stale: don't keep it.
+            if self._saves == saves_before:
+                self._cached = (time.monotonic(), row.version if row else 0, config)
         return config
 
     def version(self) -> int:
@@ -66,7 +74,8 @@ class ConfigurationStore:
                     .where(settings.c.key == SMS_KEY)
                     .values(value=value, version=current + 1, updated_at=time.time())
                 )
-        self._cached = None
+            self._saves += 1
+            self._cached = None
 
     def callback_secret(self) -> str:
         """The per-installation secret that makes callback URLs unguessable; made on first use."""

@@ -416,24 +416,28 @@ def expire_overdue(conn: Connection, now: float) -> int:
         .scalars()
         .all()
     )
-    if ids:
-        conn.execute(
-            m.update()
-            .where(m.c.id.in_(ids), m.c.status == Status.QUEUED.value)
-            .values(
-                status=Status.EXPIRED.value,
-                final_at=now,
-                updated_at=now,
-                error="validity period ended before the message could be sent",
-            )
+    if not ids:
+        return 0
+    reason = "validity period ended before the message could be sent"
+    conn.execute(
+        m.update()
+        .where(m.c.id.in_(ids), m.c.status == Status.QUEUED.value)
+        .values(
+            status=Status.EXPIRED.value,
+            final_at=now,
+            updated_at=now,
+            # Keep the last provider error: it is usually why the message never went out.
+            error=sa.func.coalesce(reason + " (last error: " + m.c.error + ")", reason),
         )
-        insert_events(
-            conn,
-            (
-                Event(i, now, Status.EXPIRED.value, "dispatcher", detail="validity period ended")
-                for i in ids
-            ),
-        )
+    )
+    rows = conn.execute(sa.select(m.c.id, m.c.error, m.c.status_code).where(m.c.id.in_(ids)))
+    insert_events(
+        conn,
+        (
+            Event(r.id, now, Status.EXPIRED.value, "dispatcher", r.status_code, r.error)
+            for r in rows
+        ),
+    )
     return len(ids)
 
 

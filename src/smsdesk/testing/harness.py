@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -57,13 +57,39 @@ class Harness:
                 raise AssertionError(f"{message_id} is {body['status']}, not {statuses}: {body}")
             await asyncio.sleep(0.01)
 
+    async def wait_until(
+        self, condition: Callable[[], bool], what: str, timeout: float = 10.0
+    ) -> None:
+        """Poll `condition` until it holds; fail after `timeout` seconds naming `what`."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.01)
+
+    async def idle_scans(self, count: int = 3) -> None:
+        """Wait until the dispatcher has scanned the outbox `count` more times."""
+        dispatcher = self.service.dispatcher
+        assert dispatcher is not None, "the dispatcher is not running"
+        target = dispatcher.scans + count
+        dispatcher.wake()
+        await self.wait_until(
+            lambda: dispatcher.scans >= target and dispatcher.sends_in_flight == 0,
+            f"{count} dispatcher scans",
+        )
+
 
 @asynccontextmanager
 async def running_service(
-    data_dir: Path, database_url: str = "", *, dispatcher: bool = True, **options: Any
+    data_dir: Path,
+    database_url: str = "",
+    *,
+    dispatcher: bool = True,
+    clock: Callable[[], float] = time.time,
+    **options: Any,
 ) -> AsyncIterator[Harness]:
     config = AppConfig(data_dir=data_dir, database_url=database_url, poll_interval=0.02, **options)
-    service = Service(config)
+    service = Service(config, clock=clock)
     service.upgrade()
     app = create_app(service, manage_service=False)
     transport = httpx.ASGITransport(app)
