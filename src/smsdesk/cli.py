@@ -65,6 +65,17 @@ def _service(data_dir: Path | None, database_url: str | None) -> Service:
     return service
 
 
+def _as_toml(doc: dict[str, Any]) -> str:
+    """TOML has no null: unset fields are left out (and so keep their defaults on import)."""
+
+    def drop_none(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: drop_none(v) for k, v in value.items() if v is not None}
+        return value
+
+    return tomli_w.dumps(drop_none(doc))
+
+
 def _fail(message: str, code: int = 1) -> None:
     err.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
@@ -258,7 +269,8 @@ def settings_show(
 ) -> None:
     """Print the SMS configuration (secrets masked) as TOML or JSON."""
     doc = masked(_service(data_dir, database_url).settings.load())
-    out.print(json.dumps(doc, indent=2) if as_json else tomli_w.dumps(doc), markup=False)
+    # Plain write: a console would wrap long lines and break the TOML or JSON.
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n" if as_json else _as_toml(doc))
 
 
 def _save(service: Service, changes: dict[str, Any]) -> None:
@@ -325,7 +337,7 @@ def settings_export(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Write the SMS configuration as TOML (secrets masked) to FILE or standard output."""
-    text = tomli_w.dumps(masked(_service(data_dir, database_url).settings.load()))
+    text = _as_toml(masked(_service(data_dir, database_url).settings.load()))
     if file is None:
         sys.stdout.write(text)
     else:
