@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import NoReturn
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
@@ -17,15 +18,16 @@ from smsdesk.domain.errors import InvalidNumber
 _MOBILE_CAPABLE = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 _ALLOWED = re.compile(r"^[+\d\s().\-/]+$")
 _EXAMPLE = "+31612345678"
+_NON_GEOGRAPHIC = "001"  # +800, +882, ...: no national numbers, so no use as a default
 
 
 def parse_country_code(value: str) -> int:
     """A country calling code from '+31', '31' or '0031'; refuse codes no country uses."""
     cleaned = value.strip().replace(" ", "")
     digits = cleaned.removeprefix("+").removeprefix("00") if cleaned else ""
-    if digits.isdigit() and 1 <= len(digits) <= 3:
+    if digits.isdecimal() and 1 <= len(digits) <= 3:
         code = int(digits)
-        if phonenumbers.region_code_for_country_code(code) != "ZZ":
+        if phonenumbers.region_code_for_country_code(code) not in ("ZZ", _NON_GEOGRAPHIC):
             return code
     raise InvalidNumber(
         f"'{value}' is not a country calling code; write it like +31 (Netherlands) or +44.",
@@ -48,7 +50,7 @@ def region_of(e164: str) -> str | None:
 
 
 def _parse(raw: str, default_country_code: str | None) -> phonenumbers.PhoneNumber:
-    text = raw.strip()
+    text = raw.strip().lstrip("( ")
     if text.startswith("00"):
         text = "+" + text[2:]
     international = text.startswith("+")
@@ -64,6 +66,21 @@ def _parse(raw: str, default_country_code: str | None) -> phonenumbers.PhoneNumb
         raise InvalidNumber(
             f"'{raw}' is not a phone number ({exc._msg}); write it as {_EXAMPLE}."
         ) from None
+
+
+def _refuse_invalid(raw: str, number: phonenumbers.PhoneNumber) -> NoReturn:
+    """Say why an invalid number is refused: wrong length for a mobile, or bad digits."""
+    region = _region(number.country_code)
+    where = region if region not in ("ZZ", _NON_GEOGRAPHIC) else f"+{number.country_code}"
+    length = phonenumbers.is_possible_number_for_type_with_reason(number, PhoneNumberType.MOBILE)
+    reason = {
+        ValidationResult.TOO_SHORT: f"is too short for a mobile number in {where}",
+        ValidationResult.TOO_LONG: f"is too long for a mobile number in {where}",
+        ValidationResult.INVALID_LENGTH: (
+            f"has the wrong number of digits for a mobile number in {where}"
+        ),
+    }.get(length, f"is not a valid number in {where}")
+    raise InvalidNumber(f"'{raw}' {reason}; check the digits.")
 
 
 def normalise_msisdn(raw: str, default_country_code: str | None) -> str:
@@ -82,18 +99,18 @@ def normalise_msisdn(raw: str, default_country_code: str | None) -> str:
             f"'{raw}' is too short to be a phone number of that country; "
             "enter the full number with its country code."
         )
-    if possible in (ValidationResult.TOO_LONG, ValidationResult.INVALID_LENGTH):
+    if possible == ValidationResult.TOO_LONG:
+        raise InvalidNumber(
+            f"'{raw}' is too long to be a phone number of that country; check the number."
+        )
+    if possible == ValidationResult.INVALID_LENGTH:
         raise InvalidNumber(
             f"'{raw}' has the wrong number of digits for that country; check the number."
         )
     if possible == ValidationResult.INVALID_COUNTRY_CODE:
         raise InvalidNumber(f"'{raw}' starts with a country code that does not exist.")
     if not phonenumbers.is_valid_number(number):
-        raise InvalidNumber(
-            f"'{raw}' is not a valid number in "
-            f"{phonenumbers.region_code_for_number(number) or 'any country'}; "
-            "check the digits."
-        )
+        _refuse_invalid(raw, number)
     kind = phonenumbers.number_type(number)
     if kind not in _MOBILE_CAPABLE:
         what = "a landline" if kind == PhoneNumberType.FIXED_LINE else "not a mobile number"

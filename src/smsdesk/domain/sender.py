@@ -31,9 +31,8 @@ def validate_sender(raw: str) -> Sender:
             "Enter a sender: a name of up to 11 letters or digits, "
             "or a phone number of up to 15 digits."
         )
-    compact = value.replace(" ", "")
-    digits = compact.removeprefix("+")
-    if digits.isdigit() and (compact.startswith("+") or len(value) > 11 or value == compact):
+    digits = value.replace(" ", "").removeprefix("+")
+    if digits.isascii() and digits.isdigit():
         if len(digits) > 15:
             raise InvalidSender(
                 f"The sender number has {len(digits)} digits; a number may have at most 15."
@@ -53,4 +52,9 @@ def validate_sender(raw: str) -> Sender:
         )
     if not _ALPHANUMERIC.match(value):
         raise InvalidSender(f"The sender '{value}' is not a valid name.")
+    if not any(c.isalpha() for c in value):
+        raise InvalidSender(
+            f"The sender '{value}' has no letter; a name needs at least one letter A-Z "
+            "(or use a phone number of up to 15 digits)."
+        )
     return Sender(value, SenderKind.ALPHANUMERIC)
