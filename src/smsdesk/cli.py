@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import tomllib
 from functools import partial
@@ -131,6 +132,13 @@ def serve(
             timeout_keep_alive=30,
         )
     )
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, restores the handlers it found and then
+    # raises the signal again; with the default handlers that ends the process "killed by
+    # SIGTERM" (or KeyboardInterrupt, exit 1) after a clean stop. Finding its own handler
+    # there makes that last step a no-op, so a finished shutdown exits 0; a signal that comes
+    # before uvicorn listens still stops it gracefully.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, server.handle_exit)
     server.run()
 
 
@@ -147,8 +155,6 @@ def worker(
     log_level: Annotated[str, typer.Option(envvar="SMSDESK_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Run only the dispatcher (add workers to share the outbox on PostgreSQL)."""
-    import signal
-
     from smsdesk import logs
 
     logs.configure(log_level)

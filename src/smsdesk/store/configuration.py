@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from smsdesk.crypto import SecretBox
 from smsdesk.domain.settings import SmsConfiguration, secret_fields
@@ -79,6 +80,14 @@ class ConfigurationStore:
 
     def callback_secret(self) -> str:
         """The per-installation secret that makes callback URLs unguessable; made on first use."""
+        try:
+            return self._read_or_create_callback_secret()
+        except IntegrityError:
+            # Another process made it between our read and our insert (PostgreSQL, where the
+            # read takes no lock): theirs is the one.
+            return self._read_or_create_callback_secret()
+
+    def _read_or_create_callback_secret(self) -> str:
         with write_transaction(self.engine) as conn, conn.begin():
             row = conn.execute(
                 sa.select(settings.c.value).where(settings.c.key == CALLBACK_KEY)

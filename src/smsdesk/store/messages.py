@@ -76,18 +76,33 @@ def claim_due(
 
     On PostgreSQL rows locked by another dispatcher are skipped, so workers never wait for
     each other and never take the same message.
+
+    The ids are selected first, in a statement of their own: as an `IN (subquery)` of the
+    UPDATE, PostgreSQL may run the subquery again for each row (a nested loop, chosen when
+    the table has no statistics yet, as after a burst of inserts), each run skipping the rows
+    the UPDATE already took and locking the next `limit`: a claim of 25 took 2,000 messages.
     """
     due = (
-        sa.select(m.c.id)
-        .where(m.c.status == Status.QUEUED.value, m.c.module == module, m.c.next_attempt_at <= now)
-        .order_by(m.c.priority, m.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+        conn.execute(
+            sa.select(m.c.id)
+            .where(
+                m.c.status == Status.QUEUED.value,
+                m.c.module == module,
+                m.c.next_attempt_at <= now,
+            )
+            .order_by(m.c.priority, m.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        .scalars()
+        .all()
     )
+    if not due:
+        return []
     claimed = list(
         conn.execute(
             m.update()
-            .where(m.c.id.in_(due.scalar_subquery()), m.c.status == Status.QUEUED.value)
+            .where(m.c.id.in_(due), m.c.status == Status.QUEUED.value)
             .values(
                 status=Status.SENDING.value,
                 lease_owner=owner,
