@@ -71,6 +71,13 @@ class SimulatorSettings(ModuleSettings):
         title="Report delay (seconds)",
         description="How long after sending the delivery report comes.",
     )
+    report_retry: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        title="Report retry (seconds)",
+        description="A report whose callback was not answered is sent again after this long.",
+    )
     delivery_report: bool = Field(
         True, title="Delivery report", description="Send delivery reports at all."
     )
@@ -288,7 +295,9 @@ class SimulatorProvider(Provider):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _deliver_due_reports(self) -> int:
-        claimed = await asyncio.to_thread(self.ledger.claim_reports, 500, 30.0)
+        claimed = await asyncio.to_thread(
+            self.ledger.claim_reports, 500, self.settings.report_retry
+        )
         by_url: dict[str, list[tuple[int, str, str, str, str]]] = {}
         for row in claimed:
             by_url.setdefault(row[4], []).append(row)
