@@ -50,6 +50,32 @@ DatabaseUrl = Annotated[
     typer.Option(envvar="SMSDESK_DATABASE_URL", help="SQLAlchemy URL, e.g. postgresql://…"),
 ]
 
+WorkerId = Annotated[
+    str | None,
+    typer.Option(envvar="SMSDESK_WORKER_ID", help="Name of this dispatcher in leases and logs."),
+]
+LeaseSeconds = Annotated[
+    float | None,
+    typer.Option(
+        envvar="SMSDESK_LEASE_SECONDS",
+        help="How long a claimed message belongs to this dispatcher (default 60 s).",
+    ),
+]
+PollInterval = Annotated[
+    float | None,
+    typer.Option(
+        envvar="SMSDESK_POLL_INTERVAL", help="Longest wait between outbox scans (default 0.5 s)."
+    ),
+]
+ClaimBatch = Annotated[
+    int | None,
+    typer.Option(envvar="SMSDESK_CLAIM_BATCH", help="Messages claimed per scan (default 500)."),
+]
+LogLevel = Annotated[
+    str, typer.Option(envvar="SMSDESK_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR.")
+]
+LogFormat = Annotated[str, typer.Option(envvar="SMSDESK_LOG_FORMAT", help="json or text.")]
+
 
 def _config(data_dir: Path | None, database_url: str | None, **extra: Any) -> AppConfig:
     overrides = {
@@ -97,10 +123,12 @@ def serve(
     dispatcher: Annotated[
         bool, typer.Option(envvar="SMSDESK_DISPATCHER", help="Run the dispatcher in this process.")
     ] = True,
-    log_level: Annotated[str, typer.Option(envvar="SMSDESK_LOG_LEVEL")] = "INFO",
-    log_format: Annotated[
-        str, typer.Option(envvar="SMSDESK_LOG_FORMAT", help="json or text.")
-    ] = "json",
+    worker_id: WorkerId = None,
+    lease_seconds: LeaseSeconds = None,
+    poll_interval: PollInterval = None,
+    claim_batch: ClaimBatch = None,
+    log_level: LogLevel = "INFO",
+    log_format: LogFormat = "json",
 ) -> None:
     """Run the API, the provider callbacks and the dispatcher in one process."""
     import uvicorn
@@ -110,7 +138,16 @@ def serve(
 
     logs.configure(log_level, log_format)
     config = _config(
-        data_dir, database_url, host=host, port=port, public_url=public_url, dispatcher=dispatcher
+        data_dir,
+        database_url,
+        host=host,
+        port=port,
+        public_url=public_url,
+        dispatcher=dispatcher,
+        worker_id=worker_id,
+        lease_seconds=lease_seconds,
+        poll_interval=poll_interval,
+        claim_batch=claim_batch,
     )
     service = Service(config)
     service.upgrade()
@@ -152,15 +189,28 @@ def worker(
             envvar="SMSDESK_PUBLIC_URL", help="URL of the smsdesk that receives provider callbacks."
         ),
     ] = None,
-    log_level: Annotated[str, typer.Option(envvar="SMSDESK_LOG_LEVEL")] = "INFO",
+    worker_id: WorkerId = None,
+    lease_seconds: LeaseSeconds = None,
+    poll_interval: PollInterval = None,
+    claim_batch: ClaimBatch = None,
+    log_level: LogLevel = "INFO",
+    log_format: LogFormat = "json",
 ) -> None:
     """Run only the dispatcher (add workers to share the outbox on PostgreSQL)."""
     from smsdesk import logs
 
-    logs.configure(log_level)
-    service = _service(data_dir, database_url)
-    if public_url:
-        service.public_url = public_url.rstrip("/")
+    logs.configure(log_level, log_format)
+    config = _config(
+        data_dir,
+        database_url,
+        public_url=public_url,
+        worker_id=worker_id,
+        lease_seconds=lease_seconds,
+        poll_interval=poll_interval,
+        claim_batch=claim_batch,
+    )
+    service = Service(config)
+    service.upgrade()
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -8,8 +8,10 @@ it never means they are readable without it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -22,19 +24,28 @@ class SecretKeyError(RuntimeError):
 
 
 def load_or_create_key(data_dir: Path, configured: str | None = None) -> bytes:
-    """The installation's key: the configured one, else the key file, created if absent."""
+    """The installation's key: the configured one, else the key file, created if absent.
+
+    The file appears complete or not at all (written aside, then linked into place), so a
+    process starting at the same moment never reads a half-written key.
+    """
     if configured:
         return _as_fernet_key(configured)
     path = data_dir / KEY_FILE
     data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return _as_fernet_key(path.read_text().strip())
-    key = Fernet.generate_key()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key + b"\n")
-    return key
+    fd, draft = tempfile.mkstemp(dir=data_dir, prefix=".secret-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:  # mkstemp creates it with mode 0600
+            handle.write(Fernet.generate_key() + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):  # another process got there first
+            os.link(draft, path)
+    finally:
+        os.unlink(draft)
+    return _as_fernet_key(path.read_text().strip())
 
 
 def _as_fernet_key(text: str) -> bytes:

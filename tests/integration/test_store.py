@@ -7,12 +7,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from sqlalchemy.engine import Engine
 
+from smsdesk.crypto import SecretBox
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.message import Status
 from smsdesk.providers.base import StatusReport
 from smsdesk.store import messages as repo
+from smsdesk.store.configuration import ConfigurationStore
 from smsdesk.store.db import write_transaction
 from smsdesk.store.tables import messages, unmatched_reports
 
@@ -212,3 +215,38 @@ def test_concurrent_claims_never_overlap_on_postgres(pg_engine: Engine) -> None:
     every = [i for ids in claimed.values() for i in ids]
     assert len(every) == len(set(every)) == 400
     assert sum(1 for ids in claimed.values() if ids) >= 2
+
+
+def test_a_claim_never_takes_more_than_its_limit(engine: Engine) -> None:
+    """Right after a large insert (no planner statistics yet) a claim of 25 takes 25."""
+    insert(engine, [make_row() for _ in range(2000)])
+    assert len(claim(engine, limit=25)) == 25
+    with engine.connect() as conn:
+        sending = conn.execute(
+            sa.select(sa.func.count()).where(messages.c.status == Status.SENDING.value)
+        ).scalar_one()
+    assert sending == 25
+
+
+def test_processes_starting_together_agree_on_the_callback_secret(engine: Engine) -> None:
+    """Eight first starts at once make one callback secret, and none of them fails."""
+    box = SecretBox(Fernet.generate_key())
+    results: list[str] = []
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def first_start() -> None:
+        store = ConfigurationStore(engine, box)
+        barrier.wait()
+        try:
+            results.append(store.callback_secret())
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=first_start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert len(results) == 8 and len(set(results)) == 1
