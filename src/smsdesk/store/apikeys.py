@@ -1,8 +1,10 @@
 """API keys: shown once when created, stored as argon2 hashes, looked up by a short prefix.
 
-Verifying argon2 on every request would cost tens of milliseconds, so a verified key is
-remembered in memory (by its SHA-256) for a short time; revoking a key clears that memory in
-this process and other processes notice within `cache_seconds`.
+Verifying argon2 costs tens of milliseconds and 64 MiB, so it runs once per presented key:
+afterwards the key is known by the SHA-256 of what was presented, and only whether it was
+revoked is looked up again (cheaply, by id) every `cache_seconds`. Requests presenting the same
+unverified key wait for one verification instead of each running their own, and at most
+`max_hashing` verifications run at once, so a burst cannot exhaust memory.
 """
 
 from __future__ import annotations
@@ -37,11 +39,14 @@ class ApiKey:
 
 
 class ApiKeyStore:
-    def __init__(self, engine: Engine, cache_seconds: float = 30.0) -> None:
+    def __init__(self, engine: Engine, cache_seconds: float = 5.0, max_hashing: int = 2) -> None:
         self.engine = engine
         self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, ApiKey]] = {}
+        self._cache: dict[str, tuple[float, ApiKey]] = {}  # digest -> (checked at, key)
         self._lock = threading.Lock()
+        self._verifying: dict[str, threading.Lock] = {}
+        self._hashing = threading.BoundedSemaphore(max_hashing)
+        self.hash_checks = 0  # argon2 verifications done (for tests and metrics)
 
     def create(self, name: str, role: str = "admin") -> tuple[ApiKey, str]:
         """Make a key; the plain key is returned once and never stored."""
@@ -85,19 +90,30 @@ class ApiKeyStore:
         return bool(done)
 
     def cached(self, presented: str) -> ApiKey | None:
-        """The key if it was verified recently (no hashing, safe on the event loop)."""
-        digest = hashlib.sha256(presented.encode()).hexdigest()
-        cached = self._cache.get(digest)
+        """The key if it was checked recently (no hashing, no I/O: safe on the event loop)."""
+        cached = self._cache.get(_digest(presented))
         if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
             return cached[1]
         return None
 
     def verify(self, presented: str) -> ApiKey | None:
-        """The active key matching what a client presented, or None (slow: argon2)."""
-        known = self.cached(presented)
-        if known is not None:
-            return known
-        digest = hashlib.sha256(presented.encode()).hexdigest()
+        """The active key matching what a client presented, or None (may block: I/O, argon2)."""
+        digest = _digest(presented)
+        with self._lock:
+            gate = self._verifying.setdefault(digest, threading.Lock())
+        with gate:  # one verification per presented key at a time; the others reuse it
+            try:
+                return self._verify(presented, digest)
+            finally:
+                with self._lock:
+                    self._verifying.pop(digest, None)
+
+    def _verify(self, presented: str, digest: str) -> ApiKey | None:
+        cached = self._cache.get(digest)
+        if cached is not None:
+            if time.monotonic() - cached[0] < self.cache_seconds:
+                return cached[1]
+            return self._recheck(digest, cached[1])
         parts = presented.split("_")
         if len(parts) < 3 or parts[0] != "sd":
             return None
@@ -109,11 +125,30 @@ class ApiKeyStore:
             ).first()
         if row is None:
             return None
-        try:
-            _hasher.verify(row.hash, presented)
-        except VerificationError:
-            return None
+        with self._hashing:
+            self.hash_checks += 1
+            try:
+                _hasher.verify(row.hash, presented)
+            except VerificationError:
+                return None
         key = ApiKey(row.id, row.name, row.role, row.prefix, row.created_at)
         with self._lock:
             self._cache[digest] = (time.monotonic(), key)
         return key
+
+    def _recheck(self, digest: str, key: ApiKey) -> ApiKey | None:
+        """A key verified before: is it still active? (A lookup by id, no hashing.)"""
+        with self.engine.connect() as conn:
+            revoked = conn.execute(
+                sa.select(api_keys.c.revoked_at).where(api_keys.c.id == key.id)
+            ).first()
+        with self._lock:
+            if revoked is None or revoked.revoked_at is not None:
+                self._cache.pop(digest, None)
+                return None
+            self._cache[digest] = (time.monotonic(), key)
+        return key
+
+
+def _digest(presented: str) -> str:
+    return hashlib.sha256(presented.encode()).hexdigest()
