@@ -250,3 +250,15 @@ def test_processes_starting_together_agree_on_the_callback_secret(engine: Engine
         thread.join()
     assert failures == []
     assert len(results) == 8 and len(set(results)) == 1
+
+
+def test_migrations_build_exactly_the_declared_schema(engine: Engine) -> None:
+    """Alembic sees nothing to add or change between the migrated database and tables.py."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from smsdesk.store.tables import metadata
+
+    with engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert differences == []

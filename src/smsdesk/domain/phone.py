@@ -109,9 +109,11 @@ def normalise_msisdn(raw: str, default_country_code: str | None) -> str:
         )
     if possible == ValidationResult.INVALID_COUNTRY_CODE:
         raise InvalidNumber(f"'{raw}' starts with a country code that does not exist.")
-    if not phonenumbers.is_valid_number(number):
-        _refuse_invalid(raw, number)
+    # number_type is UNKNOWN exactly when is_valid_number is false; asking once saves the
+    # second metadata match on the hot path.
     kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.UNKNOWN:
+        _refuse_invalid(raw, number)
     if kind not in _MOBILE_CAPABLE:
         what = "a landline" if kind == PhoneNumberType.FIXED_LINE else "not a mobile number"
         raise InvalidNumber(f"'{raw}' is {what} and cannot receive SMS; enter a mobile number.")

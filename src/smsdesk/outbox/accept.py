@@ -49,10 +49,34 @@ def resolve_module(name: str | None, config: SmsConfiguration) -> ModuleInfo:
     return info
 
 
-def default_priority(config: SmsConfiguration, module: str) -> int:
-    """A module's SMS priority setting (Original Intelecom has one), else normal (2)."""
+@dataclass(frozen=True, slots=True)
+class ModuleDefaults:
+    """What a module's settings decide for every message it sends."""
+
+    priority: int
+    delivery_report: bool
+
+
+_last_defaults: tuple[SmsConfiguration, str, ModuleDefaults] | None = None
+
+
+def module_defaults(config: SmsConfiguration, module: str) -> ModuleDefaults:
+    """A module's SMS priority (Original Intelecom has one, else 2) and delivery-report choice.
+
+    Validating the module's settings costs more than the rest of accepting a message, and the
+    configuration object stays the same for many messages, so the last answer is kept.
+    """
+    global _last_defaults
+    last = _last_defaults
+    if last is not None and last[0] is config and last[1] == module:
+        return last[2]
     settings = module_settings(config, module)
-    return int(getattr(settings, "sms_priority", 2))
+    defaults = ModuleDefaults(
+        priority=int(getattr(settings, "sms_priority", 2)),
+        delivery_report=bool(getattr(settings, "delivery_report", True)),
+    )
+    _last_defaults = (config, module, defaults)
+    return defaults
 
 
 def prepare_message(
@@ -65,9 +89,8 @@ def prepare_message(
 ) -> dict[str, Any]:
     """Validate a message and build its database row; raise DomainError naming the field."""
     info = resolve_module(request.module, config)
-    priority = (
-        request.priority if request.priority is not None else default_priority(config, info.name)
-    )
+    defaults = module_defaults(config, info.name)
+    priority = request.priority if request.priority is not None else defaults.priority
     if priority not in (1, 2, 3):
         raise DomainError(
             f"Priority {priority} does not exist; use 1 (fastest), 2 or 3.", field="priority"
@@ -81,7 +104,6 @@ def prepare_message(
             "Validity must be more than 0 and at most 336 hours (14 days).", field="validity_hours"
         )
     start = max(now, request.scheduled_at or now)
-    settings = module_settings(config, info.name)
     return {
         "id": new_id(),
         "module": info.name,
@@ -101,5 +123,5 @@ def prepare_message(
         "reference": request.reference,
         "api_key_id": api_key_id,
         "is_test": is_test,
-        "delivery_report": bool(getattr(settings, "delivery_report", True)),
+        "delivery_report": defaults.delivery_report,
     }

@@ -7,7 +7,7 @@ into one transaction with others; they never commit themselves.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from sqlalchemy import Connection, bindparam
 
 from smsdesk.domain.message import Status, TransitionOutcome, transition
 from smsdesk.providers.base import StatusReport
-from smsdesk.store.tables import message_events, messages, unmatched_reports
+from smsdesk.store.tables import idempotency_keys, message_events, messages, unmatched_reports
 
 m = messages
 ev = message_events
@@ -67,6 +67,33 @@ def insert_messages(conn: Connection, rows: Sequence[dict[str, Any]], source: st
             for row in rows
         ),
     )
+
+
+@dataclass(slots=True)
+class NewMessages:
+    """A writer job storing accepted messages (and the Idempotency-Key answer, if any).
+
+    Jobs of this kind that wait for the writer together are merged into one multi-row insert
+    per table: one statement for many API requests instead of one each.
+    """
+
+    rows: list[dict[str, Any]]
+    source: str
+    idempotency: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, conn: Connection) -> None:
+        if self.idempotency:
+            conn.execute(idempotency_keys.insert(), self.idempotency)
+        if self.rows:
+            insert_messages(conn, self.rows, self.source)
+
+    def merge(self, other: object) -> NewMessages | None:
+        """One job doing both, or None if `other` cannot be merged with this one."""
+        if not isinstance(other, NewMessages) or other.source != self.source:
+            return None
+        return NewMessages(
+            self.rows + other.rows, self.source, self.idempotency + other.idempotency
+        )
 
 
 def claim_due(

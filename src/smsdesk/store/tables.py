@@ -56,6 +56,7 @@ Index("ix_messages_claim", messages.c.status, messages.c.module, messages.c.prio
 Index("ix_messages_lease", messages.c.status, messages.c.lease_until)
 Index("ix_messages_provider_id", messages.c.module, messages.c.provider_message_id)
 Index("ix_messages_recipient", messages.c.recipient)
+Index("ix_messages_status_id", messages.c.status, messages.c.id)
 
 message_events = Table(
     "message_events",

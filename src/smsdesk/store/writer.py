@@ -100,7 +100,10 @@ class Writer:
             return
         try:
             with write_transaction(self.engine) as conn, conn.begin():
-                results = [job(conn) for job, _ in batch]
+                results: list[Any] = []
+                for job, count in _merged([job for job, _ in batch]):
+                    result = job(conn)
+                    results.extend([result] * count)
         except BaseException:
             log.debug("shared transaction failed; running %d jobs one by one", len(batch))
             for job, future in batch:
@@ -119,3 +122,21 @@ class Writer:
         else:
             self.batches += 1
             future.set_result(result)
+
+
+def _merged(jobs: list[Job]) -> list[tuple[Job, int]]:
+    """Consecutive jobs that know how to merge (a `merge` method) become one; with counts.
+
+    A merged job's result is handed to each of the callers it stands for.
+    """
+    merged: list[tuple[Job, int]] = []
+    for job in jobs:
+        if merged:
+            previous, count = merged[-1]
+            merge = getattr(previous, "merge", None)
+            combined = merge(job) if merge is not None else None
+            if combined is not None:
+                merged[-1] = (combined, count + 1)
+                continue
+        merged.append((job, 1))
+    return merged

@@ -49,12 +49,7 @@ def _new_message(item: SendMessage) -> NewMessage:
 async def _commit(
     service: Service, rows: list[dict[str, Any]], idempotency: dict[str, Any] | None
 ) -> None:
-    def job(conn: sa.Connection) -> None:
-        if idempotency is not None:
-            conn.execute(idempotency_keys.insert().values(**idempotency))
-        if rows:
-            repo.insert_messages(conn, rows, "api")
-
+    job = repo.NewMessages(rows, "api", [idempotency] if idempotency is not None else [])
     await service.writer.run(job)
     for row in rows:
         metrics.ACCEPTED.labels(row["module"]).inc()

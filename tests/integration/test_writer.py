@@ -1,0 +1,100 @@
+"""The group-commit writer: many callers per transaction, one bad job fails alone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from smsdesk.store import messages as repo
+from smsdesk.store.tables import idempotency_keys, messages
+from smsdesk.store.writer import Writer
+from tests.integration.test_store import make_row
+
+
+@pytest.fixture
+def writer(engine: Engine) -> Iterator[Writer]:
+    w = Writer(engine)
+    w.start()
+    yield w
+    w.stop()
+
+
+def keep_busy(writer: Writer) -> tuple[Future[Any], threading.Event]:
+    """A job that holds the writer until the returned event is set (and has started)."""
+    started, gate = threading.Event(), threading.Event()
+
+    def hold(conn: sa.Connection) -> None:
+        started.set()
+        gate.wait(10)
+
+    busy = writer.submit(hold)
+    assert started.wait(10)
+    return busy, gate
+
+
+def queued_together(writer: Writer, jobs: list[Any]) -> list[Future[Any]]:
+    """Submit `jobs` while the writer is busy, so they all wait for it and run as one batch."""
+    busy, gate = keep_busy(writer)
+    futures = [writer.submit(job) for job in jobs]
+    gate.set()
+    busy.result(10)
+    return futures
+
+
+def idempotency(key: str) -> dict[str, Any]:
+    return {
+        "api_key_id": "k1",
+        "key": key,
+        "request_hash": "h",
+        "response": "{}",
+        "status_code": 201,
+        "created_at": 0.0,
+    }
+
+
+def count(engine: Engine, table: sa.Table) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def test_waiting_requests_share_one_transaction(engine: Engine, writer: Writer) -> None:
+    """Fifty API requests waiting together are stored by one transaction, all of them."""
+    jobs = [repo.NewMessages([make_row()], "api", [idempotency(f"k{i}")]) for i in range(50)]
+    before = writer.batches
+    for future in queued_together(writer, jobs):
+        assert future.result(10) is None
+    assert writer.batches == before + 2  # the job that kept the writer busy, then the fifty
+    assert count(engine, messages) == 50 and count(engine, idempotency_keys) == 50
+
+
+def test_a_failing_request_fails_alone(engine: Engine, writer: Writer) -> None:
+    """A reused Idempotency-Key fails its own request; the others in its batch are stored."""
+    writer.run_sync(repo.NewMessages([make_row()], "api", [idempotency("taken")]))
+    jobs = [
+        repo.NewMessages([make_row()], "api", [idempotency("a")]),
+        repo.NewMessages([make_row()], "api", [idempotency("taken")]),
+        repo.NewMessages([make_row()], "api", [idempotency("b")]),
+    ]
+    first, clash, last = queued_together(writer, jobs)
+    assert first.result(10) is None and last.result(10) is None
+    with pytest.raises(IntegrityError):
+        clash.result(10)
+    assert count(engine, messages) == 3 and count(engine, idempotency_keys) == 3
+
+
+def test_a_caller_that_gave_up_is_skipped(engine: Engine, writer: Writer) -> None:
+    busy, gate = keep_busy(writer)
+    abandoned = writer.submit(repo.NewMessages([make_row()], "api"))
+    assert abandoned.cancel()
+    kept = writer.submit(repo.NewMessages([make_row()], "api"))
+    gate.set()
+    busy.result(10)
+    kept.result(10)
+    assert count(engine, messages) == 1
