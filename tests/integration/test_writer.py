@@ -90,6 +90,7 @@ def test_a_failing_request_fails_alone(engine: Engine, writer: Writer) -> None:
 
 
 def test_a_caller_that_gave_up_is_skipped(engine: Engine, writer: Writer) -> None:
+    """A job cancelled while it waits for the writer is never run."""
     busy, gate = keep_busy(writer)
     abandoned = writer.submit(repo.NewMessages([make_row()], "api"))
     assert abandoned.cancel()
@@ -98,3 +99,36 @@ def test_a_caller_that_gave_up_is_skipped(engine: Engine, writer: Writer) -> Non
     busy.result(10)
     kept.result(10)
     assert count(engine, messages) == 1
+
+
+def test_other_jobs_in_a_batch_keep_their_own_results(engine: Engine, writer: Writer) -> None:
+    """A plain callable between message inserts runs in the same batch with its own result."""
+
+    def count_messages(conn: sa.Connection) -> int:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(messages)).scalar_one())
+
+    jobs: list[Any] = [
+        repo.NewMessages([make_row(), make_row()], "api"),
+        repo.NewMessages([make_row()], "api"),
+        count_messages,
+        repo.NewMessages([make_row()], "api", [idempotency("c")]),
+    ]
+    before = writer.batches
+    results = [future.result(10) for future in queued_together(writer, jobs)]
+    assert results == [None, None, 3, None]
+    assert writer.batches == before + 2
+    assert count(engine, messages) == 4 and count(engine, idempotency_keys) == 1
+
+
+def test_stored_rows_read_back_as_given(engine: Engine, writer: Writer) -> None:
+    """Booleans, floats and empty fields survive the multi-row insert on every database."""
+    row = {**make_row(), "is_test": True, "delivery_report": False, "scheduled_at": 1.5}
+    writer.run_sync(repo.NewMessages([row], "api"))
+    with engine.connect() as conn:
+        stored = repo.get_message(conn, row["id"])
+        timeline = repo.get_timeline(conn, row["id"])
+    assert stored is not None
+    assert {key: getattr(stored, key) for key in row} == row
+    assert [(e.status, e.source, e.detail, e.applied) for e in timeline] == [
+        ("queued", "api", "scheduled", True)
+    ]

@@ -7,6 +7,7 @@ with the field it concerns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from smsdesk.configuration import module_settings
@@ -15,7 +16,7 @@ from smsdesk.domain.errors import DomainError
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.message import Status
 from smsdesk.domain.phone import normalise_msisdn
-from smsdesk.domain.sender import validate_sender
+from smsdesk.domain.sender import Sender, validate_sender
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.providers.registry import ModuleInfo, UnknownModule, get_module
 
@@ -79,6 +80,12 @@ def module_defaults(config: SmsConfiguration, module: str) -> ModuleDefaults:
     return defaults
 
 
+@lru_cache(maxsize=64)
+def _checked_sender(raw: str) -> Sender:
+    """`validate_sender`, remembered: nearly every message has the configured sender."""
+    return validate_sender(raw)
+
+
 def prepare_message(
     request: NewMessage,
     config: SmsConfiguration,
@@ -96,7 +103,7 @@ def prepare_message(
             f"Priority {priority} does not exist; use 1 (fastest), 2 or 3.", field="priority"
         )
     recipient = normalise_msisdn(request.to, config.default_country_code or None)
-    sender = validate_sender(request.sender if request.sender is not None else config.sender)
+    sender = _checked_sender(request.sender if request.sender is not None else config.sender)
     text = check_text(request.text, config.max_segments)
     validity = request.validity_hours or config.validity_hours
     if not 0 < validity <= 24 * 14:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, bindparam
+from sqlalchemy.engine import Dialect
 
 from smsdesk.domain.message import Status, TransitionOutcome, transition
 from smsdesk.providers.base import StatusReport
@@ -51,21 +54,57 @@ def insert_events(conn: Connection, events: Iterable[Event]) -> None:
         conn.execute(ev.insert(), rows)
 
 
+@lru_cache(maxsize=32)
+def _positional_insert(
+    dialect: Dialect, table: sa.Table, keys: tuple[str, ...]
+) -> tuple[str, itemgetter[Any]] | None:
+    """The INSERT for rows with these keys and a getter putting a row's values in its order.
+
+    None unless the driver takes positional parameters (SQLite) and the statement binds exactly
+    these keys (no column defaults filled in by SQLAlchemy).
+    """
+    compiled = table.insert().compile(dialect=dialect, column_keys=list(keys))
+    order = compiled.positiontup or []
+    if not compiled.positional or len(order) < 2 or sorted(order) != sorted(keys):
+        return None
+    return compiled.string, itemgetter(*order)
+
+
+def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """A multi-row insert of rows that all have the same keys.
+
+    On SQLite the rows go to the driver as tuples: SQLAlchemy's per-row parameter processing
+    costs about as much as SQLite's own work (none of these columns need a bind processor
+    there: booleans and floats are stored as they are).
+    """
+    if not rows:
+        return
+    prepared = _positional_insert(conn.dialect, table, tuple(rows[0]))
+    if prepared is None:
+        conn.execute(table.insert(), list(rows))
+        return
+    sql, values = prepared
+    conn.exec_driver_sql(sql, [values(row) for row in rows])
+
+
 def insert_messages(conn: Connection, rows: Sequence[dict[str, Any]], source: str) -> None:
     """Store new messages and their first timeline entry."""
-    conn.execute(m.insert(), list(rows))
-    insert_events(
+    insert_rows(conn, m, rows)
+    insert_rows(
         conn,
-        (
-            Event(
-                row["id"],
-                row["created_at"],
-                row["status"],
-                source,
-                detail="scheduled" if row.get("scheduled_at") else None,
-            )
+        ev,
+        [
+            {
+                "message_id": row["id"],
+                "at": row["created_at"],
+                "status": row["status"],
+                "source": source,
+                "code": None,
+                "detail": "scheduled" if row.get("scheduled_at") else None,
+                "applied": True,
+            }
             for row in rows
-        ),
+        ],
     )
 
 
@@ -83,7 +122,7 @@ class NewMessages:
 
     def __call__(self, conn: Connection) -> None:
         if self.idempotency:
-            conn.execute(idempotency_keys.insert(), self.idempotency)
+            insert_rows(conn, idempotency_keys, self.idempotency)
         if self.rows:
             insert_messages(conn, self.rows, self.source)
 

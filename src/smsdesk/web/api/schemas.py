@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
@@ -14,6 +15,10 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# The messages of one batch share their creation time: format it once, not per message.
+_iso_cached = lru_cache(maxsize=64)(iso)
 
 
 class SendMessage(BaseModel):
@@ -120,8 +125,8 @@ def accepted_out(row: dict[str, Any]) -> dict[str, Any]:
         "encoding": row["encoding"],
         "segments": row["segments"],
         "priority": row["priority"],
-        "created_at": iso(row["created_at"]),
-        "scheduled_at": iso(row["scheduled_at"]),
+        "created_at": _iso_cached(row["created_at"]),
+        "scheduled_at": _iso_cached(row["scheduled_at"]),
     }
 
 
