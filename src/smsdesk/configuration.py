@@ -27,7 +27,12 @@ from smsdesk.providers.registry import UnknownModule, all_modules, get_module
 
 
 def _plugin_key_owners() -> dict[str, str]:
-    return {key: m.name for m in all_modules() for key in m.settings_model.plugin_keys}
+    """Each plugin key → the modules that accept it ("intelecom or original_intelecom")."""
+    owners: dict[str, list[str]] = {}
+    for m in all_modules():
+        for key in m.settings_model.plugin_keys:
+            owners.setdefault(key, []).append(m.name)
+    return {key: " or ".join(names) for key, names in owners.items()}
 
 
 def _is_kept(value: Any) -> bool:

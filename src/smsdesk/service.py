@@ -57,7 +57,9 @@ class Service:
         self._own_http = http is None
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
         run_dispatcher = self.config.dispatcher if dispatcher is None else dispatcher
-        self.pool = ProviderPool(self.http, self.config.data_dir, background=run_dispatcher)
+        self.pool = ProviderPool(
+            self.http, self.config.data_dir, background=run_dispatcher, public_url=self.public_url
+        )
         if run_dispatcher:
             self.dispatcher = Dispatcher(
                 writer=self.writer,

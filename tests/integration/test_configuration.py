@@ -163,7 +163,7 @@ async def test_plugin_configuration_errors_name_the_line_and_the_fix(harness: Ha
     ]
     assert any("Line 2" in m and "key = value" in m for m in messages)
     assert any("Line 3" in m and "placeholder" in m for m in messages)
-    assert any("'pswin_username' belongs to module original_pswincom" in m for m in messages)
+    assert any("'pswin_username' belongs to module pswincom or original_pswincom" in m for m in messages)
     assert any("'colour' is not a setting" in m and "intele_username" in m for m in messages)
 
 

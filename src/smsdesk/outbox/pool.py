@@ -20,9 +20,12 @@ log = logging.getLogger(__name__)
 class ProviderPool:
     """Hands out a started provider for a module, matching the current configuration."""
 
-    def __init__(self, http: httpx.AsyncClient, data_dir: Path, *, background: bool) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, data_dir: Path, *, background: bool, public_url: str = ""
+    ) -> None:
         self.http = http
         self.data_dir = data_dir
+        self.public_url = public_url
         self.background = background
         self._providers: dict[str, tuple[str, Provider]] = {}
         self._lock = asyncio.Lock()
@@ -33,7 +36,9 @@ class ProviderPool:
         if info.provider_class is None:
             raise LookupError(f"Module {info.title} cannot send in this version.")
         settings = module_settings(config, module)
-        context = ProviderContext(data_dir=self.data_dir, sender=config.sender)
+        context = ProviderContext(
+            data_dir=self.data_dir, sender=config.sender, public_url=self.public_url
+        )
         return info.provider_class(settings, self.http, context)
 
     async def get(self, module: str, config: SmsConfiguration) -> Provider:

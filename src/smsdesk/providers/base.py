@@ -145,6 +145,7 @@ class ProviderContext:
 
     data_dir: Path
     sender: str = ""
+    public_url: str = ""
 
 
 class Provider(abc.ABC):
@@ -182,3 +183,19 @@ class Provider(abc.ABC):
 
     async def close(self) -> None:
         """Release what the provider holds (background tasks, connections)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleInfo:
+    """What the configuration screen and the dispatcher need to know about a module."""
+
+    name: str
+    title: str
+    description: str
+    settings_model: type[ModuleSettings]
+    provider_class: type[Provider] | None
+
+    @property
+    def available(self) -> bool:
+        """Whether the module can send in this version (some exist only as configuration)."""
+        return self.provider_class is not None

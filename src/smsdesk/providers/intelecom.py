@@ -6,7 +6,8 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
-from smsdesk.providers.base import ModuleSettings
+from smsdesk.providers.base import ModuleInfo, ModuleSettings
+from smsdesk.providers.http import HttpModuleSettings
 
 
 class OriginalIntelecomSettings(ModuleSettings):
@@ -57,3 +58,32 @@ class OriginalIntelecomSettings(ModuleSettings):
         title="SMS priority",
         description="1, 2 or 3: how quickly the SMS are sent; 1 is the fastest.",
     )
+
+
+class IntelecomSettings(HttpModuleSettings):
+    """The module's settings."""
+
+    plugin_keys: ClassVar[dict[str, str]] = {
+        "intele_serviceId": "service_id",
+        "intele_username": "username",
+        "intele_password": "password",
+    }
+
+    service_id: str = ""
+    username: str = ""
+
+
+MODULE = ModuleInfo(
+    "intelecom",
+    "Intelecom (Puzzel)",
+    "Intelecom/Puzzel SMS gateway REST API.",
+    IntelecomSettings,
+    None,
+)
+ORIGINAL_MODULE = ModuleInfo(
+    "original_intelecom",
+    "Original Intelecom",
+    "Intelecom SMS gateway, by web service or by e-mail (on-site installations).",
+    OriginalIntelecomSettings,
+    None,
+)

@@ -6,7 +6,8 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
-from smsdesk.providers.base import ModuleSettings
+from smsdesk.providers.base import ModuleInfo, ModuleSettings
+from smsdesk.providers.http import HttpModuleSettings
 
 
 class OriginalPsWinComSettings(ModuleSettings):
@@ -32,3 +33,30 @@ class OriginalPsWinComSettings(ModuleSettings):
     password: SecretStr = Field(
         SecretStr(""), title="Password", description="The password you received from PsWinCom."
     )
+
+
+class PsWinComSettings(HttpModuleSettings):
+    """The module's settings."""
+
+    plugin_keys: ClassVar[dict[str, str]] = {
+        "pswin_username": "username",
+        "pswin_password": "password",
+    }
+
+    username: str = ""
+
+
+MODULE = ModuleInfo(
+    "pswincom",
+    "LINK Mobility (PSWinCom)",
+    "PSWinCom (LINK Mobility) XML gateway.",
+    PsWinComSettings,
+    None,
+)
+ORIGINAL_MODULE = ModuleInfo(
+    "original_pswincom",
+    "Original PsWinCom",
+    "PSWinCom (LINK Mobility) XML gateway (on-site installations).",
+    OriginalPsWinComSettings,
+    None,
+)

@@ -1,57 +1,40 @@
-"""Every module smsdesk knows, as data: name, title, description, settings model, provider.
+"""Every module smsdesk knows, in the order the configuration screen lists them.
 
-Adding a module means adding one file under `providers/` and one entry here.
+Adding a module means adding one file under `providers/` that defines `MODULE`, and one entry
+here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from smsdesk.providers.base import ModuleSettings, Provider
-from smsdesk.providers.intelecom import OriginalIntelecomSettings
-from smsdesk.providers.pswincom import OriginalPsWinComSettings
-from smsdesk.providers.simulator import SimulatorProvider, SimulatorSettings
+from smsdesk.providers import (
+    cm,
+    compaya,
+    intelecom,
+    linkmobility,
+    pswincom,
+    simulator,
+    smsteknik,
+    twilio,
+    txtlocal,
+)
+from smsdesk.providers.base import ModuleInfo
 
-
-@dataclass(frozen=True, slots=True)
-class ModuleInfo:
-    """What the configuration screen and the dispatcher need to know about a module."""
-
-    name: str
-    title: str
-    description: str
-    settings_model: type[ModuleSettings]
-    provider_class: type[Provider] | None
-
-    @property
-    def available(self) -> bool:
-        """Whether the module can send in this version (some exist only as configuration)."""
-        return self.provider_class is not None
-
+__all__ = ["ModuleInfo", "UnknownModule", "all_modules", "get_module"]
 
 _MODULES = (
-    ModuleInfo(
-        "simulator",
-        "Simulator",
-        "Sends nothing real; delivers after a delay and can inject faults. For trying and testing.",
-        SimulatorSettings,
-        SimulatorProvider,
-    ),
-    ModuleInfo(
-        "original_intelecom",
-        "Original Intelecom",
-        "Intelecom SMS gateway, by web service or by e-mail (on-site installations).",
-        OriginalIntelecomSettings,
-        None,
-    ),
-    ModuleInfo(
-        "original_pswincom",
-        "Original PsWinCom",
-        "PSWinCom (LINK Mobility) XML gateway (on-site installations).",
-        OriginalPsWinComSettings,
-        None,
-    ),
+    simulator.MODULE,
+    twilio.MODULE,
+    linkmobility.MODULE,
+    pswincom.MODULE,
+    cm.MODULE,
+    txtlocal.MODULE,
+    smsteknik.MODULE,
+    compaya.MODULE,
+    intelecom.MODULE,
+    intelecom.ORIGINAL_MODULE,
+    pswincom.ORIGINAL_MODULE,
 )
 
 _BY_NAME = {module.name: module for module in _MODULES}

@@ -27,6 +27,7 @@ from smsdesk.domain.message import Status
 from smsdesk.providers.base import (
     CallbackRequest,
     InboundSms,
+    ModuleInfo,
     ModuleSettings,
     OutboundSms,
     PermanentError,
@@ -349,3 +350,12 @@ class SimulatorProvider(Provider):
             ]
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"Malformed simulator inbound message: {exc}") from exc
+
+
+MODULE = ModuleInfo(
+    "simulator",
+    "Simulator",
+    "Sends nothing real; delivers after a delay and can inject faults. For trying and testing.",
+    SimulatorSettings,
+    SimulatorProvider,
+)

@@ -1,12 +1,16 @@
 """An smsdesk service running in-process, reachable over an httpx client, for tests.
 
-Providers' callbacks (the simulator's delivery reports) are sent through the same client, so
-they travel the real webhook path without a network socket.
+By default providers' callbacks (the simulator's delivery reports) are sent through the same
+client, so they travel the real webhook path without a network socket. With `listen=True` the
+service serves HTTP on a loopback port instead, so that a provider's fake server in another
+thread can call its webhooks, and providers reach their fakes over real sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 
 from smsdesk.config import AppConfig
 from smsdesk.service import Service
@@ -86,18 +91,55 @@ async def running_service(
     *,
     dispatcher: bool = True,
     clock: Callable[[], float] = time.time,
+    listen: bool = False,
     **options: Any,
 ) -> AsyncIterator[Harness]:
     config = AppConfig(data_dir=data_dir, database_url=database_url, poll_interval=0.02, **options)
     service = Service(config, clock=clock)
     service.upgrade()
     app = create_app(service, manage_service=False)
+    if listen:
+        async with _served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+            await service.start(dispatcher=dispatcher, public_url=base_url)
+            async with _started(service) as key:
+                yield Harness(service, client, key)
+        return
     transport = httpx.ASGITransport(app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
         await service.start(dispatcher=dispatcher, http=client, public_url=BASE_URL)
-        _, key = service.keys.create("test admin", "admin")
-        try:
+        async with _started(service) as key:
             yield Harness(service, client, key)
-        finally:
-            await service.stop()
-            service.close()
+
+
+@asynccontextmanager
+async def _started(service: Service) -> AsyncIterator[str]:
+    """An admin key for a started service, which is stopped and closed afterwards."""
+    try:
+        _, key = service.keys.create("test admin", "admin")
+        yield key
+    finally:
+        await service.stop()
+        service.close()
+
+
+@asynccontextmanager
+async def _served(app: Any) -> AsyncIterator[str]:
+    """Serve `app` on a loopback port in this event loop; yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.005)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        sock.close()

@@ -1,0 +1,276 @@
+"""What every fake provider server shares: a loopback HTTP server in its own thread.
+
+A fake keeps every request it received and every SMS it accepted, can be told to fail the
+next requests in the ways real providers fail, and sends delivery reports and inbound messages
+to smsdesk's webhooks the way its provider does. It runs in a thread with its own event loop,
+so the service under test may run in the test's loop or in another process.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, Self
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import BaseRoute
+
+
+class FailureMode(StrEnum):
+    """The ways a provider fails that every module must survive."""
+
+    SERVER_ERROR = "server_error"  # a 5xx (or the provider's own "internal error")
+    TIMEOUT = "timeout"  # no answer until the client gives up
+    THROTTLE = "throttle"  # "too many requests", with Retry-After where the provider gives one
+    AUTH = "auth"  # the credentials are refused
+    PARTIAL = "partial"  # a batch where the provider refuses some messages and takes the rest
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedRequest:
+    """One HTTP request as the fake received it."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+
+    def form(self, encoding: str = "utf-8") -> dict[str, list[str]]:
+        """The body as an HTML form (every value of every field, in order)."""
+        fields: dict[str, list[str]] = {}
+        for name, value in parse_qsl(
+            self.body.decode(encoding), keep_blank_values=True, encoding=encoding
+        ):
+            fields.setdefault(name, []).append(value)
+        return fields
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass(slots=True)
+class FakeSms:
+    """One SMS the fake accepted, in smsdesk's terms whatever the wire format was."""
+
+    provider_id: str
+    to: str  # E.164 with "+"
+    sender: str
+    text: str  # decoded
+    reference: str | None = None  # our message id, where the protocol carries one
+    unicode: bool = False
+    report_requested: bool = True
+    callback_url: str | None = None  # where this message's reports go, if given per message
+    priority: str | None = None  # the provider's own priority value, as sent
+    fields: dict[str, Any] = field(default_factory=dict)  # everything else, as sent
+
+
+def forge_url(url: str) -> str:
+    """The same callback URL with its secret (the last path segment) replaced."""
+    parts = urlsplit(url)
+    head, _, _secret = parts.path.rpartition("/")
+    return urlunsplit(parts._replace(path=f"{head}/not-the-secret"))
+
+
+class FakeProvider(abc.ABC):
+    """A provider's API on loopback, stateful and strict, with failure modes.
+
+    Subclasses give the routes, the module settings that point smsdesk at the fake, and how
+    the provider delivers reports and inbound messages.
+    """
+
+    module: ClassVar[str]
+    supports_inbound: ClassVar[bool] = True
+    send_paths: ClassVar[tuple[str, ...]] = ()  # the paths of the API's send endpoints
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.requests: list[ReceivedRequest] = []
+        self.messages: list[FakeSms] = []
+        self.status_url: str | None = None  # reports URL configured at the provider (portal)
+        self.inbound_url: str | None = None  # where the provider forwards inbound SMS
+        self.refused_numbers: set[str] = set()  # E.164 numbers refused as invalid/unknown
+        self._failures: deque[FailureMode] = deque()
+        self._release = threading.Event()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._counter = 0
+
+    # -- what each provider's fake defines -------------------------------------------------
+
+    @abc.abstractmethod
+    def routes(self) -> list[BaseRoute]:
+        """The provider's API endpoints."""
+
+    @abc.abstractmethod
+    def module_settings(self) -> dict[str, Any]:
+        """smsdesk settings for this module: valid credentials and this fake's base URL."""
+
+    @abc.abstractmethod
+    async def send_report(
+        self, client: httpx.AsyncClient, sms: FakeSms, delivered: bool, *, forged: bool = False
+    ) -> httpx.Response:
+        """Send a delivery report for `sms` as the provider does; `forged` breaks its proof."""
+
+    async def send_inbound(
+        self,
+        client: httpx.AsyncClient,
+        sender: str,
+        recipient: str,
+        text: str,
+        *,
+        forged: bool = False,
+    ) -> httpx.Response:
+        """Forward an SMS from `sender` (E.164) to `recipient` as the provider does."""
+        raise NotImplementedError(f"{self.module} does not forward inbound SMS")
+
+    # -- control ---------------------------------------------------------------------------
+
+    def fail_next(self, mode: FailureMode, times: int = 1) -> None:
+        """Make the next `times` send requests fail in this way."""
+        with self.lock:
+            self._failures.extend([mode] * times)
+
+    def refuse_number(self, number: str) -> None:
+        """Refuse sends to `number` (E.164) the way the provider refuses an invalid number."""
+        with self.lock:
+            self.refused_numbers.add(number)
+
+    def send_requests(self) -> list[ReceivedRequest]:
+        """The requests that reached a send endpoint."""
+        with self.lock:
+            return [r for r in self.requests if r.path in self.send_paths]
+
+    def point_callbacks(self, status_url: str | None, inbound_url: str | None) -> None:
+        """What the customer configures in the provider's portal."""
+        self.status_url = status_url
+        self.inbound_url = inbound_url
+
+    def release_held(self) -> None:
+        """Let requests held by a TIMEOUT failure finish (their client is long gone)."""
+        release, self._release = self._release, threading.Event()
+        release.set()
+
+    def sent_to(self, number: str) -> list[FakeSms]:
+        with self.lock:
+            return [sms for sms in self.messages if sms.to == number]
+
+    def by_reference(self, reference: str) -> list[FakeSms]:
+        with self.lock:
+            return [sms for sms in self.messages if sms.reference == reference]
+
+    def find(self, provider_id: str) -> FakeSms:
+        with self.lock:
+            for sms in self.messages:
+                if sms.provider_id == provider_id:
+                    return sms
+        raise KeyError(f"{self.module} fake has no message {provider_id}")
+
+    # -- for subclasses ----------------------------------------------------------------------
+
+    async def received(self, request: Request) -> ReceivedRequest:
+        """Read and keep a request."""
+        body = await request.body()
+        item = ReceivedRequest(
+            request.method,
+            request.url.path,
+            dict(request.query_params),
+            {k.lower(): v for k, v in request.headers.items()},
+            body,
+        )
+        with self.lock:
+            self.requests.append(item)
+        return item
+
+    def next_failure(self) -> FailureMode | None:
+        with self.lock:
+            return self._failures.popleft() if self._failures else None
+
+    async def hold(self) -> None:
+        """Do not answer until released or stopped: the client's timeout fires first."""
+        await asyncio.to_thread(self._release.wait, 120)
+
+    def new_id(self, prefix: str = "", width: int = 12) -> str:
+        with self.lock:
+            self._counter += 1
+            return f"{prefix}{self._counter:0{width}d}"
+
+    def accept(self, sms: FakeSms) -> FakeSms:
+        with self.lock:
+            self.messages.append(sms)
+        return sms
+
+    def report_url(self, sms: FakeSms, forged: bool) -> str:
+        """Where a report for `sms` goes: its own callback URL or the portal's."""
+        url = sms.callback_url or self.status_url
+        if not url:
+            raise RuntimeError(f"{self.module} fake: no callback URL for {sms.provider_id}")
+        return forge_url(url) if forged else url
+
+    def forward_url(self, forged: bool) -> str:
+        if not self.inbound_url:
+            raise RuntimeError(f"{self.module} fake: no inbound URL configured")
+        return forge_url(self.inbound_url) if forged else self.inbound_url
+
+    # -- running -----------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self._socket is None:
+            raise RuntimeError("the fake is not started")
+        host, port = self._socket.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> Self:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self._socket = sock
+        app = Starlette(routes=self.routes())
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        )
+        server = self._server
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name=f"fake-{self.module}", daemon=True
+        )
+        self._thread.start()
+        ready = threading.Event()
+
+        def wait_started() -> None:
+            while not server.started and self._thread is not None and self._thread.is_alive():
+                ready.wait(0.005)
+
+        wait_started()
+        if not server.started:
+            raise RuntimeError(f"the {self.module} fake did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        self._release.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.close()
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
