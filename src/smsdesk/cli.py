@@ -22,6 +22,8 @@ from smsdesk.configuration import masked, validate_configuration
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.settings import ConfigurationInvalid
 from smsdesk.outbox.accept import NewMessage, prepare_message
+from smsdesk.outbox.dispatcher import callback_url
+from smsdesk.providers.registry import UnknownModule, get_module
 from smsdesk.service import Service
 from smsdesk.store import messages as repo
 
@@ -327,6 +329,32 @@ def settings_show(
     doc = masked(_service(data_dir, database_url).settings.load())
     # Plain write: a console would wrap long lines and break the TOML or JSON.
     sys.stdout.write(json.dumps(doc, indent=2) + "\n" if as_json else _as_toml(doc))
+
+
+@settings_app.command("callbacks")
+def settings_callbacks(
+    module: Annotated[str, typer.Argument(help="The module, e.g. cm or intelecom.")],
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="The URL providers reach this service at.", envvar="SMSDESK_PUBLIC_URL"),
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print the delivery-report and inbound URLs to enter in the provider's portal."""
+    try:
+        get_module(module)
+    except UnknownModule as exc:
+        _fail(str(exc))
+    config = _config(data_dir, database_url, **({"public_url": public_url} if public_url else {}))
+    service = Service(config)
+    service.upgrade()
+    secret = service.settings.callback_secret()
+    base = config.effective_public_url()
+    sys.stdout.write(
+        f"status:  {callback_url(base, module, 'status', secret)}\n"
+        f"inbound: {callback_url(base, module, 'inbound', secret)}\n"
+    )
 
 
 def _save(service: Service, changes: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from smsdesk.testing import free_port
 from smsdesk.testing.fakes import FailureMode
 from tests.contract.conftest import SENDER, Contract
 
@@ -83,6 +84,27 @@ async def test_a_timeout_is_retried_and_sends_once(contract: Contract) -> None:
     assert "did not answer" in failed["error"]
     contract.fake.release_held()
 
+    await contract.later(600)
+    await contract.harness.wait_for(accepted["id"], "sent")
+    assert len(contract.fake.sent_to(TO)) == 1
+
+
+async def test_an_unreachable_provider_keeps_messages_queued_until_it_returns(
+    contract: Contract,
+) -> None:
+    settings = contract.fake.module_settings()
+    await contract.harness.configure(
+        module_settings={
+            contract.module: {**settings, "base_url": f"http://127.0.0.1:{free_port()}"}
+        }
+    )
+    await contract.harness.idle_scans(2)
+    accepted = await contract.send(TO, "Anyone there")
+
+    failed = await contract.wait_error(accepted["id"])
+    assert "could not reach" in failed["error"].lower()
+
+    await contract.harness.configure(module_settings={contract.module: settings})
     await contract.later(600)
     await contract.harness.wait_for(accepted["id"], "sent")
     assert len(contract.fake.sent_to(TO)) == 1

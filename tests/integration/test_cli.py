@@ -125,3 +125,14 @@ def test_send_without_numbers_explains(run: CliRunner) -> None:
 def test_db_upgrade_is_repeatable(run: CliRunner) -> None:
     assert "up to date" in ok(run, "db", "upgrade")
     assert "up to date" in ok(run, "db", "upgrade")
+
+
+def test_settings_callbacks_prints_the_urls_for_the_providers_portal(run: CliRunner) -> None:
+    shown = ok(run, "settings", "callbacks", "cm", "--public-url", "https://sms.example.com/")
+    status, inbound = (line.split()[1] for line in shown.splitlines())
+    assert status.startswith("https://sms.example.com/webhooks/cm/status/")
+    assert inbound.startswith("https://sms.example.com/webhooks/cm/inbound/")
+    assert status.rsplit("/", 1)[1] == inbound.rsplit("/", 1)[1]
+    # The secret is made once and kept: the URLs entered at the provider stay valid.
+    assert ok(run, "settings", "callbacks", "cm", "--public-url", "https://sms.example.com") == shown
+    assert "There is no module 'nope'" in fails(run, "settings", "callbacks", "nope")

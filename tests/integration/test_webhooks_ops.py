@@ -7,7 +7,7 @@ import json
 import sqlalchemy as sa
 
 from smsdesk.store.tables import inbound_messages
-from smsdesk.testing.harness import Harness
+from smsdesk.testing.harness import BASE_URL, Harness
 
 TO = "+31612345678"
 
@@ -113,3 +113,18 @@ async def test_metrics_count_messages_and_show_the_queue(harness: Harness) -> No
     assert float(lines['smsdesk_messages_total{module="simulator",status="delivered"}']) >= 1
     assert any(key.startswith("smsdesk_queue_depth") for key in lines)
     assert any(key.startswith("smsdesk_send_latency_seconds_bucket") for key in lines)
+
+
+async def test_module_callback_urls_are_for_admins_and_work(harness: Harness) -> None:
+    """The URLs an admin enters in a provider's portal are the ones the webhooks accept."""
+    urls = (await harness.get("/api/v1/modules/simulator/callbacks")).json()
+    assert urls["status"] == BASE_URL + status_url(harness)
+    assert urls["inbound"] == BASE_URL + status_url(harness).replace("/status/", "/inbound/")
+    _, agent_key = harness.service.keys.create("agent", "sender")
+    refused = await harness.client.get(
+        "/api/v1/modules/simulator/callbacks", headers={"Authorization": f"Bearer {agent_key}"}
+    )
+    assert refused.status_code == 403
+    missing = await harness.get("/api/v1/modules/nope/callbacks")
+    assert missing.status_code == 404
+    assert "Choose one of" in missing.json()["error"]["message"]

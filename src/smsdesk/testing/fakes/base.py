@@ -234,9 +234,11 @@ class FakeProvider(abc.ABC):
         host, port = self._socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> Self:
+    def start(self, port: int = 0) -> Self:
+        """Serve on `port` (0: any free one); a restarted fake can take its old port again."""
         sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
         self._socket = sock
         app = Starlette(routes=self.routes())
         self._server = uvicorn.Server(

@@ -15,7 +15,7 @@ from smsdesk.domain.message import Status
 from smsdesk.outbox.accept import NewMessage, prepare_message
 from smsdesk.outbox.dispatcher import callback_url, outcome_for, send_batch
 from smsdesk.outbox.retry import RetryPolicy
-from smsdesk.providers.registry import all_modules
+from smsdesk.providers.registry import UnknownModule, all_modules, get_module
 from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKey
 from smsdesk.web.api.schemas import SendTest, message_out
@@ -61,6 +61,31 @@ def list_modules(_: ApiKey = Depends(api_key)) -> Json:
                 }
                 for m in all_modules()
             ]
+        }
+    )
+
+
+@router.get(
+    "/modules/{name}/callbacks",
+    summary="The URLs to give the provider for delivery reports and inbound SMS",
+)
+async def module_callbacks(name: str, request: Request, _: ApiKey = Depends(admin_key)) -> Json:
+    """Where the provider must send reports and inbound SMS (they carry the callback secret).
+
+    Some providers take these per message; others (CM, LINK, PSWinCom, Intelecom) need them
+    entered once in their portal.
+    """
+    try:
+        module = get_module(name)
+    except UnknownModule as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    service = service_of(request)
+    secret = await run_in_threadpool(service.settings.callback_secret)
+    return Json(
+        {
+            "module": module.name,
+            "status": callback_url(service.public_url, module.name, "status", secret),
+            "inbound": callback_url(service.public_url, module.name, "inbound", secret),
         }
     )
 
