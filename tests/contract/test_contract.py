@@ -35,7 +35,7 @@ async def test_a_batch_goes_out_whole(contract: Contract) -> None:
         {"messages": [{"to": n, "text": f"Batch message {i}"} for i, n in enumerate(numbers)]},
     )
     assert response.status_code == 200, response.text
-    ids = [item["id"] for item in response.json()["results"]]
+    ids = [item["message"]["id"] for item in response.json()["results"]]
     for message_id in ids:
         await contract.harness.wait_for(message_id, "sent")
 
@@ -153,7 +153,7 @@ async def test_a_partly_refused_batch_sends_the_rest(contract: Contract) -> None
     response = await contract.harness.post(
         "/api/v1/messages/batch", {"messages": [{"to": n, "text": "Partial"} for n in numbers]}
     )
-    ids = [item["id"] for item in response.json()["results"]]
+    ids = [item["message"]["id"] for item in response.json()["results"]]
     outcomes = [
         await contract.harness.wait_for(i, "sent", "failed", "queued", timeout=10) for i in ids
     ]

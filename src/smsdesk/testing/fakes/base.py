@@ -236,6 +236,7 @@ class FakeProvider(abc.ABC):
 
     def start(self, port: int = 0) -> Self:
         """Serve on `port` (0: any free one); a restarted fake can take its old port again."""
+        self._release = threading.Event()
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
