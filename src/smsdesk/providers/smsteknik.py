@@ -1,25 +1,447 @@
-"""SMS Teknik: SMS Teknik XML API."""
+"""SMS Teknik (Sweden): the XML API at api.smsteknik.se.
+
+One SMS per request: `POST {base}/send/xml/?id=…&user=…&pass=…` with an `<sms-teknik>` document.
+The XML can name several recipients, but only for the same text and with one `customid`, so a
+batch of different messages cannot share a request (max_batch = 1). The answer is plain text,
+one entry per recipient separated by `;`: digits are the SMSID, `0:<reason>` a refusal.
+
+How the answers map to our errors::
+
+    0:Access denied                        AuthenticationError (company, user or password)
+    0:No SMS Left                          RateLimitedError, 10 min: the whole account is out of
+                                           credit, so the module pauses and messages stay queued
+    0:Invalid phonenumber[ (e164)]…        PermanentError (the number)
+    0:Number is blocked / No Valid recip.  PermanentError (the number)
+    0:Parse error… / <udmessage> missing   PermanentError (a bug in this module: report it)
+    0:Message could't be empty             PermanentError (the text)
+    any other 0:…, or an unreadable answer TemporaryError
+
+Delivery reports (deliverystatustype 3, as we ask) come as a POST form `nr, ref (= SMSID), state,
+text, datetime, customid, smsparts`; the same fields as a GET query (type 2) or as `<sms>…</sms>`
+XML (type 4) are accepted too. `datetime` is local Stockholm time.
+
+UNCONFIRMED, with the choice made:
+- the company name (`id`) is URL-encoded as UTF-8: the reference said Latin-1, but the public
+  clients found (bass4, SMS::Send SMSGatewayXml) all send UTF-8;
+- the reply-forward (inbound) format is not documented publicly; we read a form or query or
+  XML with the report's field names (nr = sender, text, datetime, ref) and accept common
+  variants (from/sender/msisdn, to/recipient/destination, message/msg, id/smsid);
+- the meaning of `<ttl>` is not documented, so no validity period is sent;
+- throttling is not documented; HTTP 429 (and Retry-After) is handled by the shared client.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from smsdesk.providers.base import ModuleInfo
-from smsdesk.providers.http import HttpModuleSettings
+from defusedxml import ElementTree
+from pydantic import Field, SecretStr, field_validator
+
+from smsdesk.domain.message import Status
+from smsdesk.providers.base import (
+    AuthenticationError,
+    CallbackAnswer,
+    CallbackRequest,
+    InboundSms,
+    ModuleInfo,
+    OutboundSms,
+    PermanentError,
+    Provider,
+    ProviderError,
+    RateLimitedError,
+    SendResult,
+    StatusReport,
+    TemporaryError,
+)
+from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
+
+DEFAULT_BASE_URL = "https://api.smsteknik.se"
+SEND_PATH = "/send/xml/"
+MAX_PARTS = 6
+NO_SMS_LEFT_PAUSE = 600.0
+_SENDER_NAME = re.compile(r"^[A-Za-z0-9 \-+_&.,]{1,11}$")
+_XML_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+# SMPP-style states, plus the ones SMS Teknik's own example code lists (REJECTED, FAILED,
+# BLOCKED final; DELETED, INVALID, RETRY, BLANC temporary).
+REPORT_STATUSES: dict[str, Status] = {
+    "DELIVRD": Status.DELIVERED,
+    "EXPIRED": Status.EXPIRED,
+    "UNDELIV": Status.UNDELIVERED,
+    "REJECTD": Status.UNDELIVERED,
+    "REJECTED": Status.UNDELIVERED,
+    "FAILED": Status.UNDELIVERED,
+    "BLOCKED": Status.UNDELIVERED,
+    "UNKNOWN": Status.UNDELIVERED,
+    "ACCEPTD": Status.SENT,
+    "ENROUTE": Status.SENT,
+    "DELETED": Status.SENT,
+    "INVALID": Status.SENT,
+    "RETRY": Status.SENT,
+    "BLANC": Status.SENT,
+}
 
 
 class SmsTeknikSettings(HttpModuleSettings):
-    """The module's settings."""
+    """Credentials of the SMS Teknik account and how long messages may be."""
 
     plugin_keys: ClassVar[dict[str, str]] = {
         "smsteknik_serviceId": "company_id",
+        "smsteknik\\serviceId": "company_id",  # as written in SuperOffice's web.config sample
         "smsteknik_username": "username",
         "smsteknik_password": "password",
+        "smsteknik_multisms": "long_messages",
+        "smsteknik_maxmultisms": "max_parts",
     }
 
-    company_id: str = ""
-    username: str = ""
-    password: str = ""
+    company_id: str = Field(
+        "",
+        max_length=100,
+        title="Company (id)",
+        description="The company name SMS Teknik gave you; the API calls it id.",
+    )
+    username: str = Field(
+        "", max_length=100, title="User name", description="The API user name from SMS Teknik."
+    )
+    password: SecretStr = Field(
+        SecretStr(""), title="Password", description="The API password from SMS Teknik."
+    )
+    long_messages: bool = Field(
+        True,
+        title="Long messages",
+        description="Send texts longer than one SMS as several parts (up to 6).",
+    )
+    max_parts: int = Field(
+        MAX_PARTS,
+        ge=1,
+        le=MAX_PARTS,
+        title="Most parts per message",
+        description="Longer texts are refused; SMS Teknik sends at most 6 parts (918 characters).",
+    )
+    reply_forward_url: str = Field(
+        "",
+        max_length=500,
+        pattern=r"^(https?://[^\s]+)?$",
+        title="Reply forward URL",
+        description="Ask SMS Teknik to forward replies here: paste this module's inbound URL. "
+        "Needs SMS Teknik's reply service; empty sends without a reply number.",
+    )
+
+    @field_validator("max_parts", mode="before")
+    @classmethod
+    def _no_cap_means_all(cls, value: Any) -> Any:
+        """The original products wrote 0 for 'no cap of our own'."""
+        return MAX_PARTS if str(value).strip() == "0" else value
 
 
-MODULE = ModuleInfo("smsteknik", "SMS Teknik", "SMS Teknik XML API.", SmsTeknikSettings, None)
+class SmsTeknikProvider(Provider):
+    """Sends through SMS Teknik's XML API and reads its delivery reports and replies."""
+
+    max_batch: ClassVar[int] = 1
+    settings: SmsTeknikSettings
+
+    async def send(self, batch: Sequence[OutboundSms]) -> list[SendResult]:
+        return [await self._send_one(sms) for sms in batch]
+
+    async def _send_one(self, sms: OutboundSms) -> SendResult:
+        try:
+            document = self.build_document(sms)
+            response = await request(
+                self.http,
+                "POST",
+                api_base(self.settings.base_url, DEFAULT_BASE_URL) + SEND_PATH,
+                timeout=self.settings.timeout,
+                params=self._credentials(),
+                content=document.encode("utf-8"),
+                headers={"content-type": "text/xml; charset=utf-8"},
+            )
+            if response.status_code == 403:
+                raise AuthenticationError(
+                    "SMS Teknik refused access (HTTP 403): check the company, user name and "
+                    f"password in the module settings. It said: {short(response.text)}",
+                    code="http-403",
+                )
+            if response.status_code != 200:
+                raise TemporaryError(
+                    f"SMS Teknik answered HTTP {response.status_code}; check the base URL in the "
+                    f"module settings. It said: {short(response.text)}",
+                    code=f"http-{response.status_code}",
+                )
+            provider_id = read_answer(response.text, sms.to)
+        except ProviderError as exc:
+            return SendResult(sms.message_id, error=exc, raw_code=exc.code)
+        return SendResult(sms.message_id, provider_id, raw_code=provider_id)
+
+    def _credentials(self) -> dict[str, str]:
+        s = self.settings
+        if not (s.company_id and s.username and s.password.get_secret_value()):
+            raise AuthenticationError(
+                "The SMS Teknik module has no complete credentials: enter the company (id), "
+                "user name and password in the module settings.",
+                code="no-credentials",
+            )
+        return {"id": s.company_id, "user": s.username, "pass": s.password.get_secret_value()}
+
+    def build_document(self, sms: OutboundSms) -> str:
+        """The `<sms-teknik>` XML for one message; refuses what SMS Teknik never accepts."""
+        self._check(sms)
+        multi = sms.segments > 1
+        report_url = sms.status_callback_url if sms.delivery_report else None
+        reply_url = self.settings.reply_forward_url
+        fields: list[tuple[str, str]] = [
+            ("operationtype", "5" if sms.encoding == "ucs2" else "0"),
+            ("flash", "0"),
+            ("multisms", "1" if multi else "0"),
+            ("maxmultisms", str(self.settings.max_parts) if multi else "0"),
+            ("send_date", ""),
+            ("send_time", ""),
+            ("customid", sms.message_id),
+        ]
+        tail: list[tuple[str, str]] = [
+            ("smssender", sms.sender),
+            ("deliverystatustype", "3" if report_url else "0"),
+            ("deliverystatusaddress", report_url or ""),
+            ("usereplynumber", "1" if reply_url else "0"),
+            ("usereplyforwardtype", "3" if reply_url else "0"),
+            ("usereplyforwardurl", reply_url),
+            ("usereplycustomid", sms.message_id if reply_url else ""),
+            ("usee164", "0"),
+        ]
+        lines = ['<?xml version="1.0" encoding="utf-8"?>', "<sms-teknik>"]
+        lines += [f"<{name}>{escape(value)}</{name}>" for name, value in fields]
+        lines.append(f"<udmessage>{cdata(sms.text)}</udmessage>")
+        lines += [f"<{name}>{escape(value)}</{name}>" for name, value in tail]
+        lines.append(f"<items><recipient><nr>{escape(sms.to)}</nr></recipient></items>")
+        lines.append("</sms-teknik>")
+        return "\n".join(lines)
+
+    def _check(self, sms: OutboundSms) -> None:
+        allowed = self.settings.max_parts if self.settings.long_messages else 1
+        if sms.segments > allowed:
+            raise PermanentError(
+                f"The text needs {sms.segments} SMS parts; the SMS Teknik module allows "
+                f"{allowed}. Shorten the text or raise 'Most parts per message' (at most 6).",
+                code="too-many-parts",
+            )
+        if not sms.text:
+            raise PermanentError("The message is empty: write a text.", code="empty-text")
+        if _XML_FORBIDDEN.search(sms.text):
+            raise PermanentError(
+                "The text contains a control character (such as a form feed) that SMS Teknik's "
+                "XML API cannot carry: remove it.",
+                code="unsendable-character",
+            )
+        if sms.sender and not valid_sender(sms.sender):
+            raise PermanentError(
+                f"SMS Teknik accepts as sender a name of up to 11 letters or digits or a number "
+                f"of up to 15 digits, not '{sms.sender}': change the sender.",
+                code="invalid-sender",
+            )
+
+    def parse_status_callback(self, request: CallbackRequest) -> list[StatusReport]:
+        fields = callback_fields(request)
+        ref = fields.get("ref", "").strip()
+        state = fields.get("state", "").strip().upper()
+        if not ref.isdigit():
+            raise ValueError("An SMS Teknik report needs 'ref', the SMSID (a number).")
+        if not state:
+            raise ValueError("An SMS Teknik report needs 'state' (such as DELIVRD).")
+        return [
+            StatusReport(
+                provider_message_id=ref,
+                status=REPORT_STATUSES.get(state, Status.SENT),
+                raw_code=state,
+                description=state if state in REPORT_STATUSES else f"{state} (not a known state)",
+                occurred_at=stockholm_timestamp(fields.get("datetime", "")),
+            )
+        ]
+
+    def parse_inbound(self, request: CallbackRequest) -> list[InboundSms]:
+        fields = callback_fields(request)
+        sender = first(fields, "nr", "from", "sender", "msisdn", "originator", "orgaddress")
+        text = first(fields, "text", "message", "msg", "udmessage", "body")
+        if not sender:
+            raise ValueError("An SMS Teknik reply needs the sender's number in 'nr'.")
+        if text is None:
+            raise ValueError("An SMS Teknik reply needs its text in 'text'.")
+        recipient = first(fields, "to", "recipient", "destination", "receiver", "shortcode") or ""
+        when = first(fields, "datetime", "date", "received") or ""
+        reference = first(fields, "ref", "id", "smsid", "messageid", "msgid")
+        if not reference:  # no id: derive one, so a forwarded reply posted twice is kept once
+            digest = hashlib.sha256(f"{sender}\n{recipient}\n{when}\n{text}".encode())
+            reference = "derived-" + digest.hexdigest()[:24]
+        return [
+            InboundSms(
+                provider_message_id=reference,
+                sender=normalise_number(sender),
+                recipient=normalise_number(recipient),
+                text=text,
+                received_at=stockholm_timestamp(when),
+            )
+        ]
+
+    def callback_answer(self, kind: str) -> CallbackAnswer:
+        return CallbackAnswer(200, "OK")
+
+
+def read_answer(body: str, to: str) -> str:
+    """The SMSID from SMS Teknik's answer for one recipient, or the error it stands for."""
+    entry = body.strip().split(";")[0].strip()
+    if entry.isdigit() and entry != "0":
+        return entry
+    if not entry.startswith("0:"):
+        raise TemporaryError(
+            f"SMS Teknik gave an answer that is neither an SMSID nor an error: {short(body)!r}.",
+            code="unreadable-answer",
+        )
+    raise error_for(entry, to)
+
+
+def error_for(entry: str, to: str) -> ProviderError:
+    """Our error for one `0:<reason>` entry; the entry itself is kept as the code."""
+    reason = entry[2:].strip()
+    lowered = reason.lower()
+    code = entry[:100]
+    said = f"SMS Teknik said: {reason}"
+    if lowered.startswith("access denied"):
+        return AuthenticationError(
+            "SMS Teknik refused the credentials: check the company (id), user name and password "
+            f"in the module settings. {said}",
+            code=code,
+        )
+    if lowered.startswith("no sms left"):
+        return RateLimitedError(
+            "The SMS Teknik account has no SMS left: buy more at SMS Teknik. Messages stay "
+            f"queued and are tried again in {NO_SMS_LEFT_PAUSE / 60:g} minutes. {said}",
+            code=code,
+            retry_after=NO_SMS_LEFT_PAUSE,
+        )
+    if lowered.startswith("invalid phonenumber (e164)"):
+        return PermanentError(
+            f"SMS Teknik refused {to}: its number range is not defined in E.164. Check the "
+            f"number. {said}",
+            code=code,
+        )
+    if lowered.startswith(("invalid phonenumber", "no valid recipients")):
+        return PermanentError(
+            f"SMS Teknik refused {to} as invalid: check the number. {said}", code=code
+        )
+    if lowered.startswith("number is blocked"):
+        return PermanentError(f"SMS Teknik has blocked the number {to}. {said}", code=code)
+    if lowered.startswith("message could"):
+        return PermanentError(
+            f"SMS Teknik refuses an empty message: write a text. {said}", code=code
+        )
+    if lowered.startswith(("parse error", "the required xml-tag")):
+        return PermanentError(
+            "SMS Teknik could not read the request smsdesk sent; this is a bug in the SMS Teknik "
+            f"module, please report it. {said}",
+            code=code,
+        )
+    if lowered.startswith("invalid sender"):
+        return PermanentError(f"SMS Teknik refused the sender: change it. {said}", code=code)
+    return TemporaryError(
+        f"SMS Teknik refused the message for a reason smsdesk does not know; it will be tried "
+        f"again. {said}",
+        code=code,
+    )
+
+
+def cdata(text: str) -> str:
+    """The text as CDATA; a `]]>` inside is split over two sections."""
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def valid_sender(sender: str) -> bool:
+    """Up to 11 letters and digits, or a number of up to 15 digits (with or without '+')."""
+    digits = sender.removeprefix("+")
+    if digits.isascii() and digits.isdigit():
+        return len(digits) <= 15
+    return bool(_SENDER_NAME.match(sender))
+
+
+def decode_body(body: bytes) -> str:
+    """Callback bodies in UTF-8, or in Windows-1252 when they are not valid UTF-8."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("cp1252", "replace")
+
+
+def callback_fields(request: CallbackRequest) -> dict[str, str]:
+    """The fields of a report or reply: GET query, POST form or XML, names in lower case."""
+    text = decode_body(request.body).strip()
+    if text.startswith("<"):
+        try:
+            root = ElementTree.fromstring(text)
+        except ElementTree.ParseError as exc:
+            raise ValueError(f"The SMS Teknik callback is not readable XML: {exc}.") from None
+        return {child.tag.lower(): (child.text or "").strip() for child in root}
+    pairs: list[tuple[str, str]] = list(request.query.items())
+    if text:
+        pairs += read_form(text)
+    return {name.lower(): value for name, value in pairs}
+
+
+def read_form(text: str) -> list[tuple[str, str]]:
+    """A form body; %-escapes are UTF-8, or Windows-1252 when they are not valid UTF-8."""
+    try:
+        try:
+            return parse_qsl(text, keep_blank_values=True, strict_parsing=True, errors="strict")
+        except UnicodeDecodeError:
+            return parse_qsl(text, keep_blank_values=True, strict_parsing=True, encoding="cp1252")
+    except ValueError:
+        raise ValueError("The SMS Teknik callback is neither a form nor XML.") from None
+
+
+def first(fields: Mapping[str, str], *names: str) -> str | None:
+    """The first of `names` present in `fields`, stripped."""
+    for name in names:
+        if name in fields:
+            return fields[name].strip()
+    return None
+
+
+def normalise_number(raw: str) -> str:
+    """'+46…', '0046…' and bare international digits as E.164 with '+'; names kept as they are."""
+    compact = re.sub(r"[\s\-()]", "", raw)
+    if compact.startswith("00") and compact[2:].isdigit():
+        return "+" + compact[2:]
+    if compact.isdigit() and not compact.startswith("0") and len(compact) > 6:
+        return "+" + compact
+    return compact
+
+
+def _stockholm() -> tzinfo:
+    try:
+        return ZoneInfo("Europe/Stockholm")
+    except ZoneInfoNotFoundError:  # no time zone database: winter time is the safer guess
+        return timezone(timedelta(hours=1))
+
+
+STOCKHOLM = _stockholm()
+
+
+def stockholm_timestamp(value: str) -> float | None:
+    """A MySQL-style 'YYYY-MM-DD HH:MM:SS' in Stockholm time as a Unix time; None if absent."""
+    try:
+        local = datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+    return local.replace(tzinfo=STOCKHOLM).timestamp()
+
+
+MODULE = ModuleInfo(
+    "smsteknik",
+    "SMS Teknik",
+    "SMS Teknik XML API (Sweden), with delivery reports and forwarded replies.",
+    SmsTeknikSettings,
+    SmsTeknikProvider,
+)
