@@ -1,25 +1,302 @@
-"""Compaya (CPSMS): CPSMS (Compaya) SMS API v2."""
+"""Compaya (CPSMS, Denmark): the CPSMS v2 JSON API at https://api.cpsms.dk/v2.
+
+One text per request: `POST /v2/send` takes one `message` for a list of recipients, and every
+message of ours has its own text and its own report URL, so `max_batch` is 1. Authentication is
+HTTP Basic with the account's user name and an API key generated in the CPSMS control panel
+(INDSTILLINGER -> API); the legacy gateway's password does not work on v2.
+
+CPSMS answers without a message id of its own, and its delivery report is the `dlr_url` called
+with `status` and `receiver` appended. So each `dlr_url` carries our message id (`?ref=<id>`;
+the documentation allows own parameters), and our message id is the provider message id.
+
+How answers map to errors::
+
+    200 / 207 success entry for our number  accepted
+    errorCode or HTTP 400, 406, 409, other  PermanentError       (CPSMS's code and text kept)
+    401 credentials, 403 IP check           AuthenticationError  (fix the settings or the IP list)
+    402 no credit, 404 no such method       AuthenticationError  (account or configuration: every
+                                                                  message would fail alike, so keep
+                                                                  them queued and tell the admin)
+    429 (not documented), 5xx, timeouts     TemporaryError / RateLimitedError
+
+UNCONFIRMED: the body of whole-request errors (401, 402, 403…) is not documented; both
+`{"error": {"code", "message"}}` and `{"error": [{"to", "errorCode", "errMsg"}]}` are read.
+UNCONFIRMED: whether CPSMS appends `?status=` or `&status=` to a dlr_url that already has a
+query; both are read. Report statuses are the v2 table (1 delivered, 2 failed, 3 buffered,
+4 abandoned); 8 (error) is the legacy gateway's and is read as undelivered. CPSMS documents
+the report as POSTed with the parameters in the query; GET and form bodies are read as well.
+A 2xx answer that is not CPSMS's JSON is retried (a rare duplicate rather than a lost SMS).
+CPSMS has no validity period and no priority, so `expires_at` and `priority` are not sent.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from smsdesk.providers.base import ModuleInfo
-from smsdesk.providers.http import HttpModuleSettings
+from pydantic import Field, SecretStr
+
+from smsdesk.domain.message import Status
+from smsdesk.providers.base import (
+    AuthenticationError,
+    CallbackRequest,
+    ModuleInfo,
+    OutboundSms,
+    PermanentError,
+    Provider,
+    ProviderError,
+    SendResult,
+    StatusReport,
+    TemporaryError,
+)
+from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
+
+DEFAULT_BASE_URL = "https://api.cpsms.dk"
+MAX_CHARACTERS = 1530  # "the length of 10 SMS'es joined together"
+MAX_PARTS = 10
+REFERENCE_PARAMETER = "ref"
+_REFERENCE = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
+
+# The dlr_url status table of API v2 (and the legacy gateway's 8).
+DLR_STATUSES: dict[str, tuple[Status, str]] = {
+    "1": (Status.DELIVERED, "Delivery successful"),
+    "2": (Status.UNDELIVERED, "Delivery failed"),
+    "3": (Status.SENT, "Message buffered"),
+    "4": (Status.UNDELIVERED, "Delivery abandoned"),
+    "8": (Status.UNDELIVERED, "Error (legacy gateway status)"),
+}
 
 
 class CompayaSettings(HttpModuleSettings):
-    """The module's settings."""
+    """The CPSMS account: user name and API key (v2); the legacy password is kept for import."""
 
     plugin_keys: ClassVar[dict[str, str]] = {
         "compaya_username": "username",
         "compaya_password": "password",
     }
 
-    username: str = ""
-    password: str = ""
+    username: str = Field(
+        "",
+        max_length=100,
+        title="User name",
+        description="The CPSMS user name (the one you log in to cpsms.dk with).",
+    )
+    api_key: SecretStr = Field(
+        SecretStr(""),
+        title="API key",
+        description="Generated in the CPSMS control panel under INDSTILLINGER -> API.",
+    )
+    password: SecretStr = Field(
+        SecretStr(""),
+        title="Password (legacy gateway)",
+        description="Only used by the old CPSMS gateway; API v2 needs the API key instead.",
+    )
+
+
+def _recipient(number: str) -> str:
+    """CPSMS wants the number with its country code and without '+' or '00'."""
+    digits = number.strip().removeprefix("+")
+    return digits[2:] if digits.startswith("00") else digits
+
+
+def _with_reference(url: str, message_id: str) -> str:
+    """The report URL with our message id added, so the report says which message it is."""
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), (REFERENCE_PARAMETER, message_id)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _entries(value: Any) -> Iterator[Mapping[str, Any]]:
+    """The objects of a success/error value: one object, a list, or a list of lists."""
+    if isinstance(value, Mapping):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _entries(item)
+
+
+def _error_parts(entry: Mapping[str, Any], fallback_code: int) -> tuple[str, str]:
+    code = entry.get("errorCode", entry.get("code", fallback_code))
+    text = entry.get("errMsg", entry.get("message", entry.get("msg", "")))
+    return str(code), str(text or "")
+
+
+def _error_for(code: str, text: str) -> ProviderError:
+    """One CPSMS error code (its codes are HTTP statuses) as the error class it calls for."""
+    said = f" CPSMS said: {text}" if text else ""
+    if code == "401":
+        return AuthenticationError(
+            "CPSMS refused the credentials (401): check the user name and the API key in the "
+            "module settings; the API key is generated in the CPSMS control panel "
+            f"(INDSTILLINGER -> API).{said}",
+            code=code,
+        )
+    if code == "402":
+        return AuthenticationError(
+            "The CPSMS account has no SMS credit left (402): buy credit at cpsms.dk; the "
+            f"messages stay queued until then.{said}",
+            code=code,
+        )
+    if code == "403":
+        return AuthenticationError(
+            "CPSMS refused this server's IP address (403, IP validation): allow the server's "
+            f"public IP address in the CPSMS control panel (INDSTILLINGER -> API).{said}",
+            code=code,
+        )
+    if code == "404":
+        return AuthenticationError(
+            "CPSMS does not know the API method (404): check the base URL in the module "
+            f"settings (empty means {DEFAULT_BASE_URL}).{said}",
+            code=code,
+        )
+    if code.startswith("5"):
+        return TemporaryError(f"CPSMS failed ({code}); trying again later.{said}", code=code)
+    return PermanentError(
+        f"CPSMS refused the message ({code}): {text or 'no reason given'}", code=code
+    )
+
+
+class CompayaProvider(Provider):
+    """Sends through CPSMS API v2, one message per request, and reads its dlr_url reports."""
+
+    max_batch: ClassVar[int] = 1  # one text per request; our messages never share a text
+    settings: CompayaSettings
+
+    async def send(self, batch: Sequence[OutboundSms]) -> list[SendResult]:
+        results: list[SendResult] = []
+        for sms in batch:
+            try:
+                results.append(await self._send_one(sms))
+            except PermanentError as exc:
+                results.append(SendResult(sms.message_id, error=exc, raw_code=exc.code))
+        return results
+
+    def _credentials(self) -> tuple[str, str]:
+        username = self.settings.username.strip()
+        api_key = self.settings.api_key.get_secret_value()
+        if api_key and username:
+            return username, api_key
+        if not api_key and self.settings.password.get_secret_value():
+            raise AuthenticationError(
+                "Only the CPSMS password is set, but CPSMS's API v2 authenticates with the API "
+                "key: generate one in the CPSMS control panel (INDSTILLINGER -> API) and enter "
+                "it in the module settings.",
+                code="no-api-key",
+            )
+        raise AuthenticationError(
+            "The CPSMS user name or API key is missing: enter both in the module settings "
+            "(the API key is generated in the CPSMS control panel, INDSTILLINGER -> API).",
+            code="no-credentials",
+        )
+
+    def payload(self, sms: OutboundSms) -> dict[str, Any]:
+        """The JSON body of `POST /v2/send` for one message."""
+        if len(sms.text) > MAX_CHARACTERS or sms.segments > MAX_PARTS:
+            raise PermanentError(
+                f"The text has {len(sms.text)} characters in {sms.segments} SMS parts; CPSMS "
+                f"sends at most {MAX_CHARACTERS} characters (10 parts). Shorten the text.",
+                code="too-long",
+            )
+        body: dict[str, Any] = {
+            "to": _recipient(sms.to),
+            "message": sms.text,
+            "encoding": "UTF-8",  # the body is UTF-8 JSON; ISO-8859-1 would garble the rest
+            "flash": 0,
+            "reference": sms.message_id,
+        }
+        sender = sms.sender.strip()
+        if sender:
+            digits = sender.removeprefix("+")
+            body["from"] = digits if digits.isdigit() else sender
+        if sms.delivery_report and sms.status_callback_url:
+            body["dlr_url"] = _with_reference(sms.status_callback_url, sms.message_id)
+        return body
+
+    async def _send_one(self, sms: OutboundSms) -> SendResult:
+        body = self.payload(sms)
+        auth = self._credentials()
+        url = f"{api_base(self.settings.base_url, DEFAULT_BASE_URL)}/v2/send"
+        try:
+            response = await request(
+                self.http, "POST", url, timeout=self.settings.timeout, json=body, auth=auth
+            )
+        except AuthenticationError as exc:
+            raise _error_for("401", exc.message.partition("It said: ")[2]) from exc
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, Mapping):
+            if response.is_success:
+                raise TemporaryError(
+                    f"CPSMS answered HTTP {response.status_code} with something that is not its "
+                    f"JSON answer: {short(response.text)}",
+                    code=f"http-{response.status_code}",
+                )
+            raise _error_for(str(response.status_code), short(response.text))
+        return self._outcome(sms, body["to"], response.status_code, answer)
+
+    def _outcome(
+        self, sms: OutboundSms, number: str, http_status: int, answer: Mapping[str, Any]
+    ) -> SendResult:
+        """Our number's entry in a CPSMS answer: accepted, or the error it names."""
+        errors = list(_entries(answer.get("error")))
+        successes = list(_entries(answer.get("success")))
+        # One recipient per request: an entry is ours even if CPSMS wrote the number
+        # differently (retrying an accepted SMS would send it twice).
+        mine = [e for e in errors if str(e.get("to", number)) == number]
+        if mine or (errors and not successes):
+            code, text = _error_parts((mine or errors)[0], http_status)
+            raise _error_for(code, text)
+        if successes and http_status < 300:
+            return SendResult(sms.message_id, sms.message_id, raw_code=str(http_status))
+        if http_status < 300:
+            raise TemporaryError(
+                f"CPSMS answered HTTP {http_status} without an entry for {number}: "
+                f"{short(json.dumps(answer))}",
+                code=f"http-{http_status}",
+            )
+        raise _error_for(str(http_status), short(json.dumps(answer)))
+
+    def parse_status_callback(self, request: CallbackRequest) -> list[StatusReport]:
+        params = _report_parameters(request)
+        status = params.get("status", "").strip()
+        reference = params.get(REFERENCE_PARAMETER) or params.get("reference") or ""
+        if not status:
+            raise ValueError("The CPSMS delivery report has no 'status' parameter.")
+        if not _REFERENCE.match(reference):
+            raise ValueError(
+                f"The CPSMS delivery report has no valid '{REFERENCE_PARAMETER}' parameter (our "
+                "message id), so it cannot be matched to a message."
+            )
+        if status not in DLR_STATUSES:
+            raise ValueError(f"Unknown CPSMS delivery status {status!r}.")
+        mapped, text = DLR_STATUSES[status]
+        receiver = params.get("receiver", "")
+        description = f"{text} (receiver {receiver})" if receiver else text
+        return [StatusReport(reference, mapped, raw_code=status, description=description)]
+
+
+def _report_parameters(request: CallbackRequest) -> dict[str, str]:
+    """The report's parameters: form fields, then the URL's query, whose '?' may be doubled.
+
+    CPSMS appends `?status=x&receiver=y` to the dlr_url; on a URL that already has a query the
+    result may hold a second '?', which is read here as a separator like '&'.
+    """
+    params = {**request.form, **request.query}
+    _, _, query = request.url.partition("?")
+    query = query.partition("#")[0].replace("?", "&")
+    params.update(parse_qsl(query, keep_blank_values=True))
+    return params
 
 
 MODULE = ModuleInfo(
-    "compaya", "Compaya (CPSMS)", "CPSMS (Compaya) SMS API v2.", CompayaSettings, None
+    "compaya",
+    "Compaya (CPSMS)",
+    "CPSMS (Compaya) SMS API v2, Denmark: user name and API key, delivery reports via dlr_url.",
+    CompayaSettings,
+    CompayaProvider,
 )
