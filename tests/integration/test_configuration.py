@@ -163,7 +163,9 @@ async def test_plugin_configuration_errors_name_the_line_and_the_fix(harness: Ha
     ]
     assert any("Line 2" in m and "key = value" in m for m in messages)
     assert any("Line 3" in m and "placeholder" in m for m in messages)
-    assert any("'pswin_username' belongs to module pswincom or original_pswincom" in m for m in messages)
+    assert any(
+        "'pswin_username' belongs to module pswincom or original_pswincom" in m for m in messages
+    )
     assert any("'colour' is not a setting" in m and "intele_username" in m for m in messages)
 
 
@@ -198,13 +200,26 @@ async def test_send_test_refuses_bad_input_before_sending(harness: Harness) -> N
     assert response.json()["error"]["fields"][0]["field"] == "to"
 
 
-async def test_send_test_through_a_module_that_cannot_send_says_so(harness: Harness) -> None:
+async def test_send_test_through_an_unknown_module_names_the_modules(harness: Harness) -> None:
+    response = await harness.post(
+        "/api/v1/settings/test",
+        {"to": "+31612345678", "text": "Test", "settings": {"module": "kpn"}},
+    )
+    assert response.status_code == 422
+    assert "original_pswincom" in errors_by_field(response.json())["module"]
+
+
+async def test_send_test_without_credentials_says_what_to_enter(harness: Harness) -> None:
+    """Original PsWinCom with no user name: refused before anything is sent, with the fix."""
     response = await harness.post(
         "/api/v1/settings/test",
         {"to": "+31612345678", "text": "Test", "settings": {"module": "original_pswincom"}},
     )
-    assert response.status_code == 422
-    assert "module" in errors_by_field(response.json())
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["accepted"] is False
+    assert body["error"]["kind"] == "AuthenticationError"
+    assert "user name" in body["error"]["message"].lower()
 
 
 async def test_secret_key_file_is_private_and_a_given_key_is_used_instead(tmp_path: Path) -> None:
