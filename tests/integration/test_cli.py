@@ -134,5 +134,7 @@ def test_settings_callbacks_prints_the_urls_for_the_providers_portal(run: CliRun
     assert inbound.startswith("https://sms.example.com/webhooks/cm/inbound/")
     assert status.rsplit("/", 1)[1] == inbound.rsplit("/", 1)[1]
     # The secret is made once and kept: the URLs entered at the provider stay valid.
-    assert ok(run, "settings", "callbacks", "cm", "--public-url", "https://sms.example.com") == shown
+    assert (
+        ok(run, "settings", "callbacks", "cm", "--public-url", "https://sms.example.com") == shown
+    )
     assert "There is no module 'nope'" in fails(run, "settings", "callbacks", "nope")
