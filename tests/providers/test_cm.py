@@ -31,10 +31,8 @@ from smsdesk.providers.base import (
 from smsdesk.providers.cm import (
     CmProvider,
     CmSettings,
-    from_cm_number,
     parse_inbound_message,
     parse_status_report,
-    to_cm_number,
 )
 from smsdesk.testing.fakes import FailureMode
 from smsdesk.testing.fakes.cm import CmFake
@@ -656,13 +654,6 @@ def test_malformed_inbound_is_a_value_error(parser: CmProvider, body: bytes) -> 
 
 
 # -- properties over wide inputs ---------------------------------------------------------------
-
-
-@given(st.from_regex(r"\+[1-9][0-9]{7,14}", fullmatch=True))
-def test_numbers_survive_the_trip_through_cms_format(number: str) -> None:
-    assert to_cm_number(number).startswith("00")
-    assert from_cm_number(to_cm_number(number)) == number
-    assert from_cm_number(number.removeprefix("+")) == number
 
 
 @given(st.text(min_size=1, max_size=200))

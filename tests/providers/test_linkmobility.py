@@ -28,7 +28,6 @@ from smsdesk.providers.linkmobility import (
     DEFAULT_VALIDITY_MS,
     LinkMobilityProvider,
     LinkMobilitySettings,
-    e164,
 )
 from smsdesk.testing.fakes import FailureMode
 from smsdesk.testing.fakes.linkmobility import LinkMobilityFake
@@ -687,28 +686,6 @@ def test_several_inbound_sms_in_one_post(provider: LinkMobilityProvider) -> None
         ("MOid123", "+4799887766"),
         ("MO2", "+4712345678"),
     ]
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("+4799887766", "+4799887766"),
-        ("004799887766", "+4799887766"),
-        ("4799887766", "+4799887766"),
-        ("+47 998 87 766", "+4799887766"),
-        ("2333", "2333"),
-        ("NO-2333", "NO-2333"),
-    ],
-)
-def test_numbers_become_e164(raw: str, expected: str) -> None:
-    """Phone numbers get '+' whatever LINK wrote; short codes stay as they are."""
-    assert e164(raw) == expected
-
-
-@given(st.from_regex(r"^[1-9]\d{6,14}$", fullmatch=True), st.sampled_from(["+", "00", ""]))
-def test_any_long_number_becomes_e164(digits: str, prefix: str) -> None:
-    """'+', '00' or no prefix: a full number always comes out as +digits."""
-    assert e164(prefix + digits) == f"+{digits}"
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,6 @@ from smsdesk.providers.pswincom import (
     PsWinComProvider,
     PsWinComSettings,
     delivery_time,
-    phone_number,
 )
 from smsdesk.service import Service
 from smsdesk.store.tables import inbound_messages
@@ -684,21 +683,6 @@ def test_an_inbound_message_without_numbers_is_a_value_error(body: bytes) -> Non
     request = CallbackRequest("POST", "http://x/i", {"content-type": content_type}, {}, body)
     with pytest.raises(ValueError, match="SND, RCV"):
         PARSER.parse_inbound(request)
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("4712345678", "+4712345678"),
-        ("+4712345678", "+4712345678"),
-        ("004712345678", "+4712345678"),
-        ("26112", "26112"),
-        ("Info", "Info"),
-    ],
-)
-def test_phone_numbers_become_e164_and_short_codes_stay(raw: str, expected: str) -> None:
-    """Bare digits and 00… become '+E.164'; short codes and names are kept."""
-    assert phone_number(raw) == expected
 
 
 # -- settings and plugin keys ------------------------------------------------------------------

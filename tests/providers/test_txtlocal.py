@@ -31,7 +31,6 @@ from smsdesk.providers.txtlocal import (
     REPORT_STATUSES,
     TxtlocalProvider,
     TxtlocalSettings,
-    e164,
     inbound_id,
     textlocal_sender,
 )
@@ -544,20 +543,6 @@ def test_a_repeated_forward_gets_the_same_id_and_a_new_one_does_not(
     assert first.provider_message_id == again.provider_message_id
     assert later.provider_message_id != first.provider_message_id
     assert len(first.provider_message_id) <= 100
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("447700900999", "+447700900999"),
-        ("00447700900999", "+447700900999"),
-        ("+447700900999", "+447700900999"),
-        ("60777", "60777"),
-        ("Shop", "Shop"),
-    ],
-)
-def test_inbound_numbers_become_e164_and_short_codes_stay(raw: str, expected: str) -> None:
-    assert e164(raw) == expected
 
 
 def test_a_keyword_inbox_keeps_the_full_content(offline: TxtlocalProvider) -> None:

@@ -62,6 +62,7 @@ from smsdesk.providers.base import (
     TemporaryError,
 )
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
+from smsdesk.providers.numbers import from_provider
 
 PRODUCTION_HOST = "https://gw.messaging.cm.com"
 SEND_PATH = "/v1.0/message"
@@ -149,22 +150,6 @@ class CmSettings(HttpModuleSettings):
 def to_cm_number(e164: str) -> str:
     """+31612345678 -> 0031612345678, the international form CM asks for."""
     return "00" + e164.removeprefix("+")
-
-
-def from_cm_number(raw: str) -> str:
-    """A number as CM writes it (00…, +…, or bare international digits) in E.164 with '+'.
-
-    Short codes and national numbers (one leading 0) are kept as they are: they have no
-    country code to add.
-    """
-    number = raw.strip().replace(" ", "")
-    if number.startswith("+"):
-        number = number[1:]
-    elif number.startswith("00"):
-        number = number[2:]
-    elif number.startswith("0") or len(number) < 7:
-        return number
-    return "+" + number if number.isdigit() else raw.strip()
 
 
 def _cm_sender(sender: str) -> str:
@@ -474,7 +459,7 @@ def parse_inbound_message(request: CallbackRequest) -> list[InboundSms]:
     sent_at = str(item.get("timeutc") or "")
     pid = _inbound_id(sender, recipient, sent_at, text, str(item.get("reference") or ""))
     received = _timestamp(sent_at) or time.time()
-    return [InboundSms(pid, from_cm_number(sender), from_cm_number(recipient), text, received)]
+    return [InboundSms(pid, from_provider(sender), from_provider(recipient), text, received)]
 
 
 MODULE = ModuleInfo(

@@ -49,6 +49,7 @@ from smsdesk.providers.base import (
     TemporaryError,
 )
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
+from smsdesk.providers.numbers import from_provider
 
 DEFAULT_BASE_URL = "https://wsx.sp247.net/sms"
 MAX_SEGMENTS = 254
@@ -482,18 +483,6 @@ def _report(item: Mapping[str, Any]) -> StatusReport:
     )
 
 
-def e164(number: str) -> str:
-    """A phone number as +digits (from +…, 00… or bare digits); short codes stay as they are."""
-    compact = re.sub(r"[\s\-()]", "", number)
-    if compact.startswith("+") and compact[1:].isdigit():
-        return compact
-    if compact.startswith("00") and compact[2:].isdigit():
-        return f"+{compact[2:]}"
-    if compact.isdigit() and len(compact) > _SHORT_NUMBER_DIGITS:
-        return f"+{compact}"
-    return number.strip()
-
-
 def _inbound(item: Mapping[str, Any]) -> InboundSms:
     source, destination = item.get("source"), item.get("destination")
     content = item.get("content")
@@ -506,8 +495,8 @@ def _inbound(item: Mapping[str, Any]) -> InboundSms:
         raise ValueError("A LINK Mobility inbound message needs its 'messageId'.")
     return InboundSms(
         provider_message_id=message_id,
-        sender=e164(source),
-        recipient=e164(destination),
+        sender=from_provider(source),
+        recipient=from_provider(destination),
         text=str(content.get("userData", "")),
         received_at=_timestamp(item.get("timestamp")),
     )

@@ -61,6 +61,7 @@ from smsdesk.providers.base import (
     TemporaryError,
 )
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
+from smsdesk.providers.numbers import from_provider
 
 PRODUCTION_URL = "https://xml.pswin.com"
 FAILOVER_URL = "https://xml2.pswin.com"
@@ -545,22 +546,11 @@ def _inbound(fields: Mapping[str, str], text_field: str, now: float) -> InboundS
         raise ValueError(f"The PSWinCom inbound message needs SND, RCV and {text_field}.")
     return InboundSms(
         provider_message_id=f"pswin-mo-{uuid.uuid4().hex}",
-        sender=phone_number(sender),
-        recipient=phone_number(recipient),
+        sender=from_provider(sender),
+        recipient=from_provider(recipient),
         text=fields[text_field],
         received_at=now,
     )
-
-
-def phone_number(value: str) -> str:
-    """'+E.164' for phone numbers (bare digits or 00...); short codes and names as they are."""
-    compact = value.replace(" ", "")
-    digits = compact.removeprefix("+")
-    if digits.startswith("00"):
-        digits = digits[2:]
-    if digits.isdigit() and len(digits) >= 8:
-        return f"+{digits}"
-    return compact
 
 
 def _norway() -> tzinfo:

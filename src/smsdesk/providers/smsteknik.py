@@ -61,6 +61,7 @@ from smsdesk.providers.base import (
     TemporaryError,
 )
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
+from smsdesk.providers.numbers import from_provider
 
 DEFAULT_BASE_URL = "https://api.smsteknik.se"
 SEND_PATH = "/send/xml/"
@@ -280,8 +281,8 @@ class SmsTeknikProvider(Provider):
         return [
             InboundSms(
                 provider_message_id=reference,
-                sender=normalise_number(sender),
-                recipient=normalise_number(recipient),
+                sender=from_provider(sender),
+                recipient=from_provider(recipient),
                 text=text,
                 received_at=stockholm_timestamp(when),
             )
@@ -407,16 +408,6 @@ def first(fields: Mapping[str, str], *names: str) -> str | None:
         if name in fields:
             return fields[name].strip()
     return None
-
-
-def normalise_number(raw: str) -> str:
-    """'+46…', '0046…' and bare international digits as E.164 with '+'; names kept as they are."""
-    compact = re.sub(r"[\s\-()]", "", raw)
-    if compact.startswith("00") and compact[2:].isdigit():
-        return "+" + compact[2:]
-    if compact.isdigit() and not compact.startswith("0") and len(compact) > 6:
-        return "+" + compact
-    return compact
 
 
 def _stockholm() -> tzinfo:

@@ -57,6 +57,7 @@ from smsdesk.providers.base import (
     TemporaryError,
 )
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
+from smsdesk.providers.numbers import from_provider
 
 log = logging.getLogger(__name__)
 
@@ -203,16 +204,6 @@ def url_variants(url: str) -> list[str]:
 
 def _header(headers: Mapping[str, str], name: str) -> str:
     return next((v for k, v in headers.items() if k.lower() == name), "")
-
-
-def _phone(value: str) -> str:
-    """A Twilio address as E.164 where it is a phone number; short codes and names as given."""
-    value = value.strip()
-    if value.startswith("00") and value[2:].isdigit():
-        return "+" + value[2:]
-    if value.isdigit() and len(value) > SHORT_CODE_MAX_DIGITS:
-        return "+" + value
-    return value
 
 
 def _sender(sender: str) -> str:
@@ -428,7 +419,14 @@ class TwilioProvider(Provider):
         sender, recipient = fields.get("From", ""), fields.get("To", "")
         if not sid or not sender or not recipient or "Body" not in fields:
             raise ValueError("A Twilio inbound message needs MessageSid, From, To and Body.")
-        return [InboundSms(sid, _phone(sender), _phone(recipient), fields["Body"])]
+        return [
+            InboundSms(
+                sid,
+                from_provider(sender, short_code_digits=SHORT_CODE_MAX_DIGITS),
+                from_provider(recipient, short_code_digits=SHORT_CODE_MAX_DIGITS),
+                fields["Body"],
+            )
+        ]
 
     def callback_answer(self, kind: str) -> CallbackAnswer:
         if kind == "inbound":

@@ -61,6 +61,7 @@ from smsdesk.providers.base import (
     TemporaryError,
 )
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
+from smsdesk.providers.numbers import from_provider
 
 DEFAULT_BASE_URL = "https://api.txtlocal.com"
 MAX_MESSAGE_CHARS = 766
@@ -168,21 +169,6 @@ def textlocal_sender(sender: str) -> str | None:
 def international_digits(number: str) -> str:
     """Textlocal wants international numbers as bare digits: +447123456789 → 447123456789."""
     return number.strip().removeprefix("+")
-
-
-def e164(number: str) -> str:
-    """A number Textlocal gave us (international digits, 00… or +…) with a leading '+'.
-
-    Short codes and names are not international numbers and stay as they are.
-    """
-    value = number.strip().replace(" ", "")
-    if value.startswith("00") and value[2:].isdigit():
-        return "+" + value[2:]
-    if value.startswith("+"):
-        return value
-    if value.isdigit() and len(value) >= 8:
-        return "+" + value
-    return value
 
 
 def callback_fields(request: CallbackRequest) -> dict[str, str]:
@@ -297,7 +283,14 @@ class TxtlocalProvider(Provider):
                 "The Textlocal inbox forward lacks sender, inNumber or content; "
                 "it cannot be stored."
             )
-        return [InboundSms(inbound_id(fields), e164(sender), e164(recipient), fields["content"])]
+        return [
+            InboundSms(
+                inbound_id(fields),
+                from_provider(sender),
+                from_provider(recipient),
+                fields["content"],
+            )
+        ]
 
 
 def read_answer(response: httpx.Response) -> dict[str, Any]:
