@@ -11,10 +11,13 @@ from collections.abc import Iterator
 from smsdesk.providers import (
     cm,
     compaya,
+    email_gateway,
     intelecom,
+    kannel,
     linkmobility,
     pswincom,
     simulator,
+    smpp,
     smsteknik,
     twilio,
     txtlocal,
@@ -33,6 +36,9 @@ _MODULES = (
     smsteknik.MODULE,
     compaya.MODULE,
     intelecom.MODULE,
+    kannel.MODULE,
+    smpp.MODULE,
+    email_gateway.MODULE,
     intelecom.ORIGINAL_MODULE,
     pswincom.ORIGINAL_MODULE,
 )
