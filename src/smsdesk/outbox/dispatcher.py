@@ -252,6 +252,11 @@ class Dispatcher:
         if not rows:
             return 0
         bucket.take(len(rows))
+        # The configuration loaded before the claim may predate a save that came before some
+        # of these messages were accepted: send them with the settings as they are now.
+        current = await asyncio.to_thread(self.store.load)
+        if current is not config:
+            provider = await self.pool.get(module, current)
         size = provider.max_batch
         for start in range(0, len(rows), size):
             self._spawn(module, provider, rows[start : start + size])
