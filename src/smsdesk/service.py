@@ -58,7 +58,12 @@ class Service:
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
         run_dispatcher = self.config.dispatcher if dispatcher is None else dispatcher
         self.pool = ProviderPool(
-            self.http, self.config.data_dir, background=run_dispatcher, public_url=self.public_url
+            self.http,
+            self.config.data_dir,
+            background=run_dispatcher,
+            public_url=self.public_url,
+            writer=self.writer,
+            clock=self.clock,
         )
         if run_dispatcher:
             self.dispatcher = Dispatcher(

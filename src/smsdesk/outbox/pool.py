@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import json
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
+from smsdesk import metrics
 from smsdesk.configuration import module_settings
 from smsdesk.domain.settings import SmsConfiguration
-from smsdesk.providers.base import Provider, ProviderContext
+from smsdesk.inbound.store import store_inbound
+from smsdesk.providers.base import InboundSms, Provider, ProviderContext, StatusReport
 from smsdesk.providers.registry import get_module
+from smsdesk.store import messages as repo
+from smsdesk.store.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +29,18 @@ class ProviderPool:
     """Hands out a started provider for a module, matching the current configuration."""
 
     def __init__(
-        self, http: httpx.AsyncClient, data_dir: Path, *, background: bool, public_url: str = ""
+        self,
+        http: httpx.AsyncClient,
+        data_dir: Path,
+        *,
+        background: bool,
+        public_url: str = "",
+        writer: Writer | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.http = http
+        self.writer = writer
+        self.clock = clock
         self.data_dir = data_dir
         self.public_url = public_url
         self.background = background
@@ -37,9 +54,32 @@ class ProviderPool:
             raise LookupError(f"Module {info.title} cannot send in this version.")
         settings = module_settings(config, module)
         context = ProviderContext(
-            data_dir=self.data_dir, sender=config.sender, public_url=self.public_url
+            data_dir=self.data_dir,
+            sender=config.sender,
+            public_url=self.public_url,
+            email_settings=(
+                module_settings(config, "email") if info.provider_class.uses_email_module else None
+            ),
         )
+        if self.writer is not None:
+            context = dataclasses.replace(
+                context,
+                on_reports=functools.partial(self._store_reports, module),
+                on_inbound=functools.partial(self._store_inbound, module),
+            )
         return info.provider_class(settings, self.http, context)
+
+    async def _store_reports(self, module: str, reports: list[StatusReport]) -> None:
+        """Reports a provider received over its own connection, applied like the webhook does."""
+        assert self.writer is not None
+        now = self.clock()
+        tally = await self.writer.run(lambda c: repo.apply_reports(c, module, reports, now))
+        metrics.count_reports(module, tally)
+
+    async def _store_inbound(self, module: str, received: list[InboundSms]) -> None:
+        """Inbound SMS a provider received over its own connection, stored like the webhook does."""
+        assert self.writer is not None
+        await store_inbound(self.writer, module, received, self.clock())
 
     async def get(self, module: str, config: SmsConfiguration) -> Provider:
         fingerprint = json.dumps(
@@ -52,6 +92,14 @@ class ProviderPool:
                 for v in config.module_settings.get(module, {}).values()
             ]
         )
+        provider_class = get_module(module).provider_class
+        if provider_class is not None and provider_class.uses_email_module:
+            fingerprint += repr(
+                [
+                    (k, v.get_secret_value() if hasattr(v, "get_secret_value") else v)
+                    for k, v in sorted(config.module_settings.get("email", {}).items())
+                ]
+            )
         async with self._lock:
             current = self._providers.get(module)
             if current is not None and current[0] == fingerprint:

@@ -16,7 +16,7 @@ Errors map to what the dispatcher does next::
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -146,12 +146,20 @@ class ProviderContext:
     data_dir: Path
     sender: str = ""
     public_url: str = ""
+    # For protocols whose reports and inbound messages arrive over the provider's own
+    # connection (SMPP) rather than an HTTP callback: stores them like the webhooks do.
+    on_reports: Callable[[list[StatusReport]], Awaitable[None]] | None = None
+    on_inbound: Callable[[list[InboundSms]], Awaitable[None]] | None = None
+    # The installation's e-mail settings (the email module's), for providers that declare
+    # `uses_email_module`: Original Intelecom sends by e-mail when its web service is off.
+    email_settings: ModuleSettings | None = None
 
 
 class Provider(abc.ABC):
     """One SMS module speaking one provider's protocol."""
 
     max_batch: ClassVar[int] = 1
+    uses_email_module: ClassVar[bool] = False  # give it the email module's settings
 
     def __init__(self, settings: Any, http: httpx.AsyncClient, context: ProviderContext) -> None:
         self.settings = settings

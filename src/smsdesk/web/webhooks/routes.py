@@ -9,22 +9,18 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from functools import partial
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk import metrics
-from smsdesk.domain.ids import new_id
+from smsdesk.inbound.store import store_inbound
 from smsdesk.providers.base import CallbackRequest, Provider
 from smsdesk.providers.registry import UnknownModule, get_module
 from smsdesk.service import Service
 from smsdesk.store import messages as repo
-from smsdesk.store.tables import inbound_messages
 from smsdesk.web.auth import service_of
 from smsdesk.web.errors import ApiError
 
@@ -85,10 +81,6 @@ async def status_callback(module: str, secret: str, request: Request) -> Respons
     return Response(answer.body, answer.status_code, media_type=answer.media_type)
 
 
-def _insert_inbound(conn: Connection, row: dict[str, object]) -> None:
-    conn.execute(inbound_messages.insert(), row)
-
-
 @router.api_route("/{module}/inbound/{secret}", methods=["GET", "POST"], summary="Inbound SMS")
 async def inbound_callback(module: str, secret: str, request: Request) -> Response:
     service = service_of(request)
@@ -100,19 +92,6 @@ async def inbound_callback(module: str, secret: str, request: Request) -> Respon
         received = provider.parse_inbound(callback)
     except ValueError as exc:
         raise ApiError(400, "malformed_callback", str(exc)) from None
-    for sms in received:
-        row = {
-            "id": new_id(),
-            "module": module,
-            "provider_message_id": sms.provider_message_id,
-            "sender": sms.sender,
-            "recipient": sms.recipient,
-            "body": sms.text,
-            "received_at": sms.received_at or time.time(),
-        }
-        try:
-            await service.writer.run(partial(_insert_inbound, row=row))
-        except IntegrityError:
-            log.info("duplicate inbound message ignored", extra={"sms_module": module})
+    await store_inbound(service.writer, module, received, time.time())
     answer = provider.callback_answer("inbound")
     return Response(answer.body, answer.status_code, media_type=answer.media_type)
