@@ -14,6 +14,14 @@ UNCONFIRMED:
 - `intele_NoSmsSession` (UNCONFIRMED): read as "do not start an SMS session per message".
 - Inbound timestamps carry no zone and are read as Norwegian time (UNCONFIRMED).
 
+*Original Intelecom* with *Use web service* off sends each SMS by e-mail (interfaces/smtp.md):
+to `<recipient>-<serviceid>@smsmail.intele.com`, the body is the SMS, the subject is ignored
+(so it is left empty: the gateway can be set to append it), at most 918 characters, no message
+id or status comes back, and the gateway accepts mail only from IP addresses Puzzel was given.
+The SMTP server and the address template come from the *E-mail to SMS* module's settings (the
+screen has only the original's fields). The recipient's form in the address is UNCONFIRMED:
+digits without '+' by default ({number}); {e164} gives '+'.
+
 Send answers map to the error tree of `smsdesk.providers.base`::
 
     1 OK, 24 held for approval, 25 duplicate   accepted
@@ -56,6 +64,14 @@ from smsdesk.providers.base import (
     StatusReport,
     TemporaryError,
 )
+from smsdesk.providers.email_gateway import (
+    Email,
+    EmailGatewaySettings,
+    address_values,
+    missing_smtp,
+    render,
+    send_emails,
+)
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
 
 DEFAULT_BASE_URL = "https://smsgw.puzzel.com"
@@ -63,7 +79,8 @@ SEND_PATH = "/gw/rs/sendMessages"
 MAX_PARTS = 6  # "a maximum of six concatenated messages" (about.md, Message Content)
 SHORT_NUMBER_DIGITS = 6  # numeric senders up to this long are short numbers (NETWORK)
 WEB_SERVICE_OFF = (
-    "Use web service is off: sending by e-mail is not available yet; turn Use web service on."
+    "Use web service is off: configure the e-mail module's SMTP server and Intelecom gateway "
+    "address, or turn Use web service on."
 )
 _ALPHANUMERIC_ORIGINATOR = re.compile(r"^[A-Za-z0-9 %&+.,-]{1,11}$")
 _EXPIRED_CODES = frozenset({361, 362})  # validity period expired; timed out in the SMSC
@@ -171,7 +188,9 @@ class OriginalIntelecomSettings(ModuleSettings):
     use_web_service: bool = Field(
         True,
         title="Use web service",
-        description="Send through the gateway's web service; off sends each SMS by e-mail.",
+        description="Send through the gateway's web service; off sends each SMS by e-mail, "
+        "through the SMTP server and Intelecom gateway address of the E-mail to SMS module "
+        "(no delivery reports then).",
     )
     delivery_report: bool = Field(
         True,
@@ -373,6 +392,7 @@ class OriginalIntelecomProvider(_GatewayProvider):
     """The *Original Intelecom* module: the same gateway, configured as the original was."""
 
     settings: OriginalIntelecomSettings
+    uses_email_module: ClassVar[bool] = True
 
     def account(self) -> GatewayAccount:
         s = self.settings
@@ -387,10 +407,50 @@ class OriginalIntelecomProvider(_GatewayProvider):
 
     async def send(self, batch: Sequence[OutboundSms]) -> list[SendResult]:
         if not self.settings.use_web_service:
-            # A settings problem, not the message's: AuthenticationError keeps it queued.
-            error = AuthenticationError(WEB_SERVICE_OFF, code="web-service-off")
-            return [SendResult(sms.message_id, error=error, raw_code=error.code) for sms in batch]
+            return await self._send_by_email(batch)
         return await super().send(batch)
+
+    async def _send_by_email(self, batch: Sequence[OutboundSms]) -> list[SendResult]:
+        """Each SMS as an e-mail to the gateway, over the installation's SMTP server."""
+        email = self.context.email_settings
+        # Settings problems, not the messages': AuthenticationError keeps them queued.
+        if (
+            not isinstance(email, EmailGatewaySettings)
+            or missing_smtp(email)
+            or not email.intelecom_address
+        ):
+            return _all_failed(batch, AuthenticationError(WEB_SERVICE_OFF, code="web-service-off"))
+        if not self.settings.service_id:
+            error = AuthenticationError(
+                "Sending by e-mail needs the Service ID (it is part of the gateway address): "
+                "enter it in the module settings.",
+                code="settings",
+            )
+            return _all_failed(batch, error)
+        results: dict[str, SendResult] = {}
+        emails = []
+        for sms in batch:
+            if sms.segments > MAX_PARTS:
+                too_long = PermanentError(
+                    f"The text needs {sms.segments} SMS parts; Intelecom sends at most "
+                    f"{MAX_PARTS} (918 GSM characters, or 402 for Unicode text). Shorten the text.",
+                    code="too-long",
+                )
+                results[sms.message_id] = SendResult(
+                    sms.message_id, error=too_long, raw_code=too_long.code
+                )
+                continue
+            values = {**address_values(sms), "service_id": self.settings.service_id}
+            emails.append(
+                Email(sms.message_id, render(email.intelecom_address, values), "", sms.text)
+            )
+        for result in await send_emails(email, emails):
+            results[result.message_id] = result
+        return [results[sms.message_id] for sms in batch]
+
+
+def _all_failed(batch: Sequence[OutboundSms], error: ProviderError) -> list[SendResult]:
+    return [SendResult(sms.message_id, error=error, raw_code=error.code) for sms in batch]
 
 
 def _check_account(account: GatewayAccount) -> None:
