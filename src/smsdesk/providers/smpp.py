@@ -60,6 +60,7 @@ from smsdesk.providers.base import (
 )
 
 log = logging.getLogger(__name__)
+INBOUND_CAPACITY = 20_000  # deliver_sm waiting for the reader (receipts come in bursts)
 
 # command_status values (SMPP 3.4 §5.1.3).
 RINVPASWD, RINVSYSID, RBINDFAIL, RINVSYSTYP = 0x0E, 0x0F, 0x0D, 0x53
@@ -386,6 +387,10 @@ class SmppProvider(Provider):
         self._assemblies: dict[tuple[str, str, int, int], _Assembly] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._throttled_until = 0.0
+        self._pending_reports: list[StatusReport] = []
+        self._reports_waiting = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._storing = False
 
     # -- session ---------------------------------------------------------------------------
 
@@ -401,6 +406,15 @@ class SmppProvider(Provider):
             self._task = None
         for task in list(self._background):
             task.cancel()
+        if self._flusher is not None:
+            if self._pending_reports:  # let what arrived be stored before the provider goes
+                self._reports_waiting.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._drained(), 5)
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
 
     def _client(self, bind_type: str) -> smpp34.Client:
         s = self.settings
@@ -413,6 +427,9 @@ class SmppProvider(Provider):
             system_type=s.system_type,
             tls=s.tls,
             window_size=s.window_size,
+            # Receipts queue here until the reader takes them; when it is full the library
+            # answers deliver_sm with ESME_RSYSERR and the SMSC has to try again later.
+            inbound_capacity=INBOUND_CAPACITY,
             connect_timeout_ms=int(s.timeout * 1000),
         )
 
@@ -690,10 +707,42 @@ class SmppProvider(Provider):
         task.add_done_callback(self._background.discard)
 
     async def _reports(self, reports: list[StatusReport]) -> None:
+        """Queue reports for the flusher: the session reader must not wait on the database.
+
+        An SMSC waits for deliver_sm_resp only so long; a reader that committed each receipt
+        before reading the next fell behind under load and the SMSC gave up on receipts.
+        """
         if self.context.on_reports is None:
             log.info("SMPP receipts dropped: no report handler (%d)", len(reports))
             return
-        await self.context.on_reports(reports)
+        self._pending_reports.extend(reports)
+        self._reports_waiting.set()
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_reports(), name="smpp-reports")
+
+    async def _drained(self) -> None:
+        while self._pending_reports or self._reports_waiting.is_set() or self._storing:
+            await asyncio.sleep(0.01)
+
+    async def _flush_reports(self) -> None:
+        """Store queued reports in batches, one transaction for all that arrived meanwhile."""
+        assert self.context.on_reports is not None
+        while True:
+            await self._reports_waiting.wait()
+            self._reports_waiting.clear()
+            batch, self._pending_reports = self._pending_reports, []
+            if not batch:
+                continue
+            self._storing = True
+            try:
+                await self.context.on_reports(batch)
+            except Exception:
+                log.exception("storing %d SMPP receipts failed; keeping them", len(batch))
+                self._pending_reports[:0] = batch
+                await asyncio.sleep(1.0)
+                self._reports_waiting.set()
+            finally:
+                self._storing = False
 
     def _inbound(self, event: smpp34.DeliverSmEvent) -> InboundSms | None:
         """An MO message, or None while parts of a concatenated one are still missing."""

@@ -56,6 +56,7 @@ class TestSmsc:
         self.receipts = True
         self.decimal_receipt_ids = False
         self.accepted: list[Submitted] = []
+        self.receipt_failures: list[str] = []  # refused hand-overs of receipts (retried)
         self.refuse: list[int] = []  # command_status for the next submit_sm, one each
         self.binds = 0
         self._lock = threading.Lock()
@@ -175,6 +176,18 @@ class TestSmsc:
             f"id:{shown} sub:001 dlvrd:001 submit date:{stamp} done date:{stamp} "
             "stat:DELIVRD err:000 text:"
         )
+        for attempt in range(5):  # like a real SMSC, try a refused receipt again later
+            try:
+                await self._send_receipt(esme, event, text, shown)
+                return
+            except Exception as exc:  # the ESME refused it (busy), or the link went
+                with self._lock:
+                    self.receipt_failures.append(repr(exc))
+                await asyncio.sleep(0.2 * (attempt + 1))
+
+    async def _send_receipt(
+        self, esme: smpp34.Esme, event: smpp34.SubmitSmEvent, text: str, shown: str
+    ) -> None:
         await esme.deliver_sm(
             event.source_addr,
             text.encode(),
