@@ -14,7 +14,7 @@ from smsdesk.domain.encoding import from_gsm7_septets, to_gsm7_septets
 from smsdesk.store.tables import inbound_messages, unmatched_reports
 from smsdesk.testing import FakeClock
 from smsdesk.testing.harness import Harness, running_service
-from smsdesk.testing.smsc import TestSmsc
+from smsdesk.testing.smsc import BindRefuser, TestSmsc
 
 TO = "+46701234567"
 
@@ -182,3 +182,39 @@ async def test_malformed_receipt_is_kept_unmatched(service: Harness, smsc: TestS
 async def test_send_test_shows_a_refused_connection(service: Harness, smsc: TestSmsc) -> None:
     body = (await service.post("/api/v1/settings/test", {"to": TO, "text": "hello"})).json()
     assert body["accepted"] is True and body["provider_message_id"] == smsc.accepted[0].message_id
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="smpp34's client ignores a bind_resp with an error status and reports 'bind timed "
+    "out', so a refused password cannot be told from a silent SMSC",
+)
+async def test_a_refused_bind_shows_as_wrong_credentials_in_send_test(tmp_path: Path) -> None:
+    refuser = BindRefuser(status=0x0E).start()  # ESME_RINVPASWD
+    try:
+        async with running_service(tmp_path, dispatcher=False) as harness:
+            settings = {
+                "module": "smpp",
+                "sender": "Smsdesk",
+                "module_settings": {
+                    "smpp": {
+                        "host": "127.0.0.1",
+                        "port": refuser.port,
+                        "system_id": "smsdesk",
+                        "password": "wrong",
+                        "timeout": 2,
+                    }
+                },
+            }
+            response = await harness.post(
+                "/api/v1/settings/test", {"to": TO, "text": "Test", "settings": settings}
+            )
+    finally:
+        refuser.stop()
+    body = response.json()
+    assert body["accepted"] is False, body
+    assert "password" in body["error"]["message"]
+    assert body["error"]["kind"] == "AuthenticationError"
+    assert body["error"]["code"] == "0x0E"
+    assert "password" in body["error"]["message"]
+    assert refuser.binds >= 1

@@ -512,8 +512,11 @@ class SmppProvider(Provider):
                 f"{self.settings.timeout:g} s.",
                 code="timeout",
             )
+        hint = "host, port and TLS"
+        if "bind" in str(exc).lower():  # connected, but the bind was not answered as expected
+            hint = "system ID, password and system type (and host, port and TLS)"
         return TemporaryError(
-            f"Cannot bind to the SMSC at {self._where()}: {exc}. Check host, port and TLS.",
+            f"Cannot bind to the SMSC at {self._where()}: {exc}. Check {hint}.",
             code=f"0x{status:02X}" if status is not None else "connect",
         )
 

@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import socket
+import struct
 import threading
 import time
 from collections.abc import Coroutine
@@ -210,3 +211,58 @@ class TestSmsc:
             with contextlib.suppress(TimeoutError, smpp34.SmppError):
                 await asyncio.wait_for(esme.unbind(), 3)
         self._sessions.clear()
+
+
+class BindRefuser:
+    """An SMSC that answers every bind with `status`: smpp34's server lets anyone in.
+
+    Only the bind response is spoken here (a bare 16-byte header carrying the error status),
+    which is all an ESME sees of an SMSC that refuses its credentials.
+    """
+
+    def __init__(self, status: int = 0x0E) -> None:
+        self.status = status
+        self.binds = 0
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen()
+        self.port: int = self._sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, name="smsc-bind-refuser", daemon=True)
+
+    def start(self) -> BindRefuser:
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            with conn:
+                header = self._read(conn, 16)
+                if header is None:
+                    continue
+                length, command_id, _, sequence = struct.unpack(">IIII", header)
+                self._read(conn, length - 16)
+                self.binds += 1
+                conn.sendall(
+                    struct.pack(">IIII", 16, command_id | 0x80000000, self.status, sequence)
+                )
+                with contextlib.suppress(OSError):
+                    while conn.recv(4096):  # let the ESME read the answer and hang up itself
+                        pass
+
+    @staticmethod
+    def _read(conn: socket.socket, size: int) -> bytes | None:
+        data = b""
+        while len(data) < size:
+            chunk = conn.recv(size - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    def stop(self) -> None:
+        self._sock.close()
+        self._thread.join(5)
