@@ -27,6 +27,7 @@ import enum
 import logging
 import random
 import re
+import struct
 import time
 import uuid
 from collections import OrderedDict
@@ -60,6 +61,7 @@ from smsdesk.providers.base import (
 )
 
 log = logging.getLogger(__name__)
+BIND_TRANSMITTER = 0x00000002
 INBOUND_CAPACITY = 20_000  # deliver_sm waiting for the reader (receipts come in bursts)
 
 # command_status values (SMPP 3.4 §5.1.3).
@@ -451,6 +453,9 @@ class SmppProvider(Provider):
                 await self._drop()
                 raise
             except Exception as exc:
+                silent = isinstance(exc, TimeoutError) or "bind timed out" in str(exc)
+                if silent and (refused := await self._probe_bind()):
+                    exc = smpp34.SmppError(f"bind refused (0x{refused:02X})")
                 self._bind_error = self._bind_failure(exc)
                 self._bind_attempted.set()
                 log.warning("SMPP bind to %s failed: %s", self._where(), self._bind_error.message)
@@ -498,6 +503,43 @@ class SmppProvider(Provider):
     def _where(self) -> str:
         return f"{self.settings.host}:{self.settings.port}"
 
+    async def _probe_bind(self) -> int | None:
+        """The status of a bind_transmitter answered with an error, or None.
+
+        smpp34's client reports a bind_resp carrying an error status as a timeout; asking once
+        more by hand tells a refused password from an SMSC that does not answer.
+        """
+        s = self.settings
+        body = b"".join(
+            [
+                s.system_id.encode("latin-1", "replace") + b"\0",
+                s.password.get_secret_value().encode("latin-1", "replace") + b"\0",
+                s.system_type.encode("latin-1", "replace") + b"\0",
+                bytes([0x34, 0, 0]),
+                b"\0",
+            ]
+        )
+        pdu = struct.pack(">IIII", 16 + len(body), BIND_TRANSMITTER, 0, 1) + body
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(s.host, s.port, ssl=True if s.tls else None), s.timeout
+            )
+        except (OSError, TimeoutError):
+            return None
+        try:
+            writer.write(pdu)
+            header = await asyncio.wait_for(reader.readexactly(16), s.timeout)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError):
+            return None
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        _, command_id, status, _ = struct.unpack(">IIII", header)
+        if command_id == BIND_TRANSMITTER | 0x80000000 and status != 0:
+            return int(status)
+        return None
+
     def _bind_failure(self, exc: BaseException) -> ProviderError:
         status = _status_of(exc)
         if status in AUTH_STATUSES:
@@ -525,7 +567,8 @@ class SmppProvider(Provider):
         await self.start()
         if not self._bound.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wait_bind(), self.settings.timeout)
+                # A bind that times out is followed by a probe: up to two timeouts in all.
+                await asyncio.wait_for(self._wait_bind(), 2 * self.settings.timeout + 1)
         if self._tx is None:
             if self._bind_error is not None:
                 raise self._bind_error
