@@ -213,3 +213,35 @@ async def test_a_refused_bind_shows_as_wrong_credentials_in_send_test(tmp_path: 
     assert body["error"]["code"] == "0x0E"
     assert "password" in body["error"]["message"]
     assert refuser.binds >= 1
+
+
+async def test_long_text_as_sar_tlvs_or_one_payload(service: Harness, smsc: TestSmsc) -> None:
+    """The two other ways SMSCs take long texts: sar_* TLVs per part, or message_payload."""
+    text = ("Lorem ipsum {dolor} sit amet " * 12).strip()
+    await service.configure(module_settings={"smpp": {"long_messages": "sar"}})
+    await service.idle_scans(2)
+    await service.wait_for(await send(service, text), "delivered")
+    parts = [dict(p.tlvs) for p in smsc.accepted]
+    assert len(parts) == 3
+    assert {p[0x020C] for p in parts} == {parts[0][0x020C]}  # one reference
+    assert sorted(p[0x020F][0] for p in parts) == [1, 2, 3]
+    assert all(p[0x020E] == b"\x03" for p in parts)
+    ordered = sorted(smsc.accepted, key=lambda p: dict(p.tlvs)[0x020F][0])
+    assert all(not p.esm_class & 0x40 for p in ordered)
+    assert "".join(from_gsm7_septets(p.short_message) for p in ordered) == text
+
+    await service.configure(module_settings={"smpp": {"long_messages": "payload"}})
+    await service.idle_scans(2)
+    await service.wait_for(await send(service, text, to="+46701234568"), "delivered")
+    [whole] = [p for p in smsc.accepted if p.destination_addr == "46701234568"]
+    assert whole.short_message == b""
+    assert from_gsm7_septets(dict(whole.tlvs)[0x0424]) == text
+
+
+async def test_transmitter_and_receiver_sessions(service: Harness, smsc: TestSmsc) -> None:
+    """Bound as two sessions: messages go out on one and receipts come back on the other."""
+    await service.configure(module_settings={"smpp": {"bind_mode": "transmitter+receiver"}})
+    await service.idle_scans(2)
+    await service.wait_for(await send(service, "Two sessions"), "delivered")
+    await service.wait_until(lambda: len(smsc._sessions) == 2, "the old session to go")
+    assert sorted(e.can_receive for e in smsc._sessions.values()) == [False, True]

@@ -31,9 +31,9 @@ import struct
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import smpp34
 from pydantic import Field, SecretStr
@@ -61,6 +61,7 @@ from smsdesk.providers.base import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 BIND_TRANSMITTER = 0x00000002
 INBOUND_CAPACITY = 20_000  # deliver_sm waiting for the reader (receipts come in bursts)
 
@@ -223,6 +224,24 @@ class _Tracked:
     parts: int
     delivered: set[str] = field(default_factory=set)
     done: bool = False
+
+
+async def within(awaitable: Awaitable[T], timeout: float) -> T:
+    """`awaitable`'s result, or TimeoutError after `timeout` seconds without waiting for it.
+
+    asyncio.wait_for waits for a cancelled awaitable to finish; smpp34's futures may not
+    finish when cancelled (a stop or connect in progress), which hung a provider's close.
+    """
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        raise TimeoutError
+    return task.result()
 
 
 def _status_of(exc: BaseException) -> int | None:
@@ -441,7 +460,7 @@ class SmppProvider(Provider):
         for bind_type in types:
             client = self._client(bind_type)
             self._clients.append(client)
-            sessions.append(await asyncio.wait_for(client.connect(), self.settings.timeout))
+            sessions.append(await within(client.connect(), self.settings.timeout))
         return sessions
 
     async def _keep_bound(self) -> None:
@@ -494,10 +513,10 @@ class SmppProvider(Provider):
     async def _drop(self, sessions: Sequence[smpp34.Smsc] = ()) -> None:
         for session in sessions:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(session.unbind(), 2)
+                await within(session.unbind(), 2)
         for client in self._clients:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.stop(), 2)
+                await within(client.stop(), 2)
         self._clients = []
 
     def _where(self) -> str:
@@ -633,7 +652,7 @@ class SmppProvider(Provider):
         timeout = self.settings.timeout
         async with self._window:
             try:
-                resp = await asyncio.wait_for(
+                resp = await within(
                     session.submit_sm(
                         destination,
                         part.short_message,
