@@ -51,15 +51,7 @@ class Contract:
         return body
 
     async def wait_error(self, message_id: str) -> dict[str, Any]:
-        """Wait until a failed attempt is recorded and the message is queued again."""
-        deadline = time.monotonic() + 10
-        while True:
-            body = await self.message(message_id)
-            if body["status"] == "queued" and body["attempts"] >= 1 and body["error"]:
-                return body
-            assert body["status"] in ("queued", "sending"), body
-            assert time.monotonic() < deadline, f"no failed attempt recorded: {body}"
-            await self.harness.idle_scans(1)
+        return await self.harness.wait_error(message_id)
 
     async def later(self, seconds: float) -> None:
         """Move the clock on and let the dispatcher see it."""

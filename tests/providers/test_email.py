@@ -72,17 +72,6 @@ async def send(harness: Harness, text: str, to: str = TO) -> str:
     return message_id
 
 
-async def failed_attempt(harness: Harness, message_id: str) -> dict[str, Any]:
-    """Wait until a failed attempt is recorded and the message is queued again."""
-    deadline = time.monotonic() + 10
-    while True:
-        body: dict[str, Any] = (await harness.get(f"/api/v1/messages/{message_id}")).json()
-        if body["status"] == "queued" and body["attempts"] >= 1 and body["error"]:
-            return body
-        assert time.monotonic() < deadline, f"no failed attempt recorded: {body}"
-        await harness.idle_scans(1)
-
-
 async def test_gsm_and_unicode_sms_arrive_as_emails_over_starttls_with_login(
     harness: Harness, certificate: tuple[Path, Path]
 ) -> None:
@@ -117,7 +106,7 @@ async def test_a_batch_shares_one_connection_and_login(harness: Harness, clock: 
     await use_email(harness, email_settings(server))
     ids = [await send(harness, f"Message {n}") for n in range(5)]
     for message_id in ids:
-        await failed_attempt(harness, message_id)
+        await harness.wait_error(message_id)
     with server:
         clock.advance(3600)
         for message_id in ids:
@@ -190,7 +179,7 @@ async def test_a_server_that_is_down_keeps_the_message_queued_until_it_returns(
     server = SmtpInbox()  # its port is chosen but nothing listens yet
     await use_email(harness, email_settings(server))
     message_id = await send(harness, "Are you there?")
-    waiting = await failed_attempt(harness, message_id)
+    waiting = await harness.wait_error(message_id)
     assert f"Cannot reach the SMTP server 127.0.0.1:{server.port}" in waiting["error"]
 
     with server:
@@ -206,7 +195,7 @@ async def test_a_temporary_refusal_is_retried(harness: Harness, inbox: SmtpInbox
     inbox.refuse("4741000000@gateway.example", "451 4.3.0 Try again later")
     await use_email(harness, email_settings(inbox))
     message_id = await send(harness, "Later")
-    waiting = await failed_attempt(harness, message_id)
+    waiting = await harness.wait_error(message_id)
     assert "451 4.3.0 Try again later" in waiting["error"]
 
 

@@ -68,16 +68,6 @@ async def send(harness: Harness, text: str, to: str = TO) -> str:
     return message_id
 
 
-async def failed_attempt(harness: Harness, message_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while True:
-        body: dict[str, Any] = (await harness.get(f"/api/v1/messages/{message_id}")).json()
-        if body["status"] == "queued" and body["attempts"] >= 1 and body["error"]:
-            return body
-        assert time.monotonic() < deadline, f"no failed attempt recorded: {body}"
-        await harness.idle_scans(1)
-
-
 async def test_without_web_service_each_sms_is_an_email_to_the_gateway(
     harness: Harness, fake: IntelecomFake, inbox: SmtpInbox
 ) -> None:
@@ -120,7 +110,7 @@ async def test_without_email_settings_messages_wait_until_the_email_module_is_co
     original = {**fake.module_settings(), "use_web_service": False}
     await configure(harness, {"original_intelecom": original})
     message_id = await send(harness, "Waiting for SMTP")
-    waiting = await failed_attempt(harness, message_id)
+    waiting = await harness.wait_error(message_id)
     assert waiting["error"] == WEB_SERVICE_OFF
 
     await configure(harness, {"email": smtp(inbox)})

@@ -62,6 +62,17 @@ class Harness:
                 raise AssertionError(f"{message_id} is {body['status']}, not {statuses}: {body}")
             await asyncio.sleep(0.01)
 
+    async def wait_error(self, message_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait until a failed attempt is recorded and the message is queued again."""
+        deadline = time.monotonic() + timeout
+        while True:
+            body: dict[str, Any] = (await self.get(f"/api/v1/messages/{message_id}")).json()
+            if body["status"] == "queued" and body["attempts"] >= 1 and body["error"]:
+                return body
+            assert body["status"] in ("queued", "sending"), body
+            assert time.monotonic() < deadline, f"no failed attempt recorded: {body}"
+            await self.idle_scans(1)
+
     async def wait_until(
         self, condition: Callable[[], bool], what: str, timeout: float = 10.0
     ) -> None:
