@@ -53,11 +53,7 @@ def running() -> Iterator[LinkMobilityFake]:
 
 @pytest.fixture
 def fake(running: LinkMobilityFake) -> LinkMobilityFake:
-    running.messages.clear()
-    running.requests.clear()
-    running.refused_numbers.clear()
-    while running.next_failure() is not None:
-        pass
+    running.reset()
     return running
 
 

@@ -22,12 +22,8 @@ def server() -> Iterator[PsWinComFake]:
 @pytest.fixture
 def fake(server: PsWinComFake) -> Iterator[PsWinComFake]:
     """The module's fake with nothing recorded and nothing pending."""
-    with server.lock:
-        server.messages.clear()
-        server.requests.clear()
-        server.refused_numbers.clear()
-        server._failures.clear()
-        server.acknowledgements.clear()
+    server.reset()
+    server.acknowledgements.clear()
     yield server
     server.release_held()
 

@@ -64,10 +64,7 @@ def fake() -> Iterator[CompayaFake]:
 
 @pytest.fixture
 def clean_fake(fake: CompayaFake) -> CompayaFake:
-    with fake.lock:
-        fake.requests.clear()
-        fake.messages.clear()
-        fake.refused_numbers.clear()
+    fake.reset()
     return fake
 
 

@@ -52,7 +52,6 @@ def running_fake() -> Iterator[IntelecomFake]:
 
 @pytest.fixture
 def fake(running_fake: IntelecomFake) -> IntelecomFake:
-    running_fake.release_held()
     running_fake.reset()
     return running_fake
 

@@ -58,11 +58,7 @@ def fake() -> Iterator[LinkMobilityFake]:
 @pytest.fixture
 def clean_fake(fake: LinkMobilityFake) -> LinkMobilityFake:
     """The shared fake with nothing recorded or queued."""
-    fake.messages.clear()
-    fake.requests.clear()
-    fake.refused_numbers.clear()
-    while fake.next_failure() is not None:
-        pass
+    fake.reset()
     return fake
 
 

@@ -81,11 +81,7 @@ def fake() -> Iterator[PsWinComFake]:
 @pytest.fixture
 def gateway(fake: PsWinComFake) -> Iterator[PsWinComFake]:
     """The module's fake with nothing recorded and nothing pending."""
-    with fake.lock:
-        fake.messages.clear()
-        fake.requests.clear()
-        fake.refused_numbers.clear()
-        fake._failures.clear()
+    fake.reset()
     yield fake
     fake.release_held()
 

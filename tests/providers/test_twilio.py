@@ -77,12 +77,7 @@ def running_fake() -> Iterator[TwilioFake]:
 def fake(running_fake: TwilioFake) -> Iterator[TwilioFake]:
     """One fake server per file (starting one takes a while), emptied for each test."""
     yield running_fake
-    running_fake.release_held()
-    with running_fake.lock:
-        running_fake.messages.clear()
-        running_fake.requests.clear()
-        running_fake.refused_numbers.clear()
-        running_fake.inbound_url = running_fake.status_url = None
+    running_fake.reset()
 
 
 @pytest.fixture

@@ -144,6 +144,16 @@ class FakeProvider(abc.ABC):
         with self.lock:
             self._failures.extend([mode] * times)
 
+    def reset(self) -> None:
+        """Forget what earlier tests did, so one started fake can serve many tests."""
+        self.release_held()
+        with self.lock:
+            self.requests.clear()
+            self.messages.clear()
+            self.refused_numbers.clear()
+            self._failures.clear()
+        self.status_url = self.inbound_url = None
+
     def refuse_number(self, number: str) -> None:
         """Refuse sends to `number` (E.164) the way the provider refuses an invalid number."""
         with self.lock:

@@ -65,12 +65,7 @@ class CmFake(FakeProvider):
 
     def reset(self) -> None:
         """Forget what earlier tests did, so one started fake can serve many tests."""
-        with self.lock:
-            self.requests.clear()
-            self.messages.clear()
-            self.refused_numbers.clear()
-            self._failures.clear()
-        self.status_url = self.inbound_url = None
+        super().reset()
         self.report_format = "json"
 
     def routes(self) -> list[BaseRoute]:

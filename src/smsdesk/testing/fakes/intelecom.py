@@ -104,16 +104,12 @@ class IntelecomFake(FakeProvider):
 
     def reset(self) -> None:
         """Forget everything received and every control, so one running fake serves many tests."""
+        super().reset()
         with self.lock:
-            self.requests.clear()
-            self.messages.clear()
-            self.refused_numbers.clear()
-            self._failures.clear()
             self._scripted.clear()
             self._reported.clear()
             self.quota_per_number = None
             self.callback_format = "json"
-            self.status_url = self.inbound_url = None
 
     def answer_next(self, status_code: int, *, with_message_id: bool = True) -> None:
         """Answer every message of the next send request with this status (test control)."""

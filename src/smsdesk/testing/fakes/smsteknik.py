@@ -148,14 +148,10 @@ class SmsTeknikFake(FakeProvider):
 
     def reset(self) -> None:
         """Forget requests, messages, failures and account state (a fake shared by tests)."""
+        super().reset()
         with self.lock:
-            self.requests.clear()
-            self.messages.clear()
-            self.refused_numbers.clear()
             self.blocked_numbers.clear()
             self.credits = None
-            while self.next_failure() is not None:
-                pass
 
     def next_smsid(self) -> str:
         with self.lock:
