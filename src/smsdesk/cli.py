@@ -13,11 +13,19 @@ from typing import Annotated, Any
 
 import tomli_w
 import typer
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from smsdesk.config import AppConfig
+from smsdesk.commands.common import (
+    DatabaseUrl,
+    DataDir,
+    err,
+    fail,
+    make_config,
+    open_service,
+    out,
+    when,
+)
 from smsdesk.configuration import masked, validate_configuration
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.settings import ConfigurationInvalid
@@ -40,18 +48,6 @@ app.add_typer(settings_app, name="settings")
 app.add_typer(messages_app, name="messages")
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
-out = Console()
-err = Console(stderr=True)
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(envvar="SMSDESK_DATA_DIR", help="Directory for the SQLite file and keys."),
-]
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(envvar="SMSDESK_DATABASE_URL", help="SQLAlchemy URL, e.g. postgresql://…"),
-]
-
 WorkerId = Annotated[
     str | None,
     typer.Option(envvar="SMSDESK_WORKER_ID", help="Name of this dispatcher in leases and logs."),
@@ -79,19 +75,10 @@ LogLevel = Annotated[
 LogFormat = Annotated[str, typer.Option(envvar="SMSDESK_LOG_FORMAT", help="json or text.")]
 
 
-def _config(data_dir: Path | None, database_url: str | None, **extra: Any) -> AppConfig:
-    overrides = {
-        k: v
-        for k, v in {"data_dir": data_dir, "database_url": database_url, **extra}.items()
-        if v is not None
-    }
-    return AppConfig(**overrides)
-
-
-def _service(data_dir: Path | None, database_url: str | None) -> Service:
-    service = Service(_config(data_dir, database_url))
-    service.upgrade()
-    return service
+_config = make_config
+_service = open_service
+_fail = fail
+_when = when
 
 
 def _as_toml(doc: dict[str, Any]) -> str:
@@ -103,11 +90,6 @@ def _as_toml(doc: dict[str, Any]) -> str:
         return value
 
     return tomli_w.dumps(drop_none(doc))
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
 
 
 @app.command()
@@ -501,12 +483,6 @@ def apikey_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> N
     for key in _service(data_dir, database_url).keys.list():
         table.add_row(key.prefix, key.name, key.role, _when(key.created_at), _when(key.revoked_at))
     out.print(table)
-
-
-def _when(ts: float | None) -> str:
-    from smsdesk.web.api.schemas import iso
-
-    return iso(ts) or ""
 
 
 @apikey_app.command("revoke")

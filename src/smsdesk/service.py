@@ -11,6 +11,7 @@ import httpx
 
 from smsdesk.config import AppConfig
 from smsdesk.crypto import SecretBox, load_or_create_key
+from smsdesk.events import EventSink, NoEvents
 from smsdesk.outbox.dispatcher import Dispatcher
 from smsdesk.outbox.pool import ProviderPool
 from smsdesk.store import db
@@ -33,6 +34,7 @@ class Service:
         self.writer = Writer(self.engine)
         self.settings = ConfigurationStore(self.engine, self.box)
         self.keys = ApiKeyStore(self.engine)
+        self.events: EventSink = NoEvents()
         self.owner = config.worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.public_url = config.effective_public_url()
         self.http: httpx.AsyncClient | None = None

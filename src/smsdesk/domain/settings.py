@@ -43,6 +43,123 @@ class ModuleLimits(BaseModel):
     )
 
 
+REQUEST_PRIORITIES = ("low", "normal", "high", "urgent")
+
+# Whole-message keywords (case and surrounding punctuation ignored), per customer language.
+DEFAULT_OPT_OUT_KEYWORDS: dict[str, list[str]] = {
+    "en": ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"],
+    "nl": ["STOP", "AFMELDEN", "UITSCHRIJVEN"],
+    "no": ["STOPP", "STOP", "AVMELD", "AVSLUTT"],
+    "sv": ["STOPP", "STOP", "AVSLUTA", "AVREGISTRERA"],
+    "da": ["STOP", "STOPP", "AFMELD", "AFMELDING"],
+    "de": ["STOP", "STOPP", "ABMELDEN", "ABBESTELLEN"],
+}
+DEFAULT_OPT_IN_KEYWORDS: dict[str, list[str]] = {
+    "en": ["START", "UNSTOP", "SUBSCRIBE"],
+    "nl": ["START", "AANMELDEN"],
+    "no": ["START", "PÅMELD"],
+    "sv": ["START", "BÖRJA"],
+    "da": ["START", "TILMELD"],
+    "de": ["START", "ANMELDEN"],
+}
+
+
+class InboundSettings(BaseModel):
+    """How inbound SMS become requests: the SMS mailbox, threading and opt-out keywords."""
+
+    model_config = {"extra": "forbid"}
+
+    sms_endpoint: str = Field(
+        "",
+        max_length=20,
+        title="SMS endpoint",
+        description="Code an inbound SMS starts with to be for this installation; "
+        "empty accepts every SMS. A module with its own SMS endpoint uses that one.",
+    )
+    category: str = Field(
+        "SMS",
+        min_length=1,
+        max_length=100,
+        title="Category",
+        description="Category of requests created from SMS.",
+    )
+    priority: str = Field(
+        "normal",
+        title="Priority",
+        description="Priority of requests created from SMS: low, normal, high or urgent.",
+    )
+    language: str = Field(
+        "en",
+        min_length=2,
+        max_length=10,
+        title="Customer language",
+        description="Language of customers created from SMS (e.g. en, nl).",
+    )
+    conversation_days: int = Field(
+        7,
+        ge=0,
+        le=365,
+        title="Conversation window (days)",
+        description="An SMS joins the customer's open request if it was active this recently, "
+        "or answers an SMS sent from a request this recently.",
+    )
+    opt_out_keywords: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_OPT_OUT_KEYWORDS.items()},
+        title="Opt-out keywords",
+        description="Per language: an SMS consisting of one of these words opts the number out.",
+    )
+    opt_in_keywords: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_OPT_IN_KEYWORDS.items()},
+        title="Opt-in keywords",
+        description="Per language: an SMS consisting of one of these words opts the number in.",
+    )
+    opt_out_confirmation: str = Field(
+        "",
+        max_length=480,
+        title="Opt-out confirmation",
+        description="Sent after an opt-out; empty sends nothing.",
+    )
+    opt_in_confirmation: str = Field(
+        "",
+        max_length=480,
+        title="Opt-in confirmation",
+        description="Sent after an opt-in; empty sends nothing.",
+    )
+
+    @field_validator("sms_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"[^\s]+", value):
+            raise ValueError("The SMS endpoint is one word without spaces, e.g. HELP.")
+        return value
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in REQUEST_PRIORITIES:
+            raise ValueError(f"Use one of: {', '.join(REQUEST_PRIORITIES)}.")
+        return value
+
+    @field_validator("opt_out_keywords", "opt_in_keywords")
+    @classmethod
+    def _keywords(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        cleaned: dict[str, list[str]] = {}
+        for language, words in value.items():
+            upper = [w.strip().upper() for w in words if w.strip()]
+            if any(" " in w for w in upper):
+                raise ValueError(f"Keywords for '{language}' must be single words.")
+            cleaned[language.strip().lower()] = upper
+        return cleaned
+
+    def keyword_sets(self) -> tuple[frozenset[str], frozenset[str]]:
+        """Every opt-out and every opt-in word, whatever the language."""
+        out = frozenset(w for words in self.opt_out_keywords.values() for w in words)
+        into = frozenset(w for words in self.opt_in_keywords.values() for w in words)
+        return out, into - out
+
+
 class SmsConfiguration(BaseModel):
     """Everything the administrator sets on the SMS configuration screen."""
 
@@ -78,6 +195,7 @@ class SmsConfiguration(BaseModel):
         title="Validity (hours)",
         description="How long the outbox keeps trying a message.",
     )
+    inbound: InboundSettings = Field(default_factory=InboundSettings)
     module_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     limits: dict[str, ModuleLimits] = Field(default_factory=dict)
 

@@ -51,12 +51,17 @@ messages = Table(
     Column("api_key_id", String(26)),
     Column("is_test", Boolean, nullable=False, default=False),
     Column("delivery_report", Boolean, nullable=False, default=True),
+    Column("session_key", String(40)),
+    Column("request_id", String(26)),
+    Column("transactional", Boolean, nullable=False, default=False),
 )
 Index("ix_messages_claim", messages.c.status, messages.c.module, messages.c.priority, messages.c.id)
 Index("ix_messages_lease", messages.c.status, messages.c.lease_until)
 Index("ix_messages_provider_id", messages.c.module, messages.c.provider_message_id)
 Index("ix_messages_recipient", messages.c.recipient)
 Index("ix_messages_status_id", messages.c.status, messages.c.id)
+Index("ix_messages_session_key", messages.c.session_key)
+Index("ix_messages_request", messages.c.request_id)
 
 message_events = Table(
     "message_events",
@@ -102,6 +107,7 @@ api_keys = Table(
     Column("role", String(20), nullable=False),
     Column("created_at", Double, nullable=False),
     Column("revoked_at", Double),
+    Column("transactional", Boolean, nullable=False, default=False),
     UniqueConstraint("prefix", name="uq_api_keys_prefix"),
 )
 
@@ -115,8 +121,18 @@ inbound_messages = Table(
     Column("recipient", String(40), nullable=False),
     Column("body", Text, nullable=False),
     Column("received_at", Double, nullable=False),
+    # pending until processed; then request, unrecognised, opt_out, opt_in, invalid or deleted
+    Column("state", String(14), nullable=False, default="pending"),
+    Column("content", Text),
+    Column("session_key", String(40)),
+    Column("customer_id", String(26)),
+    Column("request_id", String(26)),
+    Column("reason", Text),
+    Column("processed_at", Double),
     UniqueConstraint("module", "provider_message_id", name="uq_inbound_provider_id"),
 )
+Index("ix_inbound_state", inbound_messages.c.state, inbound_messages.c.id)
+Index("ix_inbound_sender", inbound_messages.c.sender)
 
 unmatched_reports = Table(
     "unmatched_reports",
@@ -130,4 +146,104 @@ unmatched_reports = Table(
 )
 Index(
     "ix_unmatched_provider_id", unmatched_reports.c.module, unmatched_reports.c.provider_message_id
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("language", String(10), nullable=False),
+    Column("created_from_sms", Boolean, nullable=False, default=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+customer_numbers = Table(
+    "customer_numbers",
+    metadata,
+    Column("number", String(20), primary_key=True),
+    Column("customer_id", String(26), nullable=False),
+)
+Index("ix_customer_numbers_customer", customer_numbers.c.customer_id)
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("category", String(100), nullable=False),
+    Column("priority", String(20), nullable=False),
+    Column("language", String(10), nullable=False),
+    Column("customer_id", String(26), nullable=False),
+    Column("session_key", String(40), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("last_activity_at", Double, nullable=False),
+    UniqueConstraint("session_key", name="uq_requests_session_key"),
+)
+Index("ix_requests_customer", requests.c.customer_id, requests.c.status)
+Index("ix_requests_status_activity", requests.c.status, requests.c.last_activity_at)
+
+request_messages = Table(
+    "request_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(26), nullable=False),
+    Column("direction", String(3), nullable=False),  # in or out
+    Column("inbound_id", String(26)),
+    Column("message_id", String(26)),
+    Column("body", Text, nullable=False),
+    Column("author", String(100)),
+    Column("at", Double, nullable=False),
+)
+Index("ix_request_messages_request", request_messages.c.request_id, request_messages.c.id)
+
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("number", String(20), primary_key=True),
+    Column("keyword", String(40)),
+    Column("source", String(20), nullable=False),
+    Column("inbound_id", String(26)),
+    Column("created_at", Double, nullable=False),
+)
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),  # encrypted with the installation's key
+    Column("events", Text, nullable=False),  # comma-separated event types
+    Column("description", String(200), nullable=False, default=""),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", Double, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("subscription_id", String(26), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("event_id", String(26), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(10), nullable=False),  # pending, delivered or dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Double, nullable=False),
+    Column("lease_until", Double),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("created_at", Double, nullable=False),
+    Column("delivered_at", Double),
+)
+Index(
+    "ix_webhook_deliveries_due", webhook_deliveries.c.status, webhook_deliveries.c.next_attempt_at
+)
+Index(
+    "ix_webhook_deliveries_subscription",
+    webhook_deliveries.c.subscription_id,
+    webhook_deliveries.c.id,
 )
