@@ -1,0 +1,201 @@
+"""`smsdesk customers`: add, list, show, update, remove and import customers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from smsdesk import customers
+from smsdesk.commands.common import DatabaseUrl, DataDir, err, fail, open_service, out, when
+from smsdesk.customers.csv_import import import_customers
+from smsdesk.domain.errors import DomainError
+from smsdesk.service import Service
+
+app = typer.Typer(help="Customers and their mobile numbers.", no_args_is_help=True)
+
+Numbers = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--number",
+        "-n",
+        help="A mobile number (repeatable); without country code the default one is added.",
+    ),
+]
+Language = Annotated[str | None, typer.Option(help="Language code, e.g. en or nl.")]
+CustomerId = Annotated[str, typer.Argument(help="The customer's id (or one of its numbers).")]
+
+
+def _problem(exc: Exception) -> None:
+    """End the command with the error's message (and the field it concerns)."""
+    if isinstance(exc, DomainError) and not isinstance(exc, customers.NumberTaken):
+        fail(f"{exc.field}: {exc.message}")
+    fail(getattr(exc, "message", str(exc)))
+
+
+_ERRORS = (DomainError, customers.CustomerNotFound, customers.CustomerInUse)
+
+
+def _resolve(service: Service, id_or_number: str) -> str:
+    """A customer id, also when given one of the customer's numbers."""
+    try:
+        return customers.get_customer(service, id_or_number).id
+    except customers.CustomerNotFound as missing:
+        try:
+            found = customers.find_by_number(service, id_or_number)
+        except DomainError:
+            found = None
+        if found is None:
+            _problem(missing)
+            raise
+        return found.id
+
+
+def _print(customer: customers.Customer) -> None:
+    origin = "  (created from an SMS)" if customer.created_from_sms else ""
+    out.print(f"{customer.id}  {customer.name}{origin}", markup=False, highlight=False)
+    out.print(f"  language: {customer.language}", markup=False, highlight=False)
+    for number in customer.numbers:
+        out.print(f"  number:   {number}", markup=False, highlight=False)
+    out.print(f"  created:  {when(customer.created_at)}", markup=False, highlight=False)
+    out.print(f"  updated:  {when(customer.updated_at)}", markup=False, highlight=False)
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="The customer's name.")],
+    number: Numbers = None,
+    language: Language = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add a customer with one or more mobile numbers."""
+    service = open_service(data_dir, database_url)
+    try:
+        customer = customers.create_customer(
+            service, name=name, numbers=number or [], language=language
+        )
+    except _ERRORS as exc:
+        _problem(exc)
+        return
+    _print(customer)
+
+
+@app.command("list")
+def list_(
+    search: Annotated[
+        str | None, typer.Option("--search", "-s", help="Part of a name or a number.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List customers, newest first."""
+    found = customers.search_customers(open_service(data_dir, database_url), search, limit=limit)
+    table = Table("id", "name", "numbers", "language", "created", "from SMS")
+    for c in found:
+        sms = "yes" if c.created_from_sms else ""
+        table.add_row(c.id, c.name, " ".join(c.numbers), c.language, when(c.created_at), sms)
+    out.print(table)
+    if not found:
+        err.print("no customers" + (f" match '{search}'" if search else ""))
+
+
+@app.command("show")
+def show(customer: CustomerId, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Show a customer with its numbers."""
+    service = open_service(data_dir, database_url)
+    _print(customers.get_customer(service, _resolve(service, customer)))
+
+
+@app.command("update")
+def update(
+    customer: CustomerId,
+    name: Annotated[str | None, typer.Option(help="The new name.")] = None,
+    language: Language = None,
+    number: Annotated[
+        list[str] | None,
+        typer.Option("--number", "-n", help="Replace all numbers with these (repeatable)."),
+    ] = None,
+    add_number: Annotated[
+        list[str] | None, typer.Option(help="Add this number (repeatable).")
+    ] = None,
+    remove_number: Annotated[
+        list[str] | None, typer.Option(help="Remove this number (repeatable).")
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Change a customer's name, language or numbers."""
+    service = open_service(data_dir, database_url)
+    customer_id = _resolve(service, customer)
+    try:
+        result = customers.update_customer(
+            service, customer_id, name=name, language=language, numbers=number
+        )
+        for extra in add_number or []:
+            result = customers.add_number(service, customer_id, extra)
+        for gone in remove_number or []:
+            result = customers.remove_number(service, customer_id, gone)
+    except _ERRORS as exc:
+        _problem(exc)
+        return
+    _print(result)
+
+
+@app.command("remove")
+def remove(
+    customer: CustomerId, data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
+    """Delete a customer and its numbers (not possible once it has requests)."""
+    service = open_service(data_dir, database_url)
+    customer_id = _resolve(service, customer)
+    try:
+        customers.delete_customer(service, customer_id)
+    except _ERRORS as exc:
+        _problem(exc)
+    out.print(f"removed {customer_id}")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[
+        Path, typer.Argument(help="A CSV file with a header row: name, mobile, language.")
+    ],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Import customers from CSV; rows whose number is known update that customer.
+
+    Exits with 1 if any row was skipped (each is listed with its line number).
+    """
+    if not file.is_file():
+        fail(f"there is no file {file}.")
+    service = open_service(data_dir, database_url)
+    columns = (TextColumn("Importing"), BarColumn(), MofNCompleteColumn())
+    try:
+        with Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task("Importing", total=None)
+            report = import_customers(
+                service,
+                file.read_bytes(),
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    except DomainError as exc:
+        fail(exc.message)
+        return
+    for row in report.rows:
+        if row.status == "skipped":
+            err.print(f"line {row.line}: skipped: {row.reason}", markup=False, highlight=False)
+    if report.ignored_columns:
+        err.print(f"ignored columns: {', '.join(report.ignored_columns)}", markup=False)
+    summary = report.as_dict()
+    out.print(
+        f"{summary['created']} created, {summary['updated']} updated, {summary['skipped']} skipped",
+        highlight=False,
+    )
+    if summary["skipped"]:
+        raise typer.Exit(1)
