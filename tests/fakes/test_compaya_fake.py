@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -262,3 +263,51 @@ async def test_concurrent_sends_are_all_recorded(
     numbers = [f"45223344{i:02d}" for i in range(10)]
     await asyncio.gather(*(client.post("/v2/send", json=body(to=n)) for n in numbers))
     assert sorted(sms.to for sms in fake.messages) == sorted(f"+{n}" for n in numbers)
+
+
+async def test_the_log_lists_accepted_messages_with_their_status(
+    client: httpx.AsyncClient, fake: CompayaFake
+) -> None:
+    """getlog: every accepted SMS with its reference, and its status once the fake knows it."""
+    fake.reset()
+    await client.post("/v2/send", json=body(reference="01ABC", dlr_url=CALLBACK))
+    await client.post("/v2/send", json=body(to="4522334489", reference="01DEF"))
+    fake.lose_report(fake.find("01ABC"), delivered=True)
+
+    response = await client.get("/v2/getlog")
+
+    assert response.status_code == 200
+    entries = {entry["userReference"]: entry for entry in response.json()}
+    assert (entries["01ABC"]["dlrStatus"], entries["01ABC"]["dlrStatusText"]) == (1, "Received")
+    assert entries["01DEF"]["dlrStatus"] == 0
+    assert entries["01ABC"]["to"] == "4522334488"
+    assert isinstance(entries["01ABC"]["timeSent"], int)
+
+
+async def test_the_log_filters_by_time_and_recipient(
+    client: httpx.AsyncClient, fake: CompayaFake
+) -> None:
+    """/getlog/<from>/<to>/<number> keeps only that window and that recipient."""
+    fake.reset()
+    fake.log_interval = 0
+    await client.post("/v2/send", json=body(reference="01ABC"))
+    await client.post("/v2/send", json=body(to="4522334489", reference="01DEF"))
+    now = int(time.time())
+
+    window = (await client.get(f"/v2/getlog/{now - 60}/{now + 60}/4522334489")).json()
+    past = (await client.get(f"/v2/getlog/{now - 600}/{now - 300}")).json()
+    fake.log_interval = 120
+
+    assert [entry["userReference"] for entry in window] == ["01DEF"]
+    assert past == []
+
+
+async def test_the_log_allows_one_request_every_two_minutes_and_checks_credentials(
+    client: httpx.AsyncClient, fake: CompayaFake
+) -> None:
+    """A second read within 2 minutes gets 429; wrong credentials 401."""
+    fake.reset()
+    async with httpx.AsyncClient(base_url=fake.url, auth=(USERNAME, "wrong")) as bad:
+        assert (await bad.get("/v2/getlog")).status_code == 401
+    assert (await client.get("/v2/getlog")).status_code == 200
+    assert (await client.get("/v2/getlog")).status_code == 429

@@ -241,3 +241,49 @@ async def test_reports_and_inbound_are_signed_forms(
     assert inbound.headers["x-twilio-signature"] == signature(
         fake.auth_token, inbound_url, inbound_form.items()
     )
+
+
+def message_path(fake: TwilioFake, message_sid: str) -> str:
+    return f"/2010-04-01/Accounts/{fake.account_sid}/Messages/{message_sid}.json"
+
+
+async def test_a_message_can_be_fetched_with_its_current_status(
+    client: httpx.AsyncClient, fake: TwilioFake
+) -> None:
+    """GET the message resource: queued at first; delivered once the fake knows, report or not."""
+    _, created = await create(client, fake, StatusCallback=CALLBACK)
+    response = await client.get(message_path(fake, created["sid"]))
+    assert response.status_code == 200
+    assert (response.json()["sid"], response.json()["status"]) == (created["sid"], "queued")
+
+    fake.lose_report(fake.find(created["sid"]), delivered=False)
+    body = (await client.get(message_path(fake, created["sid"]))).json()
+    assert (body["status"], body["error_code"]) == ("undelivered", 30003)
+    assert fake.query_requests()[-1].method == "GET"
+
+
+async def test_fetching_checks_credentials_and_knows_its_messages(
+    client: httpx.AsyncClient, fake: TwilioFake
+) -> None:
+    """Wrong credentials get 401/20003; an unknown SID 404 with Twilio's error body."""
+    _, created = await create(client, fake)
+    async with httpx.AsyncClient(base_url=fake.url, auth=(fake.account_sid, "wrong")) as bad:
+        refused = await bad.get(message_path(fake, created["sid"]))
+    assert (refused.status_code, refused.json()["code"]) == (401, 20003)
+
+    missing = await client.get(message_path(fake, "SM" + "0" * 32))
+    assert missing.status_code == 404
+    assert missing.json()["code"] == 20404
+    assert missing.json()["more_info"].endswith("/20404")
+
+
+async def test_a_fetch_failure_affects_queries_not_sends(
+    client: httpx.AsyncClient, fake: TwilioFake
+) -> None:
+    """fail_next_query makes the next fetch fail and leaves sends alone."""
+    fake.fail_next_query(FailureMode.SERVER_ERROR)
+    status, created = await create(client, fake)
+    assert status == 201
+    failed = await client.get(message_path(fake, created["sid"]))
+    assert (failed.status_code, failed.json()["code"]) == (500, 20500)
+    assert (await client.get(message_path(fake, created["sid"]))).status_code == 200

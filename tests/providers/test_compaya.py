@@ -493,3 +493,52 @@ async def test_plugin_keys_fill_the_settings_and_the_password_is_masked(tmp_path
     assert "legacy-p@ss" not in shown["plugin_configuration"]
     assert stored["password"].get_secret_value() == "legacy-p@ss"
     assert stored["api_key"].get_secret_value() == "the-v2-key"
+
+
+# -- status queries: the log, once every 2 minutes -------------------------------------------
+
+
+async def test_a_status_query_reads_the_log_for_final_statuses(
+    provider: CompayaProvider, clean_fake: CompayaFake
+) -> None:
+    """Delivered and failed messages come back by our reference; others and strangers do not."""
+    sent = [outbound() for _ in range(3)]
+    for sms in sent:
+        assert (await provider.send([sms]))[0].accepted
+    delivered, failed, waiting = (clean_fake.find(s.message_id) for s in sent)
+    clean_fake.lose_report(delivered, delivered=True)
+    clean_fake.lose_report(failed, delivered=False)
+
+    reports = await provider.query_status([s.message_id for s in sent] + [new_id()])
+
+    assert sorted((r.provider_message_id, r.status, r.raw_code) for r in reports) == sorted(
+        [
+            (delivered.provider_id, Status.DELIVERED, "1"),
+            (failed.provider_id, Status.UNDELIVERED, "2"),
+        ]
+    )
+    [log_request] = clean_fake.log_requests()
+    start, end = (int(part) for part in log_request.path.split("/")[-2:])
+    assert end - start == 8 * 24 * 3600 + 3600
+    assert waiting.delivered is None
+
+
+async def test_the_log_is_not_read_twice_within_two_minutes(
+    provider: CompayaProvider, clean_fake: CompayaFake
+) -> None:
+    """The second query is refused before it reaches CPSMS, saying how long to wait."""
+    await provider.query_status(["01ABC"])
+    with pytest.raises(RateLimitedError) as refused:
+        await provider.query_status(["01ABC"])
+    assert refused.value.retry_after is not None and 100 < refused.value.retry_after <= 120
+    assert len(clean_fake.log_requests()) == 1
+
+
+async def test_a_refused_log_request_is_the_usual_error(
+    clean_fake: CompayaFake, tmp_path: Path
+) -> None:
+    """Wrong credentials on the log: an authentication error, as for sending."""
+    settings = {**clean_fake.module_settings(), "api_key": "wrong"}
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(AuthenticationError):
+            await make_provider(settings, tmp_path, client).query_status(["01ABC"])

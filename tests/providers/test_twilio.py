@@ -678,3 +678,50 @@ def test_settings_refuse_malformed_sids() -> None:
         TwilioSettings(messaging_service_sid="MGxyz")
     with pytest.raises(ValueError):
         TwilioSettings(api_key_sid="AC" + "0" * 32)
+
+
+# -- status queries (reconciliation) -------------------------------------------------------
+
+
+async def test_a_status_query_reports_final_statuses_and_skips_the_rest(
+    provider: TwilioProvider, fake: TwilioFake
+) -> None:
+    """Delivered and undelivered come back as reports; queued and unknown SIDs do not."""
+    results = [(await provider.send([outbound(message_id=f"m{i}")]))[0] for i in range(3)]
+    delivered, undelivered, waiting = (fake.find(r.provider_message_id or "") for r in results)
+    fake.lose_report(delivered, delivered=True)
+    fake.lose_report(undelivered, delivered=False)
+
+    reports = await provider.query_status(
+        [delivered.provider_id, undelivered.provider_id, waiting.provider_id, SID]
+    )
+
+    assert [(r.provider_message_id, r.status, r.raw_code) for r in reports] == [
+        (delivered.provider_id, Status.DELIVERED, "delivered"),
+        (undelivered.provider_id, Status.UNDELIVERED, "undelivered:30003"),
+    ]
+    assert "unreachable" in reports[1].description
+    assert reports[0].occurred_at is not None
+    [get] = [r for r in fake.query_requests() if r.path.endswith(f"{delivered.provider_id}.json")]
+    assert get.headers["authorization"].startswith("Basic ")
+
+
+async def test_status_query_failures_are_the_usual_provider_errors(
+    provider: TwilioProvider, fake: TwilioFake
+) -> None:
+    """5xx is temporary, 429 rate-limited, 401 an authentication error."""
+    for mode, error in [
+        (FailureMode.SERVER_ERROR, TemporaryError),
+        (FailureMode.THROTTLE, RateLimitedError),
+        (FailureMode.AUTH, AuthenticationError),
+    ]:
+        fake.fail_next_query(mode)
+        with pytest.raises(error):
+            await provider.query_status([SID])
+
+
+async def test_an_expired_validity_from_a_status_query_is_expired(tmp_path: Path) -> None:
+    """Error 30036 in the message resource maps to expired, as in a callback."""
+    body = {"sid": SID, "status": "failed", "error_code": 30036}
+    [report] = await answering(200, body, tmp_path).query_status([SID])
+    assert (report.status, report.raw_code) == (Status.EXPIRED, "failed:30036")

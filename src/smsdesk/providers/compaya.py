@@ -27,12 +27,20 @@ query; both are read. Report statuses are the v2 table (1 delivered, 2 failed, 3
 the report as POSTed with the parameters in the query; GET and form bodies are read as well.
 A 2xx answer that is not CPSMS's JSON is retried (a rare duplicate rather than a lost SMS).
 CPSMS has no validity period and no priority, so `expires_at` and `priority` are not sent.
+
+Status queries read the account's log, `GET /v2/getlog/<fromDate>/<toDate>` (unix seconds; a
+list of `{to, from, pointPrice, userReference, dlrStatus, dlrStatusText, timeSent}`), matched
+on `userReference` (our message id). CPSMS allows one log request every 2 minutes: one query
+covers up to `status_query_batch` messages, and this provider refuses (RateLimitedError) to ask
+again sooner. UNCONFIRMED: how CPSMS answers a log request made too soon.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -48,6 +56,7 @@ from smsdesk.providers.base import (
     PermanentError,
     Provider,
     ProviderError,
+    RateLimitedError,
     SendResult,
     StatusReport,
     TemporaryError,
@@ -58,6 +67,8 @@ DEFAULT_BASE_URL = "https://api.cpsms.dk"
 MAX_CHARACTERS = 1530  # "the length of 10 SMS'es joined together"
 MAX_PARTS = 10
 REFERENCE_PARAMETER = "ref"
+LOG_INTERVAL = 120.0  # CPSMS: "restricted to 1 request every 2 minutes"
+LOG_LOOKBACK = 8 * 24 * 3600  # how far back a status query reads the log
 _REFERENCE = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
 
 # The dlr_url status table of API v2 (and the legacy gateway's 8).
@@ -163,7 +174,11 @@ class CompayaProvider(Provider):
     """Sends through CPSMS API v2, one message per request, and reads its dlr_url reports."""
 
     max_batch: ClassVar[int] = 1  # one text per request; our messages never share a text
+    supports_status_query: ClassVar[bool] = True
+    status_query_batch: ClassVar[int] = 500  # one log request answers for all of them
+    status_query_interval: ClassVar[float] = LOG_INTERVAL
     settings: CompayaSettings
+    _log_read_at: float = -math.inf  # time.monotonic() of this provider's last log request
 
     async def send(self, batch: Sequence[OutboundSms]) -> list[SendResult]:
         results: list[SendResult] = []
@@ -261,6 +276,44 @@ class CompayaProvider(Provider):
             )
         raise _error_for(str(http_status), short(json.dumps(answer)))
 
+    async def query_status(self, provider_message_ids: Sequence[str]) -> list[StatusReport]:
+        """Read the last days of the account's log; final statuses of these messages only."""
+        wanted = set(provider_message_ids)
+        if not wanted:
+            return []
+        wait = self._log_read_at + LOG_INTERVAL - time.monotonic()
+        if wait > 0:
+            raise RateLimitedError(
+                f"CPSMS allows its log to be read once every 2 minutes; next in {wait:.0f} s.",
+                code="getlog-interval",
+                retry_after=wait,
+            )
+        auth = self._credentials()
+        now = int(time.time())
+        base = api_base(self.settings.base_url, DEFAULT_BASE_URL)
+        # An hour past now: the provider's clock may be ahead of ours.
+        url = f"{base}/v2/getlog/{now - LOG_LOOKBACK}/{now + 3600}"
+        self._log_read_at = time.monotonic()
+        try:
+            response = await request(
+                self.http, "GET", url, timeout=self.settings.timeout, auth=auth
+            )
+        except AuthenticationError as exc:
+            raise _error_for("401", exc.message.partition("It said: ")[2]) from exc
+        if not response.is_success:
+            raise _error_for(str(response.status_code), short(response.text))
+        try:
+            entries = response.json()
+        except ValueError:
+            entries = None
+        if not isinstance(entries, list):
+            raise TemporaryError(
+                f"CPSMS answered its log request with something that is not a list: "
+                f"{short(response.text)}",
+                code=f"http-{response.status_code}",
+            )
+        return [report for entry in entries if (report := _log_report(entry, wanted))]
+
     def parse_status_callback(self, request: CallbackRequest) -> list[StatusReport]:
         params = _report_parameters(request)
         status = params.get("status", "").strip()
@@ -278,6 +331,21 @@ class CompayaProvider(Provider):
         receiver = params.get("receiver", "")
         description = f"{text} (receiver {receiver})" if receiver else text
         return [StatusReport(reference, mapped, raw_code=status, description=description)]
+
+
+def _log_report(entry: Any, wanted: set[str]) -> StatusReport | None:
+    """A log entry of one of the `wanted` messages as a report, if its status is final."""
+    if not isinstance(entry, Mapping) or entry.get("userReference") not in wanted:
+        return None
+    status = str(entry.get("dlrStatus"))
+    if status not in DLR_STATUSES or not DLR_STATUSES[status][0].is_final:
+        return None
+    mapped, text = DLR_STATUSES[status]
+    said = str(entry.get("dlrStatusText") or "")
+    description = f"{text} ({said})" if said and said != text else text
+    return StatusReport(
+        str(entry["userReference"]), mapped, raw_code=status, description=description
+    )
 
 
 def _report_parameters(request: CallbackRequest) -> dict[str, str]:

@@ -4,7 +4,8 @@ It behaves like a provider that honours a client reference: sending the same mes
 is accepted once and delivered once, which is what lets a crashed dispatcher retry safely. Its
 ledger is a SQLite file in the data directory, so sends and pending reports survive restarts.
 Delivery reports go out as HTTP callbacks to the status callback URL of each message, through
-the same endpoint real providers call, after `report_delay` seconds.
+the same endpoint real providers call, after `report_delay` seconds. Like a provider with a
+status API, it also answers status queries, for lost reports too.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ CREATE TABLE IF NOT EXISTS reports (
     callback_url TEXT NOT NULL, due_at REAL NOT NULL, claimed_until REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS reports_due ON reports (due_at);
+CREATE TABLE IF NOT EXISTS outcomes (
+    provider_id TEXT PRIMARY KEY, stat TEXT NOT NULL, err TEXT NOT NULL, done_at REAL NOT NULL
+);
 """
 
 
@@ -144,8 +148,13 @@ class SimulatorLedger:
         self,
         sends: Sequence[tuple[OutboundSms, str]],
         reports: Sequence[tuple[str, str, str, str, float]],
+        outcomes: Sequence[tuple[str, str, str, float]] = (),
     ) -> dict[str, str]:
-        """Store accepted sends (idempotent by message id); return message id → provider id."""
+        """Store accepted sends (idempotent by message id); return message id → provider id.
+
+        `outcomes` (provider id, stat, err, done at) are what a status query answers, whether
+        or not the report reaches us.
+        """
         now = time.time()
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
@@ -166,6 +175,10 @@ class SimulatorLedger:
                 "VALUES (?, ?, ?, ?, ?)",
                 [report for report in reports if report[0] in fresh],
             )
+            conn.executemany(
+                "INSERT INTO outcomes VALUES (?, ?, ?, ?)",
+                [outcome for outcome in outcomes if outcome[0] in fresh],
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -180,6 +193,18 @@ class SimulatorLedger:
             "WHERE due_at <= ? AND claimed_until < ? ORDER BY due_at LIMIT ?) "
             "RETURNING id, provider_id, stat, err, callback_url",
             (now + lease, now, now, limit),
+        ).fetchall()
+        return [tuple(row) for row in rows]
+
+    def outcomes(
+        self, provider_ids: Sequence[str], now: float
+    ) -> list[tuple[str, str, str, float]]:
+        """The final outcomes known by `now` of these sends; ids not known are left out."""
+        marks = ",".join("?" * len(provider_ids))
+        rows = self.conn.execute(
+            "SELECT provider_id, stat, err, done_at FROM outcomes "
+            f"WHERE provider_id IN ({marks}) AND done_at <= ?",
+            (*provider_ids, now),
         ).fetchall()
         return [tuple(row) for row in rows]
 
@@ -205,12 +230,15 @@ class SimulatorProvider(Provider):
     """Accepts everything (unless told to fail) and reports delivery over HTTP callbacks."""
 
     max_batch: ClassVar[int] = 500
+    supports_status_query: ClassVar[bool] = True
     settings: SimulatorSettings
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.ledger = SimulatorLedger(self.context.data_dir / "simulator.sqlite3")
         self._rng = random.Random(self.settings.seed)
+        # Outcomes of sends without a report, drawn apart so reports' faults stay repeatable.
+        self._quiet_rng = random.Random(self.settings.seed)
         self._reporter: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -230,6 +258,7 @@ class SimulatorProvider(Provider):
         results: dict[str, SendResult] = {}
         accepted: list[tuple[OutboundSms, str]] = []
         reports: list[tuple[str, str, str, str, float]] = []
+        outcomes: list[tuple[str, str, str, float]] = []
         for sms in batch:
             fault = self._fault()
             if fault is not None:
@@ -239,9 +268,13 @@ class SimulatorProvider(Provider):
                 continue
             provider_id = f"SIM{self._rng.getrandbits(64):016x}"
             accepted.append((sms, provider_id))
-            reports.extend(self._planned_reports(sms, provider_id))
+            outcome, planned = self._planned_reports(sms, provider_id)
+            outcomes.append(outcome)
+            reports.extend(planned)
         ids = (
-            await asyncio.to_thread(self.ledger.record_sends, accepted, reports) if accepted else {}
+            await asyncio.to_thread(self.ledger.record_sends, accepted, reports, outcomes)
+            if accepted
+            else {}
         )
         for sms, _ in accepted:
             results[sms.message_id] = SendResult(sms.message_id, ids[sms.message_id], raw_code="0")
@@ -268,17 +301,39 @@ class SimulatorProvider(Provider):
 
     def _planned_reports(
         self, sms: OutboundSms, provider_id: str
-    ) -> list[tuple[str, str, str, str, float]]:
+    ) -> tuple[tuple[str, str, str, float], list[tuple[str, str, str, str, float]]]:
+        """How the send ends (provider id, stat, err, when) and the reports that say so."""
         s = self.settings
-        if not (s.delivery_report and sms.delivery_report and sms.status_callback_url):
-            return []
-        if self._rng.random() < s.lost_report_rate:
-            return []
-        undelivered = self._rng.random() < s.undelivered_rate
+        url = sms.status_callback_url
+        reported = bool(s.delivery_report and sms.delivery_report and url)
+        lost = reported and self._rng.random() < s.lost_report_rate
+        rng = self._rng if reported and not lost else self._quiet_rng
+        undelivered = rng.random() < s.undelivered_rate
         stat, err = ("UNDELIV", "001") if undelivered else ("DELIVRD", "000")
-        report = (provider_id, stat, err, sms.status_callback_url, time.time() + s.report_delay)
+        done_at = time.time() + s.report_delay
+        outcome = (provider_id, stat, err, done_at)
+        if not url or not reported or lost:
+            return outcome, []
         copies = 2 if self._rng.random() < s.duplicate_report_rate else 1
-        return [report] * copies
+        return outcome, [(provider_id, stat, err, url, done_at)] * copies
+
+    async def query_status(self, provider_message_ids: Sequence[str]) -> list[StatusReport]:
+        """The outcome of each send that has ended by now, from the ledger."""
+        if not provider_message_ids:
+            return []
+        rows = await asyncio.to_thread(
+            self.ledger.outcomes, list(provider_message_ids), time.time()
+        )
+        return [
+            StatusReport(
+                provider_message_id=provider_id,
+                status=REPORT_STATUSES[stat],
+                raw_code=f"{stat}:{err}",
+                description=stat,
+                occurred_at=done_at,
+            )
+            for provider_id, stat, err, done_at in rows
+        ]
 
     async def _report_loop(self) -> None:
         while True:

@@ -14,6 +14,10 @@ How Twilio's answers become our errors::
     5xx, network, timeout                     TemporaryError (in http.request)
     other 4xx {code, message, more_info}      PermanentError, Twilio's code kept
 
+A sent message's status can also be asked for (reconciliation of lost callbacks): GET
+/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}.json, whose "status" and "error_code"
+map the same way as a callback's MessageStatus and ErrorCode; 404 means Twilio does not know it.
+
 Choices where Twilio's documentation is silent or vague (see the module's report):
 - "failed" and "canceled" status callbacks map to UNDELIVERED: the message was already handed
   to Twilio (SENT), and UNDELIVERED is the final "did not reach the phone" state our lifecycle
@@ -27,6 +31,7 @@ Choices where Twilio's documentation is silent or vague (see the module's report
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import hmac
 import logging
@@ -35,7 +40,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlsplit, urlunsplit
 
 import httpx
 from pydantic import Field, SecretStr
@@ -222,6 +227,38 @@ def _done_date(value: str) -> float | None:
         return None
 
 
+def _rfc2822(value: str) -> float | None:
+    """A message resource's date (RFC 2822); None when unreadable."""
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def _status_report(
+    sid: str, raw_status: str, error: str, channel_message: str, occurred_at: float | None
+) -> StatusReport | None:
+    """A Twilio status (from a callback or the message resource) as our report, if it is one."""
+    status = STATUSES[raw_status]
+    if status is None:
+        return None
+    if error == VALIDITY_EXPIRED:
+        status = Status.EXPIRED
+    description = raw_status
+    if error:
+        reason = DELIVERY_ERRORS.get(error, "see Twilio's error list")
+        description = f"{raw_status}: {reason} (Twilio error {error})"
+    if channel_message:
+        description += f"; {channel_message}"
+    return StatusReport(
+        provider_message_id=sid,
+        status=status,
+        raw_code=f"{raw_status}:{error}" if error else raw_status,
+        description=description,
+        occurred_at=occurred_at,
+    )
+
+
 def _utf16_units(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
@@ -230,6 +267,7 @@ class TwilioProvider(Provider):
     """Sends one SMS per request through Twilio's Messages API and reads its callbacks."""
 
     max_batch: ClassVar[int] = 1
+    supports_status_query: ClassVar[bool] = True
     settings: TwilioSettings
 
     async def send(self, batch: Sequence[OutboundSms]) -> list[SendResult]:
@@ -390,28 +428,58 @@ class TwilioProvider(Provider):
             raise ValueError("A Twilio status callback needs MessageSid and MessageStatus.")
         if raw_status not in STATUSES:
             raise ValueError(f"Unknown Twilio message status '{raw_status}'.")
-        status = STATUSES[raw_status]
-        if status is None:
-            return []
-        error = fields.get("ErrorCode", "").strip()
-        if error == VALIDITY_EXPIRED:
-            status = Status.EXPIRED
-        description = raw_status
-        if error:
-            reason = DELIVERY_ERRORS.get(error, "see Twilio's error list")
-            description = f"{raw_status}: {reason} (Twilio error {error})"
-        if fields.get("ChannelStatusMessage"):
-            description += f"; {fields['ChannelStatusMessage']}"
         done = fields.get("RawDlrDoneDate", "")
-        return [
-            StatusReport(
-                provider_message_id=sid,
-                status=status,
-                raw_code=f"{raw_status}:{error}" if error else raw_status,
-                description=description,
-                occurred_at=_done_date(done) if done else None,
-            )
-        ]
+        report = _status_report(
+            sid,
+            raw_status,
+            fields.get("ErrorCode", "").strip(),
+            fields.get("ChannelStatusMessage", ""),
+            _done_date(done) if done else None,
+        )
+        return [report] if report is not None else []
+
+    async def query_status(self, provider_message_ids: Sequence[str]) -> list[StatusReport]:
+        """Fetch each message resource; final statuses only, messages Twilio lacks left out."""
+        reports = []
+        for sid in provider_message_ids:
+            report = await self._query_one(sid)
+            if report is not None and report.status.is_final:
+                reports.append(report)
+        return reports
+
+    async def _query_one(self, sid: str) -> StatusReport | None:
+        url = (
+            f"{api_base(self.settings.base_url, TWILIO_API)}/2010-04-01/Accounts/"
+            f"{self.settings.account_sid}/Messages/{quote(sid, safe='')}.json"
+        )
+        response = await request(
+            self.http, "GET", url, timeout=self.settings.timeout, auth=self._credentials()
+        )
+        if response.status_code == 404:
+            return None
+        if not response.is_success:
+            raise self._refusal(response)
+        try:
+            resource = response.json()
+            raw_status = str(resource["status"]).lower()
+        except (ValueError, KeyError, TypeError):
+            raise TemporaryError(
+                f"Twilio answered HTTP {response.status_code} without a message status: "
+                f"{short(response.text)}",
+                code=f"http-{response.status_code}",
+            ) from None
+        if raw_status not in STATUSES:
+            log.warning("Twilio gave an unknown status %r for %s", raw_status, sid)
+            return None
+        error = resource.get("error_code")
+        updated = resource.get("date_updated")
+        return _status_report(
+            sid,
+            raw_status,
+            str(error) if error is not None else "",
+            "",
+            _rfc2822(updated) if isinstance(updated, str) else None,
+        )
 
     def parse_inbound(self, request: CallbackRequest) -> list[InboundSms]:
         fields = self._fields(request)

@@ -75,6 +75,9 @@ class FakeSms:
     callback_url: str | None = None  # where this message's reports go, if given per message
     priority: str | None = None  # the provider's own priority value, as sent
     fields: dict[str, Any] = field(default_factory=dict)  # everything else, as sent
+    # The outcome the provider knows (None: still under way), reported to us or not; what a
+    # status query answers.
+    delivered: bool | None = None
 
 
 def forge_url(url: str) -> str:
@@ -138,6 +141,11 @@ class FakeProvider(abc.ABC):
         raise NotImplementedError(f"{self.module} does not forward inbound SMS")
 
     # -- control ---------------------------------------------------------------------------
+
+    def lose_report(self, sms: FakeSms, delivered: bool) -> None:
+        """The message reached its end at the provider, but the report never reaches us."""
+        with self.lock:
+            sms.delivered = delivered
 
     def fail_next(self, mode: FailureMode, times: int = 1) -> None:
         """Make the next `times` send requests fail in this way."""

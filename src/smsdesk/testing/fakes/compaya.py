@@ -6,6 +6,11 @@ each recipient's number, and answers 200 (all sent), 207 (some refused) or 400 (
 CPSMS's `success` / `error` lists. Whole-request errors are `{"error": {"code", "message"}}`
 (that shape is UNCONFIRMED; CPSMS documents only the per-recipient one). HTTP 429 for
 throttling is UNCONFIRMED for CPSMS too. CPSMS forwards no inbound SMS.
+
+`GET /v2/getlog[/<fromDate>/<toDate>][/<to>]` answers the log of accepted messages with their
+delivery status, which the fake knows even for a report it was told to lose (`lose_report`).
+It allows one log request every `log_interval` seconds (2 minutes, as CPSMS documents) and
+answers a request made sooner with 429 (how CPSMS answers it is UNCONFIRMED).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
@@ -24,7 +30,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from smsdesk.domain.encoding import Encoding, analyse
-from smsdesk.testing.fakes.base import FailureMode, FakeProvider, FakeSms
+from smsdesk.testing.fakes.base import FailureMode, FakeProvider, FakeSms, ReceivedRequest
 
 USERNAME = "smsdesk-fake"
 API_KEY = "0f3a9c2e-fake-4e1b-9d7a-cpsms0api0key"
@@ -145,9 +151,69 @@ class CompayaFake(FakeProvider):
         super().__init__()
         self.username = username
         self.api_key = api_key
+        self.log_interval = 120.0
+        self.sent_at: dict[str, float] = {}  # provider id -> when it was accepted
+        self._log_read_at = -self.log_interval
+
+    def reset(self) -> None:
+        super().reset()
+        with self.lock:
+            self.sent_at.clear()
+            self._log_read_at = -self.log_interval
 
     def routes(self) -> list[BaseRoute]:
-        return [Route("/v2/send", self._send, methods=["POST"])]
+        log = [
+            Route(path, self._getlog, methods=["GET"])
+            for path in (
+                "/v2/getlog",
+                "/v2/getlog/{first}",
+                "/v2/getlog/{first}/{second}",
+                "/v2/getlog/{first}/{second}/{to}",
+            )
+        ]
+        return [Route("/v2/send", self._send, methods=["POST"]), *log]
+
+    def log_requests(self) -> list[ReceivedRequest]:
+        with self.lock:
+            return [r for r in self.requests if r.path.startswith("/v2/getlog")]
+
+    async def _getlog(self, request: Request) -> JSONResponse:
+        """The SMS log, optionally between two unix times and for one recipient."""
+        received = await self.received(request)
+        if not self.authorised(received.headers.get("authorization", "")):
+            return error_response(401, "Unauthorized: wrong username or API key.")
+        now = time.monotonic()
+        with self.lock:
+            if now < self._log_read_at + self.log_interval:
+                return error_response(429, "The log may be requested once every 2 minutes.")
+            self._log_read_at = now
+        params = request.path_params
+        to = params.get("to") or (params.get("first") if "second" not in params else None)
+        try:
+            start = int(params["first"]) if "second" in params else 0
+            end = int(params["second"]) if "second" in params else 2**63
+        except ValueError:
+            return error_response(400, "fromDate and toDate must be unix timestamps.")
+        with self.lock:
+            entries = [
+                self._log_entry(sms)
+                for sms in self.messages
+                if start <= int(self.sent_at.get(sms.provider_id, 0)) <= end
+                and (to is None or sms.to == f"+{to}")
+            ]
+        return JSONResponse(entries, 200)
+
+    def _log_entry(self, sms: FakeSms) -> dict[str, Any]:
+        status, text = {None: (0, ""), True: (1, "Received"), False: (2, "Failed")}[sms.delivered]
+        return {
+            "to": sms.to.removeprefix("+"),
+            "from": sms.sender,
+            "pointPrice": 1,
+            "userReference": sms.reference,
+            "dlrStatus": status,
+            "dlrStatusText": text,
+            "timeSent": int(self.sent_at.get(sms.provider_id, 0)),
+        }
 
     def module_settings(self) -> dict[str, Any]:
         return {
@@ -196,9 +262,12 @@ class CompayaFake(FakeProvider):
             if refused or not valid_number(number):
                 errors.append({"errorCode": 400, "errMsg": INVALID_NUMBER, "to": number})
                 continue
+            provider_id = submission.reference or self.new_id("CPSMS")
+            with self.lock:
+                self.sent_at[provider_id] = time.time()
             self.accept(
                 FakeSms(
-                    provider_id=submission.reference or self.new_id("CPSMS"),
+                    provider_id=provider_id,
                     to=f"+{number}",
                     sender=submission.sender,
                     text=submission.message,
@@ -220,6 +289,8 @@ class CompayaFake(FakeProvider):
         self, client: httpx.AsyncClient, sms: FakeSms, status: str, *, forged: bool = False
     ) -> httpx.Response:
         """POST the dlr_url with `status` and `receiver` appended, as CPSMS does."""
+        if status in ("1", "2", "4"):
+            self.lose_report(sms, status == "1")  # the log knows it, reported or not
         url = self.report_url(sms, forged)
         joiner = "&" if urlsplit(url).query else "?"
         params = urlencode({"status": status, "receiver": sms.to.removeprefix("+")})

@@ -3,7 +3,9 @@
 It checks HTTP Basic authentication (account SID + auth token, or API key SID + secret),
 validates the form as Twilio does (with Twilio's error codes and JSON error body), answers 201
 with a Message resource, and signs its status callbacks and inbound forwards with
-X-Twilio-Signature over the exact URL it calls.
+X-Twilio-Signature over the exact URL it calls. GET .../Messages/{MessageSid}.json answers the
+message resource with its current status (404 with Twilio's error body for an unknown SID), so
+a report the fake was told to lose (`lose_report`) can still be learnt by asking.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import binascii
 import re
 import secrets
 import time
+from collections import deque
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, ClassVar
@@ -66,6 +69,22 @@ class TwilioFake(FakeProvider):
         self.api_key_sid = sid("SK")
         self.api_key_secret = secrets.token_urlsafe(24)
         self.number = "+31970102030"  # the account's own Twilio number, for inbound
+        self._query_failures: deque[FailureMode] = deque()
+
+    def fail_next_query(self, mode: FailureMode, times: int = 1) -> None:
+        """Make the next `times` message fetches (status queries) fail in this way."""
+        with self.lock:
+            self._query_failures.extend([mode] * times)
+
+    def reset(self) -> None:
+        super().reset()
+        with self.lock:
+            self._query_failures.clear()
+
+    def query_requests(self) -> list[ReceivedRequest]:
+        """Requests that fetched one message resource (status queries)."""
+        with self.lock:
+            return [r for r in self.requests if r.method == "GET" and "/Messages/" in r.path]
 
     def send_requests(self) -> list[ReceivedRequest]:
         """Requests to the Messages endpoint (the path holds the account SID, so no ClassVar)."""
@@ -76,7 +95,12 @@ class TwilioFake(FakeProvider):
         return [
             Route(
                 f"/{API_VERSION}/Accounts/{{account}}/Messages.json", self.create, methods=["POST"]
-            )
+            ),
+            Route(
+                f"/{API_VERSION}/Accounts/{{account}}/Messages/{{sid}}.json",
+                self.fetch,
+                methods=["GET"],
+            ),
         ]
 
     def module_settings(self) -> dict[str, Any]:
@@ -128,6 +152,33 @@ class TwilioFake(FakeProvider):
             return refusal
         return self._accept(form)
 
+    async def fetch(self, request: Request) -> Response:
+        """GET one message resource, with the status the fake knows for it."""
+        received = await self.received(request)
+        with self.lock:
+            failure = self._query_failures.popleft() if self._query_failures else None
+        if failure is FailureMode.TIMEOUT:
+            await self.hold()
+            return twilio_error(503, 20503, "Service Unavailable")
+        if failure is FailureMode.SERVER_ERROR:
+            return twilio_error(500, 20500, "An internal server error has occurred")
+        if failure is FailureMode.THROTTLE:
+            return twilio_error(429, 20429, "Too Many Requests", **{"Retry-After": "1"})
+        if failure is FailureMode.AUTH or not self._authenticated(
+            received.headers.get("authorization", "")
+        ):
+            return twilio_error(401, 20003, "Authenticate")
+        not_found = twilio_error(
+            404, 20404, f"The requested resource {received.path} was not found"
+        )
+        if request.path_params["account"] != self.account_sid:
+            return not_found
+        try:
+            sms = self.find(request.path_params["sid"])
+        except KeyError:
+            return not_found
+        return JSONResponse(self._resource(sms), 200)
+
     def _refusal(self, form: dict[str, str], failure: FailureMode | None) -> Response | None:
         """Twilio's checks, in the order it makes them, with its codes."""
         to, body = form.get("To", ""), form.get("Body", "")
@@ -171,7 +222,7 @@ class TwilioFake(FakeProvider):
         message_sid = sid("SM")
         text = form["Body"]
         sender = form.get("From") or form["MessagingServiceSid"]
-        self.accept(
+        sms = self.accept(
             FakeSms(
                 provider_id=message_sid,
                 to=form["To"],
@@ -183,9 +234,18 @@ class TwilioFake(FakeProvider):
                 fields=dict(form),
             )
         )
+        return JSONResponse(self._resource(sms), 201)
+
+    def _resource(self, sms: FakeSms) -> dict[str, Any]:
+        """The Message resource of `sms` as Twilio shows it now."""
+        form = sms.fields
+        text, message_sid = sms.text, sms.provider_id
         now = format_datetime(datetime.now(UTC))
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{message_sid}"
-        resource = {
+        status = "queued" if "From" in form else "accepted"
+        if sms.delivered is not None:
+            status = "delivered" if sms.delivered else "undelivered"
+        return {
             "account_sid": self.account_sid,
             "api_version": API_VERSION,
             "body": text,
@@ -193,7 +253,7 @@ class TwilioFake(FakeProvider):
             "date_sent": None,
             "date_updated": now,
             "direction": "outbound-api",
-            "error_code": None,
+            "error_code": 30003 if sms.delivered is False else None,
             "error_message": None,
             "from": form.get("From"),
             "messaging_service_sid": form.get("MessagingServiceSid"),
@@ -203,12 +263,11 @@ class TwilioFake(FakeProvider):
             "price": None,
             "price_unit": "USD",
             "sid": message_sid,
-            "status": "queued" if "From" in form else "accepted",
+            "status": status,
             "subresource_uris": {"media": f"{uri}/Media.json"},
             "to": form["To"],
             "uri": f"{uri}.json",
         }
-        return JSONResponse(resource, 201)
 
     # -- callbacks ---------------------------------------------------------------------------
 
@@ -228,6 +287,7 @@ class TwilioFake(FakeProvider):
     async def send_report(
         self, client: httpx.AsyncClient, sms: FakeSms, delivered: bool, *, forged: bool = False
     ) -> httpx.Response:
+        self.lose_report(sms, delivered)  # the outcome is known, and this time reported
         status = "delivered" if delivered else "undelivered"
         fields = {
             "MessageSid": sms.provider_id,

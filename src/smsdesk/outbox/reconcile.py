@@ -1,0 +1,226 @@
+"""Reconciliation: ask the provider about messages whose delivery report never came.
+
+Every `interval` seconds, for each module whose API can be asked (`supports_status_query`),
+the job takes messages that are *sent*, asked for a delivery report, and were sent longer ago
+than the configuration's `reconcile_after_minutes`, and asks the provider about them in small
+batches (at most `per_module` messages per module per run). Final statuses go through
+`apply_reports`, which is idempotent and order-safe, with "reconcile" as their timeline source.
+
+A sent message's `next_attempt_at` (unused once a message is sent) says when it may be asked
+about next: taking a message pushes it back by as long as it has been waiting (at least the
+configured age, at most `MAX_BACKOFF`), so a message is asked about at about 1, 2, 4… times the
+age and not on every run. Taking is one transaction that skips rows locked by another process,
+so several processes never ask about the same message at once. After `GIVE_UP_AFTER` a message
+is no longer asked about.
+
+A provider says how many ids one query takes (`status_query_batch`) and how often it may be
+asked (`status_query_interval`, e.g. CPSMS's log: once per 2 minutes). Such a module gets one
+query per run, and none before the interval has passed since this process last asked it
+(another process may still ask in between: the provider then answers "slow down", which is
+logged and asked again later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, bindparam
+
+from smsdesk import metrics
+from smsdesk.domain.message import Status
+from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.events import EventSink
+from smsdesk.outbox.pool import ProviderPool
+from smsdesk.providers.base import ProviderError, StatusReport
+from smsdesk.providers.registry import all_modules
+from smsdesk.store import messages as repo
+from smsdesk.store.configuration import ConfigurationStore
+from smsdesk.store.tables import messages as m
+from smsdesk.store.writer import Writer
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 6 * 3600.0
+GIVE_UP_AFTER = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Unreported:
+    """A sent message still waiting for its final status."""
+
+    message_id: str
+    provider_message_id: str
+    sent_at: float
+
+
+def next_ask(sent_at: float, now: float, age: float) -> float:
+    """When a message taken now may be asked about again: back off as it keeps waiting."""
+    return now + min(max(age, now - sent_at), MAX_BACKOFF)
+
+
+def take_unreported(
+    conn: Connection, *, module: str, now: float, age: float, limit: int
+) -> list[Unreported]:
+    """Take up to `limit` sent messages due for a question, and push their next question back."""
+    rows = conn.execute(
+        sa.select(m.c.id, m.c.provider_message_id, m.c.sent_at)
+        .where(
+            m.c.status == Status.SENT.value,
+            m.c.module == module,
+            m.c.delivery_report.is_(sa.true()),
+            m.c.provider_message_id.is_not(None),
+            m.c.sent_at <= now - age,
+            m.c.sent_at > now - GIVE_UP_AFTER,
+            m.c.next_attempt_at <= now,
+        )
+        .order_by(m.c.next_attempt_at, m.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not rows:
+        return []
+    conn.execute(
+        m.update()
+        .where(m.c.id == bindparam("mid"), m.c.status == Status.SENT.value)
+        .values(next_attempt_at=bindparam("nat")),
+        [{"mid": r.id, "nat": next_ask(r.sent_at, now, age)} for r in rows],
+    )
+    return [Unreported(r.id, r.provider_message_id, r.sent_at) for r in rows]
+
+
+class Reconciler:
+    """The periodic job of one process; safe to run in several processes at once."""
+
+    def __init__(
+        self,
+        *,
+        writer: Writer,
+        store: ConfigurationStore,
+        pool: ProviderPool,
+        clock: Callable[[], float] = time.time,
+        events: Callable[[], EventSink | None] = lambda: None,
+        interval: float = 60.0,
+        batch: int = 20,
+        per_module: int = 100,
+    ) -> None:
+        self.writer = writer
+        self.store = store
+        self.pool = pool
+        self.clock = clock
+        self.events = events
+        self.interval = interval
+        self.batch = batch
+        self.per_module = per_module
+        self.runs = 0
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._main: asyncio.Task[None] | None = None
+        self._last_query: dict[str, float] = {}  # module -> when this process last asked it
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._main = asyncio.create_task(self._run(), name="reconciler")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._main is not None:
+            self._main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._main
+            self._main = None
+
+    def wake(self) -> None:
+        """Run now instead of at the next interval (from the event loop's thread)."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconciliation failed; trying again at the next run")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+
+    async def run_once(self) -> int:
+        """One run over every module that can be asked; returns how many messages were asked."""
+        config = await asyncio.to_thread(self.store.load)
+        asked = 0
+        if config.reconcile_after_minutes > 0:
+            for info in all_modules():
+                if info.available and info.supports_status_query:
+                    asked += await self._reconcile_module(info.name, config)
+        self.runs += 1
+        return asked
+
+    async def _reconcile_module(self, module: str, config: SmsConfiguration) -> int:
+        now = self.clock()
+        provider = await self.pool.get(module, config)
+        batch, limit = min(self.batch, provider.status_query_batch), self.per_module
+        interval = provider.status_query_interval
+        if interval > 0:
+            if now < self._last_query.get(module, -interval) + interval:
+                return 0
+            batch = limit = provider.status_query_batch
+        age = config.reconcile_after_minutes * 60.0
+        taken = await self.writer.run(
+            lambda c: take_unreported(c, module=module, now=now, age=age, limit=limit)
+        )
+        if not taken:
+            return 0
+        for start in range(0, len(taken), batch):
+            part = taken[start : start + batch]
+            self._last_query[module] = self.clock()
+            try:
+                reports = await provider.query_status([u.provider_message_id for u in part])
+            except ProviderError as exc:
+                log.warning(
+                    "status query failed; asking again later: %s",
+                    exc.message,
+                    extra={"sms_module": module, "code": exc.code, "messages": len(part)},
+                )
+                return start
+            except Exception:
+                log.exception("status query failed unexpectedly", extra={"sms_module": module})
+                return start
+            await self._apply(module, part, reports)
+        return len(taken)
+
+    async def _apply(
+        self, module: str, asked: Sequence[Unreported], reports: Sequence[StatusReport]
+    ) -> None:
+        wanted = {u.provider_message_id for u in asked}
+        final = [r for r in reports if r.provider_message_id in wanted and r.status.is_final]
+        by_pid = {u.provider_message_id: u.message_id for u in asked}
+        for report in final:
+            log.info(
+                "status learnt by asking the provider: %s",
+                report.status.value,
+                extra={
+                    "message_id": by_pid[report.provider_message_id],
+                    "sms_module": module,
+                    "status": report.status.value,
+                    "code": report.raw_code,
+                },
+            )
+        if not final:
+            return
+        now = self.clock()
+        events = self.events()
+        tally: Any = await self.writer.run(
+            lambda c: repo.apply_reports(
+                c, module, final, now, keep_unmatched=False, events=events, source="reconcile"
+            )
+        )
+        metrics.count_reports(module, tally)
