@@ -16,6 +16,11 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
+from smsdesk.commands import customers as customers_commands
+from smsdesk.commands import inbox as inbox_commands
+from smsdesk.commands import optouts as optouts_commands
+from smsdesk.commands import requests as requests_commands
+from smsdesk.commands import webhooks as webhooks_commands
 from smsdesk.commands.common import (
     DatabaseUrl,
     DataDir,
@@ -29,7 +34,7 @@ from smsdesk.commands.common import (
 from smsdesk.configuration import masked, validate_configuration
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.settings import ConfigurationInvalid
-from smsdesk.outbox.accept import NewMessage, prepare_message
+from smsdesk.outbox.accept import NewMessage, opted_out_refusals, prepare_message
 from smsdesk.outbox.dispatcher import callback_url
 from smsdesk.providers.registry import UnknownModule, get_module
 from smsdesk.service import Service
@@ -48,6 +53,11 @@ app.add_typer(settings_app, name="settings")
 app.add_typer(messages_app, name="messages")
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(webhooks_commands.app, name="webhooks")
+app.add_typer(customers_commands.app, name="customers")
+app.add_typer(optouts_commands.app, name="optouts")
+app.add_typer(requests_commands.app, name="requests")
+app.add_typer(inbox_commands.app, name="inbox")
 WorkerId = Annotated[
     str | None,
     typer.Option(envvar="SMSDESK_WORKER_ID", help="Name of this dispatcher in leases and logs."),
@@ -219,6 +229,10 @@ def send(
     sender: Annotated[str | None, typer.Option(help="Overrides the configured sender.")] = None,
     priority: Annotated[int | None, typer.Option(help="1 (fastest), 2 or 3.")] = None,
     module: Annotated[str | None, typer.Option(help="Send through this module.")] = None,
+    transactional: Annotated[
+        bool,
+        typer.Option(help="Send even to numbers that opted out (e.g. a one-time code)."),
+    ] = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -237,12 +251,19 @@ def send(
             try:
                 rows.append(
                     prepare_message(
-                        NewMessage(number, text, sender, priority, module), config, service.clock()
+                        NewMessage(number, text, sender, priority, module),
+                        config,
+                        service.clock(),
+                        transactional=transactional,
                     )
                 )
             except DomainError as exc:
                 problems.append(f"{number}: {exc.message}")
             progress.advance(task)
+        with service.engine.connect() as conn:
+            refused = opted_out_refusals(conn, rows)
+        problems += [f"{rows[i]['recipient']}: {e.message}" for i, e in refused.items()]
+        rows = [row for i, row in enumerate(rows) if i not in refused]
         task = progress.add_task("Queueing", total=len(rows))
         for start in range(0, len(rows), 1000):
             chunk = rows[start : start + 1000]
@@ -463,12 +484,18 @@ def apikey_create(
     role: Annotated[
         str, typer.Option(help="admin (everything) or sender (send and read).")
     ] = "admin",
+    transactional: Annotated[
+        bool,
+        typer.Option(help="The key may send transactional SMS, which reach opted-out numbers."),
+    ] = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Make an API key; it is shown once."""
     try:
-        key, plain = _service(data_dir, database_url).keys.create(name, role)
+        key, plain = _service(data_dir, database_url).keys.create(
+            name, role, transactional=transactional
+        )
     except ValueError as exc:
         _fail(str(exc))
         return

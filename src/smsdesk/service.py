@@ -11,14 +11,18 @@ import httpx
 
 from smsdesk.config import AppConfig
 from smsdesk.crypto import SecretBox, load_or_create_key
-from smsdesk.events import EventSink, NoEvents
+from smsdesk.events import EventSink
+from smsdesk.inbound.processor import InboundProcessor
 from smsdesk.outbox.dispatcher import Dispatcher
 from smsdesk.outbox.pool import ProviderPool
+from smsdesk.outbox.reconcile import Reconciler
 from smsdesk.store import db
 from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKeyStore
 from smsdesk.store.configuration import ConfigurationStore
 from smsdesk.store.writer import Writer
+from smsdesk.webhooks_out.deliverer import WebhookDeliverer
+from smsdesk.webhooks_out.hub import WebhookHub
 
 
 class Service:
@@ -34,12 +38,16 @@ class Service:
         self.writer = Writer(self.engine)
         self.settings = ConfigurationStore(self.engine, self.box)
         self.keys = ApiKeyStore(self.engine)
-        self.events: EventSink = NoEvents()
+        self.webhooks = WebhookHub(self.engine, self.box, self.clock)
+        self.events: EventSink = self.webhooks
+        self.deliverer: WebhookDeliverer | None = None
         self.owner = config.worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.public_url = config.effective_public_url()
         self.http: httpx.AsyncClient | None = None
         self.pool: ProviderPool | None = None
         self.dispatcher: Dispatcher | None = None
+        self.reconciler: Reconciler | None = None
+        self.inbound: InboundProcessor | None = None
         self._own_http = False
 
     def upgrade(self) -> None:
@@ -66,6 +74,8 @@ class Service:
             public_url=self.public_url,
             writer=self.writer,
             clock=self.clock,
+            inbound_stored=self.wake_inbound,
+            events=self.events,
         )
         if run_dispatcher:
             self.dispatcher = Dispatcher(
@@ -78,13 +88,44 @@ class Service:
                 poll_interval=self.config.poll_interval,
                 claim_batch=self.config.claim_batch,
                 clock=self.clock,
+                events=self.events,
             )
             await self.dispatcher.start()
+            self.reconciler = Reconciler(
+                writer=self.writer,
+                store=self.settings,
+                pool=self.pool,
+                clock=self.clock,
+                events=lambda: self.events,
+            )
+            await self.reconciler.start()
+            # Webhooks go out from their own task and HTTP client, never the dispatcher's.
+            self.deliverer = WebhookDeliverer(writer=self.writer, box=self.box, clock=self.clock)
+            await self.deliverer.start()
+            self.webhooks.notify = self.deliverer.wake
+            self.inbound = InboundProcessor(
+                writer=self.writer,
+                settings=self.settings,
+                events=lambda: self.events,
+                clock=self.clock,
+                on_outbound=self.wake_dispatcher,
+            )
+            await self.inbound.start()
 
     async def stop(self) -> None:
+        if self.inbound is not None:
+            await self.inbound.stop()
+            self.inbound = None
+        if self.reconciler is not None:
+            await self.reconciler.stop()
+            self.reconciler = None
         if self.dispatcher is not None:
             await self.dispatcher.stop()
             self.dispatcher = None
+        if self.deliverer is not None:
+            self.webhooks.notify = None
+            await self.deliverer.stop()
+            self.deliverer = None
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
@@ -94,11 +135,17 @@ class Service:
         self.writer.stop()
 
     def close(self) -> None:
+        self.webhooks.close()
         self.engine.dispose()
 
     def wake_dispatcher(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.wake()
+
+    def wake_inbound(self) -> None:
+        """Inbound SMS were stored: process them now rather than at the next scan."""
+        if self.inbound is not None:
+            self.inbound.wake()
 
     def queue_depth(self) -> dict[int, int]:
         with self.engine.connect() as conn:

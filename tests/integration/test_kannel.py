@@ -115,8 +115,9 @@ async def test_long_text_is_split_by_kannel_into_one_concatenated_message(setup:
     assert joined_text(parts) == text
 
 
-async def test_inbound_sms_from_the_smsc_reach_the_inbound_table(setup: Setup) -> None:
-    """MO messages injected at the fake SMSC arrive through Kannel's get-url, GSM and UCS-2."""
+async def test_inbound_sms_from_the_smsc_become_requests(setup: Setup) -> None:
+    """MO messages injected at the fake SMSC arrive through Kannel's get-url, GSM and UCS-2,
+    and go through the inbound pipeline (no SMS endpoint code: every SMS is for us)."""
     await asyncio.to_thread(setup.kannel.inject_mo, "46701234502", "12345", "Svar: ja tack")
     await asyncio.to_thread(setup.kannel.inject_mo, "+46701234503", "12345", "Да, спасибо")
     await setup.harness.wait_until(lambda: len(setup.inbound()) == 2, "two inbound rows")
@@ -126,6 +127,10 @@ async def test_inbound_sms_from_the_smsc_reach_the_inbound_table(setup: Setup) -
         ("+46701234503", "12345", "Да, спасибо"),
     ]
     assert all(row.provider_message_id for row in rows)
+    await setup.harness.wait_until(
+        lambda: all(row.state == "request" for row in setup.inbound()), "both became requests"
+    )
+    assert len({row.request_id for row in setup.inbound()}) == 2
 
 
 async def test_kannel_down_keeps_the_message_queued_then_sends_it_once(setup: Setup) -> None:

@@ -154,9 +154,7 @@ async def test_smsc_disappearing_mid_batch_loses_nothing_and_resends_nothing_sen
         restarted.stop()
 
 
-async def test_mobile_originated_messages_reach_the_inbound_table(
-    service: Harness, smsc: TestSmsc
-) -> None:
+async def test_mobile_originated_messages_become_requests(service: Harness, smsc: TestSmsc) -> None:
     await service.wait_for(await send(service, "bind first"), "delivered")
     smsc.deliver("46701234562", "12345", to_gsm7_septets("Svar: ja {ok}"))
     smsc.deliver("46701234563", "12345", "Ответ".encode("utf-16-be"), data_coding=8)
@@ -168,6 +166,10 @@ async def test_mobile_originated_messages_reach_the_inbound_table(
     await service.wait_until(lambda: len(rows(service, inbound_messages)) == 3, "3 MO rows")
     got = {r.sender: r.body for r in rows(service, inbound_messages)}
     assert got == {"+46701234562": "Svar: ja {ok}", "+46701234563": "Ответ", "+46701234564": long}
+    await service.wait_until(
+        lambda: all(r.state == "request" for r in rows(service, inbound_messages)),
+        "each became a request",
+    )
 
 
 async def test_malformed_receipt_is_kept_unmatched(service: Harness, smsc: TestSmsc) -> None:

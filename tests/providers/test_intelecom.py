@@ -514,11 +514,18 @@ def test_every_spelling_of_a_number_becomes_e164(digits: str) -> None:
     assert to_e164(digits) == to_e164("00" + digits) == to_e164("+" + digits) == "+" + digits
 
 
+def test_an_alphanumeric_originator_is_kept_for_the_pipeline_to_judge(
+    parser: IntelecomProvider,
+) -> None:
+    """Refusing it would make the gateway resend the whole batch, good SMS included."""
+    [sms] = parser.parse_inbound(callback(json.dumps({"mo": [mo(originator="Alice")]}).encode()))
+    assert sms.sender == "Alice"
+
+
 @pytest.mark.parametrize(
     "body",
     [
         b"not json",
-        json.dumps({"mo": [mo(originator="Alice")]}).encode(),
         json.dumps({"mo": [{"originator": "+4799999999", "content": "x"}]}).encode(),
         json.dumps({"mo": [{"messageid": "1", "originator": "+4799999999"}]}).encode(),
         json.dumps({"dr": [dr()]}).encode(),

@@ -46,6 +46,6 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def when(ts: float | None) -> str:
-    from smsdesk.web.api.schemas import iso
+    from smsdesk.domain.times import iso
 
     return iso(ts) or ""

@@ -195,6 +195,14 @@ class SmsConfiguration(BaseModel):
         title="Validity (hours)",
         description="How long the outbox keeps trying a message.",
     )
+    reconcile_after_minutes: int = Field(
+        60,
+        ge=0,
+        le=7 * 24 * 60,
+        title="Ask for missing reports after (minutes)",
+        description="A message sent this long ago without a final delivery report is looked "
+        "up at the provider, for modules that can be asked; 0 turns this off.",
+    )
     inbound: InboundSettings = Field(default_factory=InboundSettings)
     module_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     limits: dict[str, ModuleLimits] = Field(default_factory=dict)

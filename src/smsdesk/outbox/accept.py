@@ -6,9 +6,12 @@ with the field it concerns.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+from sqlalchemy import Connection
 
 from smsdesk.configuration import module_settings
 from smsdesk.domain.encoding import check_text
@@ -19,6 +22,7 @@ from smsdesk.domain.phone import normalise_msisdn
 from smsdesk.domain.sender import Sender, validate_sender
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.providers.registry import ModuleInfo, UnknownModule, get_module
+from smsdesk.store.optouts import opted_out
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,9 @@ def prepare_message(
     *,
     api_key_id: str | None = None,
     is_test: bool = False,
+    transactional: bool = False,
+    request_id: str | None = None,
+    session_key: str | None = None,
 ) -> dict[str, Any]:
     """Validate a message and build its database row; raise DomainError naming the field."""
     info = resolve_module(request.module, config)
@@ -131,4 +138,25 @@ def prepare_message(
         "api_key_id": api_key_id,
         "is_test": is_test,
         "delivery_report": defaults.delivery_report,
+        "session_key": session_key,
+        "request_id": request_id,
+        "transactional": transactional,
+    }
+
+
+def opted_out_refusals(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[int, DomainError]:
+    """For each row (by index) whose recipient opted out and that is not transactional, why not."""
+    candidates = {row["recipient"] for row in rows if not row["transactional"]}
+    if not candidates:
+        return {}
+    refused = opted_out(conn, candidates)
+    return {
+        index: DomainError(
+            f"{row['recipient']} opted out of SMS (replied with a STOP keyword) and receives "
+            "none. Send it only if it is transactional (e.g. a one-time code), with "
+            "'transactional': true and an API key allowed to do so.",
+            field="to",
+        )
+        for index, row in enumerate(rows)
+        if row["recipient"] in refused and not row["transactional"]
     }

@@ -15,11 +15,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Connection, Row
 
 from smsdesk import metrics
 from smsdesk.domain.message import Status
 from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.events import EventSink
 from smsdesk.outbox.pool import ProviderPool
 from smsdesk.outbox.ratelimit import TokenBucket
 from smsdesk.outbox.retry import RetryPolicy, decide
@@ -33,6 +34,7 @@ from smsdesk.providers.base import (
 from smsdesk.providers.registry import all_modules
 from smsdesk.store import messages as repo
 from smsdesk.store.configuration import ConfigurationStore
+from smsdesk.store.optouts import opted_out
 from smsdesk.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,21 @@ def outcome_for(
     )
 
 
+def claim_sendable(
+    conn: Connection, *, module: str, owner: str, limit: int, now: float, lease_until: float
+) -> tuple[list[Row[Any]], list[Row[Any]]]:
+    """Claim due messages; also return those among them whose recipient has opted out.
+
+    Transactional messages (allowed for permitted API keys) go out even then.
+    """
+    rows = repo.claim_due(
+        conn, module=module, owner=owner, limit=limit, now=now, lease_until=lease_until
+    )
+    candidates = {row.recipient for row in rows if not row.transactional}
+    refused = opted_out(conn, candidates) if candidates else set()
+    return rows, [row for row in rows if row.recipient in refused and not row.transactional]
+
+
 async def send_batch(provider: Any, rows: Sequence[Row[Any]], url: str | None) -> list[SendResult]:
     """Call the provider; an unexpected exception becomes a temporary error, never a loss."""
     batch = [to_outbound(row, url) for row in rows]
@@ -117,6 +134,7 @@ class Dispatcher:
         claim_batch: int = 500,
         clock: Callable[[], float] = time.time,
         policy: RetryPolicy = RetryPolicy(),
+        events: EventSink | None = None,
     ) -> None:
         self.writer = writer
         self.store = store
@@ -128,6 +146,7 @@ class Dispatcher:
         self.claim_batch = claim_batch
         self.clock = clock
         self.policy = policy
+        self.events = events
         self.rng = random.Random()
         self._buckets: dict[str, TokenBucket] = {}
         self._inflight: dict[str, int] = {}
@@ -211,7 +230,7 @@ class Dispatcher:
         now = self.clock()
         if now >= self._housekeeping_at:
             await self.writer.run(lambda c: repo.release_expired_leases(c, now))
-            await self.writer.run(lambda c: repo.expire_overdue(c, now))
+            await self.writer.run(lambda c: repo.expire_overdue(c, now, self.events))
             self._housekeeping_at = now + min(self.lease_seconds / 4, 5.0)
         config = await asyncio.to_thread(self.store.load)
         claimed = 0
@@ -239,8 +258,8 @@ class Dispatcher:
         if wanted <= 0:
             return 0
         now = self.clock()
-        rows = await self.writer.run(
-            lambda c: repo.claim_due(
+        claimed, blocked = await self.writer.run(
+            lambda c: claim_sendable(
                 c,
                 module=module,
                 owner=self.owner,
@@ -249,8 +268,12 @@ class Dispatcher:
                 lease_until=now + self.lease_seconds,
             )
         )
+        if blocked:
+            await self._refuse_opted_out(blocked)
+        blocked_ids = {row.id for row in blocked}
+        rows = [row for row in claimed if row.id not in blocked_ids]
         if not rows:
-            return 0
+            return len(claimed)
         bucket.take(len(rows))
         # The configuration loaded before the claim may predate a save that came before some
         # of these messages were accepted: send them with the settings as they are now.
@@ -261,6 +284,22 @@ class Dispatcher:
         for start in range(0, len(rows), size):
             self._spawn(module, provider, rows[start : start + size])
         return len(rows)
+
+    async def _refuse_opted_out(self, rows: Sequence[Row[Any]]) -> None:
+        """Messages to numbers that opted out after the message was accepted are not sent."""
+        now = self.clock()
+        outcomes = [
+            repo.Outcome(
+                row.id,
+                Status.FAILED,
+                "opted_out",
+                "The recipient opted out of SMS after this message was accepted; it was not sent.",
+            )
+            for row in rows
+        ]
+        await self.writer.run(
+            lambda c: repo.record_outcomes(c, self.owner, outcomes, now, self.events)
+        )
 
     def _spawn(self, module: str, provider: Any, rows: Sequence[Row[Any]]) -> None:
         self._inflight[module] = self._inflight.get(module, 0) + 1
@@ -297,7 +336,7 @@ class Dispatcher:
             self._log_outcome(module, row, outcome)
         try:
             stored = await self.writer.run(
-                lambda c: repo.record_outcomes(c, self.owner, outcomes, now)
+                lambda c: repo.record_outcomes(c, self.owner, outcomes, now, self.events)
             )
         except Exception:
             log.exception("recording send outcomes failed; leases will expire and retry")

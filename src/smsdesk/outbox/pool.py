@@ -16,6 +16,7 @@ import httpx
 from smsdesk import metrics
 from smsdesk.configuration import module_settings
 from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.events import EventSink
 from smsdesk.inbound.store import store_inbound
 from smsdesk.providers.base import InboundSms, Provider, ProviderContext, StatusReport
 from smsdesk.providers.registry import get_module
@@ -37,8 +38,12 @@ class ProviderPool:
         public_url: str = "",
         writer: Writer | None = None,
         clock: Callable[[], float] = time.time,
+        inbound_stored: Callable[[], None] | None = None,
+        events: EventSink | None = None,
     ) -> None:
         self.http = http
+        self.inbound_stored = inbound_stored
+        self.events = events
         self.writer = writer
         self.clock = clock
         self.data_dir = data_dir
@@ -73,13 +78,15 @@ class ProviderPool:
         """Reports a provider received over its own connection, applied like the webhook does."""
         assert self.writer is not None
         now = self.clock()
-        tally = await self.writer.run(lambda c: repo.apply_reports(c, module, reports, now))
+        tally = await self.writer.run(
+            lambda c: repo.apply_reports(c, module, reports, now, events=self.events)
+        )
         metrics.count_reports(module, tally)
 
     async def _store_inbound(self, module: str, received: list[InboundSms]) -> None:
         """Inbound SMS a provider received over its own connection, stored like the webhook does."""
         assert self.writer is not None
-        await store_inbound(self.writer, module, received, self.clock())
+        await store_inbound(self.writer, module, received, self.clock(), stored=self.inbound_stored)
 
     async def get(self, module: str, config: SmsConfiguration) -> Provider:
         fingerprint = json.dumps(

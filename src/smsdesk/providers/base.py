@@ -108,6 +108,7 @@ class InboundSms:
     recipient: str
     text: str
     received_at: float | None = None
+    session_key: str | None = None  # given only by callers that thread themselves (API)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +161,11 @@ class Provider(abc.ABC):
 
     max_batch: ClassVar[int] = 1
     uses_email_module: ClassVar[bool] = False  # give it the email module's settings
+    # Whether `query_status` works: the provider's API can be asked about a sent message;
+    # how many ids one call takes, and how often (seconds) the provider allows a call at most.
+    supports_status_query: ClassVar[bool] = False
+    status_query_batch: ClassVar[int] = 20
+    status_query_interval: ClassVar[float] = 0.0
 
     def __init__(self, settings: Any, http: httpx.AsyncClient, context: ProviderContext) -> None:
         self.settings = settings
@@ -189,6 +195,15 @@ class Provider(abc.ABC):
         """The body the provider expects after a callback we accepted."""
         return CallbackAnswer()
 
+    async def query_status(self, provider_message_ids: Sequence[str]) -> list[StatusReport]:
+        """Ask the provider about sent messages (only if `supports_status_query`).
+
+        Returns a report for each message whose status is final at the provider; messages
+        still under way and ids the provider does not know are left out. Failures raise the
+        module's usual ProviderError kinds.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot be asked for a status.")
+
     async def close(self) -> None:
         """Release what the provider holds (background tasks, connections)."""
 
@@ -207,3 +222,8 @@ class ModuleInfo:
     def available(self) -> bool:
         """Whether the module can send in this version (some exist only as configuration)."""
         return self.provider_class is not None
+
+    @property
+    def supports_status_query(self) -> bool:
+        """Whether the module's API can be asked about a sent message's status."""
+        return self.provider_class is not None and self.provider_class.supports_status_query

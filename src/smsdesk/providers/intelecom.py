@@ -73,6 +73,7 @@ from smsdesk.providers.email_gateway import (
     send_emails,
 )
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
+from smsdesk.providers.numbers import from_provider
 
 DEFAULT_BASE_URL = "https://smsgw.puzzel.com"
 SEND_PATH = "/gw/rs/sendMessages"
@@ -685,7 +686,9 @@ def _report(item: Mapping[str, str]) -> StatusReport:
 
 def _inbound(item: Mapping[str, str]) -> InboundSms:
     message_id = _required(item, "messageid", "inbound SMS")
-    sender = to_e164(_required(item, "originator", "inbound SMS"))
+    # An alphanumeric or odd originator is kept as it is, for the inbound pipeline to mark
+    # invalid: refusing it would make the gateway resend the whole batch, good SMS included.
+    sender = from_provider(_required(item, "originator", "inbound SMS"))
     if "content" not in item:
         raise ValueError("An Intelecom inbound SMS without 'content'.")
     recipient = item.get("sno", "").strip()

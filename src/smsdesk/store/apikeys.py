@@ -36,6 +36,11 @@ class ApiKey:
     prefix: str
     created_at: float
     revoked_at: float | None = None
+    transactional: bool = False  # may send to numbers that opted out (e.g. one-time codes)
+
+    @property
+    def may_send_transactional(self) -> bool:
+        return self.role == "admin" or self.transactional
 
 
 class ApiKeyStore:
@@ -48,13 +53,15 @@ class ApiKeyStore:
         self._hashing = threading.BoundedSemaphore(max_hashing)
         self.hash_checks = 0  # argon2 verifications done (for tests and metrics)
 
-    def create(self, name: str, role: str = "admin") -> tuple[ApiKey, str]:
+    def create(
+        self, name: str, role: str = "admin", *, transactional: bool = False
+    ) -> tuple[ApiKey, str]:
         """Make a key; the plain key is returned once and never stored."""
         if role not in ROLES:
             raise ValueError(f"Role must be one of {', '.join(ROLES)}, not '{role}'.")
         prefix = secrets.token_hex(6)
         plain = f"sd_{prefix}_{secrets.token_urlsafe(32)}"
-        key = ApiKey(new_id(), name, role, prefix, time.time())
+        key = ApiKey(new_id(), name, role, prefix, time.time(), transactional=transactional)
         with write_transaction(self.engine) as conn, conn.begin():
             conn.execute(
                 api_keys.insert().values(
@@ -64,6 +71,7 @@ class ApiKeyStore:
                     hash=_hasher.hash(plain),
                     role=role,
                     created_at=key.created_at,
+                    transactional=transactional,
                 )
             )
         return key, plain
@@ -71,7 +79,10 @@ class ApiKeyStore:
     def list(self) -> list[ApiKey]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(api_keys).order_by(api_keys.c.created_at)).all()
-        return [ApiKey(r.id, r.name, r.role, r.prefix, r.created_at, r.revoked_at) for r in rows]
+        return [
+            ApiKey(r.id, r.name, r.role, r.prefix, r.created_at, r.revoked_at, r.transactional)
+            for r in rows
+        ]
 
     def revoke(self, key_id_or_prefix: str) -> bool:
         with write_transaction(self.engine) as conn, conn.begin():
@@ -131,7 +142,9 @@ class ApiKeyStore:
                 _hasher.verify(row.hash, presented)
             except VerificationError:
                 return None
-        key = ApiKey(row.id, row.name, row.role, row.prefix, row.created_at)
+        key = ApiKey(
+            row.id, row.name, row.role, row.prefix, row.created_at, transactional=row.transactional
+        )
         with self._lock:
             self._cache[digest] = (time.monotonic(), key)
         return key

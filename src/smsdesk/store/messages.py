@@ -6,7 +6,7 @@ into one transaction with others; they never commit themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import itemgetter
@@ -17,6 +17,8 @@ from sqlalchemy import Connection, bindparam
 from sqlalchemy.engine import Dialect
 
 from smsdesk.domain.message import Status, TransitionOutcome, transition
+from smsdesk.domain.times import iso
+from smsdesk.events import MESSAGE_STATUS, EventSink
 from smsdesk.providers.base import StatusReport
 from smsdesk.store.tables import idempotency_keys, message_events, messages, unmatched_reports
 
@@ -242,16 +244,77 @@ class Outcome:
     next_attempt_at: float | None = None
 
 
-def record_outcomes(conn: Connection, owner: str, outcomes: Sequence[Outcome], now: float) -> int:
+# Statuses other systems hear about (message.status events); not the queued/sending churn.
+PUBLISHED_STATUSES = frozenset(
+    s.value
+    for s in (
+        Status.SENT,
+        Status.DELIVERED,
+        Status.UNDELIVERED,
+        Status.FAILED,
+        Status.EXPIRED,
+        Status.CANCELLED,
+    )
+)
+_EVENT_COLUMNS = (m.c.id, m.c.module, m.c.recipient, m.c.reference, m.c.request_id)
+
+
+def emit_status_events(
+    conn: Connection,
+    events: EventSink | None,
+    changes: Iterable[tuple[Any, str, str | None]],
+    now: float,
+) -> None:
+    """A message.status event per (row, new status, provider code) with a published status.
+
+    `changes` is only iterated when someone subscribes (a sink's optional `wants`), so it may
+    be a lazy generator.
+    """
+    if events is None:
+        return
+    wants = getattr(events, "wants", None)
+    if wants is not None and not wants(conn, MESSAGE_STATUS):
+        return
+    at = iso(now)
+    payloads = [
+        {
+            "message_id": row.id,
+            "status": status,
+            "code": code,
+            "module": row.module,
+            "recipient": row.recipient,
+            "reference": row.reference,
+            "request_id": row.request_id,
+            "at": at,
+        }
+        for row, status, code in changes
+        if status in PUBLISHED_STATUSES
+    ]
+    if payloads:
+        events.emit(conn, MESSAGE_STATUS, payloads)
+
+
+def _event_rows(conn: Connection, ids: Sequence[str]) -> Iterator[Any]:
+    yield from conn.execute(sa.select(*_EVENT_COLUMNS).where(m.c.id.in_(ids)))
+
+
+def record_outcomes(
+    conn: Connection,
+    owner: str,
+    outcomes: Sequence[Outcome],
+    now: float,
+    events: EventSink | None = None,
+) -> int:
     """Store send outcomes for messages this owner still holds; return how many were stored."""
     ids = [o.message_id for o in outcomes]
-    held = set(
-        conn.execute(
-            sa.select(m.c.id)
+    held = {
+        row.id: row
+        for row in conn.execute(
+            sa.select(*_EVENT_COLUMNS)
             .where(m.c.id.in_(ids), m.c.status == Status.SENDING.value, m.c.lease_owner == owner)
             .with_for_update()
-        ).scalars()
-    )
+        )
+    }
     mine = [o for o in outcomes if o.message_id in held]
     rows = [_outcome_row(o, now) for o in mine]
     if rows:
@@ -286,13 +349,16 @@ def record_outcomes(conn: Connection, owner: str, outcomes: Sequence[Outcome], n
             for o in mine
         ),
     )
+    emit_status_events(
+        conn, events, ((held[o.message_id], o.status.value, o.code) for o in mine), now
+    )
     sent = {
         o.provider_message_id: o.message_id
         for o in mine
         if o.status is Status.SENT and o.provider_message_id
     }
     if sent:
-        _apply_early_reports(conn, sent, now)
+        _apply_early_reports(conn, sent, now, events)
     return len(mine)
 
 
@@ -310,7 +376,9 @@ def _outcome_row(o: Outcome, now: float) -> dict[str, Any]:
     }
 
 
-def _apply_early_reports(conn: Connection, sent: dict[str, str], now: float) -> None:
+def _apply_early_reports(
+    conn: Connection, sent: dict[str, str], now: float, events: EventSink | None = None
+) -> None:
     """Reports that arrived before the send was recorded are applied now."""
     early = conn.execute(
         sa.select(unmatched_reports)
@@ -325,7 +393,7 @@ def _apply_early_reports(conn: Connection, sent: dict[str, str], now: float) -> 
             StatusReport(row.provider_message_id, Status(row.status), row.code or "")
         )
     for module, reports in by_module.items():
-        apply_reports(conn, module, reports, now, keep_unmatched=False)
+        apply_reports(conn, module, reports, now, keep_unmatched=False, events=events)
     conn.execute(
         unmatched_reports.delete().where(unmatched_reports.c.id.in_([row.id for row in early]))
     )
@@ -347,19 +415,23 @@ def apply_reports(
     now: float,
     *,
     keep_unmatched: bool = True,
+    events: EventSink | None = None,
+    source: str = "report",
 ) -> ReportTally:
-    """Apply delivery reports: idempotent, order-safe, unmatched ones kept for later."""
+    """Apply delivery reports: idempotent, order-safe, unmatched ones kept for later.
+
+    `source` names their origin in the timeline: "report" (the provider's callback),
+    "reconcile" (a status query) or "agent" (the messaging-agent API).
+    """
     pids = {r.provider_message_id for r in reports}
-    current = {
-        row.provider_message_id: [row.id, Status(row.status)]
-        for row in conn.execute(
-            sa.select(m.c.id, m.c.status, m.c.provider_message_id)
-            .where(m.c.module == module, m.c.provider_message_id.in_(pids))
-            .with_for_update()
-        )
-    }
+    found_rows = conn.execute(
+        sa.select(*_EVENT_COLUMNS, m.c.status, m.c.provider_message_id)
+        .where(m.c.module == module, m.c.provider_message_id.in_(pids))
+        .with_for_update()
+    ).all()
+    current = {row.provider_message_id: [row.id, Status(row.status)] for row in found_rows}
     updates: list[dict[str, Any]] = []
-    events: list[Event] = []
+    timeline: list[Event] = []
     unmatched: list[dict[str, Any]] = []
     counts = {"applied": 0, "duplicate": 0, "stale": 0}
     for report in reports:
@@ -392,12 +464,12 @@ def apply_reports(
             )
         else:
             detail = f"ignored: message is already {found[1].value}"
-        events.append(
+        timeline.append(
             Event(
                 found[0],
                 now,
                 report.status.value,
-                "report",
+                source,
                 report.raw_code,
                 detail,
                 applied=result.applied,
@@ -415,7 +487,12 @@ def apply_reports(
             ),
             updates,
         )
-    insert_events(conn, events)
+    insert_events(conn, timeline)
+    if updates:
+        by_id = {row.id: row for row in found_rows}
+        emit_status_events(
+            conn, events, ((by_id[u["mid"]], u["new_status"], u["code"]) for u in updates), now
+        )
     if unmatched and keep_unmatched:
         conn.execute(unmatched_reports.insert(), unmatched)
     return ReportTally(
@@ -468,7 +545,13 @@ def list_messages(
 
 
 def change_status(
-    conn: Connection, message_id: str, expected: Status, new: Status, now: float, detail: str
+    conn: Connection,
+    message_id: str,
+    expected: Status,
+    new: Status,
+    now: float,
+    detail: str,
+    events: EventSink | None = None,
 ) -> bool:
     """An operator's action (cancel, resend): applied only if the status is still `expected`."""
     values: dict[str, Any] = {"status": new.value, "updated_at": now}
@@ -483,10 +566,13 @@ def change_status(
     ).rowcount
     if done:
         insert_events(conn, [Event(message_id, now, new.value, "operator", detail=detail)])
+        if new.value in PUBLISHED_STATUSES:
+            changes = ((row, new.value, None) for row in _event_rows(conn, [message_id]))
+            emit_status_events(conn, events, changes, now)
     return bool(done)
 
 
-def expire_overdue(conn: Connection, now: float) -> int:
+def expire_overdue(conn: Connection, now: float, events: EventSink | None = None) -> int:
     """Queued messages whose validity ended are expired, with the reason in their timeline."""
     ids = (
         conn.execute(
@@ -511,7 +597,9 @@ def expire_overdue(conn: Connection, now: float) -> int:
             error=sa.func.coalesce(reason + " (last error: " + m.c.error + ")", reason),
         )
     )
-    rows = conn.execute(sa.select(m.c.id, m.c.error, m.c.status_code).where(m.c.id.in_(ids)))
+    rows = conn.execute(
+        sa.select(*_EVENT_COLUMNS, m.c.error, m.c.status_code).where(m.c.id.in_(ids))
+    ).all()
     insert_events(
         conn,
         (
@@ -519,6 +607,7 @@ def expire_overdue(conn: Connection, now: float) -> int:
             for r in rows
         ),
     )
+    emit_status_events(conn, events, ((r, Status.EXPIRED.value, r.status_code) for r in rows), now)
     return len(ids)
 
 

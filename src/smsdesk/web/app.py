@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from smsdesk import __version__, metrics
 from smsdesk.service import Service
 from smsdesk.web import errors, ops
-from smsdesk.web.api import messages, settings
+from smsdesk.web.api import agent, customers, inbound, messages, optouts, requests, settings
+from smsdesk.web.api import webhooks_out as outgoing_webhooks
 from smsdesk.web.jsonresponse import Json
 from smsdesk.web.limits import BodySizeLimit
 from smsdesk.web.webhooks import routes as webhooks
@@ -42,7 +43,13 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     errors.install(app)
     app.include_router(ops.router)
     app.include_router(messages.router)
+    app.include_router(agent.router)
     app.include_router(settings.router)
+    app.include_router(customers.router)
+    app.include_router(optouts.router)
+    app.include_router(requests.router)
+    app.include_router(inbound.router)
+    app.include_router(outgoing_webhooks.router)
     app.include_router(webhooks.router)
     app.add_middleware(BodySizeLimit, limit=service.config.max_body_bytes)
     return app

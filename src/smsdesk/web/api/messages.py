@@ -11,11 +11,12 @@ import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, Query, Request
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 
 from smsdesk import metrics
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.message import Status, check_cancel, check_resend
-from smsdesk.outbox.accept import NewMessage, prepare_message
+from smsdesk.outbox.accept import NewMessage, opted_out_refusals, prepare_message
 from smsdesk.service import Service
 from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKey
@@ -45,6 +46,22 @@ def _new_message(item: SendMessage) -> NewMessage:
         reference=item.reference,
         scheduled_at=item.scheduled_at.timestamp() if item.scheduled_at else None,
     )
+
+
+def _check_transactional(key: ApiKey, wanted: bool) -> None:
+    if wanted and not key.may_send_transactional:
+        raise ApiError(
+            403,
+            "forbidden",
+            "This API key may not send transactional messages (which reach numbers that "
+            "opted out); use an admin key or one created with 'smsdesk apikey create "
+            "--transactional'.",
+        )
+
+
+def _opt_out_refusals(service: Service, rows: list[dict[str, Any]]) -> dict[int, DomainError]:
+    with service.engine.connect() as conn:
+        return opted_out_refusals(conn, rows)
 
 
 async def _commit(
@@ -133,8 +150,18 @@ async def send_message(
     request_hash = _request_hash(item) if idem else ""
     if idem and (replay := _replay(service, key, idem, request_hash)):
         return replay
+    _check_transactional(key, item.transactional)
     config = service.settings.load()
-    row = prepare_message(_new_message(item), config, service.clock(), api_key_id=key.id)
+    row = prepare_message(
+        _new_message(item),
+        config,
+        service.clock(),
+        api_key_id=key.id,
+        transactional=item.transactional,
+    )
+    refusals = await run_in_threadpool(_opt_out_refusals, service, [row])
+    if refusals:
+        raise refusals[0]
     return await _respond(service, key, idem, request_hash, [row], accepted_out(row), 201)
 
 
@@ -155,22 +182,40 @@ async def send_batch(
     now = service.clock()
     rows: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []
-    for index, item in enumerate(batch.items()):
+    items = batch.items()
+    _check_transactional(key, any(item.transactional for item in items))
+    prepared: list[dict[str, Any] | DomainError] = []
+    for item in items:
         try:
-            row = prepare_message(_new_message(item), config, now, api_key_id=key.id)
+            prepared.append(
+                prepare_message(
+                    _new_message(item),
+                    config,
+                    now,
+                    api_key_id=key.id,
+                    transactional=item.transactional,
+                )
+            )
         except DomainError as exc:
+            prepared.append(exc)
+    valid = [p for p in prepared if isinstance(p, dict)]
+    refused = await run_in_threadpool(_opt_out_refusals, service, valid)
+    refused_ids = {valid[i]["id"]: error for i, error in refused.items()}
+    for index, outcome in enumerate(prepared):
+        if isinstance(outcome, dict):
+            outcome = refused_ids.get(outcome["id"], outcome)
+        if isinstance(outcome, DomainError):
+            field_error = {"field": outcome.field, "message": outcome.message}
             results.append(
                 {
                     "index": index,
                     "accepted": False,
-                    **error_body(
-                        "invalid_field", exc.message, [{"field": exc.field, "message": exc.message}]
-                    ),
+                    **error_body("invalid_field", outcome.message, [field_error]),
                 }
             )
             continue
-        rows.append(row)
-        results.append({"index": index, "accepted": True, "message": accepted_out(row)})
+        rows.append(outcome)
+        results.append({"index": index, "accepted": True, "message": accepted_out(outcome)})
     body = {"accepted": len(rows), "rejected": len(results) - len(rows), "results": results}
     return await _respond(service, key, idem, request_hash, rows, body, 200)
 
@@ -218,7 +263,7 @@ def _operator_action(request: Request, message_id: str, action: str) -> Json:
     new = check_cancel(current) if action == "cancel" else check_resend(current)
     done = service.writer.run_sync(
         lambda c: repo.change_status(
-            c, message_id, current, new, service.clock(), f"{action} by operator"
+            c, message_id, current, new, service.clock(), f"{action} by operator", service.events
         )
     )
     if not done:

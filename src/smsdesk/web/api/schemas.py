@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from smsdesk.domain.times import iso
+
 MAX_BATCH = 1000
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # The messages of one batch share their creation time: format it once, not per message.
@@ -46,6 +42,11 @@ class SendMessage(BaseModel):
     scheduled_at: datetime | None = Field(None, description="Do not send before this time.")
     validity_hours: float | None = Field(None, description="Give up after this many hours.")
     reference: str | None = Field(None, max_length=100, description="Your own reference.")
+    transactional: bool = Field(
+        False,
+        description="Send even if the number opted out (STOP), e.g. a one-time code. Only for "
+        "admin keys and keys created with --transactional.",
+    )
 
 
 class SendBatch(BaseModel):
@@ -61,6 +62,7 @@ class SendBatch(BaseModel):
     module: str | None = Field(None, max_length=40)
     scheduled_at: datetime | None = None
     validity_hours: float | None = None
+    transactional: bool = False
 
     @model_validator(mode="after")
     def _one_form(self) -> SendBatch:
@@ -85,6 +87,7 @@ class SendBatch(BaseModel):
                 module=self.module,
                 scheduled_at=self.scheduled_at,
                 validity_hours=self.validity_hours,
+                transactional=self.transactional,
             )
             for number in self.to or []
         ]

@@ -125,7 +125,9 @@ async def send_test(test: SendTest, request: Request, _: ApiKey = Depends(admin_
     outcome = outcome_for(
         stored_row, result, service.clock(), RetryPolicy(), random.Random(), retry=False
     )
-    await service.writer.run(lambda c: repo.record_outcomes(c, owner, [outcome], service.clock()))
+    await service.writer.run(
+        lambda c: repo.record_outcomes(c, owner, [outcome], service.clock(), service.events)
+    )
     with service.engine.connect() as conn:
         final = repo.get_message(conn, row["id"])
     body = {

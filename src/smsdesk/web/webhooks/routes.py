@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import time
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
@@ -75,7 +74,9 @@ async def status_callback(module: str, secret: str, request: Request) -> Respons
         log.warning("malformed delivery report: %s", exc, extra={"sms_module": module})
         raise ApiError(400, "malformed_callback", str(exc)) from None
     now = service.clock()
-    tally = await service.writer.run(lambda c: repo.apply_reports(c, module, reports, now))
+    tally = await service.writer.run(
+        lambda c: repo.apply_reports(c, module, reports, now, events=service.events)
+    )
     metrics.count_reports(module, tally)
     answer = provider.callback_answer("status")
     return Response(answer.body, answer.status_code, media_type=answer.media_type)
@@ -92,6 +93,8 @@ async def inbound_callback(module: str, secret: str, request: Request) -> Respon
         received = provider.parse_inbound(callback)
     except ValueError as exc:
         raise ApiError(400, "malformed_callback", str(exc)) from None
-    await store_inbound(service.writer, module, received, time.time())
+    await store_inbound(
+        service.writer, module, received, service.clock(), stored=service.wake_inbound
+    )
     answer = provider.callback_answer("inbound")
     return Response(answer.body, answer.status_code, media_type=answer.media_type)

@@ -1,0 +1,74 @@
+"""`smsdesk inbox`: inbound SMS, above all those not recognised as meant for us."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+import typer
+from rich.table import Table
+
+from smsdesk.commands.common import DatabaseUrl, DataDir, fail, open_service, out, when
+from smsdesk.conversations import actions
+from smsdesk.conversations.store import NotFound
+from smsdesk.domain.errors import DomainError
+from smsdesk.store.tables import inbound_messages
+
+app = typer.Typer(help="Inbound SMS (unrecognised ones by default).", no_args_is_help=True)
+
+
+@app.command("list")
+def list_inbound(
+    state: Annotated[
+        str, typer.Option(help="unrecognised, invalid, request, opt_out, opt_in, pending or all.")
+    ] = "unrecognised",
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The newest inbound SMS in a state."""
+    service = open_service(data_dir, database_url)
+    query = sa.select(inbound_messages).order_by(inbound_messages.c.id.desc()).limit(limit)
+    if state != "all":
+        query = query.where(inbound_messages.c.state == state)
+    with service.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    table = Table("id", "received", "from", "state", "text", "reason")
+    for row in rows:
+        table.add_row(
+            row.id, when(row.received_at), row.sender, row.state, row.body, row.reason or ""
+        )
+    out.print(table)
+
+
+def _run(coroutine: Coroutine[Any, Any, None]) -> None:
+    try:
+        asyncio.run(coroutine)
+    except (NotFound, actions.Conflict) as exc:
+        fail(str(exc))
+    except DomainError as exc:
+        fail(exc.message)
+
+
+@app.command("assign")
+def assign(
+    inbound_id: str,
+    request: Annotated[str | None, typer.Option(help="Add it to this request.")] = None,
+    customer: Annotated[str | None, typer.Option(help="Take it as from this customer.")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Accept an unrecognised SMS: into a request, for a customer, or (neither) for its sender."""
+    service = open_service(data_dir, database_url)
+    _run(actions.assign_inbound(service, inbound_id, customer_id=customer, request_id=request))
+    out.print("assigned")
+
+
+@app.command("delete")
+def delete(inbound_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Remove an unrecognised or invalid SMS from the list."""
+    service = open_service(data_dir, database_url)
+    _run(actions.delete_inbound(service, inbound_id))
+    out.print("deleted")

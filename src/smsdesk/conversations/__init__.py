@@ -1,0 +1,1 @@
+"""Requests (tickets) and their SMS conversations."""

@@ -1,0 +1,130 @@
+"""The background task that processes stored inbound SMS (see `inbound.pipeline`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from functools import partial
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from smsdesk.events import EventSink
+from smsdesk.inbound.pipeline import Tally, claim_pending, process_pending, process_rows
+from smsdesk.store.configuration import ConfigurationStore
+from smsdesk.store.tables import inbound_messages
+from smsdesk.store.writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+class InboundProcessor:
+    """Processes pending inbound SMS as soon as they are stored, in batches.
+
+    Messages stored by another process are found by a scan every `poll_interval` seconds.
+    A batch that fails is retried message by message; a message that fails alone is marked
+    invalid with the error, visible to administrators, so one bad message cannot block the rest.
+    """
+
+    def __init__(
+        self,
+        *,
+        writer: Writer,
+        settings: ConfigurationStore,
+        events: Callable[[], EventSink],
+        clock: Callable[[], float],
+        on_outbound: Callable[[], None] = lambda: None,
+        poll_interval: float = 2.0,
+        batch_size: int = 500,
+    ) -> None:
+        self.writer = writer
+        self.settings = settings
+        self.events = events
+        self.clock = clock
+        self.on_outbound = on_outbound
+        self.poll_interval = poll_interval
+        self.batch_size = batch_size
+        self.processed = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="smsdesk-inbound")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run_once(self) -> Tally:
+        """Process one batch now (the loop calls this; tests may too)."""
+        config = await asyncio.to_thread(self.settings.load)
+        sink = self.events()
+        now = self.clock()
+        try:
+            tally: Tally = await self.writer.run(
+                lambda conn: process_pending(conn, config, sink, now, self.batch_size)
+            )
+        except Exception:
+            log.exception("processing a batch of inbound SMS failed; retrying one by one")
+            tally = await self._one_by_one()
+        self.processed += tally.processed
+        if tally.outbound:
+            self.on_outbound()
+        return tally
+
+    async def _one_by_one(self) -> Tally:
+        config = await asyncio.to_thread(self.settings.load)
+        sink = self.events()
+        total = Tally()
+        ids = await self.writer.run(
+            lambda conn: [row.id for row in claim_pending(conn, self.batch_size)]
+        )
+        for inbound_id in ids:
+
+            def one(conn: Connection, inbound_id: str = inbound_id) -> Tally:
+                rows = conn.execute(
+                    sa.select(inbound_messages).where(
+                        inbound_messages.c.id == inbound_id, inbound_messages.c.state == "pending"
+                    )
+                ).all()
+                return process_rows(conn, rows, config, sink, self.clock())
+
+            try:
+                tally = await self.writer.run(one)
+            except Exception as exc:
+                log.exception("inbound SMS %s could not be processed", inbound_id)
+                await self.writer.run(partial(_mark_failed, inbound_id=inbound_id, exc=exc))
+                total.count("invalid")
+                continue
+            total.processed += tally.processed
+            total.outbound += tally.outbound
+        return total
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                tally = await self.run_once()
+            except Exception:
+                log.exception("inbound processing failed")
+                tally = Tally()
+            if tally.processed >= self.batch_size:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+
+def _mark_failed(conn: Connection, *, inbound_id: str, exc: Exception) -> None:
+    conn.execute(
+        inbound_messages.update()
+        .where(inbound_messages.c.id == inbound_id, inbound_messages.c.state == "pending")
+        .values(state="invalid", reason=f"Processing failed: {type(exc).__name__}: {exc}")
+    )

@@ -1,0 +1,160 @@
+"""Inbound SMS: the inbox of everything received, unrecognised ones, and injecting SMS.
+
+`POST /api/v1/inbound` is the counterpart of the original product's CreateMessage: another
+system (or a test) hands us an SMS it received, optionally with the session key to thread on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from smsdesk.conversations import actions
+from smsdesk.conversations.store import NotFound
+from smsdesk.domain.ids import new_id
+from smsdesk.domain.times import iso
+from smsdesk.providers.base import InboundSms
+from smsdesk.store.apikeys import ApiKey
+from smsdesk.store.tables import inbound_messages
+from smsdesk.web.auth import admin_key, api_key, service_of
+from smsdesk.web.errors import ApiError
+from smsdesk.web.jsonresponse import Json
+
+router = APIRouter(prefix="/api/v1/inbound", tags=["inbound"])
+
+STATES = ("pending", "request", "unrecognised", "opt_out", "opt_in", "invalid", "deleted")
+
+
+class IncomingSms(BaseModel):
+    """An SMS received elsewhere, handed to smsdesk to be processed like any other."""
+
+    model_config = {"extra": "forbid", "populate_by_name": True}
+
+    sender: str = Field(..., alias="from", min_length=1, max_length=40)
+    to: str = Field("", max_length=40)
+    text: str = Field(..., alias="content", max_length=10_000)
+    session_key: str | None = Field(None, max_length=40, description="Thread on this request.")
+    module: str = Field("api", alias="plugin", max_length=40, description="Where it came from.")
+    id: str | None = Field(
+        None, max_length=100, description="Its id where it came from; a repeated id is ignored."
+    )
+
+
+class Assignment(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    customer_id: str | None = None
+    request_id: str | None = None
+
+
+def inbound_out(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "state": row.state,
+        "module": row.module,
+        "provider_message_id": row.provider_message_id,
+        "from": row.sender,
+        "to": row.recipient,
+        "text": row.body,
+        "content": row.content,
+        "reason": row.reason,
+        "customer_id": row.customer_id,
+        "request_id": row.request_id,
+        "received_at": iso(row.received_at),
+        "processed_at": iso(row.processed_at),
+    }
+
+
+@router.get("", summary="Inbound SMS, newest first (default: the unrecognised ones)")
+def list_inbound(
+    request: Request,
+    _: ApiKey = Depends(admin_key),
+    state: str = Query("unrecognised", description=f"One of {', '.join(STATES)}, or 'all'."),
+    sender: str | None = Query(None, alias="from"),
+    cursor: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+) -> Json:
+    if state != "all" and state not in STATES:
+        raise ApiError(422, "invalid_field", f"State must be one of {', '.join(STATES)}, or 'all'.")
+    query = sa.select(inbound_messages)
+    if state != "all":
+        query = query.where(inbound_messages.c.state == state)
+    if sender:
+        query = query.where(inbound_messages.c.sender == sender)
+    if cursor:
+        query = query.where(inbound_messages.c.id < cursor)
+    with service_of(request).engine.connect() as conn:
+        rows = conn.execute(query.order_by(inbound_messages.c.id.desc()).limit(limit + 1)).all()
+    page = rows[:limit]
+    return Json(
+        {
+            "inbound": [inbound_out(r) for r in page],
+            "next_cursor": page[-1].id if len(rows) > limit else None,
+        }
+    )
+
+
+def _get(request: Request, inbound_id: str) -> Any:
+    with service_of(request).engine.connect() as conn:
+        row = conn.execute(
+            sa.select(inbound_messages).where(inbound_messages.c.id == inbound_id)
+        ).first()
+    if row is None:
+        raise ApiError(404, "not_found", f"There is no inbound message with id '{inbound_id}'.")
+    return row
+
+
+@router.get("/{inbound_id}", summary="One inbound SMS")
+def get_inbound(inbound_id: str, request: Request, _: ApiKey = Depends(api_key)) -> Json:
+    return Json(inbound_out(_get(request, inbound_id)))
+
+
+@router.post("", status_code=202, summary="Hand over an SMS received elsewhere")
+async def create_inbound(
+    sms: IncomingSms, request: Request, _: ApiKey = Depends(admin_key)
+) -> Json:
+    """Stored at once and processed like an SMS from a provider (202: processing follows)."""
+    service = service_of(request)
+    inbound_id, new = await actions.inject_inbound(
+        service,
+        sms.module,
+        InboundSms(
+            sms.id or new_id(), sms.sender, sms.to, sms.text, service.clock(), sms.session_key
+        ),
+    )
+    return Json({"id": inbound_id, "duplicate": not new}, 202 if new else 200)
+
+
+def _handle(exc: Exception) -> ApiError:
+    if isinstance(exc, NotFound):
+        return ApiError(404, "not_found", str(exc))
+    return ApiError(409, "conflict", str(exc))
+
+
+@router.post("/{inbound_id}/assign", summary="Accept an unrecognised SMS")
+async def assign_inbound(
+    inbound_id: str, body: Assignment, request: Request, _: ApiKey = Depends(admin_key)
+) -> Json:
+    """Into a request (request_id), for a customer (customer_id), or (neither) for its sender."""
+    try:
+        await actions.assign_inbound(
+            service_of(request),
+            inbound_id,
+            customer_id=body.customer_id,
+            request_id=body.request_id,
+        )
+    except (NotFound, actions.Conflict) as exc:
+        raise _handle(exc) from None
+    return Json(inbound_out(_get(request, inbound_id)))
+
+
+@router.delete("/{inbound_id}", summary="Delete an unrecognised or invalid SMS")
+async def delete_inbound(inbound_id: str, request: Request, _: ApiKey = Depends(admin_key)) -> Json:
+    try:
+        await actions.delete_inbound(service_of(request), inbound_id)
+    except (NotFound, actions.Conflict) as exc:
+        raise _handle(exc) from None
+    return Json(inbound_out(_get(request, inbound_id)))
