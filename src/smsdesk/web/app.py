@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from smsdesk import __version__, metrics
 from smsdesk.service import Service
 from smsdesk.web import errors, ops
-from smsdesk.web.api import agent, customers, inbound, messages, optouts, requests, settings
+from smsdesk.web.api import (
+    agent,
+    customers,
+    inbound,
+    messages,
+    optouts,
+    reports,
+    requests,
+    settings,
+)
 from smsdesk.web.api import webhooks_out as outgoing_webhooks
 from smsdesk.web.jsonresponse import Json
 from smsdesk.web.limits import BodySizeLimit
@@ -44,6 +53,7 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(messages.router)
     app.include_router(agent.router)
+    app.include_router(reports.router)
     app.include_router(settings.router)
     app.include_router(customers.router)
     app.include_router(optouts.router)

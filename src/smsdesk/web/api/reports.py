@@ -1,0 +1,51 @@
+"""Delivery reports that matched no message: /api/v1/reports/unmatched.
+
+They are kept, not dropped: a report can arrive before the send is recorded (it is applied
+then), or carry an id in a form no message has, which an administrator should see.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Request
+
+from smsdesk.domain.times import iso
+from smsdesk.store.apikeys import ApiKey
+from smsdesk.store.tables import unmatched_reports
+from smsdesk.web.auth import admin_key, service_of
+from smsdesk.web.jsonresponse import Json
+
+router = APIRouter(prefix="/api/v1/reports", tags=["messages"])
+
+
+@router.get("/unmatched", summary="Delivery reports that matched no message, newest first")
+def list_unmatched(
+    request: Request,
+    _: ApiKey = Depends(admin_key),
+    module: str | None = None,
+    cursor: int | None = Query(None, description="The next_cursor of the previous page"),
+    limit: int = Query(50, ge=1, le=1000),
+) -> Json:
+    query = sa.select(unmatched_reports).order_by(unmatched_reports.c.id.desc()).limit(limit + 1)
+    if module:
+        query = query.where(unmatched_reports.c.module == module)
+    if cursor is not None:
+        query = query.where(unmatched_reports.c.id < cursor)
+    with service_of(request).engine.connect() as conn:
+        rows = conn.execute(query).all()
+    page = rows[:limit]
+    return Json(
+        {
+            "reports": [
+                {
+                    "module": r.module,
+                    "provider_message_id": r.provider_message_id,
+                    "status": r.status,
+                    "code": r.code,
+                    "received_at": iso(r.received_at),
+                }
+                for r in page
+            ],
+            "next_cursor": page[-1].id if len(rows) > limit else None,
+        }
+    )
