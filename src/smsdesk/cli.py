@@ -20,6 +20,7 @@ from smsdesk.commands import customers as customers_commands
 from smsdesk.commands import inbox as inbox_commands
 from smsdesk.commands import optouts as optouts_commands
 from smsdesk.commands import requests as requests_commands
+from smsdesk.commands import users as users_commands
 from smsdesk.commands import webhooks as webhooks_commands
 from smsdesk.commands.common import (
     DatabaseUrl,
@@ -58,6 +59,7 @@ app.add_typer(customers_commands.app, name="customers")
 app.add_typer(optouts_commands.app, name="optouts")
 app.add_typer(requests_commands.app, name="requests")
 app.add_typer(inbox_commands.app, name="inbox")
+app.add_typer(users_commands.app, name="users")
 WorkerId = Annotated[
     str | None,
     typer.Option(envvar="SMSDESK_WORKER_ID", help="Name of this dispatcher in leases and logs."),

@@ -20,6 +20,7 @@ from smsdesk.store import db
 from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKeyStore
 from smsdesk.store.configuration import ConfigurationStore
+from smsdesk.store.users import UserStore
 from smsdesk.store.writer import Writer
 from smsdesk.webhooks_out.deliverer import WebhookDeliverer
 from smsdesk.webhooks_out.hub import WebhookHub
@@ -38,6 +39,7 @@ class Service:
         self.writer = Writer(self.engine)
         self.settings = ConfigurationStore(self.engine, self.box)
         self.keys = ApiKeyStore(self.engine)
+        self.users = UserStore(self.engine)
         self.webhooks = WebhookHub(self.engine, self.box, self.clock)
         self.events: EventSink = self.webhooks
         self.deliverer: WebhookDeliverer | None = None

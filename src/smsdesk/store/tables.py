@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Double,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -247,3 +248,27 @@ Index(
     webhook_deliveries.c.subscription_id,
     webhook_deliveries.c.id,
 )
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(100), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("language", String(10), nullable=False, default="en"),
+    Column("created_at", Double, nullable=False),
+    Column("password_changed_at", Double, nullable=False),
+    UniqueConstraint("username", name="uq_users_username"),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("last_seen_at", Double, nullable=False),
+)
+Index("ix_web_sessions_user", web_sessions.c.user_id)

@@ -30,14 +30,23 @@ BASE_URL = "http://smsdesk.test"
 class Harness:
     """A started service, an HTTP client bound to its app, and an admin API key."""
 
-    def __init__(self, service: Service, client: httpx.AsyncClient, key: str) -> None:
+    def __init__(
+        self, service: Service, client: httpx.AsyncClient, key: str, app: Any = None
+    ) -> None:
         self.service = service
         self.client = client
+        self.app = app
         self.key = key
         self.headers = {"Authorization": f"Bearer {key}"}
 
     async def post(self, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
         return await self.client.post(path, json=body, headers=self.headers, **kwargs)
+
+    def browser(self) -> httpx.AsyncClient:
+        """A client of its own (own cookies, no API key), as a person's browser would be."""
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(self.app), base_url=str(self.client.base_url)
+        )
 
     async def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self.client.get(path, headers=self.headers, **kwargs)
@@ -113,13 +122,13 @@ async def running_service(
         async with _served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
             await service.start(dispatcher=dispatcher, public_url=base_url)
             async with _started(service) as key:
-                yield Harness(service, client, key)
+                yield Harness(service, client, key, app)
         return
     transport = httpx.ASGITransport(app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
         await service.start(dispatcher=dispatcher, http=client, public_url=BASE_URL)
         async with _started(service) as key:
-            yield Harness(service, client, key)
+            yield Harness(service, client, key, app)
 
 
 @asynccontextmanager

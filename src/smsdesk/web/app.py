@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from smsdesk import __version__, metrics
 from smsdesk.service import Service
-from smsdesk.web import errors, ops
+from smsdesk.web import errors, ops, ui
 from smsdesk.web.api import (
     agent,
     customers,
@@ -61,5 +61,6 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     app.include_router(inbound.router)
     app.include_router(outgoing_webhooks.router)
     app.include_router(webhooks.router)
+    ui.install(app)
     app.add_middleware(BodySizeLimit, limit=service.config.max_body_bytes)
     return app

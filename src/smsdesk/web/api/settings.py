@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import random
-import time
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk.configuration import masked, validate_configuration
-from smsdesk.domain.errors import DomainError
-from smsdesk.domain.message import Status
-from smsdesk.outbox.accept import NewMessage, prepare_message
-from smsdesk.outbox.dispatcher import callback_url, outcome_for, send_batch
-from smsdesk.outbox.retry import RetryPolicy
+from smsdesk.outbox import sendtest
+from smsdesk.outbox.dispatcher import callback_url
 from smsdesk.providers.registry import UnknownModule, all_modules, get_module
-from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKey
 from smsdesk.web.api.schemas import SendTest, message_out
 from smsdesk.web.auth import admin_key, api_key, service_of
@@ -96,49 +90,19 @@ async def send_test(test: SendTest, request: Request, _: ApiKey = Depends(admin_
     service = service_of(request)
     stored = await run_in_threadpool(service.settings.load)
     config = validate_configuration(test.settings, stored) if test.settings else stored
-    now = service.clock()
-    row = prepare_message(NewMessage(to=test.to, text=test.text), config, now, is_test=True)
-    owner = f"test:{row['id']}"
-    row.update(
-        status=Status.SENDING.value,
-        attempts=1,
-        lease_owner=owner,
-        lease_until=now + service.config.lease_seconds,
-    )
-    await service.writer.run(lambda c: repo.insert_messages(c, [row], "test"))
     try:
-        provider = service.pool.build(row["module"], config) if service.pool else None
-    except LookupError as exc:
-        raise DomainError(str(exc), field="module") from None
-    if provider is None:
-        raise ApiError(503, "not_ready", "The service is starting; try again in a moment.")
-    secret = await run_in_threadpool(service.settings.callback_secret)
-    url = callback_url(service.public_url, row["module"], "status", secret)
-    with service.engine.connect() as conn:
-        stored_row = repo.get_message(conn, row["id"])
-    assert stored_row is not None  # committed just above
-    started = time.perf_counter()
-    try:
-        result = (await send_batch(provider, [stored_row], url))[0]
-    finally:
-        await provider.close()
-    outcome = outcome_for(
-        stored_row, result, service.clock(), RetryPolicy(), random.Random(), retry=False
-    )
-    await service.writer.run(
-        lambda c: repo.record_outcomes(c, owner, [outcome], service.clock(), service.events)
-    )
-    with service.engine.connect() as conn:
-        final = repo.get_message(conn, row["id"])
+        outcome = await sendtest.send_test(service, config, test.to, test.text)
+    except sendtest.NotReady as exc:
+        raise ApiError(503, "not_ready", str(exc)) from None
     body = {
-        **message_out(final),
-        "accepted": result.accepted,
-        "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
+        **message_out(outcome.message),
+        "accepted": outcome.accepted,
+        "elapsed_ms": outcome.elapsed_ms,
     }
-    if result.error is not None:
+    if outcome.error is not None:
         body["error"] = {
-            "kind": type(result.error).__name__,
-            "code": result.error.code,
-            "message": result.error.message,
+            "kind": type(outcome.error).__name__,
+            "code": outcome.error.code,
+            "message": outcome.error.message,
         }
     return Json(body, 200)

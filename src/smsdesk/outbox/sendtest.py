@@ -1,0 +1,80 @@
+"""Send test: one SMS sent at once, with the configuration as entered (saved or not).
+
+Shared by the REST API, the CLI-facing API and the SMS configuration screen. The message is
+stored (marked as a test) before it goes out, so its delivery report is matched and shown like
+any other; it is never retried: the administrator wants the provider's verdict now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from smsdesk.domain.errors import DomainError
+from smsdesk.domain.message import Status
+from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.outbox.accept import NewMessage, prepare_message
+from smsdesk.outbox.dispatcher import callback_url, outcome_for, send_batch
+from smsdesk.outbox.retry import RetryPolicy
+from smsdesk.providers.base import ProviderError
+from smsdesk.service import Service
+from smsdesk.store import messages as repo
+
+
+class NotReady(RuntimeError):
+    """The service has no provider pool yet (it is starting)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TestOutcome:
+    message: Any  # the stored row after the attempt
+    accepted: bool
+    error: ProviderError | None
+    elapsed_ms: float
+
+
+async def send_test(service: Service, config: SmsConfiguration, to: str, text: str) -> TestOutcome:
+    """Send one test SMS through `config`'s module; raises DomainError for invalid input."""
+    now = service.clock()
+    row = prepare_message(NewMessage(to=to, text=text), config, now, is_test=True)
+    owner = f"test:{row['id']}"
+    row.update(
+        status=Status.SENDING.value,
+        attempts=1,
+        lease_owner=owner,
+        lease_until=now + service.config.lease_seconds,
+    )
+    try:
+        provider = service.pool.build(row["module"], config) if service.pool else None
+    except LookupError as exc:
+        raise DomainError(str(exc), field="module") from None
+    if provider is None:
+        raise NotReady("The service is starting; try again in a moment.")
+    await service.writer.run(lambda c: repo.insert_messages(c, [row], "test"))
+    secret = await asyncio.to_thread(service.settings.callback_secret)
+    url = callback_url(service.public_url, row["module"], "status", secret)
+    with service.engine.connect() as conn:
+        stored_row = repo.get_message(conn, row["id"])
+    assert stored_row is not None  # committed just above
+    started = time.perf_counter()
+    try:
+        result = (await send_batch(provider, [stored_row], url))[0]
+    finally:
+        await provider.close()
+    outcome = outcome_for(
+        stored_row, result, service.clock(), RetryPolicy(), random.Random(), retry=False
+    )
+    await service.writer.run(
+        lambda c: repo.record_outcomes(c, owner, [outcome], service.clock(), service.events)
+    )
+    with service.engine.connect() as conn:
+        final = repo.get_message(conn, row["id"])
+    return TestOutcome(
+        message=final,
+        accepted=result.accepted,
+        error=result.error,
+        elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+    )

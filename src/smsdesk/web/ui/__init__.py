@@ -1,0 +1,51 @@
+"""The web interface: server-rendered pages in English and Dutch, with a little JavaScript."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from smsdesk.web.ui import dashboard, login
+from smsdesk.web.ui.render import render
+from smsdesk.web.ui.session import (
+    CsrfFailed,
+    Forbidden,
+    LoginRequired,
+    login_url,
+    optional_session,
+)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def install(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(login.router)
+    app.include_router(dashboard.router)
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, exc: LoginRequired) -> Response:
+        if _wants_json(request) or request.method != "GET":
+            return JSONResponse({"error": {"code": "login_required"}}, status_code=401)
+        return RedirectResponse(login_url(exc.next_path), status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"error": {"code": "forbidden"}}, status_code=403)
+        session = await optional_session(request)
+        return render(request, "error.html", session, status=403, problem="forbidden")
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, exc: CsrfFailed) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"error": {"code": "csrf"}}, status_code=403)
+        session = await optional_session(request)
+        return render(request, "error.html", session, status=403, problem="csrf")

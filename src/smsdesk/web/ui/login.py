@@ -1,0 +1,109 @@
+"""Logging in and out, and choosing the interface language."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from smsdesk.store.users import SESSION_MAX_SECONDS, WebSession
+from smsdesk.web.auth import service_of
+from smsdesk.web.ui.i18n import LANGUAGES
+from smsdesk.web.ui.render import render
+from smsdesk.web.ui.session import (
+    CSRF_FIELD,
+    LANGUAGE_COOKIE,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    CsrfFailed,
+    form_with_csrf,
+    optional_session,
+    page_session,
+    safe_next,
+    set_cookie,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+def _login_page(
+    request: Request, next_path: str, username: str = "", error: str | None = None
+) -> Response:
+    token = secrets.token_urlsafe(32)
+    response = render(
+        request,
+        "login.html",
+        None,
+        status=401 if error else 200,
+        login_csrf=token,
+        next_path=next_path,
+        username=username,
+        error=error,
+    )
+    set_cookie(response, request, LOGIN_CSRF_COOKIE, token, 3600)
+    return response
+
+
+@router.get("/login")
+async def login_form(request: Request, next: str | None = None) -> Response:
+    if await optional_session(request) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return _login_page(request, safe_next(next))
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    presented = fields.get(CSRF_FIELD, "")
+    if not cookie or not presented or not secrets.compare_digest(cookie, presented):
+        raise CsrfFailed()
+    service = service_of(request)
+    username = fields.get("username", "").strip()
+    next_path = safe_next(fields.get("next"))
+    user = await run_in_threadpool(service.users.authenticate, username, fields.get("password", ""))
+    if user is None:
+        return _login_page(request, next_path, username, error="wrong_credentials")
+    token = await run_in_threadpool(service.users.start_session, user, service.clock())
+    response = RedirectResponse(next_path, status_code=303)
+    set_cookie(response, request, SESSION_COOKIE, token, SESSION_MAX_SECONDS)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, session: WebSession = Depends(page_session)) -> Response:
+    await form_with_csrf(request, session)
+    token = request.cookies.get(SESSION_COOKIE, "")
+    await run_in_threadpool(service_of(request).users.end_session, token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/language")
+async def choose_language(request: Request) -> Response:
+    """Remembered for the user (and in a cookie, so the login page follows it too)."""
+    session = await optional_session(request)
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    if session is not None:
+        await form_with_csrf(request, session)
+    language = fields.get("language", "")
+    back = safe_next(fields.get("next"))
+    response = RedirectResponse(back, status_code=303)
+    if language in LANGUAGES:
+        if session is not None:
+            await run_in_threadpool(
+                service_of(request).users.set_language, session.user.id, language
+            )
+        set_cookie(response, request, LANGUAGE_COOKIE, language, 365 * 24 * 3600)
+    return response
+
+
+@router.get("/")
+async def home(session: WebSession = Depends(page_session)) -> Response:
+    return RedirectResponse("/dashboard", status_code=303)

@@ -1,0 +1,89 @@
+"""Rendering pages: one Jinja2 environment (autoescaped), translated per request.
+
+Templates call `_()` / `gettext()` / `ngettext()`, and `{% trans %}` blocks; the callables come
+with each render from the page's language, so one environment serves every language.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_datetime
+from babel.numbers import format_decimal
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from smsdesk.store.users import WebSession
+from smsdesk.web.ui.i18n import LANGUAGES, translations
+from smsdesk.web.ui.session import CSRF_FIELD, page_language
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+# Content-Security-Policy: every script and style comes from this site; nothing is framed.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+environment = Environment(
+    loader=FileSystemLoader(TEMPLATE_DIR),
+    autoescape=select_autoescape(["html"]),
+    extensions=["jinja2.ext.i18n"],
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+environment.install_null_translations()  # type: ignore[attr-defined]
+
+
+def _formatters(language: str) -> dict[str, Any]:
+    def when(ts: float | None) -> str:
+        if ts is None:
+            return ""
+        moment = datetime.fromtimestamp(ts, UTC)
+        return format_datetime(moment, "yyyy-MM-dd HH:mm:ss", locale=language) + " UTC"
+
+    def number(value: float | int | None, digits: int = 0) -> str:
+        if value is None:
+            return "\u2013"  # en dash: no figure
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+        return format_decimal(value, format=pattern, locale=language)
+
+    return {"when": when, "number": number}
+
+
+def page_context(request: Request, session: WebSession | None) -> dict[str, Any]:
+    language = page_language(request, session)
+    t = translations(language)
+    return {
+        "request": request,
+        "session": session,
+        "user": session.user if session else None,
+        "csrf_field": CSRF_FIELD,
+        "csrf_token": session.csrf_token if session else "",
+        "lang": language,
+        "languages": LANGUAGES,
+        "gettext": t.gettext,
+        "ngettext": t.ngettext,
+        "_": t.gettext,
+        "path": request.url.path,
+        **_formatters(language),
+    }
+
+
+def render(
+    request: Request,
+    template: str,
+    session: WebSession | None,
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    page = environment.get_template(template).render(**page_context(request, session), **context)
+    return HTMLResponse(page, status_code=status, headers=SECURITY_HEADERS)
