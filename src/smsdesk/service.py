@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import time
@@ -16,6 +18,7 @@ from smsdesk.inbound.processor import InboundProcessor
 from smsdesk.outbox.dispatcher import Dispatcher
 from smsdesk.outbox.pool import ProviderPool
 from smsdesk.outbox.reconcile import Reconciler
+from smsdesk.providers.base import Provider
 from smsdesk.store import db
 from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKeyStore
@@ -40,6 +43,7 @@ class Service:
         self.settings = ConfigurationStore(self.engine, self.box)
         self.keys = ApiKeyStore(self.engine)
         self.users = UserStore(self.engine)
+        self._lingering: set[asyncio.Task[None]] = set()
         self.webhooks = WebhookHub(self.engine, self.box, self.clock)
         self.events: EventSink = self.webhooks
         self.deliverer: WebhookDeliverer | None = None
@@ -114,7 +118,31 @@ class Service:
             )
             await self.inbound.start()
 
+    def linger(self, provider: Provider, limit: float = 600.0) -> None:
+        """Close `provider` once it has made its own pending callbacks (at most `limit` s).
+
+        A Send test builds a provider of its own; the simulator delivers its reports from
+        that instance, so closing it at once would leave the test message *sent* for good.
+        """
+
+        async def wait_then_close() -> None:
+            deadline = time.monotonic() + limit
+            try:
+                while time.monotonic() < deadline and await provider.has_pending_callbacks():
+                    await asyncio.sleep(0.2)
+            finally:
+                await provider.close()
+
+        task = asyncio.get_running_loop().create_task(wait_then_close())
+        self._lingering.add(task)
+        task.add_done_callback(self._lingering.discard)
+
     async def stop(self) -> None:
+        for task in list(self._lingering):
+            task.cancel()
+        for task in list(self._lingering):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self.inbound is not None:
             await self.inbound.stop()
             self.inbound = None

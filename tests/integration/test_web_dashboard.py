@@ -41,7 +41,7 @@ async def test_the_dashboard_counts_delivered_and_failed_messages(harness: Harne
     for svg in svgs:
         ET.fromstring(svg)  # well-formed
     assert "simulator" in page.text
-    assert 'selected>Last 7 days' in page.text
+    assert "selected>Last 7 days" in page.text
 
 
 async def test_the_dashboard_in_dutch(harness: Harness) -> None:

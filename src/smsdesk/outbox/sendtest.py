@@ -61,9 +61,10 @@ async def send_test(service: Service, config: SmsConfiguration, to: str, text: s
     assert stored_row is not None  # committed just above
     started = time.perf_counter()
     try:
+        await provider.start()
         result = (await send_batch(provider, [stored_row], url))[0]
     finally:
-        await provider.close()
+        service.linger(provider)
     outcome = outcome_for(
         stored_row, result, service.clock(), RetryPolicy(), random.Random(), retry=False
     )

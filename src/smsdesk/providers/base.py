@@ -204,6 +204,11 @@ class Provider(abc.ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} cannot be asked for a status.")
 
+    async def has_pending_callbacks(self) -> bool:
+        """Whether this instance itself still has reports to make (only the simulator does:
+        real providers call our webhooks from their side)."""
+        return False
+
     async def close(self) -> None:
         """Release what the provider holds (background tasks, connections)."""
 

@@ -246,6 +246,9 @@ class SimulatorProvider(Provider):
         if self._reporter is None:
             self._reporter = asyncio.create_task(self._report_loop(), name="simulator-reports")
 
+    async def has_pending_callbacks(self) -> bool:
+        return await asyncio.to_thread(self.ledger.next_report_due) is not None
+
     async def close(self) -> None:
         if self._reporter is not None:
             self._reporter.cancel()

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from smsdesk.web.ui import dashboard, login
+from smsdesk.web.ui import dashboard, login, messages, outbox, requests, sms_settings
 from smsdesk.web.ui.render import render
 from smsdesk.web.ui.session import (
     CsrfFailed,
@@ -28,7 +28,11 @@ def _wants_json(request: Request) -> bool:
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(login.router)
+    app.include_router(outbox.router)
+    app.include_router(messages.router)
     app.include_router(dashboard.router)
+    app.include_router(sms_settings.router)
+    app.include_router(requests.router)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:

@@ -1,0 +1,298 @@
+"""Requests (customer conversations by SMS) and the inbox of unrecognised inbound SMS.
+
+Every change goes through the functions the REST API uses (`conversations.actions` and
+`conversations.store`); this module only reads pages' worth of rows and renders them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
+
+from smsdesk.conversations import actions
+from smsdesk.conversations import store as requests_repo
+from smsdesk.domain.errors import DomainError
+from smsdesk.store.tables import customer_numbers, customers, inbound_messages, requests
+from smsdesk.store.users import WebSession
+from smsdesk.web.auth import service_of
+from smsdesk.web.ui.field_errors import translate_error
+from smsdesk.web.ui.i18n import translations
+from smsdesk.web.ui.render import render
+from smsdesk.web.ui.session import admin_session, form_with_csrf, page_language, page_session
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+STATUS_FILTERS = ("open", "pending", "closed", "all")
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def find_requests(
+    conn: Connection, status: str, search: str, before_id: str | None, limit: int
+) -> list[sa.Row[Any]]:
+    """Newest first, paged by id; with the customer's name and first number, searchable."""
+    first_number = (
+        sa.select(sa.func.min(customer_numbers.c.number))
+        .where(customer_numbers.c.customer_id == requests.c.customer_id)
+        .scalar_subquery()
+    )
+    query = sa.select(
+        requests,
+        customers.c.name.label("customer_name"),
+        first_number.label("customer_number"),
+    ).join(customers, customers.c.id == requests.c.customer_id, isouter=True)
+    if status != "all":
+        query = query.where(requests.c.status == status)
+    if search:
+        number_matches = sa.exists().where(
+            customer_numbers.c.customer_id == requests.c.customer_id,
+            customer_numbers.c.number.contains(search, autoescape=True),
+        )
+        query = query.where(
+            sa.or_(
+                requests.c.title.icontains(search, autoescape=True),
+                customers.c.name.icontains(search, autoescape=True),
+                number_matches,
+            )
+        )
+    if before_id:
+        query = query.where(requests.c.id < before_id)
+    return list(conn.execute(query.order_by(requests.c.id.desc()).limit(limit)).all())
+
+
+def unrecognised_inbound(conn: Connection, before_id: str | None, limit: int) -> list[sa.Row[Any]]:
+    """Inbound SMS that carried no SMS endpoint code, newest first, paged by id."""
+    query = sa.select(inbound_messages).where(inbound_messages.c.state == "unrecognised")
+    if before_id:
+        query = query.where(inbound_messages.c.id < before_id)
+    return list(conn.execute(query.order_by(inbound_messages.c.id.desc()).limit(limit)).all())
+
+
+def _conversation_page(request: Request, request_id: str) -> dict[str, Any] | None:
+    """What the conversation view shows, or None when the request does not exist."""
+    service = service_of(request)
+    config = service.settings.load()
+    with service.engine.connect() as conn:
+        try:
+            row = requests_repo.get_request(conn, request_id)
+        except requests_repo.NotFound:
+            return None
+        entries = requests_repo.conversation(conn, request_id)
+        try:
+            reply_to: str | None = requests_repo.reply_number(
+                conn, row, config.default_country_code
+            )
+        except DomainError:
+            reply_to = None
+    return {"ticket": row, "entries": entries, "reply_to": reply_to}
+
+
+async def _show_request(
+    request: Request,
+    session: WebSession,
+    request_id: str,
+    *,
+    status: int = 200,
+    **extra: Any,
+) -> Response:
+    page = await run_in_threadpool(_conversation_page, request, request_id)
+    if page is None:
+        return render(request, "request.html", session, status=404, missing=True)
+    return render(
+        request,
+        "request.html",
+        session,
+        status=status,
+        missing=False,
+        statuses=requests_repo.REQUEST_STATUSES,
+        **page,
+        **extra,
+    )
+
+
+# -- requests --------------------------------------------------------------------------------
+
+
+@router.get("/requests")
+async def request_list(
+    request: Request,
+    status: str = Query("open"),
+    q: str = Query("", max_length=100),
+    cursor: str | None = Query(None, max_length=26),
+    session: WebSession = Depends(page_session),
+) -> Response:
+    status = status if status in STATUS_FILTERS else "open"
+    search = q.strip()
+    service = service_of(request)
+
+    def load() -> list[sa.Row[Any]]:
+        with service.engine.connect() as conn:
+            return find_requests(conn, status, search, cursor, PAGE_SIZE + 1)
+
+    rows = await run_in_threadpool(load)
+    page = rows[:PAGE_SIZE]
+    return render(
+        request,
+        "requests.html",
+        session,
+        rows=page,
+        chosen_status=status,
+        statuses=STATUS_FILTERS,
+        search=search,
+        next_cursor=page[-1].id if len(rows) > PAGE_SIZE else None,
+    )
+
+
+@router.get("/requests/{request_id}")
+async def request_view(
+    request: Request, request_id: str, session: WebSession = Depends(page_session)
+) -> Response:
+    return await _show_request(request, session, request_id, text="")
+
+
+@router.post("/requests/{request_id}/reply")
+async def request_reply(
+    request: Request, request_id: str, session: WebSession = Depends(page_session)
+) -> Response:
+    """Sent like the API's reply; a refusal shows the page again with the reason and the text."""
+    form = await form_with_csrf(request, session)
+    text = form.get("text", "")
+    try:
+        await actions.reply(service_of(request), request_id, text, author=session.user.username)
+    except requests_repo.NotFound:
+        return render(request, "request.html", session, status=404, missing=True)
+    except DomainError as exc:
+        # The domain's own words, in the page language where the catalogue knows them.
+        language = translations(page_language(request, session))
+        reason = translate_error(exc.message, language.gettext)
+        return await _show_request(
+            request, session, request_id, status=422, text=text, reply_error=reason
+        )
+    return RedirectResponse(f"/requests/{request_id}", status_code=303)
+
+
+@router.post("/requests/{request_id}/status")
+async def request_status(
+    request: Request, request_id: str, session: WebSession = Depends(page_session)
+) -> Response:
+    form = await form_with_csrf(request, session)
+    service = service_of(request)
+    changes = {"status": form.get("status", "")}
+    now = service.clock()
+    try:
+        await service.writer.run(
+            lambda conn: requests_repo.update_request(conn, request_id, changes, now)
+        )
+    except requests_repo.NotFound:
+        return render(request, "request.html", session, status=404, missing=True)
+    except DomainError:
+        return await _show_request(
+            request, session, request_id, status=422, text="", status_error=True
+        )
+    return RedirectResponse(f"/requests/{request_id}", status_code=303)
+
+
+# -- unrecognised inbound SMS ------------------------------------------------------------------
+
+
+async def _show_unrecognised(
+    request: Request,
+    session: WebSession,
+    cursor: str | None = None,
+    *,
+    status: int = 200,
+    problem: str | None = None,
+    detail: str = "",
+    failed_id: str | None = None,
+    typed_request_id: str = "",
+) -> Response:
+    service = service_of(request)
+
+    def load() -> list[sa.Row[Any]]:
+        with service.engine.connect() as conn:
+            return unrecognised_inbound(conn, cursor, PAGE_SIZE + 1)
+
+    rows = await run_in_threadpool(load)
+    page = rows[:PAGE_SIZE]
+    return render(
+        request,
+        "unrecognised.html",
+        session,
+        status=status,
+        rows=page,
+        next_cursor=page[-1].id if len(rows) > PAGE_SIZE else None,
+        problem=problem,
+        detail=detail,
+        failed_id=failed_id,
+        typed_request_id=typed_request_id,
+    )
+
+
+@router.get("/inbox/unrecognised")
+async def unrecognised_list(
+    request: Request,
+    cursor: str | None = Query(None, max_length=26),
+    session: WebSession = Depends(admin_session),
+) -> Response:
+    return await _show_unrecognised(request, session, cursor)
+
+
+@router.post("/inbox/unrecognised/{inbound_id}/assign")
+async def unrecognised_assign(
+    request: Request, inbound_id: str, session: WebSession = Depends(admin_session)
+) -> Response:
+    """Into the request with the given id; without one, a new request for the sender."""
+    form = await form_with_csrf(request, session)
+    target = form.get("request_id", "").strip()
+    service = service_of(request)
+    try:
+        await actions.assign_inbound(service, inbound_id, request_id=target or None)
+    except (requests_repo.NotFound, actions.Conflict, DomainError) as exc:
+        problem = (
+            "not_found"
+            if isinstance(exc, requests_repo.NotFound)
+            else "conflict"
+            if isinstance(exc, actions.Conflict)
+            else "refused"
+        )
+        return await _show_unrecognised(
+            request,
+            session,
+            status=404 if problem == "not_found" else 409,
+            problem=problem,
+            detail=exc.message if isinstance(exc, DomainError) else "",
+            failed_id=inbound_id,
+            typed_request_id=target,
+        )
+
+    def assigned_request() -> str | None:
+        with service.engine.connect() as conn:
+            return conn.execute(
+                sa.select(inbound_messages.c.request_id).where(inbound_messages.c.id == inbound_id)
+            ).scalar()
+
+    request_id = await run_in_threadpool(assigned_request)
+    return RedirectResponse(
+        f"/requests/{request_id}" if request_id else "/inbox/unrecognised", status_code=303
+    )
+
+
+@router.post("/inbox/unrecognised/{inbound_id}/delete")
+async def unrecognised_delete(
+    request: Request, inbound_id: str, session: WebSession = Depends(admin_session)
+) -> Response:
+    await form_with_csrf(request, session)
+    try:
+        await actions.delete_inbound(service_of(request), inbound_id)
+    except (requests_repo.NotFound, actions.Conflict):
+        return await _show_unrecognised(
+            request, session, status=409, problem="gone", failed_id=inbound_id
+        )
+    return RedirectResponse("/inbox/unrecognised", status_code=303)
