@@ -151,6 +151,12 @@ def serve(
     if not service.keys.list():
         _, plain = service.keys.create("first admin key", "admin")
         print(f"Created the first admin API key (shown only now): {plain}", file=sys.stderr)
+    if not service.users.list():
+        print(
+            "No one can log in to the web interface yet; create an administrator with: "
+            "smsdesk users create admin --role admin",
+            file=sys.stderr,
+        )
     print(f"smsdesk listening on {url}  (API docs: {url}/docs)", file=sys.stderr, flush=True)
     server = uvicorn.Server(
         uvicorn.Config(
