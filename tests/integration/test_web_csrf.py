@@ -18,7 +18,7 @@ def form_paths() -> list[str]:
     paths = []
     for screen in SCREENS:
         for route in screen.router.routes:
-            if isinstance(route, APIRoute) and "POST" in route.methods:
+            if isinstance(route, APIRoute) and "POST" in (route.methods or set()):
                 paths.append(re.sub(r"\{[^}]+\}", "01ABCDEFGHJKMNPQRSTVWXYZ00", route.path))
     return sorted(paths)
 
