@@ -132,3 +132,17 @@ async def _token(client: httpx.AsyncClient) -> str:
     """The session's CSRF token, from the page every logged-in user can open."""
     page = await client.get("/dashboard")
     return csrf_of(page.text)
+
+
+async def test_guessing_passwords_is_slowed_down(harness: Harness) -> None:
+    """After five wrong passwords that name waits, even with the right one; others do not."""
+    create_user(harness.service, "admin", "admin")
+    create_user(harness.service, "anna", "agent")
+    async with harness.browser() as client:
+        for _ in range(5):
+            assert (await log_in(client, "admin", "wrong password")).status_code == 401
+        blocked = await log_in(client, "admin", PASSWORD)
+        assert blocked.status_code == 429
+        assert "Wait 15 minutes" in blocked.text
+        assert "smsdesk_session" not in client.cookies
+        assert (await log_in(client, "anna")).status_code == 303

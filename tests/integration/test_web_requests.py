@@ -344,3 +344,15 @@ async def test_an_unrecognised_sms_assigned_without_an_id_opens_a_request(
     conversation = (await browser.get(location)).text
     assert '<div class="bubble inbound">no code, new question' in conversation
     assert "+31633334444" in conversation
+
+
+async def test_line_breaks_from_the_browser_count_as_one_character(
+    desk: Harness, browser: httpx.AsyncClient
+) -> None:
+    """A browser posts CRLF; the SMS carries LF, as the counter beside the box counted it."""
+    inbound = await receive(desk, CUSTOMER, "HELP hello")
+    answer = await reply(browser, inbound["request_id"], "Line one\r\nLine two")
+    assert answer.status_code == 303
+    [message_id] = outbound_ids(desk, inbound["request_id"])
+    body = (await desk.get(f"/api/v1/messages/{message_id}")).json()
+    assert body["text"] == "Line one\nLine two"

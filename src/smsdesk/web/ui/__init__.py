@@ -17,6 +17,7 @@ from smsdesk.web.ui.session import (
     login_url,
     optional_session,
 )
+from smsdesk.web.ui.throttle import LoginThrottle
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -26,6 +27,7 @@ def _wants_json(request: Request) -> bool:
 
 
 def install(app: FastAPI) -> None:
+    app.state.login_throttle = LoginThrottle()
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(login.router)
     app.include_router(outbox.router)

@@ -24,23 +24,35 @@ from smsdesk.web.ui.session import (
     safe_next,
     set_cookie,
 )
+from smsdesk.web.ui.throttle import LoginThrottle
 
 router = APIRouter(include_in_schema=False)
 
 
+def _throttle(request: Request) -> LoginThrottle:
+    """One per app (so per process): see `smsdesk.web.ui.throttle`."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
 def _login_page(
-    request: Request, next_path: str, username: str = "", error: str | None = None
+    request: Request,
+    next_path: str,
+    username: str = "",
+    error: str | None = None,
+    wait_minutes: int = 0,
 ) -> Response:
     token = secrets.token_urlsafe(32)
     response = render(
         request,
         "login.html",
         None,
-        status=401 if error else 200,
+        status=(429 if wait_minutes else 401) if error else 200,
         login_csrf=token,
         next_path=next_path,
         username=username,
         error=error,
+        wait_minutes=wait_minutes,
     )
     set_cookie(response, request, LOGIN_CSRF_COOKIE, token, 3600)
     return response
@@ -64,9 +76,17 @@ async def login(request: Request) -> Response:
     service = service_of(request)
     username = fields.get("username", "").strip()
     next_path = safe_next(fields.get("next"))
+    address = request.client.host if request.client else ""
+    throttle = _throttle(request)
+    wait = throttle.wait_seconds(address, username, service.clock())
+    if wait:
+        minutes = -(-wait // 60)
+        return _login_page(request, next_path, username, error="throttled", wait_minutes=minutes)
     user = await run_in_threadpool(service.users.authenticate, username, fields.get("password", ""))
     if user is None:
+        throttle.failed(address, username, service.clock())
         return _login_page(request, next_path, username, error="wrong_credentials")
+    throttle.succeeded(address, username)
     token = await run_in_threadpool(service.users.start_session, user, service.clock())
     response = RedirectResponse(next_path, status_code=303)
     set_cookie(response, request, SESSION_COOKIE, token, SESSION_MAX_SECONDS)

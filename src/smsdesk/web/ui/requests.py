@@ -163,7 +163,8 @@ async def request_reply(
 ) -> Response:
     """Sent like the API's reply; a refusal shows the page again with the reason and the text."""
     form = await form_with_csrf(request, session)
-    text = form.get("text", "")
+    # Browsers post line breaks as CRLF; the counter beside the box counted them as LF.
+    text = form.get("text", "").replace("\r\n", "\n")
     try:
         await actions.reply(service_of(request), request_id, text, author=session.user.username)
     except requests_repo.NotFound:

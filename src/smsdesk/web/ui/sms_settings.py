@@ -85,7 +85,8 @@ async def _read_form(
     check_csrf(session, presented if isinstance(presented, str) else None)
     test_input = {
         "to": str(form.get("test_to") or ""),
-        "text": str(form.get("test_text") or ""),
+        # Browsers post line breaks as CRLF; the page's counter counted them as LF.
+        "text": str(form.get("test_text") or "").replace("\r\n", "\n"),
     }
     return submitted_configuration(form), test_input
 
