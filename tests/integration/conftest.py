@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
 from smsdesk.testing.harness import Harness, running_service
+from smsdesk.testing.webui import create_user, log_in
 from tests.conftest import database_url
 
 
@@ -26,3 +28,12 @@ async def any_db_harness(tmp_path: Path, engine: Engine) -> AsyncIterator[Harnes
     async with running_service(tmp_path, database_url(engine)) as h:
         await h.configure(module_settings={"simulator": {"report_delay": 0.02}})
         yield h
+
+
+@pytest.fixture
+async def admin(harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser logged in to the web interface as an administrator."""
+    create_user(harness.service, "admin", "admin")
+    async with harness.browser() as client:
+        await log_in(client, "admin")
+        yield client

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smsdesk.domain.ids import new_id
-from smsdesk.store.tables import customer_numbers, customers, inbound_messages
+from smsdesk.store.tables import customer_numbers, customers
 from smsdesk.testing import FakeClock
 from smsdesk.testing.harness import Harness, running_service
 from tests.conftest import database_url
@@ -30,23 +30,7 @@ async def desk(tmp_path: Path, engine: Engine) -> AsyncIterator[Harness]:
 
 
 async def receive(h: Harness, sender: str, text: str, **extra: Any) -> dict[str, Any]:
-    """Hand an SMS to the service and wait until it has been processed."""
-    response = await h.post(
-        "/api/v1/inbound", {"from": sender, "to": "+3197010", "text": text, **extra}
-    )
-    assert response.status_code in (200, 202), response.text
-    inbound_id = response.json()["id"]
-
-    def processed() -> bool:
-        with h.service.engine.connect() as conn:
-            state = conn.execute(
-                sa.select(inbound_messages.c.state).where(inbound_messages.c.id == inbound_id)
-            ).scalar_one()
-        return bool(state != "pending")
-
-    await h.wait_until(processed, f"inbound {inbound_id} processed")
-    body: dict[str, Any] = (await h.get(f"/api/v1/inbound/{inbound_id}")).json()
-    return body
+    return await h.receive(sender, text, **extra)
 
 
 async def conversation(h: Harness, request_id: str) -> dict[str, Any]:

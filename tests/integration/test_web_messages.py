@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from smsdesk.testing.harness import Harness
 from smsdesk.testing.webui import create_user, log_in
@@ -24,14 +22,6 @@ async def send(h: Harness, to: str = TO, text: str = "Hello", **fields: Any) -> 
 
 def listed(html: str, message_id: str) -> bool:
     return f'<tr id="message-{message_id}">' in html
-
-
-@pytest.fixture
-async def admin(harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
-    create_user(harness.service, "admin", "admin")
-    async with harness.browser() as client:
-        await log_in(client, "admin")
-        yield client
 
 
 async def test_search_finds_by_number_and_by_text(

@@ -6,12 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from smsdesk.testing.harness import Harness
 from smsdesk.testing.webui import create_user, log_in, page_csrf
@@ -50,14 +48,6 @@ def row_of(html: str, message_id: str) -> str:
     """The table row of one message on a page ('' if it is not listed)."""
     match = re.search(rf'<tr id="message-{message_id}">(.*?)</tr>', html, re.S)
     return match.group(1) if match else ""
-
-
-@pytest.fixture
-async def admin(harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
-    create_user(harness.service, "admin", "admin")
-    async with harness.browser() as client:
-        await log_in(client, "admin")
-        yield client
 
 
 async def test_a_failed_message_is_listed_with_its_reason(

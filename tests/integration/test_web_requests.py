@@ -12,7 +12,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from smsdesk.store.tables import inbound_messages, messages, request_messages
+from smsdesk.store.tables import messages, request_messages
 from smsdesk.testing.harness import Harness
 from smsdesk.testing.webui import create_user, csrf_of, log_in
 
@@ -24,21 +24,7 @@ async def open_desk(h: Harness) -> None:
 
 
 async def receive(h: Harness, sender: str, text: str) -> dict[str, Any]:
-    """Hand an SMS to the service as a provider would, and wait until it is processed."""
-    response = await h.post("/api/v1/inbound", {"from": sender, "to": "+3197010", "text": text})
-    assert response.status_code in (200, 202), response.text
-    inbound_id = response.json()["id"]
-
-    def processed() -> bool:
-        with h.service.engine.connect() as conn:
-            state = conn.execute(
-                sa.select(inbound_messages.c.state).where(inbound_messages.c.id == inbound_id)
-            ).scalar_one()
-        return bool(state != "pending")
-
-    await h.wait_until(processed, f"inbound {inbound_id} processed")
-    body: dict[str, Any] = (await h.get(f"/api/v1/inbound/{inbound_id}")).json()
-    return body
+    return await h.receive(sender, text)
 
 
 @asynccontextmanager

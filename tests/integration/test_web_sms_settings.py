@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from smsdesk.testing.harness import Harness
 from smsdesk.testing.webui import create_user, csrf_of, log_in
 
 PATH = "/preferences/general/sms"
 INTELECOM = "module_settings.original_intelecom."
-
-
-@pytest.fixture
-async def admin(harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
-    create_user(harness.service, "admin", "admin")
-    async with harness.browser() as client:
-        await log_in(client, "admin")
-        yield client
 
 
 def errors_of(html: str, field: str) -> list[str]:

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 import uvicorn
 
 from smsdesk.config import AppConfig
 from smsdesk.service import Service
+from smsdesk.store.tables import inbound_messages
 from smsdesk.web.app import create_app
 
 BASE_URL = "http://smsdesk.test"
@@ -53,6 +55,25 @@ class Harness:
 
     async def put(self, path: str, body: Any) -> httpx.Response:
         return await self.client.put(path, json=body, headers=self.headers)
+
+    async def receive(self, sender: str, text: str, **extra: Any) -> dict[str, Any]:
+        """Hand an SMS to the service (POST /api/v1/inbound) and wait until it is processed."""
+        response = await self.post(
+            "/api/v1/inbound", {"from": sender, "to": "+3197010", "text": text, **extra}
+        )
+        assert response.status_code in (200, 202), response.text
+        inbound_id = response.json()["id"]
+
+        def processed() -> bool:
+            with self.service.engine.connect() as conn:
+                state = conn.execute(
+                    sa.select(inbound_messages.c.state).where(inbound_messages.c.id == inbound_id)
+                ).scalar_one()
+            return bool(state != "pending")
+
+        await self.wait_until(processed, f"inbound {inbound_id} processed")
+        body: dict[str, Any] = (await self.get(f"/api/v1/inbound/{inbound_id}")).json()
+        return body
 
     async def configure(self, **changes: Any) -> None:
         response = await self.put("/api/v1/settings", changes)
