@@ -16,6 +16,7 @@ from smsdesk.crypto import SecretBox, load_or_create_key
 from smsdesk.events import EventSink
 from smsdesk.inbound.processor import InboundProcessor
 from smsdesk.outbox.dispatcher import Dispatcher
+from smsdesk.outbox.optout_cache import OptOutCache
 from smsdesk.outbox.pool import ProviderPool
 from smsdesk.outbox.reconcile import Reconciler
 from smsdesk.providers.base import Provider
@@ -43,6 +44,7 @@ class Service:
         self.settings = ConfigurationStore(self.engine, self.box)
         self.keys = ApiKeyStore(self.engine)
         self.users = UserStore(self.engine)
+        self.opt_outs = OptOutCache(self.engine)
         self._lingering: set[asyncio.Task[None]] = set()
         self.webhooks = WebhookHub(self.engine, self.box, self.clock)
         self.events: EventSink = self.webhooks

@@ -147,9 +147,11 @@ def prepare_message(
 def opted_out_refusals(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[int, DomainError]:
     """For each row (by index) whose recipient opted out and that is not transactional, why not."""
     candidates = {row["recipient"] for row in rows if not row["transactional"]}
-    if not candidates:
-        return {}
-    refused = opted_out(conn, candidates)
+    return refusals(rows, opted_out(conn, candidates) if candidates else set())
+
+
+def refusals(rows: Sequence[dict[str, Any]], refused: set[str]) -> dict[int, DomainError]:
+    """The refusal of each row (by index) whose recipient is in `refused`, unless transactional."""
     return {
         index: DomainError(
             f"{row['recipient']} opted out of SMS (replied with a STOP keyword) and receives "

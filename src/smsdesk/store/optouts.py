@@ -20,6 +20,14 @@ from smsdesk.store.tables import opt_outs
 
 _CHUNK = 500  # numbers per IN (...) query, well under every driver's parameter limit
 
+# Changes made by this process (whatever the connection): a cache of the list looks again.
+changes_in_process = 0
+
+
+def _changed() -> None:
+    global changes_in_process
+    changes_in_process += 1
+
 
 def opted_out(conn: Connection, numbers: Iterable[str]) -> set[str]:
     """Those of `numbers` that are on the opt-out list."""
@@ -61,12 +69,14 @@ def add_opt_out(
         if conn.execute(sa.select(opt_outs.c.number).where(opt_outs.c.number == number)).first():
             return False
         insert = opt_outs.insert().values(values)
+    _changed()
     # RETURNING rather than rowcount: psycopg reports no row count for ON CONFLICT DO NOTHING.
     return conn.execute(insert.returning(opt_outs.c.number)).first() is not None
 
 
 def remove_opt_out(conn: Connection, number: str) -> bool:
     """Take `number` off the list; True if it was on it."""
+    _changed()
     return conn.execute(opt_outs.delete().where(opt_outs.c.number == number)).rowcount > 0
 
 

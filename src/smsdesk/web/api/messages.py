@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from smsdesk import metrics
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.message import Status, check_cancel, check_resend
-from smsdesk.outbox.accept import NewMessage, opted_out_refusals, prepare_message
+from smsdesk.outbox.accept import NewMessage, prepare_message, refusals
 from smsdesk.service import Service
 from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKey
@@ -60,8 +60,8 @@ def _check_transactional(key: ApiKey, wanted: bool) -> None:
 
 
 def _opt_out_refusals(service: Service, rows: list[dict[str, Any]]) -> dict[int, DomainError]:
-    with service.engine.connect() as conn:
-        return opted_out_refusals(conn, rows)
+    candidates = {row["recipient"] for row in rows if not row["transactional"]}
+    return refusals(rows, service.opt_outs.opted_out(candidates))
 
 
 async def _commit(
