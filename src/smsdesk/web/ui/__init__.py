@@ -44,14 +44,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
-        if _wants_json(request):
-            return JSONResponse({"error": {"code": "forbidden"}}, status_code=403)
-        session = await optional_session(request)
-        return render(request, "error.html", session, status=403, problem="forbidden")
+        return await _refused(request, "forbidden")
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: CsrfFailed) -> Response:
-        if _wants_json(request):
-            return JSONResponse({"error": {"code": "csrf"}}, status_code=403)
-        session = await optional_session(request)
-        return render(request, "error.html", session, status=403, problem="csrf")
+        return await _refused(request, "csrf")
+
+
+async def _refused(request: Request, problem: str) -> Response:
+    """403: a page saying why, or JSON for scripts."""
+    if _wants_json(request):
+        return JSONResponse({"error": {"code": problem}}, status_code=403)
+    session = await optional_session(request)
+    return render(request, "error.html", session, status=403, problem=problem)

@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from smsdesk.store.users import SESSION_MAX_SECONDS, WebSession
+from smsdesk.store.users import WebSession
 from smsdesk.web.auth import service_of
 from smsdesk.web.ui.i18n import LANGUAGES, negotiate
 
@@ -116,6 +116,3 @@ def page_language(request: Request, session: WebSession | None) -> str:
     if cookie in LANGUAGES:
         return cookie
     return negotiate(request.headers.get("accept-language"))
-
-
-SESSION_COOKIE_SECONDS = SESSION_MAX_SECONDS

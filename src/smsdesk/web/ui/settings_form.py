@@ -15,10 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, SecretStr
-from starlette.datastructures import FormData
 
-from smsdesk.domain.settings import MASK, InboundSettings, SmsConfiguration
-from smsdesk.providers.registry import all_modules
+from smsdesk.domain.settings import (
+    MASK,
+    REQUEST_PRIORITIES,
+    InboundSettings,
+    SmsConfiguration,
+)
+from smsdesk.providers.registry import UnknownModule, all_modules, get_module
 
 Kind = Literal["text", "secret", "checkbox", "select", "number", "textarea"]
 
@@ -34,7 +38,6 @@ MAILBOX_FIELDS = (
     "opt_out_confirmation",
     "opt_in_confirmation",
 )
-REQUEST_PRIORITIES = ("low", "normal", "high", "urgent")
 CHECKBOX_OFF = "off"
 
 
@@ -218,16 +221,12 @@ def build_form(
     return form
 
 
-def submitted_configuration(form: FormData) -> dict[str, Any]:
+def submitted_configuration(values: Mapping[str, str]) -> dict[str, Any]:
     """The posted form as the document `validate_configuration` takes (and the API's PUT).
 
-    Checkboxes post a hidden 'off' before the box itself, so the last value wins; only the
-    chosen module's fields are posted (the others are disabled in the page).
+    Checkboxes post a hidden 'off' before the box itself, and `values` holds the last value
+    of each name; only the chosen module's fields are posted (the others are disabled).
     """
-    values: dict[str, str] = {}
-    for key, value in form.multi_items():
-        if isinstance(value, str):
-            values[key] = value
     body: dict[str, Any] = {}
     for name in (*GENERAL_FIELDS, *SENDING_FIELDS):
         if name in values:
@@ -254,8 +253,7 @@ def _field_value(module: str, name: str, value: str) -> Any:
         return False
     if value == "on":
         return True
-    model = next((m.settings_model for m in all_modules() if m.name == module), None)
-    info = model.model_fields.get(name) if model else None
+    info = _field_info(module, name)
     if info is not None and value == "" and info.annotation in (int | None, float | None):
         return None
     return value
@@ -296,6 +294,13 @@ def typed_secrets(body: Mapping[str, Any]) -> set[str]:
 
 
 def _is_secret(module: str, name: str) -> bool:
-    model = next((m.settings_model for m in all_modules() if m.name == module), None)
-    info = model.model_fields.get(name) if model else None
+    info = _field_info(module, name)
     return info is not None and info.annotation is SecretStr
+
+
+def _field_info(module: str, name: str) -> Any:
+    """A module's field, or None for an unknown module or field (validation reports those)."""
+    try:
+        return get_module(module).settings_model.model_fields.get(name)
+    except UnknownModule:
+        return None

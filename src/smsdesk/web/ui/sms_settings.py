@@ -24,7 +24,7 @@ from smsdesk.web.auth import service_of
 from smsdesk.web.ui.field_errors import translate_error
 from smsdesk.web.ui.i18n import translations
 from smsdesk.web.ui.render import render
-from smsdesk.web.ui.session import CSRF_FIELD, CSRF_HEADER, admin_session, check_csrf, page_language
+from smsdesk.web.ui.session import admin_session, form_with_csrf, page_language
 from smsdesk.web.ui.settings_form import (
     build_form,
     submitted_configuration,
@@ -80,15 +80,14 @@ async def show(request: Request, session: WebSession = Depends(admin_session)) -
 async def _read_form(
     request: Request, session: WebSession
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    form = await request.form()
-    presented = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
-    check_csrf(session, presented if isinstance(presented, str) else None)
+    """The configuration as typed, and the Send test's number and text (after the CSRF check)."""
+    fields = await form_with_csrf(request, session)
     test_input = {
-        "to": str(form.get("test_to") or ""),
+        "to": fields.get("test_to", ""),
         # Browsers post line breaks as CRLF; the page's counter counted them as LF.
-        "text": str(form.get("test_text") or "").replace("\r\n", "\n"),
+        "text": fields.get("test_text", "").replace("\r\n", "\n"),
     }
-    return submitted_configuration(form), test_input
+    return submitted_configuration(fields), test_input
 
 
 @router.post(PATH)
