@@ -63,6 +63,7 @@ from smsdesk.providers.base import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 BIND_TRANSMITTER = 0x00000002
+CLOSE_TIMEOUT = 10.0  # seconds a stopping session may take before a close goes on without it
 INBOUND_CAPACITY = 20_000  # deliver_sm waiting for the reader (receipts come in bursts)
 
 # command_status values (SMPP 3.4 §5.1.3).
@@ -422,8 +423,12 @@ class SmppProvider(Provider):
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Bounded: a session that smpp34 never lets finish must not hang a shutdown.
+            done, _ = await asyncio.wait({self._task}, timeout=CLOSE_TIMEOUT)
+            if not done:
+                log.warning(
+                    "SMPP session to %s did not end within %s s", self._where(), CLOSE_TIMEOUT
+                )
             self._task = None
         for task in list(self._background):
             task.cancel()
@@ -492,10 +497,10 @@ class SmppProvider(Provider):
                 readers = [asyncio.create_task(self._read(s)) for s in sessions]
                 readers.append(asyncio.create_task(self._watch()))
                 await asyncio.wait(readers, return_when=asyncio.FIRST_COMPLETED)
+            finally:
                 for reader in readers:
                     reader.cancel()
-                await asyncio.gather(*readers, return_exceptions=True)
-            finally:
+                await asyncio.wait(readers, timeout=CLOSE_TIMEOUT)
                 self._bound.clear()
                 self._tx = None
                 await self._drop(sessions)
