@@ -1,6 +1,6 @@
 """SMPP end to end: N messages through a real `smsdesk serve` to an SMSC on loopback, with receipts.
 
-The SMSC is smpp34's server (smsdesk.testing.smsc) in this process; it answers every submit_sm
+The SMSC is smpp34's server (tests.support.smsc) in this process; it answers every submit_sm
 and sends a delivery receipt for it. The figure is messages per second from the first API call
 until every message is *delivered* (median of the runs), and the send rate alone.
 
@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 
 from _server import Server, running_server
-
-from smsdesk.testing.smsc import TestSmsc
+from tests.support.smsc import TestSmsc
 
 BATCH = 1000
 FINAL = ("delivered", "undelivered", "failed", "expired")

@@ -47,6 +47,7 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 
 from _clients import Pool, Session, make_pool
 from _profile import PySpy, summarise
@@ -489,7 +490,7 @@ def run_scenario(name: str, opts: Options, runner: asyncio.Runner) -> Figures:
 def run_all(opts: Options) -> Figures:
     with ExitStack() as stack:
         if opts.start_postgres:
-            from smsdesk.testing.postgres import start_postgres
+            from tests.support.postgres import start_postgres
 
             postgres = start_postgres()
             stack.callback(postgres.stop)
@@ -553,7 +554,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument(
         "--start-postgres",
         action="store_true",
-        help="start a throwaway PostgreSQL (smsdesk.testing.postgres; note: fsync=off)",
+        help="start a throwaway PostgreSQL (tests.support.postgres; note: fsync=off)",
     )
     p.add_argument(
         "--database-url",

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import httpx
 from playwright.sync_api import sync_playwright
 
-from smsdesk.testing.processes import Processes, smsdesk_command, smsdesk_env
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
+from tests.support.processes import Processes, smsdesk_command, smsdesk_env
 
 PASSWORD = "correct horse battery staple"
 EXAMPLE = {

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smsdesk.store import db
-from smsdesk.testing.postgres import PostgresServer, admin_sql, start_postgres
+from tests.support.postgres import PostgresServer, admin_sql, start_postgres
 
 
 @pytest.fixture(scope="session")

@@ -32,13 +32,13 @@ from smsdesk.commands.common import (
     out,
     when,
 )
-from smsdesk.configuration import masked, validate_configuration
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.settings import ConfigurationInvalid
 from smsdesk.outbox.accept import NewMessage, opted_out_refusals, prepare_message
 from smsdesk.outbox.dispatcher import callback_url
 from smsdesk.providers.registry import UnknownModule, get_module
 from smsdesk.service import Service
+from smsdesk.sms_configuration import masked, validate_configuration
 from smsdesk.store import messages as repo
 
 app = typer.Typer(

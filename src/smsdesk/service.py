@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import httpx
 
-from smsdesk.config import AppConfig
 from smsdesk.crypto import SecretBox, load_or_create_key
 from smsdesk.events import EventSink
 from smsdesk.inbound.processor import InboundProcessor
@@ -19,6 +18,7 @@ from smsdesk.outbox.dispatcher import Dispatcher
 from smsdesk.outbox.optout_cache import OptOutCache
 from smsdesk.outbox.pool import ProviderPool
 from smsdesk.outbox.reconcile import Reconciler
+from smsdesk.process_config import AppConfig
 from smsdesk.providers.base import Provider
 from smsdesk.store import db
 from smsdesk.store import messages as repo

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
-from smsdesk.testing.processes import Processes, Server, smsdesk_command, smsdesk_env
+from tests.support.processes import Processes, Server, smsdesk_command, smsdesk_env
 
 PASSWORD = "correct horse battery staple"
 SETTINGS = "/preferences/general/sms"

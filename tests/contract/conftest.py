@@ -15,7 +15,7 @@ from smsdesk.providers.registry import get_module
 from smsdesk.store.tables import inbound_messages
 from smsdesk.testing import FakeClock
 from smsdesk.testing.fakes import FAKES, FakeProvider, load_fake
-from smsdesk.testing.harness import Harness, running_service
+from tests.support.harness import Harness, running_service
 
 SENDER = "Smsdesk"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from smsdesk.testing.processes import Processes
+from tests.support.processes import Processes
 
 
 @pytest.fixture

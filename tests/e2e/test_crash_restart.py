@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from smsdesk.testing.processes import Processes, smsdesk_env, wait_until
+from tests.support.processes import Processes, smsdesk_env, wait_until
 
 MESSAGES = 600
 CLIENTS = 8

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smsdesk.store.tables import message_events, messages
-from smsdesk.testing.processes import Processes, Worker, smsdesk_env, wait_until
 from tests.conftest import database_url
+from tests.support.processes import Processes, Worker, smsdesk_env, wait_until
 
 MESSAGES = 2000
 BATCH = 1000  # the batch endpoint's maximum

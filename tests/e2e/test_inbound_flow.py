@@ -19,10 +19,10 @@ import httpx
 import pytest
 
 from smsdesk.testing.fakes import FakeProvider, load_fake
-from smsdesk.testing.processes import Processes, smsdesk_env, wait_until
-from smsdesk.testing.receiver import WebhookReceiver
 from smsdesk.webhooks_out.signing import verify_signature
 from tests.e2e.test_serve import api, wait_for_status
+from tests.support.processes import Processes, smsdesk_env, wait_until
+from tests.support.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.slow
 

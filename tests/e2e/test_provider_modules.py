@@ -16,8 +16,8 @@ import pytest
 
 from smsdesk.testing import free_port
 from smsdesk.testing.fakes import FAKES, FakeProvider, FakeSms, load_fake
-from smsdesk.testing.processes import Processes, Server, smsdesk_env, wait_until
 from tests.e2e.test_serve import api, wait_for_status
+from tests.support.processes import Processes, Server, smsdesk_env, wait_until
 
 pytestmark = pytest.mark.slow
 

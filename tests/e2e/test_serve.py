@@ -9,7 +9,7 @@ import httpx
 import sqlalchemy as sa
 
 from smsdesk.store.tables import api_keys
-from smsdesk.testing.processes import LISTENING, Processes, Server, smsdesk_env, wait_until
+from tests.support.processes import LISTENING, Processes, Server, smsdesk_env, wait_until
 
 
 def api(server: Server, key: str) -> httpx.Client:

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
-from smsdesk.testing.harness import Harness, running_service
-from smsdesk.testing.webui import create_user, log_in
 from tests.conftest import database_url
+from tests.support.harness import Harness, running_service
+from tests.support.webui import create_user, log_in
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from fastapi.openapi.utils import get_openapi
 
 from smsdesk.store.tables import messages
-from smsdesk.testing.harness import Harness
 from smsdesk.web.api import agent
+from tests.support.harness import Harness
 
 TO = "+31612345678"
 

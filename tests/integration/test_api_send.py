@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from smsdesk.store.tables import messages
-from smsdesk.testing.harness import Harness
+from tests.support.harness import Harness
 
 TO = "+31612345678"
 

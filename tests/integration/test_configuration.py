@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from smsdesk.domain.settings import MASK
 from smsdesk.store.tables import settings
-from smsdesk.testing.harness import Harness, running_service
+from tests.support.harness import Harness, running_service
 
 INTELECOM_FIELDS = [
     "sms_endpoint",

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from smsdesk.cli import app
 from smsdesk.domain.ids import new_id
 from smsdesk.store.tables import customer_numbers, customers, requests
-from smsdesk.testing.harness import Harness
+from tests.support.harness import Harness
 
 ADA = "+31612345678"
 BOB = "+31623456789"

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from smsdesk.cli import app
 from smsdesk.customers.csv_import import CsvFormatError, parse_csv
-from smsdesk.testing.harness import Harness
+from tests.support.harness import Harness
 
 ADA = "+31612345678"
 BOB = "+31623456789"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from smsdesk.testing import FakeClock
-from smsdesk.testing.harness import Harness, running_service
+from tests.support.harness import Harness, running_service
 
 TO = "+31612345678"
 

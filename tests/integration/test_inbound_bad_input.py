@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from smsdesk.store.tables import inbound_messages
-from smsdesk.testing.harness import Harness, running_service
+from tests.support.harness import Harness, running_service
 
 
 @pytest.fixture

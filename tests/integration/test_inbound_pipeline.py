@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 from smsdesk.domain.ids import new_id
 from smsdesk.store.tables import customer_numbers, customers
 from smsdesk.testing import FakeClock
-from smsdesk.testing.harness import Harness, running_service
 from tests.conftest import database_url
+from tests.support.harness import Harness, running_service
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from smsdesk.providers.kannel import INBOUND_QUERY
 from smsdesk.store.tables import inbound_messages
 from smsdesk.testing import FakeClock
-from smsdesk.testing.harness import Harness, running_service
-from smsdesk.testing.kannel import USERNAME, KannelGateway, joined_text, kannel_installed
+from tests.support.harness import Harness, running_service
+from tests.support.kannel import USERNAME, KannelGateway, joined_text, kannel_installed
 
 pytestmark = [
     pytest.mark.slow,

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from smsdesk.cli import app
 from smsdesk.store.optouts import add_opt_out, opted_out
-from smsdesk.testing.harness import Harness
+from tests.support.harness import Harness
 
 ADA = "+31612345678"
 BOB = "+31623456789"

@@ -21,8 +21,8 @@ from smsdesk.testing import FakeClock
 from smsdesk.testing.fakes import FailureMode, FakeProvider, FakeSms, load_fake
 from smsdesk.testing.fakes.compaya import CompayaFake
 from smsdesk.testing.fakes.twilio import TwilioFake
-from smsdesk.testing.harness import Harness, running_service
 from tests.conftest import database_url
+from tests.support.harness import Harness, running_service
 
 TO = "+31612345678"
 HOUR = 3600.0

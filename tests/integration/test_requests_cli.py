@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from smsdesk.cli import app
 from smsdesk.commands.common import open_service
 from smsdesk.domain.ids import new_id
+from smsdesk.domain.sms import InboundSms
 from smsdesk.inbound.pipeline import process_pending
 from smsdesk.inbound.store import inbound_row, insert_new
-from smsdesk.providers.base import InboundSms
 from smsdesk.store.tables import inbound_messages, messages
 
 

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from smsdesk.domain.encoding import from_gsm7_septets, to_gsm7_septets
 from smsdesk.store.tables import inbound_messages, unmatched_reports
 from smsdesk.testing import FakeClock
-from smsdesk.testing.harness import Harness, running_service
-from smsdesk.testing.smsc import BindRefuser, TestSmsc
+from tests.support.harness import Harness, running_service
+from tests.support.smsc import BindRefuser, TestSmsc
 
 TO = "+46701234567"
 

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from smsdesk.crypto import SecretBox
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.message import Status
-from smsdesk.providers.base import StatusReport
+from smsdesk.domain.sms import StatusReport
 from smsdesk.store import messages as repo
 from smsdesk.store.configuration import ConfigurationStore
 from smsdesk.store.db import write_transaction

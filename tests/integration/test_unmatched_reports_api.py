@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smsdesk.testing.harness import Harness
+from tests.support.harness import Harness
 
 
 async def report(h: Harness, plugin: str, provider_id: str, status: str) -> None:

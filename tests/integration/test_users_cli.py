@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from smsdesk.cli import app
-from smsdesk.config import AppConfig
+from smsdesk.process_config import AppConfig
 from smsdesk.service import Service
 
 PASSWORD = "correct horse battery staple"

@@ -6,9 +6,9 @@ import re
 
 from fastapi.routing import APIRoute
 
-from smsdesk.testing.harness import Harness
-from smsdesk.testing.webui import create_user, log_in
 from smsdesk.web.ui import dashboard, login, messages, outbox, requests, sms_settings
+from tests.support.harness import Harness
+from tests.support.webui import create_user, log_in
 
 SCREENS = (login, dashboard, sms_settings, outbox, messages, requests)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from smsdesk.testing.harness import Harness
-from smsdesk.testing.webui import create_user, log_in
+from tests.support.harness import Harness
+from tests.support.webui import create_user, log_in
 
 
 def figure(html: str, name: str) -> str:

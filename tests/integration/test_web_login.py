@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from smsdesk.testing.harness import Harness
-from smsdesk.testing.webui import PASSWORD, create_user, csrf_of, log_in
+from tests.support.harness import Harness
+from tests.support.webui import PASSWORD, create_user, csrf_of, log_in
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from smsdesk.testing.harness import Harness
-from smsdesk.testing.webui import create_user, log_in
+from tests.support.harness import Harness
+from tests.support.webui import create_user, log_in
 
 TO = "+31612345678"
 OTHER = "+31687654321"

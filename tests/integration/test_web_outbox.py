@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from smsdesk.testing.harness import Harness
-from smsdesk.testing.webui import create_user, log_in, page_csrf
+from tests.support.harness import Harness
+from tests.support.webui import create_user, log_in, page_csrf
 
 TO = "+31612345678"
 

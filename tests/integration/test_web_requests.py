@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from smsdesk.store.tables import messages, request_messages
-from smsdesk.testing.harness import Harness
-from smsdesk.testing.webui import create_user, csrf_of, log_in
+from tests.support.harness import Harness
+from tests.support.webui import create_user, csrf_of, log_in
 
 CUSTOMER = "+31612345678"
 

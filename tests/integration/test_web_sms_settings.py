@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from smsdesk.testing.harness import Harness
-from smsdesk.testing.webui import create_user, csrf_of, log_in
+from tests.support.harness import Harness
+from tests.support.webui import create_user, csrf_of, log_in
 
 PATH = "/preferences/general/sms"
 INTELECOM = "module_settings.original_intelecom."

@@ -7,7 +7,7 @@ import json
 import sqlalchemy as sa
 
 from smsdesk.store.tables import inbound_messages
-from smsdesk.testing.harness import BASE_URL, Harness
+from tests.support.harness import BASE_URL, Harness
 
 TO = "+31612345678"
 

@@ -23,16 +23,16 @@ from starlette.routing import Route
 from typer.testing import CliRunner
 
 from smsdesk.cli import app as cli
-from smsdesk.config import AppConfig
 from smsdesk.crypto import SecretBox
+from smsdesk.process_config import AppConfig
 from smsdesk.service import Service
 from smsdesk.store import db
 from smsdesk.store.tables import webhook_subscriptions
 from smsdesk.testing import FakeClock
-from smsdesk.testing.harness import Harness, running_service
 from smsdesk.webhooks_out.signing import TIMESTAMP_HEADER, verify_signature
 from smsdesk.webhooks_out.store import WebhookStore, claim_due, record_attempt
 from tests.conftest import database_url
+from tests.support.harness import Harness, running_service
 
 TO = "+31612345678"
 

@@ -18,10 +18,10 @@ from pydantic import SecretStr, ValidationError
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.message import Status
 from smsdesk.domain.settings import MASK
+from smsdesk.domain.sms import OutboundSms
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackRequest,
-    OutboundSms,
     PermanentError,
     ProviderContext,
     ProviderError,
@@ -36,7 +36,7 @@ from smsdesk.providers.cm import (
 )
 from smsdesk.testing.fakes import FailureMode
 from smsdesk.testing.fakes.cm import CmFake
-from smsdesk.testing.harness import running_service
+from tests.support.harness import running_service
 
 TO = "+31612345678"
 TOKEN = "5f0c9d2e-8b1a-4c7e-9f3d-2a6b8c4e1d70"

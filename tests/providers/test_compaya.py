@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.message import Status
 from smsdesk.domain.settings import MASK
+from smsdesk.domain.sms import OutboundSms
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackRequest,
-    OutboundSms,
     PermanentError,
     ProviderContext,
     ProviderError,
@@ -33,7 +33,7 @@ from smsdesk.providers.compaya import (
     CompayaSettings,
 )
 from smsdesk.testing.fakes.compaya import API_KEY, INVALID_NUMBER, USERNAME, CompayaFake
-from smsdesk.testing.harness import running_service
+from tests.support.harness import running_service
 
 CALLBACK = "http://smsdesk.test/webhooks/compaya/status/s3cret"
 NUMBER = "+4522334488"

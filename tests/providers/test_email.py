@@ -12,8 +12,8 @@ import pytest
 
 from smsdesk.providers.email_gateway import EmailGatewaySettings
 from smsdesk.testing import FakeClock
-from smsdesk.testing.harness import Harness, running_service
-from smsdesk.testing.smtp import SmtpInbox, self_signed_certificate
+from tests.support.harness import Harness, running_service
+from tests.support.smtp import SmtpInbox, self_signed_certificate
 
 TO = "+4741000000"
 LOGIN = ("smsdesk", "s3cret")

@@ -12,8 +12,8 @@ import pytest
 from smsdesk.providers.intelecom import WEB_SERVICE_OFF
 from smsdesk.testing import FakeClock
 from smsdesk.testing.fakes.intelecom import IntelecomFake
-from smsdesk.testing.harness import Harness, running_service
-from smsdesk.testing.smtp import SmtpInbox
+from tests.support.harness import Harness, running_service
+from tests.support.smtp import SmtpInbox
 
 TO = "+4741000000"
 

@@ -15,13 +15,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsdesk.configuration import module_settings
 from smsdesk.domain.message import Status
+from smsdesk.domain.sms import OutboundSms
 from smsdesk.outbox.accept import module_defaults
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackRequest,
-    OutboundSms,
     PermanentError,
     ProviderContext,
     RateLimitedError,
@@ -37,9 +36,10 @@ from smsdesk.providers.intelecom import (
     validity_code,
     validity_seconds,
 )
+from smsdesk.sms_configuration import module_settings
 from smsdesk.testing.fakes import FailureMode
 from smsdesk.testing.fakes.intelecom import IntelecomFake, _xml
-from smsdesk.testing.harness import Harness, running_service
+from tests.support.harness import Harness, running_service
 
 TO = "+31612345678"
 

@@ -16,10 +16,10 @@ import pytest
 import sqlalchemy as sa
 
 from smsdesk.domain.message import Status
+from smsdesk.domain.sms import OutboundSms
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackRequest,
-    OutboundSms,
     PermanentError,
     ProviderContext,
     ProviderError,
@@ -27,7 +27,7 @@ from smsdesk.providers.base import (
 )
 from smsdesk.providers.kannel import KannelProvider, KannelSettings
 from smsdesk.store.tables import unmatched_reports
-from smsdesk.testing.harness import running_service
+from tests.support.harness import running_service
 
 STATUS_URL = "http://smsdesk.test/webhooks/kannel/status/s3cret"
 

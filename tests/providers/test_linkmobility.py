@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smsdesk.domain.message import Status
+from smsdesk.domain.sms import OutboundSms
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackRequest,
-    OutboundSms,
     PermanentError,
     ProviderContext,
     RateLimitedError,
@@ -31,7 +31,7 @@ from smsdesk.providers.linkmobility import (
 )
 from smsdesk.testing.fakes import FailureMode
 from smsdesk.testing.fakes.linkmobility import LinkMobilityFake
-from smsdesk.testing.harness import running_service
+from tests.support.harness import running_service
 
 TO = "+4791234567"
 

@@ -19,16 +19,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 
-from smsdesk.config import AppConfig
 from smsdesk.domain.encoding import analyse
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.message import Status
 from smsdesk.domain.settings import MASK
+from smsdesk.domain.sms import OutboundSms
 from smsdesk.outbox.accept import module_defaults
+from smsdesk.process_config import AppConfig
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackRequest,
-    OutboundSms,
     PermanentError,
     ProviderContext,
     RateLimitedError,
@@ -48,8 +48,8 @@ from smsdesk.store.tables import inbound_messages
 from smsdesk.testing import free_port
 from smsdesk.testing.fakes import FailureMode
 from smsdesk.testing.fakes.pswincom import BAD_LOGON, PsWinComFake, bad_receiver
-from smsdesk.testing.harness import BASE_URL, Harness, running_service
 from smsdesk.web.app import create_app
+from tests.support.harness import BASE_URL, Harness, running_service
 
 NUMBER = "+4799887766"
 OSLO = ZoneInfo("Europe/Oslo")

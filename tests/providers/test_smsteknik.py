@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from smsdesk.domain.encoding import analyse
 from smsdesk.domain.message import Status
+from smsdesk.domain.sms import OutboundSms
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackRequest,
-    OutboundSms,
     PermanentError,
     ProviderContext,
     RateLimitedError,
@@ -36,7 +36,7 @@ from smsdesk.providers.smsteknik import (
 )
 from smsdesk.testing.fakes import FailureMode
 from smsdesk.testing.fakes.smsteknik import COMPANY, PASSWORD, USERNAME, SmsTeknikFake
-from smsdesk.testing.harness import Harness, running_service
+from tests.support.harness import Harness, running_service
 
 TO = "+46701234567"
 STATUS_URL = "https://desk.example/webhooks/smsteknik/status/s3cret"

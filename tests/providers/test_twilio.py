@@ -16,10 +16,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smsdesk.domain.message import Status
+from smsdesk.domain.sms import OutboundSms
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackRequest,
-    OutboundSms,
     PermanentError,
     ProviderContext,
     RateLimitedError,
@@ -35,7 +35,7 @@ from smsdesk.providers.twilio import (
 )
 from smsdesk.testing.fakes import FailureMode
 from smsdesk.testing.fakes.twilio import TwilioFake
-from smsdesk.testing.harness import running_service
+from tests.support.harness import running_service
 
 PUBLIC = "https://sms.example.com"
 CALLBACK = f"{PUBLIC}/webhooks/twilio/status/s3cret"

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 from smsdesk.domain.message import Status
 from smsdesk.domain.settings import MASK
+from smsdesk.domain.sms import OutboundSms
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackRequest,
-    OutboundSms,
     PermanentError,
     ProviderContext,
     ProviderError,
@@ -36,7 +36,7 @@ from smsdesk.providers.txtlocal import (
 )
 from smsdesk.testing.fakes import FailureMode
 from smsdesk.testing.fakes.txtlocal import PASSWORD, USERNAME, TxtlocalFake
-from smsdesk.testing.harness import running_service
+from tests.support.harness import running_service
 
 PUBLIC = "http://smsdesk.test"
 STATUS_URL = f"{PUBLIC}/webhooks/txtlocal/status/s3cret"

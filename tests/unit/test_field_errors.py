@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsdesk.configuration import validate_configuration
 from smsdesk.domain.settings import (
     ConfigurationInvalid,
     FieldError,
@@ -20,6 +19,7 @@ from smsdesk.domain.settings import (
     SmsConfiguration,
 )
 from smsdesk.providers.registry import all_modules
+from smsdesk.sms_configuration import validate_configuration
 from smsdesk.web.ui.field_errors import TEMPLATES, match_template, translate_error
 from smsdesk.web.ui.i18n import translations
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from smsdesk.config import AppConfig
+from smsdesk.process_config import AppConfig
 from smsdesk.service import Service
 
 out = Console()

@@ -16,11 +16,11 @@ from smsdesk.conversations.store import (
     reply_number,
 )
 from smsdesk.domain.errors import DomainError
+from smsdesk.domain.sms import InboundSms
 from smsdesk.inbound.pipeline import process_rows
 from smsdesk.inbound.recognise import sender_number
 from smsdesk.inbound.store import inbound_row, insert_new
 from smsdesk.outbox.accept import NewMessage, opted_out_refusals, prepare_message
-from smsdesk.providers.base import InboundSms
 from smsdesk.service import Service
 from smsdesk.store.tables import customers, inbound_messages, request_messages, requests
 

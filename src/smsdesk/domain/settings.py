@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 
 from smsdesk.domain.phone import parse_country_code
 from smsdesk.domain.sender import validate_sender
-from smsdesk.providers.base import ModuleSettings
+from smsdesk.domain.sms import ModuleSettings
 
 MASK = "********"
 _LINE = re.compile(r"^\s*([^=\s]+)\s*=\s*(.*?)\s*$")

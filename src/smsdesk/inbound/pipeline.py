@@ -24,7 +24,6 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from smsdesk import events as ev
-from smsdesk.configuration import module_settings
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.settings import SmsConfiguration
@@ -33,6 +32,7 @@ from smsdesk.events import EventSink
 from smsdesk.inbound.recognise import Kind, Recognised, recognise, sender_number
 from smsdesk.outbox.accept import NewMessage, prepare_message
 from smsdesk.providers.registry import UnknownModule, get_module
+from smsdesk.sms_configuration import module_settings
 from smsdesk.store import messages as repo
 from smsdesk.store.optouts import add_opt_out, remove_opt_out
 from smsdesk.store.tables import (
@@ -60,8 +60,7 @@ def endpoint_code(config: SmsConfiguration, module: str) -> str:
         get_module(module)
     except UnknownModule:
         return config.inbound.sms_endpoint
-    own = getattr(module_settings(config, module), "sms_endpoint", "") or ""
-    return own.strip() or config.inbound.sms_endpoint
+    return module_settings(config, module).endpoint_code() or config.inbound.sms_endpoint
 
 
 def request_title(content: str, number: str) -> str:

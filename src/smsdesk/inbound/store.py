@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
 from smsdesk.domain.ids import new_id
-from smsdesk.providers.base import InboundSms
+from smsdesk.domain.sms import InboundSms
 from smsdesk.store.tables import inbound_messages
 from smsdesk.store.writer import Writer
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from smsdesk.configuration import module_settings
 from smsdesk.domain.encoding import check_text
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.ids import new_id
@@ -22,6 +21,7 @@ from smsdesk.domain.phone import normalise_msisdn
 from smsdesk.domain.sender import Sender, validate_sender
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.providers.registry import ModuleInfo, UnknownModule, get_module
+from smsdesk.sms_configuration import module_settings
 from smsdesk.store.optouts import opted_out
 
 
@@ -77,8 +77,8 @@ def module_defaults(config: SmsConfiguration, module: str) -> ModuleDefaults:
         return last[2]
     settings = module_settings(config, module)
     defaults = ModuleDefaults(
-        priority=int(getattr(settings, "sms_priority", 2)),
-        delivery_report=bool(getattr(settings, "delivery_report", True)),
+        priority=settings.default_priority(),
+        delivery_report=settings.wants_delivery_reports(),
     )
     _last_defaults = (config, module, defaults)
     return defaults

@@ -20,17 +20,12 @@ from sqlalchemy import Connection, Row
 from smsdesk import metrics
 from smsdesk.domain.message import Status
 from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.domain.sms import OutboundSms
 from smsdesk.events import EventSink
 from smsdesk.outbox.pool import ProviderPool
 from smsdesk.outbox.ratelimit import TokenBucket
 from smsdesk.outbox.retry import RetryPolicy, decide
-from smsdesk.providers.base import (
-    OutboundSms,
-    ProviderError,
-    RateLimitedError,
-    SendResult,
-    TemporaryError,
-)
+from smsdesk.providers.base import ProviderError, RateLimitedError, SendResult, TemporaryError
 from smsdesk.providers.registry import all_modules
 from smsdesk.store import messages as repo
 from smsdesk.store.configuration import ConfigurationStore

@@ -14,12 +14,13 @@ from pathlib import Path
 import httpx
 
 from smsdesk import metrics
-from smsdesk.configuration import module_settings
 from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.domain.sms import InboundSms, StatusReport
 from smsdesk.events import EventSink
 from smsdesk.inbound.store import store_inbound
-from smsdesk.providers.base import InboundSms, Provider, ProviderContext, StatusReport
+from smsdesk.providers.base import Provider, ProviderContext
 from smsdesk.providers.registry import get_module
+from smsdesk.sms_configuration import module_settings
 from smsdesk.store import messages as repo
 from smsdesk.store.writer import Writer
 

@@ -36,9 +36,10 @@ from sqlalchemy import Connection, bindparam
 from smsdesk import metrics
 from smsdesk.domain.message import Status
 from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.domain.sms import StatusReport
 from smsdesk.events import EventSink
 from smsdesk.outbox.pool import ProviderPool
-from smsdesk.providers.base import ProviderError, StatusReport
+from smsdesk.providers.base import ProviderError
 from smsdesk.providers.registry import all_modules
 from smsdesk.store import messages as repo
 from smsdesk.store.configuration import ConfigurationStore

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel
 
-from smsdesk.domain.message import Status
+from smsdesk.domain.sms import InboundSms, ModuleSettings, OutboundSms, StatusReport
 
 
 class ProviderError(Exception):
@@ -59,22 +58,6 @@ class AuthenticationError(ProviderError):
 
 
 @dataclass(frozen=True, slots=True)
-class OutboundSms:
-    """One message as a provider needs it: already validated, normalised and classified."""
-
-    message_id: str
-    to: str
-    sender: str
-    text: str
-    encoding: str
-    segments: int
-    priority: int
-    expires_at: float | None = None
-    status_callback_url: str | None = None
-    delivery_report: bool = True
-
-
-@dataclass(frozen=True, slots=True)
 class SendResult:
     """What became of one message of a batch: a provider id, or the error that stopped it."""
 
@@ -86,29 +69,6 @@ class SendResult:
     @property
     def accepted(self) -> bool:
         return self.error is None
-
-
-@dataclass(frozen=True, slots=True)
-class StatusReport:
-    """A delivery report, already mapped to our status but keeping the provider's own code."""
-
-    provider_message_id: str
-    status: Status
-    raw_code: str
-    description: str = ""
-    occurred_at: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class InboundSms:
-    """A mobile-originated message as the provider handed it to us."""
-
-    provider_message_id: str
-    sender: str
-    recipient: str
-    text: str
-    received_at: float | None = None
-    session_key: str | None = None  # given only by callers that thread themselves (API)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +90,6 @@ class CallbackAnswer:
     status_code: int = 200
     body: str = ""
     media_type: str = "text/plain"
-
-
-class ModuleSettings(BaseModel):
-    """Base of every module's own settings; `plugin_keys` maps the original products' keys."""
-
-    plugin_keys: ClassVar[Mapping[str, str]] = {}
-
-    model_config = {"extra": "forbid", "validate_assignment": True}
 
 
 @dataclass(frozen=True, slots=True)

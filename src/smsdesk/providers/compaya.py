@@ -48,17 +48,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import Field, SecretStr
 
 from smsdesk.domain.message import Status
+from smsdesk.domain.sms import OutboundSms, StatusReport
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackRequest,
     ModuleInfo,
-    OutboundSms,
     PermanentError,
     Provider,
     ProviderError,
     RateLimitedError,
     SendResult,
-    StatusReport,
     TemporaryError,
 )
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short

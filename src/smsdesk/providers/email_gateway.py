@@ -31,11 +31,10 @@ from typing import ClassVar, Literal
 import aiosmtplib
 from pydantic import Field, SecretStr, field_validator
 
+from smsdesk.domain.sms import ModuleSettings, OutboundSms
 from smsdesk.providers.base import (
     AuthenticationError,
     ModuleInfo,
-    ModuleSettings,
-    OutboundSms,
     PermanentError,
     Provider,
     ProviderError,

@@ -14,12 +14,8 @@ from typing import Any
 import httpx
 from pydantic import Field
 
-from smsdesk.providers.base import (
-    AuthenticationError,
-    ModuleSettings,
-    RateLimitedError,
-    TemporaryError,
-)
+from smsdesk.domain.sms import ModuleSettings
+from smsdesk.providers.base import AuthenticationError, RateLimitedError, TemporaryError
 
 
 class HttpModuleSettings(ModuleSettings):

@@ -49,19 +49,16 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from smsdesk.domain.message import Status
+from smsdesk.domain.sms import InboundSms, ModuleSettings, OutboundSms, StatusReport
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackAnswer,
     CallbackRequest,
-    InboundSms,
     ModuleInfo,
-    ModuleSettings,
-    OutboundSms,
     PermanentError,
     Provider,
     ProviderError,
     SendResult,
-    StatusReport,
     TemporaryError,
 )
 from smsdesk.providers.email_gateway import (
@@ -166,6 +163,10 @@ class IntelecomSettings(HttpModuleSettings):
         )
         return _inverse_legacy_key(data, "no_sms_session", "intele_NoSmsSession", "sms_session")
 
+    def wants_delivery_reports(self) -> bool:
+        """The module's delivery-report switch."""
+        return self.delivery_report
+
 
 class OriginalIntelecomSettings(ModuleSettings):
     """The fields of the original product's *Original Intelecom* screen, one for one.
@@ -223,6 +224,18 @@ class OriginalIntelecomSettings(ModuleSettings):
     )
     base_url: SkipJsonSchema[str] = Field("", max_length=300, pattern=r"^(https?://[^\s]+)?$")
     timeout: SkipJsonSchema[float] = Field(15.0, gt=0, le=300)
+
+    def endpoint_code(self) -> str:
+        """The module's own SMS endpoint code."""
+        return self.sms_endpoint.strip()
+
+    def wants_delivery_reports(self) -> bool:
+        """The module's delivery-report switch."""
+        return self.delivery_report
+
+    def default_priority(self) -> int:
+        """The module's own SMS priority."""
+        return self.sms_priority
 
 
 @dataclass(frozen=True, slots=True)

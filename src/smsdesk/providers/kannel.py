@@ -49,17 +49,15 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import Field, SecretStr
 
 from smsdesk.domain.message import Status
+from smsdesk.domain.sms import InboundSms, OutboundSms, StatusReport
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackRequest,
-    InboundSms,
     ModuleInfo,
-    OutboundSms,
     PermanentError,
     Provider,
     ProviderError,
     SendResult,
-    StatusReport,
     TemporaryError,
 )
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
@@ -157,6 +155,10 @@ class KannelSettings(HttpModuleSettings):
         title="Send validity",
         description="Pass each message's remaining validity to Kannel (in minutes).",
     )
+
+    def wants_delivery_reports(self) -> bool:
+        """The module's delivery-report switch."""
+        return self.delivery_report
 
 
 def kannel_coding(sms: OutboundSms, mode: str) -> int:

@@ -34,18 +34,16 @@ import httpx
 from pydantic import Field, SecretStr
 
 from smsdesk.domain.message import Status
+from smsdesk.domain.sms import InboundSms, OutboundSms, StatusReport
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackRequest,
-    InboundSms,
     ModuleInfo,
-    OutboundSms,
     PermanentError,
     Provider,
     ProviderError,
     RateLimitedError,
     SendResult,
-    StatusReport,
     TemporaryError,
 )
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short

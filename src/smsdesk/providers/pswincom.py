@@ -44,20 +44,17 @@ from defusedxml import DefusedXmlException, ElementTree
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from smsdesk.domain.message import Status
+from smsdesk.domain.sms import InboundSms, ModuleSettings, OutboundSms, StatusReport
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackAnswer,
     CallbackRequest,
-    InboundSms,
     ModuleInfo,
-    ModuleSettings,
-    OutboundSms,
     PermanentError,
     Provider,
     ProviderContext,
     ProviderError,
     SendResult,
-    StatusReport,
     TemporaryError,
 )
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
@@ -140,6 +137,10 @@ class OriginalPsWinComSettings(ModuleSettings):
         SecretStr(""), title="Password", description="The password you received from PsWinCom."
     )
 
+    def endpoint_code(self) -> str:
+        """The module's own SMS endpoint code."""
+        return self.sms_endpoint.strip()
+
 
 class PsWinComSettings(HttpModuleSettings):
     """The gateway account, whether reports are wanted, and where the gateway lives."""
@@ -215,6 +216,10 @@ class PsWinComSettings(HttpModuleSettings):
         if self.no_status_report and self.delivery_report:
             self.delivery_report = False
         return self
+
+    def wants_delivery_reports(self) -> bool:
+        """The module's delivery-report switch."""
+        return self.delivery_report
 
 
 def gateway_settings(settings: PsWinComSettings | OriginalPsWinComSettings) -> PsWinComSettings:

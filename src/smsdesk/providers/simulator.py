@@ -25,17 +25,14 @@ from typing import ClassVar
 from pydantic import Field
 
 from smsdesk.domain.message import Status
+from smsdesk.domain.sms import InboundSms, ModuleSettings, OutboundSms, StatusReport
 from smsdesk.providers.base import (
     CallbackRequest,
-    InboundSms,
     ModuleInfo,
-    ModuleSettings,
-    OutboundSms,
     PermanentError,
     Provider,
     RateLimitedError,
     SendResult,
-    StatusReport,
     TemporaryError,
 )
 
@@ -120,6 +117,10 @@ class SimulatorSettings(ModuleSettings):
         0.0, ge=0, le=1, title="Duplicate reports", description="Share of reports sent twice."
     )
     seed: int | None = Field(None, title="Random seed", description="Makes the faults repeatable.")
+
+    def wants_delivery_reports(self) -> bool:
+        """The module's delivery-report switch."""
+        return self.delivery_report
 
 
 class SimulatorLedger:

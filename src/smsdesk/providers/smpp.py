@@ -45,18 +45,15 @@ from smsdesk.domain.encoding import (
     to_gsm7_septets,
 )
 from smsdesk.domain.message import Status
+from smsdesk.domain.sms import InboundSms, ModuleSettings, OutboundSms, StatusReport
 from smsdesk.providers.base import (
     AuthenticationError,
-    InboundSms,
     ModuleInfo,
-    ModuleSettings,
-    OutboundSms,
     PermanentError,
     Provider,
     ProviderError,
     RateLimitedError,
     SendResult,
-    StatusReport,
     TemporaryError,
 )
 
@@ -205,6 +202,10 @@ class SmppSettings(ModuleSettings):
         description="udh: concatenation header with 8-bit reference; sar: sar_* TLVs; "
         "payload: the whole text in one message_payload TLV.",
     )
+
+    def wants_delivery_reports(self) -> bool:
+        """The module's delivery-report switch."""
+        return self.delivery_report
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,19 +45,17 @@ from defusedxml import ElementTree
 from pydantic import Field, SecretStr, field_validator
 
 from smsdesk.domain.message import Status
+from smsdesk.domain.sms import InboundSms, OutboundSms, StatusReport
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackAnswer,
     CallbackRequest,
-    InboundSms,
     ModuleInfo,
-    OutboundSms,
     PermanentError,
     Provider,
     ProviderError,
     RateLimitedError,
     SendResult,
-    StatusReport,
     TemporaryError,
 )
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short

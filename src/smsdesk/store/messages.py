@@ -17,9 +17,9 @@ from sqlalchemy import Connection, bindparam
 from sqlalchemy.engine import Dialect
 
 from smsdesk.domain.message import Status, TransitionOutcome, transition
+from smsdesk.domain.sms import StatusReport
 from smsdesk.domain.times import iso
 from smsdesk.events import MESSAGE_STATUS, EventSink
-from smsdesk.providers.base import StatusReport
 from smsdesk.store.tables import idempotency_keys, message_events, messages, unmatched_reports
 
 m = messages

@@ -25,8 +25,9 @@ from smsdesk import metrics
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.message import Status
 from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.domain.sms import StatusReport
 from smsdesk.outbox.accept import NewMessage, opted_out_refusals, prepare_message, resolve_module
-from smsdesk.providers.base import ModuleInfo, StatusReport
+from smsdesk.providers.base import ModuleInfo
 from smsdesk.providers.registry import all_modules
 from smsdesk.service import Service
 from smsdesk.store import messages as repo

@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 from smsdesk.conversations import actions
 from smsdesk.conversations.store import NotFound
 from smsdesk.domain.ids import new_id
+from smsdesk.domain.sms import InboundSms
 from smsdesk.domain.times import iso
-from smsdesk.providers.base import InboundSms
 from smsdesk.store.apikeys import ApiKey
 from smsdesk.store.tables import inbound_messages
 from smsdesk.web.auth import admin_key, api_key, service_of

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from smsdesk.configuration import masked, validate_configuration
 from smsdesk.outbox import sendtest
 from smsdesk.outbox.dispatcher import callback_url
 from smsdesk.providers.registry import UnknownModule, all_modules, get_module
+from smsdesk.sms_configuration import masked, validate_configuration
 from smsdesk.store.apikeys import ApiKey
 from smsdesk.web.api.schemas import SendTest, message_out
 from smsdesk.web.auth import admin_key, api_key, service_of

@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from smsdesk.configuration import masked, validate_configuration
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.settings import ConfigurationInvalid, SmsConfiguration
 from smsdesk.outbox import sendtest
+from smsdesk.sms_configuration import masked, validate_configuration
 from smsdesk.store import messages as repo
 from smsdesk.store.users import WebSession
 from smsdesk.web.auth import service_of

@@ -21,7 +21,7 @@ import httpx
 import sqlalchemy as sa
 import uvicorn
 
-from smsdesk.config import AppConfig
+from smsdesk.process_config import AppConfig
 from smsdesk.service import Service
 from smsdesk.store.tables import inbound_messages
 from smsdesk.web.app import create_app

@@ -24,7 +24,7 @@ from urllib.parse import unquote_to_bytes
 import httpx
 
 from smsdesk.testing import free_port
-from smsdesk.testing.processes import wait_until
+from tests.support.processes import wait_until
 
 BEARERBOX = "/usr/sbin/bearerbox"
 SMSBOX = "/usr/sbin/smsbox"

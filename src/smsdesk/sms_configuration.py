@@ -22,7 +22,7 @@ from smsdesk.domain.settings import (
     secret_fields,
     validation_errors,
 )
-from smsdesk.providers.base import ModuleSettings
+from smsdesk.domain.sms import ModuleSettings
 from smsdesk.providers.registry import UnknownModule, all_modules, get_module
 
 
