@@ -17,11 +17,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smsdesk.store import optouts
-from smsdesk.store.tables import opt_outs
 
 
 class OptOutCache:
@@ -65,15 +63,10 @@ class OptOutCache:
         if now < self._checked_at + self.ttl and now > self._recheck_until:
             return self._numbers
         with self.engine.connect() as conn:
-            count, newest = conn.execute(
-                sa.select(sa.func.count(), sa.func.max(opt_outs.c.created_at))
-            ).one()
-            fingerprint = (int(count), newest)
+            fingerprint = optouts.opt_out_fingerprint(conn)
             if fingerprint != self._fingerprint:
                 self._numbers = (
-                    frozenset(conn.execute(sa.select(opt_outs.c.number)).scalars())
-                    if count <= self.max_cached
-                    else None
+                    optouts.all_opted_out(conn) if fingerprint[0] <= self.max_cached else None
                 )
                 self._fingerprint = fingerprint
                 self.reloads += 1

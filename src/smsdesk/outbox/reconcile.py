@@ -27,23 +27,20 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import Connection, bindparam
+from sqlalchemy import Connection
 
 from smsdesk import metrics
-from smsdesk.domain.message import Status
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.sms import StatusReport
 from smsdesk.events import EventSink
 from smsdesk.outbox.pool import ProviderPool
 from smsdesk.providers.base import ProviderError
 from smsdesk.providers.registry import all_modules
-from smsdesk.store import messages as repo
+from smsdesk.store import reports as repo
 from smsdesk.store.configuration import ConfigurationStore
-from smsdesk.store.tables import messages as m
+from smsdesk.store.unreported import Unreported, take_unreported
 from smsdesk.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -52,48 +49,24 @@ MAX_BACKOFF = 6 * 3600.0
 GIVE_UP_AFTER = 7 * 24 * 3600.0
 
 
-@dataclass(frozen=True, slots=True)
-class Unreported:
-    """A sent message still waiting for its final status."""
-
-    message_id: str
-    provider_message_id: str
-    sent_at: float
-
-
 def next_ask(sent_at: float, now: float, age: float) -> float:
     """When a message taken now may be asked about again: back off as it keeps waiting."""
     return now + min(max(age, now - sent_at), MAX_BACKOFF)
 
 
-def take_unreported(
+def take_due(
     conn: Connection, *, module: str, now: float, age: float, limit: int
 ) -> list[Unreported]:
     """Take up to `limit` sent messages due for a question, and push their next question back."""
-    rows = conn.execute(
-        sa.select(m.c.id, m.c.provider_message_id, m.c.sent_at)
-        .where(
-            m.c.status == Status.SENT.value,
-            m.c.module == module,
-            m.c.delivery_report.is_(sa.true()),
-            m.c.provider_message_id.is_not(None),
-            m.c.sent_at <= now - age,
-            m.c.sent_at > now - GIVE_UP_AFTER,
-            m.c.next_attempt_at <= now,
-        )
-        .order_by(m.c.next_attempt_at, m.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    if not rows:
-        return []
-    conn.execute(
-        m.update()
-        .where(m.c.id == bindparam("mid"), m.c.status == Status.SENT.value)
-        .values(next_attempt_at=bindparam("nat")),
-        [{"mid": r.id, "nat": next_ask(r.sent_at, now, age)} for r in rows],
+    return take_unreported(
+        conn,
+        module=module,
+        sent_before=now - age,
+        sent_after=now - GIVE_UP_AFTER,
+        now=now,
+        limit=limit,
+        next_ask=lambda sent_at: next_ask(sent_at, now, age),
     )
-    return [Unreported(r.id, r.provider_message_id, r.sent_at) for r in rows]
 
 
 class Reconciler:
@@ -176,7 +149,7 @@ class Reconciler:
             batch = limit = provider.status_query_batch
         age = config.reconcile_after_minutes * 60.0
         taken = await self.writer.run(
-            lambda c: take_unreported(c, module=module, now=now, age=age, limit=limit)
+            lambda c: take_due(c, module=module, now=now, age=age, limit=limit)
         )
         if not taken:
             return 0

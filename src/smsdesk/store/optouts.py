@@ -9,7 +9,7 @@ transaction (usually a writer job).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -17,6 +17,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from smsdesk.events import OPT_OUT_CHANGED, EventSink
 from smsdesk.store.tables import opt_outs
+
+# One entry of the list: number, keyword, source, inbound_id, created_at.
+OptOutRow: TypeAlias = sa.Row[Any]
 
 _CHUNK = 500  # numbers per IN (...) query, well under every driver's parameter limit
 
@@ -41,6 +44,19 @@ def opted_out(conn: Connection, numbers: Iterable[str]) -> set[str]:
             .all()
         )
     return found
+
+
+def opt_out_fingerprint(conn: Connection) -> tuple[int, float | None]:
+    """How many numbers are on the list and when the newest came: a change alters one of them."""
+    count, newest = conn.execute(
+        sa.select(sa.func.count(), sa.func.max(opt_outs.c.created_at))
+    ).one()
+    return int(count), newest
+
+
+def all_opted_out(conn: Connection) -> frozenset[str]:
+    """Every number on the list, for a cache held in memory."""
+    return frozenset(conn.execute(sa.select(opt_outs.c.number)).scalars())
 
 
 def add_opt_out(
@@ -97,11 +113,12 @@ def set_opt_out_by_administrator(
     return changed
 
 
-def get_opt_out(conn: Connection, number: str) -> sa.Row[Any] | None:
+def get_opt_out(conn: Connection, number: str) -> OptOutRow | None:
+    """The entry of `number`, or None if it is not on the list."""
     return conn.execute(sa.select(opt_outs).where(opt_outs.c.number == number)).first()
 
 
-def opt_out_cursor(row: sa.Row[Any]) -> str:
+def opt_out_cursor(row: OptOutRow) -> str:
     """The `before` value that continues a listing after `row`."""
     return f"{row.created_at!r}_{row.number}"
 
@@ -112,7 +129,7 @@ def list_opt_outs(
     before: str | None = None,
     limit: int = 100,
     contains: str | None = None,
-) -> list[sa.Row[Any]]:
+) -> list[OptOutRow]:
     """Newest first; `before` is `opt_out_cursor` of the last row of the previous page.
 
     `contains` keeps numbers containing those digits (a leading + is ignored).

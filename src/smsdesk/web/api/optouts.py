@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
@@ -36,7 +35,7 @@ class NewOptOut(BaseModel):
     )
 
 
-def opt_out_out(row: sa.Row[Any]) -> dict[str, Any]:
+def opt_out_out(row: optouts.OptOutRow) -> dict[str, Any]:
     return {
         "number": row.number,
         "keyword": row.keyword,
