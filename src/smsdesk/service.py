@@ -20,6 +20,7 @@ from smsdesk.outbox.pool import ProviderPool
 from smsdesk.outbox.reconcile import Reconciler
 from smsdesk.process_config import AppConfig
 from smsdesk.providers.base import Provider
+from smsdesk.providers.registry import get_module
 from smsdesk.store import db
 from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKeyStore
@@ -41,7 +42,9 @@ class Service:
         self.box = SecretBox(load_or_create_key(config.data_dir, secret))
         self.engine = db.create_engine(config.effective_database_url)
         self.writer = Writer(self.engine)
-        self.settings = ConfigurationStore(self.engine, self.box)
+        self.settings = ConfigurationStore(
+            self.engine, self.box, lambda name: get_module(name).settings_model
+        )
         self.keys = ApiKeyStore(self.engine)
         self.users = UserStore(self.engine)
         self.opt_outs = OptOutCache(self.engine)

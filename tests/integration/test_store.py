@@ -14,6 +14,7 @@ from smsdesk.crypto import SecretBox
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.message import Status
 from smsdesk.domain.sms import StatusReport
+from smsdesk.providers.registry import get_module
 from smsdesk.store import messages as repo
 from smsdesk.store.configuration import ConfigurationStore
 from smsdesk.store.db import write_transaction
@@ -236,7 +237,7 @@ def test_processes_starting_together_agree_on_the_callback_secret(engine: Engine
     barrier = threading.Barrier(8)
 
     def first_start() -> None:
-        store = ConfigurationStore(engine, box)
+        store = ConfigurationStore(engine, box, lambda name: get_module(name).settings_model)
         barrier.wait()
         try:
             results.append(store.callback_secret())

@@ -10,22 +10,60 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
 
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.message import Status
 from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.events import EventSink
 from smsdesk.outbox.accept import NewMessage, prepare_message
 from smsdesk.outbox.dispatcher import callback_url, outcome_for, send_batch
+from smsdesk.outbox.pool import ProviderPool
 from smsdesk.outbox.retry import RetryPolicy
-from smsdesk.providers.base import ProviderError
-from smsdesk.service import Service
+from smsdesk.providers.base import Provider, ProviderError
 from smsdesk.store import messages as repo
+from smsdesk.store.writer import Writer
 
 
 class NotReady(RuntimeError):
     """The service has no provider pool yet (it is starting)."""
+
+
+class _Leases(Protocol):
+    @property
+    def lease_seconds(self) -> float: ...
+
+
+class _CallbackSecret(Protocol):
+    def callback_secret(self) -> str: ...
+
+
+class SendTestHost(Protocol):
+    """What a send test needs of the running process; the service is one."""
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+    @property
+    def config(self) -> _Leases: ...
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def writer(self) -> Writer: ...
+    @property
+    def pool(self) -> ProviderPool | None: ...
+    @property
+    def settings(self) -> _CallbackSecret: ...
+    @property
+    def public_url(self) -> str: ...
+    @property
+    def events(self) -> EventSink: ...
+
+    def linger(self, provider: Provider) -> None:
+        """Close `provider` once its pending callbacks have been made."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +74,9 @@ class TestOutcome:
     elapsed_ms: float
 
 
-async def send_test(service: Service, config: SmsConfiguration, to: str, text: str) -> TestOutcome:
+async def send_test(
+    service: SendTestHost, config: SmsConfiguration, to: str, text: str
+) -> TestOutcome:
     """Send one test SMS through `config`'s module; raises DomainError for invalid input."""
     now = service.clock()
     row = prepare_message(NewMessage(to=to, text=text), config, now, is_test=True)

@@ -1,4 +1,9 @@
-"""Storing the SMS configuration: one JSON document, secrets encrypted field by field."""
+"""Storing the SMS configuration: one JSON document, secrets encrypted field by field.
+
+Which fields are secret is each module's settings model's to say; the store is handed a lookup
+(`settings_model_of`, raising LookupError for a module this build does not have) rather than
+knowing the modules itself.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from smsdesk.crypto import SecretBox
 from smsdesk.domain.settings import SmsConfiguration, secret_fields
-from smsdesk.providers.registry import UnknownModule, get_module
+from smsdesk.domain.sms import ModuleSettings
 from smsdesk.store.db import write_transaction
 from smsdesk.store.tables import settings
 
@@ -27,9 +33,16 @@ _ENCRYPTED = "$encrypted"
 class ConfigurationStore:
     """Loads and saves the SMS configuration; caches it briefly for the hot path."""
 
-    def __init__(self, engine: Engine, box: SecretBox, cache_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        box: SecretBox,
+        settings_model_of: Callable[[str], type[ModuleSettings]],
+        cache_seconds: float = 1.0,
+    ) -> None:
         self.engine = engine
         self.box = box
+        self.settings_model_of = settings_model_of
         self.cache_seconds = cache_seconds
         self._cached: tuple[float, int, SmsConfiguration] | None = None
         self._lock = threading.Lock()
@@ -109,7 +122,7 @@ class ConfigurationStore:
         doc = config.model_dump(mode="json", exclude={"module_settings"})
         doc["module_settings"] = {}
         for name, fields in config.module_settings.items():
-            secret_names = secret_fields(get_module(name).settings_model)
+            secret_names = secret_fields(self.settings_model_of(name))
             out: dict[str, Any] = {}
             for key, value in fields.items():
                 if key in secret_names:
@@ -124,8 +137,8 @@ class ConfigurationStore:
         modules: dict[str, dict[str, Any]] = {}
         for name, fields in doc.pop("module_settings", {}).items():
             try:
-                get_module(name)
-            except UnknownModule:
+                self.settings_model_of(name)
+            except LookupError:
                 continue
             modules[name] = {
                 key: SecretStr(self.box.decrypt(value[_ENCRYPTED]))
