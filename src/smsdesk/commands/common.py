@@ -1,4 +1,4 @@
-"""What every `smsdesk` command shares: the data-directory and database options, consoles."""
+"""What the `smsdesk` commands share: the database, dispatcher and logging options, consoles."""
 
 from __future__ import annotations
 
@@ -22,6 +22,36 @@ DatabaseUrl = Annotated[
     str | None,
     typer.Option(envvar="SMSDESK_DATABASE_URL", help="SQLAlchemy URL, e.g. postgresql://…"),
 ]
+WorkerId = Annotated[
+    str | None,
+    typer.Option(envvar="SMSDESK_WORKER_ID", help="Name of this dispatcher in leases and logs."),
+]
+LeaseSeconds = Annotated[
+    float | None,
+    typer.Option(
+        envvar="SMSDESK_LEASE_SECONDS",
+        help="How long a claimed message belongs to this dispatcher (default 60 s).",
+    ),
+]
+PollInterval = Annotated[
+    float | None,
+    typer.Option(
+        envvar="SMSDESK_POLL_INTERVAL", help="Longest wait between outbox scans (default 0.5 s)."
+    ),
+]
+ClaimBatch = Annotated[
+    int | None,
+    typer.Option(envvar="SMSDESK_CLAIM_BATCH", help="Messages claimed per scan (default 500)."),
+]
+LogLevel = Annotated[
+    str, typer.Option(envvar="SMSDESK_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR.")
+]
+LogFormat = Annotated[str, typer.Option(envvar="SMSDESK_LOG_FORMAT", help="json or text.")]
+
+
+def public_url_option(help_text: str) -> Any:
+    """The SMSDESK_PUBLIC_URL option; each command says in its own words what the URL is for."""
+    return typer.Option(envvar="SMSDESK_PUBLIC_URL", help=help_text)
 
 
 def make_config(data_dir: Path | None, database_url: str | None, **extra: Any) -> AppConfig:

@@ -1,0 +1,54 @@
+"""`smsdesk apikey`: the keys other systems use to call the API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from smsdesk.commands.common import DatabaseUrl, DataDir, err, fail, open_service, out, when
+
+app = typer.Typer(help="API keys.", no_args_is_help=True)
+
+
+@app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key.")],
+    role: Annotated[
+        str, typer.Option(help="admin (everything) or sender (send and read).")
+    ] = "admin",
+    transactional: Annotated[
+        bool,
+        typer.Option(help="The key may send transactional SMS, which reach opted-out numbers."),
+    ] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Make an API key; it is shown once."""
+    try:
+        key, plain = open_service(data_dir, database_url).keys.create(
+            name, role, transactional=transactional
+        )
+    except ValueError as exc:
+        fail(str(exc))
+        return
+    err.print(f"API key {key.prefix} ({role}) created; it is shown only now:")
+    out.print(plain, markup=False)
+
+
+@app.command("list")
+def apikey_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Every key, without its secret."""
+    table = Table("prefix", "name", "role", "created", "revoked")
+    for key in open_service(data_dir, database_url).keys.list():
+        table.add_row(key.prefix, key.name, key.role, when(key.created_at), when(key.revoked_at))
+    out.print(table)
+
+
+@app.command("revoke")
+def apikey_revoke(prefix: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Revoke a key by its prefix (see `apikey list`)."""
+    if not open_service(data_dir, database_url).keys.revoke(prefix):
+        fail(f"no active key with prefix '{prefix}'.")
+    out.print("revoked")

@@ -1,0 +1,166 @@
+"""`smsdesk serve` and `smsdesk worker`: the long-running processes.
+
+`serve` holds the web app, the provider callbacks and (by default) a dispatcher; `worker` holds
+only a dispatcher, so more of them can share one PostgreSQL outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from smsdesk.commands.common import (
+    ClaimBatch,
+    DatabaseUrl,
+    DataDir,
+    LeaseSeconds,
+    LogFormat,
+    LogLevel,
+    PollInterval,
+    WorkerId,
+    err,
+    make_config,
+    public_url_option,
+)
+from smsdesk.service import Service
+
+if TYPE_CHECKING:
+    import uvicorn
+    from starlette.types import ASGIApp
+
+
+def register(app: typer.Typer) -> None:
+    """Add `serve` and `worker` as top-level commands of `app`."""
+    app.command()(serve)
+    app.command()(worker)
+
+
+def serve(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    host: Annotated[
+        str, typer.Option(envvar="SMSDESK_HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="SMSDESK_PORT", help="Port to listen on.")] = 8080,
+    public_url: Annotated[
+        str | None, public_url_option("URL providers reach this service at.")
+    ] = None,
+    dispatcher: Annotated[
+        bool, typer.Option(envvar="SMSDESK_DISPATCHER", help="Run the dispatcher in this process.")
+    ] = True,
+    worker_id: WorkerId = None,
+    lease_seconds: LeaseSeconds = None,
+    poll_interval: PollInterval = None,
+    claim_batch: ClaimBatch = None,
+    log_level: LogLevel = "INFO",
+    log_format: LogFormat = "json",
+) -> None:
+    """Run the API, the provider callbacks and the dispatcher in one process."""
+    from smsdesk import logs
+    from smsdesk.web.app import create_app
+
+    logs.configure(log_level, log_format)
+    config = make_config(
+        data_dir,
+        database_url,
+        host=host,
+        port=port,
+        public_url=public_url,
+        dispatcher=dispatcher,
+        worker_id=worker_id,
+        lease_seconds=lease_seconds,
+        poll_interval=poll_interval,
+        claim_batch=claim_batch,
+    )
+    service = Service(config)
+    service.upgrade()
+    _first_run_hints(service)
+    url = config.effective_public_url()
+    print(f"smsdesk listening on {url}  (API docs: {url}/docs)", file=sys.stderr, flush=True)
+    server = _http_server(create_app(service), host, port)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, restores the handlers it found and then
+    # raises the signal again; with the default handlers that ends the process "killed by
+    # SIGTERM" (or KeyboardInterrupt, exit 1) after a clean stop. Finding its own handler
+    # there makes that last step a no-op, so a finished shutdown exits 0; a signal that comes
+    # before uvicorn listens still stops it gracefully.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, server.handle_exit)
+    server.run()
+
+
+def _first_run_hints(service: Service) -> None:
+    """A fresh install gets an admin API key and is told how to make a web login."""
+    if not service.keys.list():
+        _, plain = service.keys.create("first admin key", "admin")
+        print(f"Created the first admin API key (shown only now): {plain}", file=sys.stderr)
+    if not service.users.list():
+        print(
+            "No one can log in to the web interface yet; create an administrator with: "
+            "smsdesk users create admin --role admin",
+            file=sys.stderr,
+        )
+
+
+def _http_server(asgi_app: ASGIApp, host: str, port: int) -> uvicorn.Server:
+    """uvicorn tuned for many short API calls; smsdesk does its own logging."""
+    import uvicorn
+
+    return uvicorn.Server(
+        uvicorn.Config(
+            asgi_app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            loop="uvloop",
+            http="httptools",
+            backlog=4096,
+            timeout_keep_alive=30,
+        )
+    )
+
+
+def worker(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    public_url: Annotated[
+        str | None, public_url_option("URL of the smsdesk that receives provider callbacks.")
+    ] = None,
+    worker_id: WorkerId = None,
+    lease_seconds: LeaseSeconds = None,
+    poll_interval: PollInterval = None,
+    claim_batch: ClaimBatch = None,
+    log_level: LogLevel = "INFO",
+    log_format: LogFormat = "json",
+) -> None:
+    """Run only the dispatcher (add workers to share the outbox on PostgreSQL)."""
+    from smsdesk import logs
+
+    logs.configure(log_level, log_format)
+    config = make_config(
+        data_dir,
+        database_url,
+        public_url=public_url,
+        worker_id=worker_id,
+        lease_seconds=lease_seconds,
+        poll_interval=poll_interval,
+        claim_batch=claim_batch,
+    )
+    service = Service(config)
+    service.upgrade()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await service.start(dispatcher=True)
+        err.print(f"dispatcher {service.owner} running")
+        await stop.wait()
+        await service.stop()
+
+    asyncio.run(run())
