@@ -18,6 +18,7 @@ from smsdesk.providers.registry import get_module
 from smsdesk.store import messages as repo
 from smsdesk.store.configuration import ConfigurationStore
 from smsdesk.store.db import write_transaction
+from smsdesk.store.reports import apply_reports
 from smsdesk.store.tables import messages, unmatched_reports
 
 NOW = 1_800_000_000.0
@@ -140,7 +141,7 @@ def test_reports_are_idempotent_and_order_safe(engine: Engine) -> None:
         StatusReport("P1", Status.DELIVERED, "DELIVRD"),
         StatusReport("P1", Status.SENT, "ENROUTE"),
     ]
-    tally = write(engine, lambda c: repo.apply_reports(c, "simulator", reports, NOW + 1))
+    tally = write(engine, lambda c: apply_reports(c, "simulator", reports, NOW + 1))
     assert (tally.applied, tally.duplicate, tally.stale) == (1, 1, 1)
     assert status_of(engine, row["id"]) == "delivered"
     with engine.connect() as conn:
@@ -155,7 +156,7 @@ def test_report_before_send_result_is_matched_later(engine: Engine) -> None:
     insert(engine, [row])
     claim(engine)
     early = [StatusReport("P9", Status.DELIVERED, "DELIVRD")]
-    tally = write(engine, lambda c: repo.apply_reports(c, "simulator", early, NOW))
+    tally = write(engine, lambda c: apply_reports(c, "simulator", early, NOW))
     assert tally.unmatched == 1
     sent = repo.Outcome(row["id"], Status.SENT, "0", "ok", provider_message_id="P9")
     write(engine, lambda c: repo.record_outcomes(c, "w1", [sent], NOW + 1))

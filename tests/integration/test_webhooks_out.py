@@ -28,9 +28,10 @@ from smsdesk.process_config import AppConfig
 from smsdesk.service import Service
 from smsdesk.store import db
 from smsdesk.store.tables import webhook_subscriptions
+from smsdesk.store.webhooks import claim_due, record_attempt
 from smsdesk.testing import FakeClock
 from smsdesk.webhooks_out.signing import TIMESTAMP_HEADER, verify_signature
-from smsdesk.webhooks_out.store import WebhookStore, claim_due, record_attempt
+from smsdesk.webhooks_out.subscriptions import WebhookStore
 from tests.conftest import database_url
 from tests.support.harness import Harness, running_service
 

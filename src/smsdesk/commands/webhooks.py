@@ -14,7 +14,7 @@ from rich.table import Table
 from smsdesk.commands.common import DatabaseUrl, DataDir, err, fail, open_service, out, when
 from smsdesk.domain.errors import DomainError
 from smsdesk.events import EVENT_TYPES
-from smsdesk.webhooks_out.store import NotFound, ReplayRefused
+from smsdesk.webhooks_out.subscriptions import NotFound, ReplayRefused
 
 app = typer.Typer(
     help="Webhooks to other systems (signed, retried, replayable).", no_args_is_help=True

@@ -6,87 +6,30 @@ into one transaction with others; they never commit themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, bindparam
-from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 
-from smsdesk.domain.message import Status, TransitionOutcome, transition
-from smsdesk.domain.sms import StatusReport
-from smsdesk.domain.times import iso
-from smsdesk.events import MESSAGE_STATUS, EventSink
-from smsdesk.store.tables import idempotency_keys, message_events, messages, unmatched_reports
+from smsdesk.domain.message import Status
+from smsdesk.events import EventSink
+from smsdesk.store.bulk import insert_rows
+from smsdesk.store.reports import apply_early_reports
+from smsdesk.store.tables import idempotency_keys, message_events, messages
+from smsdesk.store.timeline import (
+    EVENT_COLUMNS,
+    PUBLISHED_STATUSES,
+    Event,
+    emit_status_events,
+    event_rows,
+    insert_events,
+)
 
 m = messages
 ev = message_events
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One line of a message's timeline."""
-
-    message_id: str
-    at: float
-    status: str
-    source: str
-    code: str | None = None
-    detail: str | None = None
-    applied: bool = True
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "message_id": self.message_id,
-            "at": self.at,
-            "status": self.status,
-            "source": self.source,
-            "code": self.code,
-            "detail": self.detail,
-            "applied": self.applied,
-        }
-
-
-def insert_events(conn: Connection, events: Iterable[Event]) -> None:
-    rows = [event.row() for event in events]
-    if rows:
-        conn.execute(ev.insert(), rows)
-
-
-@lru_cache(maxsize=32)
-def _positional_insert(
-    dialect: Dialect, table: sa.Table, keys: tuple[str, ...]
-) -> tuple[str, itemgetter[Any]] | None:
-    """The INSERT for rows with these keys and a getter putting a row's values in its order.
-
-    None unless the driver takes positional parameters (SQLite) and the statement binds exactly
-    these keys (no column defaults filled in by SQLAlchemy).
-    """
-    compiled = table.insert().compile(dialect=dialect, column_keys=list(keys))
-    order = compiled.positiontup or []
-    if not compiled.positional or len(order) < 2 or sorted(order) != sorted(keys):
-        return None
-    return compiled.string, itemgetter(*order)
-
-
-def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """A multi-row insert of rows that all have the same keys.
-
-    On SQLite the rows go to the driver as tuples: SQLAlchemy's per-row parameter processing
-    costs about as much as SQLite's own work (none of these columns need a bind processor
-    there: booleans and floats are stored as they are).
-    """
-    if not rows:
-        return
-    prepared = _positional_insert(conn.dialect, table, tuple(rows[0]))
-    if prepared is None:
-        conn.execute(table.insert(), list(rows))
-        return
-    sql, values = prepared
-    conn.exec_driver_sql(sql, [values(row) for row in rows])
 
 
 def insert_messages(conn: Connection, rows: Sequence[dict[str, Any]], source: str) -> None:
@@ -110,6 +53,28 @@ def insert_messages(conn: Connection, rows: Sequence[dict[str, Any]], source: st
     )
 
 
+class IdempotencyKeyTaken(IntegrityError):
+    """An Idempotency-Key of the job was stored meanwhile: the request that did so answers."""
+
+    @classmethod
+    def of(cls, exc: IntegrityError) -> IdempotencyKeyTaken:
+        """The same database error, named for what it means here."""
+        return cls(
+            exc.statement,
+            exc.params,
+            exc if exc.orig is None else exc.orig,
+            hide_parameters=exc.hide_parameters,
+            connection_invalidated=exc.connection_invalidated,
+            ismulti=exc.ismulti,
+        )
+
+
+def get_idempotency(conn: Connection, api_key_id: str, key: str) -> sa.Row[Any] | None:
+    """The stored answer to the request an API key sent with this Idempotency-Key, if any."""
+    ik = idempotency_keys
+    return conn.execute(sa.select(ik).where(ik.c.api_key_id == api_key_id, ik.c.key == key)).first()
+
+
 @dataclass(slots=True)
 class NewMessages:
     """A writer job storing accepted messages (and the Idempotency-Key answer, if any).
@@ -124,7 +89,10 @@ class NewMessages:
 
     def __call__(self, conn: Connection) -> None:
         if self.idempotency:
-            insert_rows(conn, idempotency_keys, self.idempotency)
+            try:
+                insert_rows(conn, idempotency_keys, self.idempotency)
+            except IntegrityError as exc:
+                raise IdempotencyKeyTaken.of(exc) from exc
         if self.rows:
             insert_messages(conn, self.rows, self.source)
 
@@ -244,60 +212,6 @@ class Outcome:
     next_attempt_at: float | None = None
 
 
-# Statuses other systems hear about (message.status events); not the queued/sending churn.
-PUBLISHED_STATUSES = frozenset(
-    s.value
-    for s in (
-        Status.SENT,
-        Status.DELIVERED,
-        Status.UNDELIVERED,
-        Status.FAILED,
-        Status.EXPIRED,
-        Status.CANCELLED,
-    )
-)
-_EVENT_COLUMNS = (m.c.id, m.c.module, m.c.recipient, m.c.reference, m.c.request_id)
-
-
-def emit_status_events(
-    conn: Connection,
-    events: EventSink | None,
-    changes: Iterable[tuple[Any, str, str | None]],
-    now: float,
-) -> None:
-    """A message.status event per (row, new status, provider code) with a published status.
-
-    `changes` is only iterated when someone subscribes (a sink's optional `wants`), so it may
-    be a lazy generator.
-    """
-    if events is None:
-        return
-    wants = getattr(events, "wants", None)
-    if wants is not None and not wants(conn, MESSAGE_STATUS):
-        return
-    at = iso(now)
-    payloads = [
-        {
-            "message_id": row.id,
-            "status": status,
-            "code": code,
-            "module": row.module,
-            "recipient": row.recipient,
-            "reference": row.reference,
-            "request_id": row.request_id,
-            "at": at,
-        }
-        for row, status, code in changes
-        if status in PUBLISHED_STATUSES
-    ]
-    if payloads:
-        events.emit(conn, MESSAGE_STATUS, payloads)
-
-
-def _event_rows(conn: Connection, ids: Sequence[str]) -> Iterator[Any]:
-    yield from conn.execute(sa.select(*_EVENT_COLUMNS).where(m.c.id.in_(ids)))
-
-
 def record_outcomes(
     conn: Connection,
     owner: str,
@@ -310,7 +224,7 @@ def record_outcomes(
     held = {
         row.id: row
         for row in conn.execute(
-            sa.select(*_EVENT_COLUMNS)
+            sa.select(*EVENT_COLUMNS)
             .where(m.c.id.in_(ids), m.c.status == Status.SENDING.value, m.c.lease_owner == owner)
             .with_for_update()
         )
@@ -358,7 +272,7 @@ def record_outcomes(
         if o.status is Status.SENT and o.provider_message_id
     }
     if sent:
-        _apply_early_reports(conn, sent, now, events)
+        apply_early_reports(conn, sent, now, events)
     return len(mine)
 
 
@@ -374,134 +288,6 @@ def _outcome_row(o: Outcome, now: float) -> dict[str, Any]:
         "sat": now if sent else None,
         "fat": now if o.status.is_final else None,
     }
-
-
-def _apply_early_reports(
-    conn: Connection, sent: dict[str, str], now: float, events: EventSink | None = None
-) -> None:
-    """Reports that arrived before the send was recorded are applied now."""
-    early = conn.execute(
-        sa.select(unmatched_reports)
-        .where(unmatched_reports.c.provider_message_id.in_(sent))
-        .order_by(unmatched_reports.c.id)
-    ).all()
-    if not early:
-        return
-    by_module: dict[str, list[StatusReport]] = {}
-    for row in early:
-        by_module.setdefault(row.module, []).append(
-            StatusReport(row.provider_message_id, Status(row.status), row.code or "")
-        )
-    for module, reports in by_module.items():
-        apply_reports(conn, module, reports, now, keep_unmatched=False, events=events)
-    conn.execute(
-        unmatched_reports.delete().where(unmatched_reports.c.id.in_([row.id for row in early]))
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class ReportTally:
-    applied: int = 0
-    duplicate: int = 0
-    stale: int = 0
-    unmatched: int = 0
-    statuses: tuple[str, ...] = ()
-
-
-def apply_reports(
-    conn: Connection,
-    module: str,
-    reports: Sequence[StatusReport],
-    now: float,
-    *,
-    keep_unmatched: bool = True,
-    events: EventSink | None = None,
-    source: str = "report",
-) -> ReportTally:
-    """Apply delivery reports: idempotent, order-safe, unmatched ones kept for later.
-
-    `source` names their origin in the timeline: "report" (the provider's callback),
-    "reconcile" (a status query) or "agent" (the messaging-agent API).
-    """
-    pids = {r.provider_message_id for r in reports}
-    found_rows = conn.execute(
-        sa.select(*_EVENT_COLUMNS, m.c.status, m.c.provider_message_id)
-        .where(m.c.module == module, m.c.provider_message_id.in_(pids))
-        .with_for_update()
-    ).all()
-    current = {row.provider_message_id: [row.id, Status(row.status)] for row in found_rows}
-    updates: list[dict[str, Any]] = []
-    timeline: list[Event] = []
-    unmatched: list[dict[str, Any]] = []
-    counts = {"applied": 0, "duplicate": 0, "stale": 0}
-    for report in reports:
-        found = current.get(report.provider_message_id)
-        if found is None:
-            unmatched.append(
-                {
-                    "module": module,
-                    "provider_message_id": report.provider_message_id,
-                    "status": report.status.value,
-                    "code": report.raw_code,
-                    "received_at": now,
-                }
-            )
-            continue
-        result = transition(found[1], report.status)
-        counts[result.outcome.value] += 1
-        if result.outcome is TransitionOutcome.DUPLICATE:
-            continue
-        detail = report.description or None
-        if result.applied:
-            found[1] = result.status
-            updates.append(
-                {
-                    "mid": found[0],
-                    "new_status": result.status.value,
-                    "code": report.raw_code,
-                    "fat": now if result.status.is_final else None,
-                }
-            )
-        else:
-            detail = f"ignored: message is already {found[1].value}"
-        timeline.append(
-            Event(
-                found[0],
-                now,
-                report.status.value,
-                source,
-                report.raw_code,
-                detail,
-                applied=result.applied,
-            )
-        )
-    if updates:
-        conn.execute(
-            m.update()
-            .where(m.c.id == bindparam("mid"))
-            .values(
-                status=bindparam("new_status"),
-                status_code=bindparam("code"),
-                final_at=sa.func.coalesce(m.c.final_at, bindparam("fat")),
-                updated_at=now,
-            ),
-            updates,
-        )
-    insert_events(conn, timeline)
-    if updates:
-        by_id = {row.id: row for row in found_rows}
-        emit_status_events(
-            conn, events, ((by_id[u["mid"]], u["new_status"], u["code"]) for u in updates), now
-        )
-    if unmatched and keep_unmatched:
-        conn.execute(unmatched_reports.insert(), unmatched)
-    return ReportTally(
-        counts["applied"],
-        counts["duplicate"],
-        counts["stale"],
-        len(unmatched),
-        tuple(u["new_status"] for u in updates),
-    )
 
 
 def get_message(conn: Connection, message_id: str) -> sa.Row[Any] | None:
@@ -567,7 +353,7 @@ def change_status(
     if done:
         insert_events(conn, [Event(message_id, now, new.value, "operator", detail=detail)])
         if new.value in PUBLISHED_STATUSES:
-            changes = ((row, new.value, None) for row in _event_rows(conn, [message_id]))
+            changes = ((row, new.value, None) for row in event_rows(conn, [message_id]))
             emit_status_events(conn, events, changes, now)
     return bool(done)
 
@@ -598,7 +384,7 @@ def expire_overdue(conn: Connection, now: float, events: EventSink | None = None
         )
     )
     rows = conn.execute(
-        sa.select(*_EVENT_COLUMNS, m.c.error, m.c.status_code).where(m.c.id.in_(ids))
+        sa.select(*EVENT_COLUMNS, m.c.error, m.c.status_code).where(m.c.id.in_(ids))
     ).all()
     insert_events(
         conn,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from smsdesk import metrics
 from smsdesk.store.apikeys import ApiKey
+from smsdesk.store.health import check_database
 from smsdesk.web.auth import api_key, service_of
 from smsdesk.web.jsonresponse import Json
 
@@ -18,8 +18,7 @@ router = APIRouter(tags=["operations"])
 def healthz(request: Request) -> Json:
     service = service_of(request)
     try:
-        with service.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        check_database(service.engine)
     except Exception as exc:
         return Json({"status": "error", "database": str(exc)}, 503)
     return Json({"status": "ok", "database": "ok", "dispatcher": service.dispatcher is not None})

@@ -20,10 +20,10 @@ import httpx
 
 from smsdesk import __version__
 from smsdesk.crypto import SecretBox, SecretKeyError
+from smsdesk.store.webhooks import Claimed, claim_due, record_attempt
 from smsdesk.store.writer import Writer
 from smsdesk.webhooks_out.retry import DeliveryPolicy, next_attempt_at
 from smsdesk.webhooks_out.signing import sign_headers
-from smsdesk.webhooks_out.store import Claimed, claim_due, record_attempt
 
 log = logging.getLogger(__name__)
 ERROR_BODY_BYTES = 300

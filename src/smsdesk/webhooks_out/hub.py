@@ -18,14 +18,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from smsdesk.crypto import SecretBox
 from smsdesk.domain.ids import new_id
-from smsdesk.store.tables import webhook_deliveries, webhook_subscriptions
-from smsdesk.webhooks_out.store import WebhookStore, delivery_row, envelope
+from smsdesk.store import webhooks as webhook_db
+from smsdesk.webhooks_out.subscriptions import WebhookStore, envelope
 
 
 class WebhookHub:
@@ -53,11 +52,10 @@ class WebhookHub:
         self._generation = 0
         self._queued = threading.Event()
         self.refreshes = 0  # how often the cache was read from the database (for tests)
-        event.listen(engine, "commit", self._after_commit)
+        webhook_db.listen_commits(engine, self._after_commit)
 
     def close(self) -> None:
-        if event.contains(self.engine, "commit", self._after_commit):
-            event.remove(self.engine, "commit", self._after_commit)
+        webhook_db.stop_listening_commits(self.engine, self._after_commit)
 
     def invalidate(self) -> None:
         """Forget the cached subscriptions: the next event reads them again."""
@@ -86,17 +84,17 @@ class WebhookHub:
         for data in payloads:
             event_id = new_id()
             body = envelope(event_id, event_type, now, data)
-            rows.extend(delivery_row(target, event_type, event_id, body, now) for target in targets)
-        conn.execute(webhook_deliveries.insert(), rows)
+            rows.extend(
+                webhook_db.delivery_row(target, event_type, event_id, body, now)
+                for target in targets
+            )
+        webhook_db.insert_deliveries(conn, rows)
         self._queued.set()
 
     def _refresh(self, conn: Connection) -> None:
         started, generation = self.monotonic(), self._generation
-        table = webhook_subscriptions
         by_type: dict[str, list[str]] = {}
-        for sub_id, events in conn.execute(
-            sa.select(table.c.id, table.c.events).where(table.c.active == sa.true())
-        ):
+        for sub_id, events in webhook_db.active_subscription_events(conn):
             for event_type in events.split(","):
                 by_type.setdefault(event_type, []).append(sub_id)
         self._subscribers = {key: tuple(ids) for key, ids in by_type.items()}

@@ -15,10 +15,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk import metrics
@@ -30,9 +28,10 @@ from smsdesk.outbox.accept import NewMessage, opted_out_refusals, prepare_messag
 from smsdesk.providers.base import ModuleInfo
 from smsdesk.providers.registry import all_modules
 from smsdesk.service import Service
+from smsdesk.store import agent as queries
 from smsdesk.store import messages as repo
+from smsdesk.store import reports
 from smsdesk.store.apikeys import ApiKey
-from smsdesk.store.tables import message_events, messages
 from smsdesk.web.auth import admin_key, api_key, service_of
 from smsdesk.web.errors import ApiError
 
@@ -174,12 +173,7 @@ def _parents(service: Service, ids: set[str]) -> dict[str, Any]:
     if not ids:
         return {}
     with service.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(messages.c.id, messages.c.request_id, messages.c.session_key).where(
-                messages.c.id.in_(ids)
-            )
-        )
-        return {row.id: row for row in rows}
+        return queries.thread_parents(conn, ids)
 
 
 def _prepare(
@@ -292,18 +286,9 @@ async def set_delivery_status(
     )
     now = service.clock()
     events = service.events
-
-    def apply(conn: Connection) -> tuple[repo.ReportTally, Any]:
-        tally = repo.apply_reports(conn, module, [report], now, events=events, source="agent")
-        row = conn.execute(
-            sa.select(messages.c.id, messages.c.status).where(
-                messages.c.module == module,
-                messages.c.provider_message_id == body.external_message_id,
-            )
-        ).first()
-        return tally, row
-
-    tally, row = await service.writer.run(apply)
+    tally, row = await service.writer.run(
+        lambda c: reports.apply_and_find(c, module, report, now, events=events, source="agent")
+    )
     metrics.count_reports(module, tally)
     counts = {
         "applied": tally.applied,
@@ -324,21 +309,9 @@ def _statuses(service: Service, ids: list[str]) -> dict[str, dict[str, Any]]:
     wanted = set(ids)
     if not wanted:
         return {}
-    ev = message_events
-    latest = (
-        sa.select(sa.func.max(ev.c.id))
-        .where(ev.c.message_id.in_(wanted), ev.c.applied.is_(sa.true()))
-        .group_by(ev.c.message_id)
-    )
     with service.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(messages.c.id, messages.c.status, messages.c.error).where(
-                messages.c.id.in_(wanted)
-            )
-        ).all()
-        details = dict(
-            conn.execute(sa.select(ev.c.message_id, ev.c.detail).where(ev.c.id.in_(latest))).all()
-        )
+        rows = queries.statuses(conn, wanted)
+        details = queries.latest_details(conn, wanted)
     found = {}
     for row in rows:
         description = DESCRIPTIONS.get(row.status, row.status)

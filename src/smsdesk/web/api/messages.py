@@ -8,9 +8,7 @@ from collections import Counter
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, Query, Request
-from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk import metrics
@@ -20,7 +18,6 @@ from smsdesk.outbox.accept import NewMessage, prepare_message, refusals
 from smsdesk.service import Service
 from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKey
-from smsdesk.store.tables import idempotency_keys
 from smsdesk.web.api.schemas import (
     SendBatch,
     SendMessage,
@@ -76,11 +73,7 @@ async def _commit(
 
 def _replay(service: Service, key: ApiKey, idem_key: str, request_hash: str) -> Json | None:
     with service.engine.connect() as conn:
-        row = conn.execute(
-            sa.select(idempotency_keys).where(
-                idempotency_keys.c.api_key_id == key.id, idempotency_keys.c.key == idem_key
-            )
-        ).first()
+        row = repo.get_idempotency(conn, key.id, idem_key)
     if row is None:
         return None
     if row.request_hash != request_hash:
@@ -116,7 +109,7 @@ async def _respond(
         }
     try:
         await _commit(service, rows, idempotency)
-    except IntegrityError:
+    except repo.IdempotencyKeyTaken:
         replay = _replay(service, key, idem_key or "", request_hash) if idem_key else None
         if replay is None:
             raise

@@ -6,12 +6,11 @@ then), or carry an id in a form no message has, which an administrator should se
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 
 from smsdesk.domain.times import iso
+from smsdesk.store import reports
 from smsdesk.store.apikeys import ApiKey
-from smsdesk.store.tables import unmatched_reports
 from smsdesk.web.auth import admin_key, service_of
 from smsdesk.web.jsonresponse import Json
 
@@ -26,13 +25,8 @@ def list_unmatched(
     cursor: int | None = Query(None, description="The next_cursor of the previous page"),
     limit: int = Query(50, ge=1, le=1000),
 ) -> Json:
-    query = sa.select(unmatched_reports).order_by(unmatched_reports.c.id.desc()).limit(limit + 1)
-    if module:
-        query = query.where(unmatched_reports.c.module == module)
-    if cursor is not None:
-        query = query.where(unmatched_reports.c.id < cursor)
     with service_of(request).engine.connect() as conn:
-        rows = conn.execute(query).all()
+        rows = reports.list_unmatched(conn, module=module, before_id=cursor, limit=limit + 1)
     page = rows[:limit]
     return Json(
         {

@@ -21,7 +21,7 @@ from smsdesk.store.apikeys import ApiKey
 from smsdesk.web.auth import admin_key, service_of
 from smsdesk.web.errors import ApiError
 from smsdesk.web.jsonresponse import Json
-from smsdesk.webhooks_out.store import NotFound, ReplayRefused, Subscription
+from smsdesk.webhooks_out.subscriptions import NotFound, ReplayRefused, Subscription
 
 router = APIRouter(prefix="/api/v1", tags=["webhooks to other systems"])
 EVENTS_HELP = "Event types: " + ", ".join(EVENT_TYPES)

@@ -1,6 +1,7 @@
-"""Webhook subscriptions and their deliveries in the database.
+"""Webhook subscriptions and their deliveries as operators manage them (API, CLI).
 
-Secrets are stored encrypted with the installation's key; a generated secret is returned once,
+Input is checked here and secrets are sealed here; `store.webhooks` holds the SQL. Secrets are
+stored encrypted with the installation's key; a generated secret is returned once,
 by `create` (or `update(rotate_secret=True)`), and never shown, listed or logged afterwards.
 Deliveries are never deleted: delivered and dead ones stay listable, and replaying one queues
 a new delivery of the same event (same event id, same body) with a fresh 24-hour window.
@@ -15,8 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-import sqlalchemy as sa
-from sqlalchemy import Connection, bindparam
+from sqlalchemy import Connection, Row
 from sqlalchemy.engine import Engine
 
 from smsdesk.crypto import SecretBox
@@ -24,13 +24,10 @@ from smsdesk.domain.errors import DomainError
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.times import iso
 from smsdesk.events import EVENT_TYPES
+from smsdesk.store import webhooks as store
 from smsdesk.store.db import write_transaction
-from smsdesk.store.tables import webhook_deliveries, webhook_subscriptions
+from smsdesk.store.webhooks import DELIVERY_STATUSES, PENDING, delivery_row
 
-d = webhook_deliveries
-s = webhook_subscriptions
-PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
-DELIVERY_STATUSES = (PENDING, DELIVERED, DEAD)
 PING = "ping"
 MIN_SECRET_LENGTH = 16
 
@@ -58,20 +55,6 @@ class Subscription:
     def from_row(cls, row: Any) -> Subscription:
         events = tuple(e for e in row.events.split(",") if e)
         return cls(row.id, row.url, events, row.description, row.active, row.created_at)
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A delivery leased to one deliverer, with where and how to send it."""
-
-    id: str
-    subscription_id: str
-    event_type: str
-    payload: str
-    attempts: int
-    created_at: float
-    url: str
-    sealed_secret: str
 
 
 def validate_url(url: str) -> str:
@@ -121,149 +104,6 @@ def envelope(event_id: str, event_type: str, now: float, data: dict[str, Any]) -
     return orjson.dumps(body).decode()
 
 
-def delivery_row(
-    subscription_id: str, event_type: str, event_id: str, payload: str, now: float
-) -> dict[str, Any]:
-    """A new pending delivery, due at once."""
-    return {
-        "id": new_id(),
-        "subscription_id": subscription_id,
-        "event_type": event_type,
-        "event_id": event_id,
-        "payload": payload,
-        "status": PENDING,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "lease_until": None,
-        "last_status_code": None,
-        "last_error": None,
-        "created_at": now,
-        "delivered_at": None,
-    }
-
-
-def claim_due(conn: Connection, *, now: float, lease_until: float, limit: int) -> list[Claimed]:
-    """Lease up to `limit` due deliveries to the caller until `lease_until`.
-
-    A leased delivery is not due for anyone else, and on PostgreSQL rows another deliverer is
-    claiming are skipped, so one delivery is never POSTed by two processes at once. Deliveries
-    whose subscription was deleted or deactivated become dead here, with the reason.
-    """
-    ids = (
-        conn.execute(
-            sa.select(d.c.id)
-            .where(
-                d.c.status == PENDING,
-                d.c.next_attempt_at <= now,
-                sa.or_(d.c.lease_until.is_(None), d.c.lease_until < now),
-            )
-            .order_by(d.c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        .scalars()
-        .all()
-    )
-    if not ids:
-        return []
-    rows = conn.execute(
-        d.update()
-        .where(d.c.id.in_(ids), d.c.status == PENDING)
-        .values(lease_until=lease_until)
-        .returning(*d.c)
-    ).all()
-    subscriptions = {
-        sub.id: sub
-        for sub in conn.execute(
-            sa.select(s).where(s.c.id.in_({row.subscription_id for row in rows}))
-        )
-    }
-    claimed: list[Claimed] = []
-    dead: list[dict[str, Any]] = []
-    for row in rows:
-        sub = subscriptions.get(row.subscription_id)
-        if sub is None or not sub.active:
-            reason = "subscription was deleted" if sub is None else "subscription is deactivated"
-            dead.append({"did": row.id, "reason": reason})
-            continue
-        claimed.append(
-            Claimed(
-                row.id,
-                row.subscription_id,
-                row.event_type,
-                row.payload,
-                row.attempts,
-                row.created_at,
-                sub.url,
-                sub.secret,
-            )
-        )
-    if dead:
-        conn.execute(
-            d.update()
-            .where(d.c.id == bindparam("did"))
-            .values(status=DEAD, lease_until=None, last_error=bindparam("reason")),
-            dead,
-        )
-    return claimed
-
-
-def record_attempt(
-    conn: Connection,
-    delivery_id: str,
-    *,
-    now: float,
-    status_code: int | None,
-    error: str | None,
-    next_attempt_at: float | None,
-) -> None:
-    """Store one attempt's result: delivered if `error` is None, else retried or dead.
-
-    `next_attempt_at` None after a failure means the delivery is dead.
-    """
-    values: dict[str, Any] = {
-        "attempts": d.c.attempts + 1,
-        "last_status_code": status_code,
-        "last_error": error,
-        "lease_until": None,
-    }
-    if error is None:
-        values.update(status=DELIVERED, delivered_at=now)
-    elif next_attempt_at is None:
-        values.update(status=DEAD)
-    else:
-        values.update(next_attempt_at=next_attempt_at)
-    conn.execute(d.update().where(d.c.id == delivery_id, d.c.status == PENDING).values(**values))
-
-
-def list_deliveries(
-    conn: Connection,
-    *,
-    subscription_id: str | None = None,
-    status: str | None = None,
-    before_id: str | None = None,
-    limit: int = 50,
-) -> list[sa.Row[Any]]:
-    """Newest first, paged by id."""
-    if status is not None and status not in DELIVERY_STATUSES:
-        raise DomainError(
-            f"Unknown delivery status '{status}'; use one of {', '.join(DELIVERY_STATUSES)}.",
-            field="status",
-        )
-    query = sa.select(d)
-    if subscription_id is not None:
-        query = query.where(d.c.subscription_id == subscription_id)
-    if status is not None:
-        query = query.where(d.c.status == status)
-    if before_id is not None:
-        query = query.where(d.c.id < before_id)
-    return list(conn.execute(query.order_by(d.c.id.desc()).limit(limit)).all())
-
-
-def get_delivery(conn: Connection, delivery_id: str) -> sa.Row[Any] | None:
-    return conn.execute(sa.select(d).where(d.c.id == delivery_id)).first()
-
-
 class WebhookStore:
     """Subscriptions (create, list, change, delete) and deliveries (list, replay, ping).
 
@@ -305,28 +145,29 @@ class WebhookStore:
         )
         sealed = self.box.encrypt(generated or validate_secret(secret or ""))
         with write_transaction(self.engine) as conn, conn.begin():
-            conn.execute(
-                s.insert().values(
-                    id=subscription.id,
-                    url=subscription.url,
-                    secret=sealed,
-                    events=",".join(subscription.events),
-                    description=subscription.description,
-                    active=True,
-                    created_at=subscription.created_at,
-                )
+            store.insert_subscription(
+                conn,
+                {
+                    "id": subscription.id,
+                    "url": subscription.url,
+                    "secret": sealed,
+                    "events": ",".join(subscription.events),
+                    "description": subscription.description,
+                    "active": True,
+                    "created_at": subscription.created_at,
+                },
             )
         self.on_change()
         return subscription, generated
 
     def all(self) -> list[Subscription]:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(s).order_by(s.c.id)).all()
+            rows = store.all_subscriptions(conn)
         return [Subscription.from_row(row) for row in rows]
 
     def get(self, subscription_id: str) -> Subscription:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(s).where(s.c.id == subscription_id)).first()
+            row = store.get_subscription(conn, subscription_id)
         if row is None:
             raise NotFound(f"There is no webhook subscription with id '{subscription_id}'.")
         return Subscription.from_row(row)
@@ -357,9 +198,7 @@ class WebhookStore:
             values["secret"] = self.box.encrypt(generated or validate_secret(secret or ""))
         if values:
             with write_transaction(self.engine) as conn, conn.begin():
-                done = conn.execute(
-                    s.update().where(s.c.id == subscription_id).values(**values)
-                ).rowcount
+                done = store.update_subscription(conn, subscription_id, values)
             if not done:
                 raise NotFound(f"There is no webhook subscription with id '{subscription_id}'.")
             self.on_change()
@@ -368,12 +207,7 @@ class WebhookStore:
     def delete(self, subscription_id: str) -> None:
         """Remove a subscription; its pending deliveries become dead, the others stay listed."""
         with write_transaction(self.engine) as conn, conn.begin():
-            done = conn.execute(s.delete().where(s.c.id == subscription_id)).rowcount
-            conn.execute(
-                d.update()
-                .where(d.c.subscription_id == subscription_id, d.c.status == PENDING)
-                .values(status=DEAD, lease_until=None, last_error="subscription was deleted")
-            )
+            done = store.delete_subscription(conn, subscription_id)
         if not done:
             raise NotFound(f"There is no webhook subscription with id '{subscription_id}'.")
         self.on_change()
@@ -385,9 +219,15 @@ class WebhookStore:
         status: str | None = None,
         before_id: str | None = None,
         limit: int = 50,
-    ) -> list[sa.Row[Any]]:
+    ) -> list[Row[Any]]:
+        """Newest first, paged by id; `status` is pending, delivered or dead."""
+        if status is not None and status not in DELIVERY_STATUSES:
+            raise DomainError(
+                f"Unknown delivery status '{status}'; use one of {', '.join(DELIVERY_STATUSES)}.",
+                field="status",
+            )
         with self.engine.connect() as conn:
-            return list_deliveries(
+            return store.list_deliveries(
                 conn,
                 subscription_id=subscription_id,
                 status=status,
@@ -395,10 +235,10 @@ class WebhookStore:
                 limit=limit,
             )
 
-    def replay(self, delivery_id: str) -> sa.Row[Any]:
+    def replay(self, delivery_id: str) -> Row[Any]:
         """Queue a delivered or dead delivery's event again, as a new pending delivery."""
         with write_transaction(self.engine) as conn, conn.begin():
-            old = get_delivery(conn, delivery_id)
+            old = store.get_delivery(conn, delivery_id)
             if old is None:
                 raise NotFound(f"There is no webhook delivery with id '{delivery_id}'.")
             if old.status == PENDING:
@@ -415,13 +255,13 @@ class WebhookStore:
             row = delivery_row(
                 old.subscription_id, old.event_type, old.event_id, old.payload, self.clock()
             )
-            conn.execute(d.insert(), row)
-            new = get_delivery(conn, row["id"])
+            store.insert_deliveries(conn, [row])
+            new = store.get_delivery(conn, row["id"])
         self.on_queued()
         assert new is not None
         return new
 
-    def ping(self, subscription_id: str) -> sa.Row[Any]:
+    def ping(self, subscription_id: str) -> Row[Any]:
         """Queue a test event ('ping') to one subscription, whatever event types it chose."""
         now = self.clock()
         event_id = new_id()
@@ -431,17 +271,15 @@ class WebhookStore:
             row = delivery_row(
                 subscription_id, PING, event_id, envelope(event_id, PING, now, data), now
             )
-            conn.execute(d.insert(), row)
-            new = get_delivery(conn, row["id"])
+            store.insert_deliveries(conn, [row])
+            new = store.get_delivery(conn, row["id"])
         self.on_queued()
         assert new is not None
         return new
 
     @staticmethod
     def _require_active(conn: Connection, subscription_id: str) -> None:
-        active = conn.execute(
-            sa.select(s.c.active).where(s.c.id == subscription_id)
-        ).scalar_one_or_none()
+        active = store.subscription_active(conn, subscription_id)
         if active is None:
             raise NotFound(f"There is no webhook subscription with id '{subscription_id}'.")
         if not active:
