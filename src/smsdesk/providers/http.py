@@ -1,21 +1,44 @@
 """What every HTTP provider module shares: one request with its failures classified.
 
 A module calls `request()` and gets a response it must interpret, or a `ProviderError` for the
-failures that look the same at every provider: the network, timeouts, throttling, 5xx. What an
-answer means beyond that (a 400 with an error code in its body) is the module's own business.
+failures that look the same at every provider: the network, timeouts, throttling, 5xx
+(`TRANSPORT_ERRORS`). A module that reads some HTTP statuses its own way passes its table of
+them; what an answer means beyond that (a 400 with an error code in its body) the module reads
+with its own `ErrorTable`.
 """
 
 from __future__ import annotations
 
-import email.utils
 import time
+from collections.abc import Collection
 from typing import Any
 
 import httpx
 from pydantic import Field
 
 from smsdesk.domain.sms import ModuleSettings
-from smsdesk.providers.base import AuthenticationError, RateLimitedError, TemporaryError
+from smsdesk.providers.base import (
+    AuthenticationError,
+    ProviderError,
+    RateLimitedError,
+    TemporaryError,
+)
+from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.timestamps import http_date
+
+# The answers that mean the same at every provider.
+TRANSPORT_ERRORS = ErrorTable(
+    {
+        429: Meaning(RateLimitedError, "The provider asks us to slow down (HTTP 429): {said}"),
+        401: Meaning(
+            AuthenticationError,
+            "The provider refused the credentials (HTTP 401); check the module's user name, "
+            "password, token or key. It said: {said}",
+        ),
+        range(500, 1000): Meaning(TemporaryError, "The provider failed (HTTP {key}): {said}"),
+    },
+    code="http-{key}",
+)
 
 
 class HttpModuleSettings(ModuleSettings):
@@ -49,11 +72,10 @@ def retry_after(response: httpx.Response, now: float | None = None) -> float | N
         return None
     if value.isdigit():
         return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    when = http_date(value)
+    if when is None:
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return max(0.0, when - (time.time() if now is None else now))
 
 
 def short(text: str, limit: int = 300) -> str:
@@ -62,13 +84,32 @@ def short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def status_error(response: httpx.Response, table: ErrorTable, **values: Any) -> ProviderError:
+    """The error `table` gives the answer's HTTP status, the provider's answer as its reason."""
+    return table.error(
+        response.status_code,
+        reason=short(response.text),
+        retry_after=retry_after(response),
+        **values,
+    )
+
+
 async def request(
-    http: httpx.AsyncClient, method: str, url: str, *, timeout: float, **kwargs: Any
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    errors: ErrorTable | None = None,
+    own: Collection[int] = (),
+    **kwargs: Any,
 ) -> httpx.Response:
     """Send one request; network failures, timeouts and 5xx become TemporaryError.
 
     429 becomes RateLimitedError with the Retry-After the provider gave, and 401 becomes
-    AuthenticationError. Any other answer is returned for the module to read.
+    AuthenticationError. `errors` (a table without a default) names the statuses the module
+    gives its own meaning, looked up first; the statuses in `own` are returned for the module to
+    read whatever the shared table says, as is any other answer.
     """
     try:
         response = await http.request(method, url, timeout=timeout, **kwargs)
@@ -82,21 +123,9 @@ async def request(
             f"Could not reach the provider at {url.split('?')[0]}: {exc or type(exc).__name__}.",
             code="connection",
         ) from exc
-    if response.status_code == 429:
-        raise RateLimitedError(
-            f"The provider asks us to slow down (HTTP 429): {short(response.text)}",
-            code="http-429",
-            retry_after=retry_after(response),
-        )
-    if response.status_code == 401:
-        raise AuthenticationError(
-            "The provider refused the credentials (HTTP 401); check the module's user name, "
-            f"password, token or key. It said: {short(response.text)}",
-            code="http-401",
-        )
-    if response.status_code >= 500:
-        raise TemporaryError(
-            f"The provider failed (HTTP {response.status_code}): {short(response.text)}",
-            code=f"http-{response.status_code}",
-        )
+    if response.status_code in own:
+        return response
+    for table in (errors, TRANSPORT_ERRORS):
+        if table is not None and table.find(response.status_code) is not None:
+            raise status_error(response, table)
     return response
