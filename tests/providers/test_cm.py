@@ -582,7 +582,7 @@ async def test_the_fakes_reports_parse_back_to_the_message(
 
 def test_the_callback_answer_is_an_empty_200(parser: CmProvider) -> None:
     for kind in ("status", "inbound"):
-        answer = parser.callback_answer(kind)
+        answer = parser.callback_answer(kind, CallbackRequest("POST", "http://x/", {}, {}, b""), [])
         assert (answer.status_code, answer.body) == (200, "")
 
 

@@ -463,7 +463,9 @@ async def test_the_fakes_report_is_read_by_the_module(
 
 def test_the_callback_answer_is_an_empty_200(provider: CompayaProvider) -> None:
     """CPSMS only needs a 200."""
-    answer = provider.callback_answer("status")
+    answer = provider.callback_answer(
+        "status", CallbackRequest("POST", "http://x/", {}, {}, b""), []
+    )
     assert (answer.status_code, answer.body) == (200, "")
 
 

@@ -474,7 +474,7 @@ def test_a_malformed_report_is_a_value_error(
 
 def test_callbacks_are_answered_with_a_bare_200(parser: IntelecomProvider) -> None:
     for kind in ("status", "inbound"):
-        answer = parser.callback_answer(kind)
+        answer = parser.callback_answer(kind, CallbackRequest("POST", "http://x/", {}, {}, b""), [])
         assert (answer.status_code, answer.body) == (200, "")
 
 

@@ -642,7 +642,9 @@ def test_a_malformed_report_is_a_value_error(provider: LinkMobilityProvider, bod
 def test_the_callback_answer_is_an_empty_200(provider: LinkMobilityProvider) -> None:
     """LINK's gates want HTTP 200; the body does not matter."""
     for kind in ("status", "inbound"):
-        answer = provider.callback_answer(kind)
+        answer = provider.callback_answer(
+            kind, CallbackRequest("POST", "http://x/", {}, {}, b""), []
+        )
         assert (answer.status_code, answer.body) == (200, "")
 
 

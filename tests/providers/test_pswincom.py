@@ -523,8 +523,9 @@ def test_a_batched_report_is_acknowledged_message_by_message() -> None:
         )
         + "</MSGLST>"
     )
-    reports = PARSER.parse_status_callback(xml_request(body))
-    answer = PARSER.callback_answer("status")
+    request = xml_request(body)
+    reports = PARSER.parse_status_callback(request)
+    answer = PARSER.callback_answer("status", request, reports)
 
     assert [(r.provider_message_id, r.status) for r in reports] == [
         ("REF-1", Status.DELIVERED),
@@ -545,9 +546,10 @@ async def test_concurrent_callbacks_get_their_own_acknowledgement() -> None:
 
     async def handle(ids: list[int]) -> list[str | None]:
         body = "<MSGLST>" + "".join(report_msg(n, f"R{n}", "DELIVRD") for n in ids) + "</MSGLST>"
-        PARSER.parse_status_callback(xml_request(body))
+        request = xml_request(body)
+        reports = PARSER.parse_status_callback(request)
         await asyncio.sleep(0)
-        root = ElementTree.fromstring(PARSER.callback_answer("status").body)
+        root = ElementTree.fromstring(PARSER.callback_answer("status", request, reports).body)
         return [m.findtext("ID") for m in root.findall("MSG")]
 
     first, second = await asyncio.gather(handle([1, 2, 3]), handle([9]))
@@ -572,7 +574,7 @@ def test_the_http_flavour_report_is_read_from_a_form_or_the_query(method: str) -
         query["DELIVERYTIME"] = "2013.03.01 23:01:00"
         request = CallbackRequest("GET", "http://x/s", {}, query, b"")
     [report] = PARSER.parse_status_callback(request)
-    answer = PARSER.callback_answer("status")
+    answer = PARSER.callback_answer("status", request, [report])
 
     assert report.provider_message_id == "BB35EDF6-3D61-4DE5-9C95-C6E5E35D48EA"
     assert report.status is Status.DELIVERED
@@ -647,7 +649,7 @@ def test_an_xml_inbound_post_gives_each_message_with_e164_numbers() -> None:
     )
     request = xml_request(body, "application/xml", **{"psw-message-type": "MO"})
     first, second = PARSER.parse_inbound(request)
-    answer = PARSER.callback_answer("inbound")
+    answer = PARSER.callback_answer("inbound", request, [first, second])
 
     assert (first.sender, first.recipient, first.text) == ("+4712345678", "26112", "Ja, takk æøå")
     assert (second.sender, second.recipient) == ("+4798765432", "+4799887766")
@@ -665,7 +667,7 @@ def test_an_http_flavour_inbound_form_is_read_as_latin1() -> None:
     [sms] = PARSER.parse_inbound(request)
 
     assert (sms.sender, sms.recipient, sms.text) == ("+4712345678", "26112", "Test æøå")
-    assert PARSER.callback_answer("inbound").body == ""
+    assert PARSER.callback_answer("inbound", request, [sms]).body == ""
 
 
 @pytest.mark.parametrize(

@@ -560,7 +560,7 @@ def test_a_reply_without_sender_or_text_is_a_value_error(
 def test_callbacks_are_answered_200(parser: SmsTeknikProvider) -> None:
     """SMS Teknik only needs a 200; the body says OK."""
     for kind in ("status", "inbound"):
-        answer = parser.callback_answer(kind)
+        answer = parser.callback_answer(kind, CallbackRequest("POST", "http://x/", {}, {}, b""), [])
         assert (answer.status_code, answer.body) == (200, "OK")
 
 

@@ -629,10 +629,10 @@ async def test_an_inbound_message_is_read_and_answered_with_empty_twiml(
     [sms] = provider.parse_inbound(genuine)
     assert (sms.sender, sms.recipient, sms.text) == ("+31611122233", "+31612000000", "Yes 👍")
     assert sms.provider_message_id.startswith("SM")
-    answer = provider.callback_answer("inbound")
+    answer = provider.callback_answer("inbound", genuine, [sms])
     assert answer.media_type == "text/xml"
     assert answer.body == '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-    assert (answer.status_code, provider.callback_answer("status").body) == (200, "")
+    assert (answer.status_code, provider.callback_answer("status", genuine, []).body) == (200, "")
 
 
 @pytest.mark.parametrize(

@@ -567,7 +567,9 @@ def test_inbound_ids_are_deterministic_and_fit_the_column(fields: dict[str, str]
 
 def test_callbacks_are_answered_with_a_plain_200(offline: TxtlocalProvider) -> None:
     for kind in ("status", "inbound"):
-        answer = offline.callback_answer(kind)
+        answer = offline.callback_answer(
+            kind, CallbackRequest("POST", "http://x/", {}, {}, b""), []
+        )
         assert (answer.status_code, answer.body) == (200, "")
 
 

@@ -16,6 +16,7 @@ Errors map to what the dispatcher does next::
 from __future__ import annotations
 
 import abc
+import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,9 +109,23 @@ class ProviderContext:
     email_settings: ModuleSettings | None = None
 
 
+class Transport(enum.StrEnum):
+    """How a module reaches its provider."""
+
+    HTTP = "http"  # requests to the provider's HTTP API; reports come to our webhooks
+    SMPP = "smpp"  # a session the module keeps open to an SMSC
+    SMTP = "smtp"  # e-mail to a gateway
+    NONE = "none"  # nothing leaves the process (the simulator)
+
+
 class Provider(abc.ABC):
     """One SMS module speaking one provider's protocol."""
 
+    # Declared by every module: how it reaches the provider. Each HTTP module has a fake of its
+    # provider's server in `smsdesk.testing.fakes`, run by the contract suite, unless
+    # `without_fake` says why not; every other module says there why it has none.
+    transport: ClassVar[Transport | None] = None
+    without_fake: ClassVar[str] = ""
     max_batch: ClassVar[int] = 1
     uses_email_module: ClassVar[bool] = False  # give it the email module's settings
     # Whether `query_status` works: the provider's API can be asked about a sent message;
@@ -143,8 +158,14 @@ class Provider(abc.ABC):
         """Turn an inbound callback into messages; raise ValueError when malformed."""
         raise ValueError("This module does not receive inbound messages.")
 
-    def callback_answer(self, kind: str) -> CallbackAnswer:
-        """The body the provider expects after a callback we accepted."""
+    def callback_answer(
+        self, kind: str, request: CallbackRequest, parsed: Sequence[StatusReport | InboundSms]
+    ) -> CallbackAnswer:
+        """The answer the provider expects after a callback we accepted.
+
+        `kind` is "status" or "inbound", `request` the callback and `parsed` what its parser
+        read from it; a provider that acknowledges each item it posted answers from them.
+        """
         return CallbackAnswer()
 
     async def query_status(self, provider_message_ids: Sequence[str]) -> list[StatusReport]:
@@ -184,3 +205,8 @@ class ModuleInfo:
     def supports_status_query(self) -> bool:
         """Whether the module's API can be asked about a sent message's status."""
         return self.provider_class is not None and self.provider_class.supports_status_query
+
+    @property
+    def transport(self) -> Transport | None:
+        """How the module reaches its provider, as its provider class declares."""
+        return self.provider_class.transport if self.provider_class is not None else None

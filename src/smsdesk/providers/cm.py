@@ -33,17 +33,13 @@ Unicode needs no flag: body type "auto" lets CM pick UCS-2 (CM's own SDKs say so
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, ClassVar
-from xml.etree.ElementTree import Element, ParseError
 
 import httpx
-from defusedxml import ElementTree
 from pydantic import Field, SecretStr, field_validator
 
 from smsdesk.domain.message import Status
@@ -58,9 +54,13 @@ from smsdesk.providers.base import (
     ProviderError,
     SendResult,
     TemporaryError,
+    Transport,
 )
+from smsdesk.providers.callbacks import folded, json_body, stable_id, xml_root, xml_text
+from smsdesk.providers.errors import ErrorTable, Meaning
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
 from smsdesk.providers.numbers import from_provider
+from smsdesk.providers.timestamps import iso_time
 
 PRODUCTION_HOST = "https://gw.messaging.cm.com"
 SEND_PATH = "/v1.0/message"
@@ -78,8 +78,6 @@ REPORT_STATUSES: dict[str, tuple[Status, str]] = {
     "3": (Status.UNDELIVERED, "failed"),
     "4": (Status.DELIVERED, "read"),
 }
-_AUTH_CODES = {101: "the product token is not known to CM", 103: "the product token is wrong"}
-_TEMPORARY_CODES = {500: "CM had an internal error", 999: "CM had an unknown error"}
 _PERMANENT_REASONS = {
     202: "the request was malformed",
     203: "the list of messages was malformed",
@@ -92,6 +90,41 @@ _PERMANENT_REASONS = {
     402: "the recipient is blacklisted",
     403: "the message was rejected",
 }
+
+
+def _refused_credentials(why: str) -> Meaning:
+    return Meaning(
+        AuthenticationError,
+        f"CM refused the credentials ({why}, code {{code}}): check the product token in the "
+        "module settings.{said}",
+    )
+
+
+def _retried(why: str) -> Meaning:
+    return Meaning(TemporaryError, why + " (code {code}); the message will be tried again.{said}")
+
+
+def _refused(why: str) -> Meaning:
+    return Meaning(PermanentError, f"CM will not send it: {why} (code {{code}}).{{said}}")
+
+
+# CM's error codes (the request's errorCode and each message's messageErrorCode).
+ERRORS = ErrorTable(
+    {
+        101: _refused_credentials("the product token is not known to CM"),
+        103: _refused_credentials("the product token is wrong"),
+        102: Meaning(
+            AuthenticationError,
+            "CM refused to send because the account balance is too low (code 102): top up "
+            "the CM account; the messages stay queued until then.{said}",
+        ),
+        500: _retried("CM had an internal error"),
+        999: _retried("CM had an unknown error"),
+        **{code: _refused(why) for code, why in _PERMANENT_REASONS.items()},
+    },
+    default=_refused("the message was refused"),
+    said=" CM said: {}",
+)
 
 
 class CmSettings(HttpModuleSettings):
@@ -162,41 +195,9 @@ def _validity(expires_at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S GMT", time.gmtime(expires_at))
 
 
-def _timestamp(value: object) -> float | None:
-    """Seconds since the epoch from an ISO date (UTC when no zone is given), else None."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
 def error_for(code: int, details: str) -> ProviderError:
     """The error a CM error code stands for, with CM's text and what to do about it."""
-    said = f" CM said: {details}" if details else ""
-    if code in _AUTH_CODES:
-        return AuthenticationError(
-            f"CM refused the credentials ({_AUTH_CODES[code]}, code {code}): check the "
-            f"product token in the module settings.{said}",
-            code=str(code),
-        )
-    if code == 102:
-        return AuthenticationError(
-            f"CM refused to send because the account balance is too low (code 102): top up "
-            f"the CM account; the messages stay queued until then.{said}",
-            code="102",
-        )
-    if code in _TEMPORARY_CODES:
-        return TemporaryError(
-            f"{_TEMPORARY_CODES[code]} (code {code}); the message will be tried again.{said}",
-            code=str(code),
-        )
-    reason = _PERMANENT_REASONS.get(code, "the message was refused")
-    return PermanentError(f"CM will not send it: {reason} (code {code}).{said}", code=str(code))
+    return ERRORS.error(code, reason=details)
 
 
 def _int_code(value: object) -> int | None:
@@ -206,14 +207,10 @@ def _int_code(value: object) -> int | None:
         return None
 
 
-def _fold(item: Mapping[str, Any]) -> dict[str, Any]:
-    """Keys in lower case, so 'errorCode' and 'ErrorCode' read the same."""
-    return {str(key).lower(): value for key, value in item.items()}
-
-
 class CmProvider(Provider):
     """Sends through CM's Business Messaging API and reads its JSON/XML callbacks."""
 
+    transport = Transport.HTTP
     max_batch: ClassVar[int] = 100
     settings: CmSettings
 
@@ -277,7 +274,9 @@ class CmProvider(Provider):
     def parse_inbound(self, request: CallbackRequest) -> list[InboundSms]:
         return parse_inbound_message(request)
 
-    def callback_answer(self, kind: str) -> CallbackAnswer:
+    def callback_answer(
+        self, kind: str, request: CallbackRequest, parsed: Sequence[StatusReport | InboundSms]
+    ) -> CallbackAnswer:
         """CM only needs a 200; any other answer makes it send the callback again."""
         return CallbackAnswer(200, "", "text/plain")
 
@@ -285,7 +284,7 @@ class CmProvider(Provider):
 def read_answer(response: httpx.Response, batch: Sequence[OutboundSms]) -> dict[str, SendResult]:
     """Each message's fate from CM's answer; raise when the whole request failed alike."""
     try:
-        body = _fold(response.json())
+        body = folded(response.json())
         top_code = _int_code(body.get("errorcode"))
         if top_code is None:
             raise ValueError("no errorCode")
@@ -301,12 +300,13 @@ def read_answer(response: httpx.Response, batch: Sequence[OutboundSms]) -> dict[
             sms.message_id: SendResult(sms.message_id, sms.message_id, raw_code="0")
             for sms in batch
         }
-    if top_code in _AUTH_CODES or top_code == 102 or top_code in _TEMPORARY_CODES:
-        raise error_for(top_code, details)
+    whole = error_for(top_code, details)
+    if not isinstance(whole, PermanentError):
+        raise whole  # an account or CM problem: every message would fail alike
     entries = body.get("messages")
     per_message = _per_message(entries, batch) if isinstance(entries, list) else {}
     if not per_message:
-        raise error_for(top_code, details)
+        raise whole
     missing = TemporaryError(
         f"CM's answer (code {top_code}) did not say what became of this message; it will be "
         "tried again.",
@@ -328,7 +328,7 @@ def _per_message(entries: list[Any], batch: Sequence[OutboundSms]) -> dict[str, 
     for index, raw in enumerate(entries):
         if not isinstance(raw, Mapping):
             continue
-        entry = _fold(raw)
+        entry = folded(raw)
         sms = by_id.get(str(entry.get("reference") or "")) or by_number.get(
             str(entry.get("to") or "")
         )
@@ -359,23 +359,23 @@ def _report(
             f"{', '.join(sorted(REPORT_STATUSES))}."
         ) from None
     raw = f"{code}:{error_code}" if error_code else code
-    return StatusReport(reference, status, raw, text or word, _timestamp(received))
+    return StatusReport(reference, status, raw, text or word, iso_time(received))
 
 
 def _json_reports(payload: object) -> list[StatusReport]:
-    messages = _fold(payload).get("messages") if isinstance(payload, Mapping) else None
-    items = _fold(messages).get("msg") if isinstance(messages, Mapping) else None
+    messages = folded(payload).get("messages") if isinstance(payload, Mapping) else None
+    items = folded(messages).get("msg") if isinstance(messages, Mapping) else None
     if items is None:
         raise ValueError("CM status report JSON has no messages.msg.")
     reports = []
     for raw in items if isinstance(items, list) else [items]:
         if not isinstance(raw, Mapping):
             raise ValueError("CM status report item is not an object.")
-        item = _fold(raw)
+        item = folded(raw)
         status = item.get("status")
         if not isinstance(status, Mapping):
             raise ValueError("CM status report item has no status object.")
-        status = _fold(status)
+        status = folded(status)
         reference = str(item.get("reference") or "").strip()
         if not reference:
             continue  # a message not sent by smsdesk: nothing of ours to update
@@ -385,22 +385,14 @@ def _json_reports(payload: object) -> list[StatusReport]:
     return reports
 
 
-def _xml_text(node: Element, path: str) -> str:
-    found = node.find(path)
-    return (found.text or "").strip() if found is not None else ""
-
-
 def _xml_reports(body: bytes) -> list[StatusReport]:
-    try:
-        root = ElementTree.fromstring(body)
-    except (ParseError, ValueError) as exc:
-        raise ValueError(f"CM status report is not well-formed XML: {exc}") from None
+    root = xml_root(body, "CM status report is not well-formed XML: {}")
     items = [root] if root.tag.upper() == "MSG" else root.findall("MSG")
     if root.tag.upper() not in ("MESSAGES", "MSG") or not items:
         raise ValueError("CM status report XML has no <MESSAGES><MSG> elements.")
     reports = []
     for msg in items:
-        reference = _xml_text(msg, "REFERENCE")
+        reference = xml_text(msg, "REFERENCE")
         if not reference:
             continue
         if msg.find("STATUS") is None:
@@ -408,9 +400,9 @@ def _xml_reports(body: bytes) -> list[StatusReport]:
         reports.append(
             _report(
                 reference,
-                _xml_text(msg, "STATUS/CODE"),
-                _xml_text(msg, "STATUS/ERRORCODE"),
-                _xml_text(msg, "STATUS/ERRORDESCRIPTION"),
+                xml_text(msg, "STATUS/CODE"),
+                xml_text(msg, "STATUS/ERRORCODE"),
+                xml_text(msg, "STATUS/ERRORDESCRIPTION"),
                 msg.get("RECEIVED"),
             )
         )
@@ -426,26 +418,16 @@ def parse_status_report(request: CallbackRequest) -> list[StatusReport]:
         raise ValueError(
             "The CM status report is empty; CM posts reports as JSON or XML in the body."
         )
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"CM status report is neither JSON nor XML: {exc}") from None
-    return _json_reports(payload)
-
-
-def _inbound_id(*parts: str) -> str:
-    """A stable id for an inbound message, so CM's retries of it are stored once."""
-    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-    return f"cm-mo-{digest[:32]}"
+    return _json_reports(json_body(body, "CM status report is neither JSON nor XML: {}"))
 
 
 def parse_inbound_message(request: CallbackRequest) -> list[InboundSms]:
     """CM's inbound webhook: one JSON object per message."""
     try:
-        item = _fold(json.loads(request.body))
-        sender = str(_fold(item["from"])["number"])
-        recipient = str(_fold(item["to"])["number"])
-        message = _fold(item["message"])
+        item = folded(json.loads(request.body))
+        sender = str(folded(item["from"])["number"])
+        recipient = str(folded(item["to"])["number"])
+        message = folded(item["message"])
     except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(
             f"CM inbound message is not the expected JSON (from.number, to.number, message): "
@@ -455,8 +437,9 @@ def parse_inbound_message(request: CallbackRequest) -> list[InboundSms]:
     if not isinstance(text, str):
         raise ValueError("CM inbound message has a message.text that is not text.")
     sent_at = str(item.get("timeutc") or "")
-    pid = _inbound_id(sender, recipient, sent_at, text, str(item.get("reference") or ""))
-    received = _timestamp(sent_at) or time.time()
+    # No id of its own: one from the content, so CM's retries of it are stored once.
+    pid = stable_id("cm-mo-", sender, recipient, sent_at, text, str(item.get("reference") or ""))
+    received = iso_time(sent_at) or time.time()
     return [InboundSms(pid, from_provider(sender), from_provider(recipient), text, received)]
 
 

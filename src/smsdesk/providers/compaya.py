@@ -59,7 +59,9 @@ from smsdesk.providers.base import (
     RateLimitedError,
     SendResult,
     TemporaryError,
+    Transport,
 )
+from smsdesk.providers.errors import ErrorTable, Meaning
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
 
 DEFAULT_BASE_URL = "https://api.cpsms.dk"
@@ -134,44 +136,48 @@ def _error_parts(entry: Mapping[str, Any], fallback_code: int) -> tuple[str, str
     return str(code), str(text or "")
 
 
+_CREDENTIALS = Meaning(
+    AuthenticationError,
+    "CPSMS refused the credentials (401): check the user name and the API key in the module "
+    "settings; the API key is generated in the CPSMS control panel (INDSTILLINGER -> API).{said}",
+)
+# CPSMS's error codes, which are HTTP statuses, in its answers' bodies.
+ERRORS = ErrorTable(
+    {
+        401: _CREDENTIALS,
+        402: Meaning(
+            AuthenticationError,
+            "The CPSMS account has no SMS credit left (402): buy credit at cpsms.dk; the "
+            "messages stay queued until then.{said}",
+        ),
+        403: Meaning(
+            AuthenticationError,
+            "CPSMS refused this server's IP address (403, IP validation): allow the server's "
+            "public IP address in the CPSMS control panel (INDSTILLINGER -> API).{said}",
+        ),
+        404: Meaning(
+            AuthenticationError,
+            "CPSMS does not know the API method (404): check the base URL in the module "
+            f"settings (empty means {DEFAULT_BASE_URL}).{{said}}",
+        ),
+    },
+    prefixes={"5": Meaning(TemporaryError, "CPSMS failed ({code}); trying again later.{said}")},
+    default=Meaning(PermanentError, "CPSMS refused the message ({code}): {text}"),
+    said=" CPSMS said: {}",
+)
+# A 401 answer: CPSMS's credentials error, whatever the body says.
+HTTP_ERRORS = ErrorTable({401: _CREDENTIALS}, said=" CPSMS said: {}")
+
+
 def _error_for(code: str, text: str) -> ProviderError:
     """One CPSMS error code (its codes are HTTP statuses) as the error class it calls for."""
-    said = f" CPSMS said: {text}" if text else ""
-    if code == "401":
-        return AuthenticationError(
-            "CPSMS refused the credentials (401): check the user name and the API key in the "
-            "module settings; the API key is generated in the CPSMS control panel "
-            f"(INDSTILLINGER -> API).{said}",
-            code=code,
-        )
-    if code == "402":
-        return AuthenticationError(
-            "The CPSMS account has no SMS credit left (402): buy credit at cpsms.dk; the "
-            f"messages stay queued until then.{said}",
-            code=code,
-        )
-    if code == "403":
-        return AuthenticationError(
-            "CPSMS refused this server's IP address (403, IP validation): allow the server's "
-            f"public IP address in the CPSMS control panel (INDSTILLINGER -> API).{said}",
-            code=code,
-        )
-    if code == "404":
-        return AuthenticationError(
-            "CPSMS does not know the API method (404): check the base URL in the module "
-            f"settings (empty means {DEFAULT_BASE_URL}).{said}",
-            code=code,
-        )
-    if code.startswith("5"):
-        return TemporaryError(f"CPSMS failed ({code}); trying again later.{said}", code=code)
-    return PermanentError(
-        f"CPSMS refused the message ({code}): {text or 'no reason given'}", code=code
-    )
+    return ERRORS.error(code, reason=text, text=text or "no reason given")
 
 
 class CompayaProvider(Provider):
     """Sends through CPSMS API v2, one message per request, and reads its dlr_url reports."""
 
+    transport = Transport.HTTP
     max_batch: ClassVar[int] = 1  # one text per request; our messages never share a text
     supports_status_query: ClassVar[bool] = True
     status_query_batch: ClassVar[int] = 500  # one log request answers for all of them
@@ -233,12 +239,15 @@ class CompayaProvider(Provider):
         body = self.payload(sms)
         auth = self._credentials()
         url = f"{api_base(self.settings.base_url, DEFAULT_BASE_URL)}/v2/send"
-        try:
-            response = await request(
-                self.http, "POST", url, timeout=self.settings.timeout, json=body, auth=auth
-            )
-        except AuthenticationError as exc:
-            raise _error_for("401", exc.message.partition("It said: ")[2]) from exc
+        response = await request(
+            self.http,
+            "POST",
+            url,
+            timeout=self.settings.timeout,
+            errors=HTTP_ERRORS,
+            json=body,
+            auth=auth,
+        )
         try:
             answer = response.json()
         except ValueError:
@@ -293,12 +302,9 @@ class CompayaProvider(Provider):
         # An hour past now: the provider's clock may be ahead of ours.
         url = f"{base}/v2/getlog/{now - LOG_LOOKBACK}/{now + 3600}"
         self._log_read_at = time.monotonic()
-        try:
-            response = await request(
-                self.http, "GET", url, timeout=self.settings.timeout, auth=auth
-            )
-        except AuthenticationError as exc:
-            raise _error_for("401", exc.message.partition("It said: ")[2]) from exc
+        response = await request(
+            self.http, "GET", url, timeout=self.settings.timeout, errors=HTTP_ERRORS, auth=auth
+        )
         if not response.is_success:
             raise _error_for(str(response.status_code), short(response.text))
         try:

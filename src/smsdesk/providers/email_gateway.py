@@ -40,6 +40,7 @@ from smsdesk.providers.base import (
     ProviderError,
     SendResult,
     TemporaryError,
+    Transport,
 )
 from smsdesk.providers.http import short
 
@@ -385,6 +386,11 @@ def render(template: str, values: Mapping[str, str]) -> str:
 class EmailGatewayProvider(Provider):
     """The *E-mail to SMS* module."""
 
+    transport = Transport.SMTP
+    without_fake = (
+        "It speaks SMTP, not HTTP: tests/providers/test_email.py sends through an aiosmtpd "
+        "server the test starts."
+    )
     max_batch: ClassVar[int] = 20
     settings: EmailGatewaySettings
 

@@ -40,11 +40,8 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from defusedxml import ElementTree
 from pydantic import Field, SecretStr, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
@@ -60,7 +57,9 @@ from smsdesk.providers.base import (
     ProviderError,
     SendResult,
     TemporaryError,
+    Transport,
 )
+from smsdesk.providers.callbacks import folded, json_body, local_name, xml_fields, xml_root
 from smsdesk.providers.email_gateway import (
     Email,
     EmailGatewaySettings,
@@ -69,8 +68,10 @@ from smsdesk.providers.email_gateway import (
     render,
     send_emails,
 )
+from smsdesk.providers.errors import ErrorTable, Meaning
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
 from smsdesk.providers.numbers import from_provider
+from smsdesk.providers.timestamps import local_time, named_zone
 
 DEFAULT_BASE_URL = "https://smsgw.puzzel.com"
 SEND_PATH = "/gw/rs/sendMessages"
@@ -83,10 +84,59 @@ WEB_SERVICE_OFF = (
 _ALPHANUMERIC_ORIGINATOR = re.compile(r"^[A-Za-z0-9 %&+.,-]{1,11}$")
 _EXPIRED_CODES = frozenset({361, 362})  # validity period expired; timed out in the SMSC
 _DELIVERED_CODES = frozenset({0, 390})  # 390: sent, just not billed
-try:
-    _GATEWAY_ZONE: ZoneInfo | None = ZoneInfo("Europe/Oslo")
-except ZoneInfoNotFoundError:  # no time-zone data: the router stamps the arrival time
-    _GATEWAY_ZONE = None
+# Without time-zone data, no time is read: the router stamps the arrival time.
+_GATEWAY_ZONE = named_zone("Europe/Oslo")
+# A send answer without a status per message, by HTTP status.
+HTTP_ERRORS = ErrorTable(
+    {
+        (403, 404, 405): Meaning(
+            AuthenticationError,
+            "The Intelecom gateway refused the request (HTTP {key}): check the base URL and "
+            "that the service may use the REST API. It said: {said}",
+        ),
+        (400, 413, 415, 422): Meaning(
+            PermanentError, "The Intelecom gateway refused the request (HTTP {key}): {said}"
+        ),
+    },
+    default=Meaning(
+        TemporaryError,
+        "The Intelecom gateway answered HTTP {key} without a status per message: {said}",
+    ),
+    code="http-{key}",
+    unsaid="nothing",
+)
+# A message's statusCode in a send answer, when it was not accepted.
+STATUS_ERRORS = ErrorTable(
+    {
+        2: Meaning(
+            AuthenticationError,
+            "Intelecom refused the credentials (status 2, {said}): check User name and "
+            "Password in the module settings.",
+        ),
+        3: Meaning(
+            AuthenticationError,
+            "Intelecom does not allow this for Service ID {service} (status 3, ILLEGAL_ACTION: "
+            "{said}): check the Service ID, or ask Puzzel support what the service may do.",
+        ),
+        4: Meaning(
+            AuthenticationError,
+            "Intelecom does not accept Service ID {service} for these credentials (status 4, "
+            "ILLEGAL_SERVICE: {said}): check the Service ID in the module settings.",
+        ),
+        5: Meaning(
+            PermanentError, "Intelecom refused the message (status 5, SYNTAX_ERROR: {said})."
+        ),
+        6: Meaning(
+            TemporaryError,
+            "Intelecom had an internal error (status 6: {said}); it will be tried again.",
+        ),
+    },
+    default=Meaning(
+        TemporaryError,
+        "Intelecom answered status {status} ({said}), which smsdesk does not know; it will be "
+        "tried again.",
+    ),
+)
 
 
 def _flag(raw: Any, key: str) -> bool:
@@ -319,6 +369,7 @@ def report_status(code: int) -> Status:
 class _GatewayProvider(Provider):
     """Sending and callbacks shared by the *Intelecom* and *Original Intelecom* modules."""
 
+    transport = Transport.HTTP
     max_batch: ClassVar[int] = 100  # no documented cap; bounds the body (~100 KB) and a retry
 
     @abc.abstractmethod
@@ -378,7 +429,9 @@ class _GatewayProvider(Provider):
     def parse_inbound(self, request: CallbackRequest) -> list[InboundSms]:
         return [_inbound(item) for item in _callback_items(request, "mo")]
 
-    def callback_answer(self, kind: str) -> CallbackAnswer:
+    def callback_answer(
+        self, kind: str, request: CallbackRequest, parsed: Sequence[StatusReport | InboundSms]
+    ) -> CallbackAnswer:
         """Puzzel needs HTTP 200 and nothing else; any other answer makes it send again."""
         return CallbackAnswer(200, "", "text/plain")
 
@@ -407,6 +460,10 @@ class OriginalIntelecomProvider(_GatewayProvider):
 
     settings: OriginalIntelecomSettings
     uses_email_module: ClassVar[bool] = True
+    without_fake = (
+        "Its web service is the intelecom module's code, which that module's fake covers; by "
+        "e-mail it is tested against aiosmtpd (tests/providers/test_email_intelecom.py)."
+    )
 
     def account(self) -> GatewayAccount:
         s = self.settings
@@ -523,22 +580,7 @@ def _reply_statuses(http_status: int, text: str) -> list[dict[str, Any]]:
     statuses = _parse_statuses(text)
     if statuses:
         return statuses
-    said = short(text) or "nothing"
-    if http_status in (403, 404, 405):
-        raise AuthenticationError(
-            f"The Intelecom gateway refused the request (HTTP {http_status}): check the base URL "
-            f"and that the service may use the REST API. It said: {said}",
-            code=f"http-{http_status}",
-        )
-    if http_status in (400, 413, 415, 422):
-        raise PermanentError(
-            f"The Intelecom gateway refused the request (HTTP {http_status}): {said}",
-            code=f"http-{http_status}",
-        )
-    raise TemporaryError(
-        f"The Intelecom gateway answered HTTP {http_status} without a status per message: {said}",
-        code=f"http-{http_status}",
-    )
+    raise HTTP_ERRORS.error(http_status, reason=short(text))
 
 
 def _parse_statuses(text: str) -> list[dict[str, Any]]:
@@ -550,13 +592,13 @@ def _parse_statuses(text: str) -> list[dict[str, Any]]:
                 return []
             return [status for status in statuses if isinstance(status, dict)]
         if stripped.startswith("<"):
-            root = ElementTree.fromstring(stripped)
+            root = xml_root(stripped, "{}")
             return [
-                {_local(child.tag): child.text or "" for child in element}
+                {local_name(child.tag): child.text or "" for child in element}
                 for element in root.iter()
-                if _local(element.tag) == "messageStatus"
+                if local_name(element.tag) == "messageStatus"
             ]
-    except (ValueError, AttributeError, ElementTree.ParseError):
+    except (ValueError, AttributeError):
         return []
     return []
 
@@ -585,44 +627,9 @@ def _result(sms: OutboundSms, status: dict[str, Any] | None, account: GatewayAcc
 
 
 def _status_error(raw: str, said: str, account: GatewayAccount) -> ProviderError:
-    service = account.service_id
-    if raw == "2":
-        return AuthenticationError(
-            f"Intelecom refused the credentials (status 2, {said}): check User name and "
-            "Password in the module settings.",
-            code=raw,
-        )
-    if raw == "3":
-        return AuthenticationError(
-            f"Intelecom does not allow this for Service ID {service} (status 3, ILLEGAL_ACTION: "
-            f"{said}): check the Service ID, or ask Puzzel support what the service may do.",
-            code=raw,
-        )
-    if raw == "4":
-        return AuthenticationError(
-            f"Intelecom does not accept Service ID {service} for these credentials (status 4, "
-            f"ILLEGAL_SERVICE: {said}): check the Service ID in the module settings.",
-            code=raw,
-        )
-    if raw == "5":
-        return PermanentError(
-            f"Intelecom refused the message (status 5, SYNTAX_ERROR: {said}).", code=raw
-        )
-    if raw == "6":
-        return TemporaryError(
-            f"Intelecom had an internal error (status 6: {said}); it will be tried again.",
-            code=raw,
-        )
-    return TemporaryError(
-        f"Intelecom answered status {raw or 'none'} ({said}), which smsdesk does not know; "
-        "it will be tried again.",
-        code=raw or "unknown",
+    return STATUS_ERRORS.error(
+        raw, reason=said, code=raw or "unknown", service=account.service_id, status=raw or "none"
     )
-
-
-def _local(tag: str) -> str:
-    """An XML tag without its namespace."""
-    return tag.rpartition("}")[2]
 
 
 def _callback_items(request: CallbackRequest, root: str) -> list[dict[str, str]]:
@@ -633,40 +640,32 @@ def _callback_items(request: CallbackRequest, root: str) -> list[dict[str, str]]
     if body.startswith(b"<"):
         return _xml_items(body, root)
     if body and request.form:
-        return [_lowered(request.form)]
+        return [_fields(request.form)]
     if body:
         raise ValueError(f"The Intelecom callback is neither JSON nor XML: {body[:40]!r}.")
     if request.query:
-        return [_lowered(request.query)]
+        return [_fields(request.query)]
     raise ValueError("The Intelecom callback is empty.")
 
 
-def _lowered(values: Mapping[str, Any]) -> dict[str, str]:
-    return {key.lower(): "" if value is None else str(value) for key, value in values.items()}
+def _fields(values: Mapping[str, Any]) -> dict[str, str]:
+    return {key: "" if value is None else str(value) for key, value in folded(values).items()}
 
 
 def _json_items(body: bytes, root: str) -> list[dict[str, str]]:
-    try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        raise ValueError(f"The Intelecom callback is not valid JSON: {exc}.") from exc
+    payload = json_body(body, "The Intelecom callback is not valid JSON: {}.")
     items = payload.get(root) if isinstance(payload, dict) else None
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise ValueError(f"The Intelecom callback has no '{root}' list of objects.")
-    return [_lowered(item) for item in items]
+    return [_fields(item) for item in items]
 
 
 def _xml_items(body: bytes, root: str) -> list[dict[str, str]]:
-    try:
-        element = ElementTree.fromstring(body)
-    except (ValueError, ElementTree.ParseError) as exc:
-        raise ValueError(f"The Intelecom callback is not valid XML: {exc}.") from exc
-    if _local(element.tag) != root:
+    element = xml_root(body, "The Intelecom callback is not valid XML: {}.")
+    if local_name(element.tag) != root:
         raise ValueError(f"The Intelecom callback's root is <{element.tag}>, not <{root}>.")
     return [
-        {_local(field.tag).lower(): (field.text or "").strip() for field in message}
-        for message in element
-        if _local(message.tag) == "message"
+        folded(xml_fields(message)) for message in element if local_name(message.tag) == "message"
     ]
 
 
@@ -716,13 +715,9 @@ def _inbound(item: Mapping[str, str]) -> InboundSms:
 
 def _timestamp(value: str) -> float | None:
     """`yyyyMMdd HH:mm:ss` in the gateway's (Norwegian) time; None when absent or odd."""
-    if not value.strip() or _GATEWAY_ZONE is None:
+    if _GATEWAY_ZONE is None:
         return None
-    try:
-        moment = datetime.strptime(value.strip(), "%Y%m%d %H:%M:%S")
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=_GATEWAY_ZONE).timestamp()
+    return local_time(value, "%Y%m%d %H:%M:%S", zone=_GATEWAY_ZONE)
 
 
 MODULE = ModuleInfo(

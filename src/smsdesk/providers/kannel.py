@@ -39,7 +39,6 @@ priority and goes out with the SMSC link's own default.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import math
 import time
 from collections.abc import Sequence
@@ -59,9 +58,13 @@ from smsdesk.providers.base import (
     ProviderError,
     SendResult,
     TemporaryError,
+    Transport,
 )
+from smsdesk.providers.callbacks import stable_id
+from smsdesk.providers.errors import ErrorTable, Meaning
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
 from smsdesk.providers.numbers import from_provider
+from smsdesk.providers.timestamps import unix_seconds
 
 DEFAULT_BASE = "http://127.0.0.1:13013"
 SEND_PATH = "/cgi-bin/sendsms"
@@ -78,6 +81,26 @@ DLR_TYPES: dict[str, tuple[Status, str]] = {
     "16": (Status.UNDELIVERED, "not delivered to the SMSC"),
 }
 _ACCEPTED = ("0:", "3:", "Sent.")
+_REFUSED = Meaning(PermanentError, "Kannel will not send this message (HTTP {status}). {said}")
+# Kannel's sendsms answers other than "accepted", by HTTP status ("auth": a 403 that names the
+# sendsms user's authorization).
+ERRORS = ErrorTable(
+    {
+        "auth": Meaning(
+            AuthenticationError,
+            "Kannel refused the sendsms user name or password (HTTP 403); check them against "
+            "the sendsms-user group in kannel.conf (and its user-allow-ip). {said}",
+        ),
+        (400, 403): _REFUSED,
+    },
+    default=Meaning(
+        TemporaryError,
+        "Kannel gave an answer that is not a sendsms reply (HTTP {status}); check the "
+        "smsbox URL in the module settings. {said}",
+    ),
+    said="Kannel said: {}",
+    unsaid="Kannel gave no reason.",
+)
 
 
 class KannelSettings(HttpModuleSettings):
@@ -179,6 +202,11 @@ def _validity_minutes(expires_at: float, now: float) -> int:
 class KannelProvider(Provider):
     """Sends through Kannel's sendsms interface and reads its dlr-url and get-url calls."""
 
+    transport = Transport.HTTP
+    without_fake = (
+        "Tested against a real Kannel (bearerbox, smsbox, fakesmsc) started by the test run: "
+        "tests/integration/test_kannel.py."
+    )
     max_batch: ClassVar[int] = 1
     settings: KannelSettings
 
@@ -259,30 +287,11 @@ class KannelProvider(Provider):
 
 def error_for(status_code: int, answer: str) -> ProviderError:
     """The error one of Kannel's sendsms answers stands for."""
-    said = f"Kannel said: {short(answer)}" if answer else "Kannel gave no reason."
-    code = f"http-{status_code}"
-    if status_code == 403 and "authorization" in answer.lower():
-        return AuthenticationError(
-            "Kannel refused the sendsms user name or password (HTTP 403); check them against "
-            f"the sendsms-user group in kannel.conf (and its user-allow-ip). {said}",
-            code=code,
-        )
-    if status_code in (400, 403):
-        return PermanentError(
-            f"Kannel will not send this message (HTTP {status_code}). {said}", code=code
-        )
-    return TemporaryError(
-        f"Kannel gave an answer that is not a sendsms reply (HTTP {status_code}); check the "
-        f"smsbox URL in the module settings. {said}",
-        code=code,
-    )
+    key = "auth" if status_code == 403 and "authorization" in answer.lower() else status_code
+    return ERRORS.error(key, reason=short(answer), code=f"http-{status_code}", status=status_code)
 
 
 # -- callbacks ---------------------------------------------------------------------------------
-
-
-def _timestamp(raw: str) -> float | None:
-    return float(raw) if raw.strip().isdigit() else None
 
 
 def parse_status_report(query: dict[str, str]) -> list[StatusReport]:
@@ -303,7 +312,9 @@ def parse_status_report(query: dict[str, str]) -> list[StatusReport]:
     answer = query.get("answer", "").strip()
     if status is Status.UNDELIVERED and "stat:EXPIRED" in answer:
         status = Status.EXPIRED  # the SMSC's receipt (%A) says why it was not delivered
-    return [StatusReport(reference, status, kind, answer or word, _timestamp(query.get("ts", "")))]
+    return [
+        StatusReport(reference, status, kind, answer or word, unix_seconds(query.get("ts", "")))
+    ]
 
 
 def _raw_query(url: str) -> dict[str, bytes]:
@@ -333,15 +344,12 @@ def parse_inbound_message(request: CallbackRequest) -> list[InboundSms]:
         )
     text = _decode(raw["text"], values.get("charset", ""), values.get("coding", ""))
     timestamp = values.get("ts", "")
-    pid = values.get("id", "").strip() or _inbound_id(sender, recipient, timestamp, text)
-    received = _timestamp(timestamp) or time.time()
+    # Without %I in the get-url: an id from the content, so a repeated call is stored once.
+    pid = values.get("id", "").strip() or stable_id(
+        "kannel-mo-", sender, recipient, timestamp, text
+    )
+    received = unix_seconds(timestamp) or time.time()
     return [InboundSms(pid, from_provider(sender), from_provider(recipient), text, received)]
-
-
-def _inbound_id(*parts: str) -> str:
-    """A stable id when the get-url has no %I, so a repeated call is stored once."""
-    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-    return f"kannel-mo-{digest[:32]}"
 
 
 MODULE = ModuleInfo(

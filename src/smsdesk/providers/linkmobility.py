@@ -27,7 +27,6 @@ import math
 import re
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -45,9 +44,13 @@ from smsdesk.providers.base import (
     RateLimitedError,
     SendResult,
     TemporaryError,
+    Transport,
 )
-from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
+from smsdesk.providers.callbacks import json_body
+from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.http import HttpModuleSettings, api_base, request, short, status_error
 from smsdesk.providers.numbers import from_provider
+from smsdesk.providers.timestamps import iso_time
 
 DEFAULT_BASE_URL = "https://wsx.sp247.net/sms"
 MAX_SEGMENTS = 254
@@ -137,6 +140,48 @@ _AUTH_FIX = {
     106201: "check the Platform partner ID in the module settings (LINK Support gives it)",
 }
 _TEMPORARY = frozenset({0, 1, 4, 5, 6, 105, 2107, 106000, 106300, 106301})
+_AGAIN = "{said}; sending again later."
+_UNSENDABLE = Meaning(PermanentError, "{said}; this message cannot be sent as it is.")
+# LINK's result codes ({said} is LINK's refusal in words); a code LINK did not document is
+# permanent in a 400 answer or a message's result, an account problem otherwise.
+ERRORS = ErrorTable(
+    {
+        **dict.fromkeys(RESULT_TEXT, _UNSENDABLE),
+        **dict.fromkeys(_TEMPORARY, Meaning(TemporaryError, _AGAIN)),
+        3: Meaning(RateLimitedError, _AGAIN),
+        **{
+            code: Meaning(AuthenticationError, f"{{said}}; {fix}.")
+            for code, fix in _AUTH_FIX.items()
+        },
+    }
+)
+_CREDENTIALS = Meaning(
+    AuthenticationError,
+    "LINK Mobility refused the credentials: {what}; check the user name and password in the "
+    "module settings.",
+)
+_UNKNOWN_ACCOUNT_PROBLEM = Meaning(
+    AuthenticationError, "{said}; check the account settings with LINK Support."
+)
+# Answers without a LINK code in their body, by HTTP status.
+HTTP_ERRORS = ErrorTable(
+    {
+        404: Meaning(
+            AuthenticationError,
+            "LINK Mobility has no API at {url} (HTTP 404); check the base URL in the module "
+            "settings.",
+        ),
+        403: Meaning(
+            AuthenticationError,
+            "LINK Mobility refused the request (HTTP 403): {said}; check the module settings.",
+        ),
+    },
+    default=Meaning(
+        PermanentError,
+        "LINK Mobility refused the request (HTTP {key}): {said}; check the module settings.",
+    ),
+    code="http-{key}",
+)
 
 
 class LinkMobilitySettings(HttpModuleSettings):
@@ -192,17 +237,16 @@ def error_for_code(code: int, text: str, http_status: int | None = None) -> Prov
     said = f"LINK Mobility refused the message: {result_text(code)} ({code})"
     if text and text.lower() != result_text(code).lower():
         said += f", saying '{short(text, 200)}'"
-    if code in _AUTH_FIX:
-        return AuthenticationError(f"{said}; {_AUTH_FIX[code]}.", code=str(code))
-    if code == 3:
-        return RateLimitedError(f"{said}; sending again later.", code="3")
-    if code in _TEMPORARY:
-        return TemporaryError(f"{said}; sending again later.", code=str(code))
-    if code in RESULT_TEXT or http_status in (None, 400):
-        return PermanentError(f"{said}; this message cannot be sent as it is.", code=str(code))
-    return AuthenticationError(
-        f"{said}; check the account settings with LINK Support.", code=str(code)
-    )
+    meaning = ERRORS.find(code)
+    if meaning is None:
+        meaning = _UNSENDABLE if http_status in (None, 400) else _UNKNOWN_ACCOUNT_PROBLEM
+    return meaning.error(str(code), said=said)
+
+
+def _code_in(text: str) -> int | None:
+    """A LINK code written anywhere in a text that is not JSON as a whole."""
+    match = re.search(r'"(?:status|errorCode|resultCode)"\s*:\s*"?(\d+)', text)
+    return int(match.group(1)) if match else None
 
 
 def _error_body_code(text: str) -> tuple[int | None, str]:
@@ -210,8 +254,7 @@ def _error_body_code(text: str) -> tuple[int | None, str]:
     try:
         body = json.loads(text)
     except ValueError:
-        match = re.search(r'"(?:status|errorCode|resultCode)"\s*:\s*"?(\d+)', text)
-        return (int(match.group(1)) if match else None), ""
+        return _code_in(text), ""
     if not isinstance(body, dict):
         return None, ""
     for key in ("status", "errorCode", "resultCode"):
@@ -248,6 +291,7 @@ def validity_ms(sms: OutboundSms, now: float) -> int:
 class LinkMobilityProvider(Provider):
     """Sends through /send (one message) or /sendbatch (shared delivery report and validity)."""
 
+    transport = Transport.HTTP
     max_batch: ClassVar[int] = 1000
     settings: LinkMobilitySettings
 
@@ -320,40 +364,26 @@ class LinkMobilityProvider(Provider):
     async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         s = self.settings
         url = f"{api_base(s.base_url, DEFAULT_BASE_URL)}/{path}"
-        try:
-            response = await request(
-                self.http,
-                "POST",
-                url,
-                timeout=s.timeout,
-                json=body,
-                auth=(s.username, s.password.get_secret_value()),
-            )
-        except AuthenticationError as exc:  # a 401: keep LINK's own code where it gave one
-            code, _ = _error_body_code(exc.message)
+        response = await request(
+            self.http,
+            "POST",
+            url,
+            timeout=s.timeout,
+            own=(401,),
+            json=body,
+            auth=(s.username, s.password.get_secret_value()),
+        )
+        status = response.status_code
+        if status == 401:  # keep LINK's own code where it gave one
+            code = _code_in(short(response.text))
             what = f"{result_text(code)} ({code})" if code else "HTTP 401"
-            raise AuthenticationError(
-                f"LINK Mobility refused the credentials: {what}; check the user name and "
-                "password in the module settings.",
-                code=str(code) if code else exc.code,
-            ) from exc
-        if response.status_code == 404:
-            raise AuthenticationError(
-                f"LINK Mobility has no API at {url} (HTTP 404); check the base URL in the "
-                "module settings.",
-                code="http-404",
-            )
-        if response.status_code >= 300:
-            code, text = _error_body_code(response.text)
-            if code is None:
-                error_class = AuthenticationError if response.status_code == 403 else PermanentError
-                raise error_class(
-                    f"LINK Mobility refused the request (HTTP {response.status_code}): "
-                    f"{short(response.text)}; check the module settings.",
-                    code=f"http-{response.status_code}",
-                )
-            raise error_for_code(code, text, response.status_code)
-        return response
+            raise _CREDENTIALS.error(str(code) if code else "http-401", what=what)
+        if status < 300:
+            return response
+        code, text = _error_body_code(response.text)
+        if status == 404 or code is None:
+            raise status_error(response, HTTP_ERRORS, url=url)
+        raise error_for_code(code, text, status)
 
     async def _send_group(
         self, group: list[tuple[OutboundSms, dict[str, Any]]], report: bool, validity: int
@@ -437,23 +467,11 @@ def _int(value: Any, name: str) -> int:
 
 def _json_items(request: CallbackRequest, what: str) -> list[Mapping[str, Any]]:
     """The JSON object, or array of objects, a gate POSTed."""
-    try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"The LINK Mobility {what} is not JSON: {exc}") from None
+    body = json_body(request.body, f"The LINK Mobility {what} is not JSON: {{}}")
     items = body if isinstance(body, list) else [body]
     if not items or not all(isinstance(item, dict) for item in items):
         raise ValueError(f"The LINK Mobility {what} should be a JSON object or a list of them.")
     return items
-
-
-def _timestamp(value: Any) -> float | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return None
 
 
 def _report(item: Mapping[str, Any]) -> StatusReport:
@@ -477,7 +495,7 @@ def _report(item: Mapping[str, Any]) -> StatusReport:
         status=REPORT_STATUS.get(code, Status.UNDELIVERED if code in RESULT_TEXT else Status.SENT),
         raw_code=str(code),
         description=description,
-        occurred_at=_timestamp(item.get("timestamp")),
+        occurred_at=iso_time(item.get("timestamp"), naive=None),
     )
 
 
@@ -496,7 +514,7 @@ def _inbound(item: Mapping[str, Any]) -> InboundSms:
         sender=from_provider(source),
         recipient=from_provider(destination),
         text=str(content.get("userData", "")),
-        received_at=_timestamp(item.get("timestamp")),
+        received_at=iso_time(item.get("timestamp"), naive=None),
     )
 
 

@@ -27,20 +27,15 @@ UNCONFIRMED (no primary source; the most plausible behaviour was chosen):
 
 from __future__ import annotations
 
-import contextvars
 import math
 import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl
 from xml.etree.ElementTree import Element, SubElement, tostring
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
-from defusedxml import DefusedXmlException, ElementTree
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from smsdesk.domain.message import Status
@@ -56,9 +51,27 @@ from smsdesk.providers.base import (
     ProviderError,
     SendResult,
     TemporaryError,
+    Transport,
 )
-from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
+from smsdesk.providers.callbacks import (
+    charset,
+    folded,
+    form_fields,
+    header,
+    xml_fields,
+    xml_root,
+    xml_text,
+)
+from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.http import (
+    HttpModuleSettings,
+    api_base,
+    request,
+    short,
+    status_error,
+)
 from smsdesk.providers.numbers import from_provider
+from smsdesk.providers.timestamps import CENTRAL_EUROPEAN, local_time, named_zone
 
 PRODUCTION_URL = "https://xml.pswin.com"
 FAILOVER_URL = "https://xml2.pswin.com"
@@ -106,10 +119,24 @@ REPORT_STATES: Mapping[str, Status] = {
     for state in STATE_TEXTS
 }
 
-# What to answer the callback being handled; set by parse_*, read by callback_answer in the
-# same request (each request runs in its own context, so concurrent callbacks do not mix).
-_PENDING_ANSWER: contextvars.ContextVar[CallbackAnswer | None] = contextvars.ContextVar(
-    "pswincom_pending_answer", default=None
+# A send answer other than HTTP 200.
+HTTP_ERRORS = ErrorTable(
+    {
+        403: Meaning(
+            AuthenticationError,
+            "PSWinCom refused access (HTTP 403): {said}. Check the user name and password, and "
+            "ask LINK Mobility whether this server's IP address is allowed.",
+        ),
+        400: Meaning(
+            PermanentError, "PSWinCom refused the request as malformed (HTTP 400): {said}"
+        ),
+    },
+    default=Meaning(
+        TemporaryError,
+        "PSWinCom answered HTTP {key} instead of its XML answer: {said}. Check the base URL in "
+        "the module settings.",
+    ),
+    code="http-{key}",
 )
 
 
@@ -234,6 +261,7 @@ class PsWinComProvider(Provider):
 
     # LINK's own client sends 100 messages per session; larger documents gain little and a
     # slow answer would hold more messages in doubt.
+    transport = Transport.HTTP
     max_batch: ClassVar[int] = 100
     settings: PsWinComSettings
 
@@ -331,15 +359,15 @@ class PsWinComProvider(Provider):
     ) -> dict[str, SendResult]:
         """One result per message from the SESSION answer; a refused logon fails them all."""
         root = _parse_send_answer(response)
-        if _text(root, "LOGON").upper() != "OK":
-            reason = _text(root, "REASON") or "no reason given"
+        if xml_text(root, "LOGON").upper() != "OK":
+            reason = xml_text(root, "REASON") or "no reason given"
             raise AuthenticationError(
                 f"PSWinCom refused the logon ({reason}). Check the user name and password "
                 "in the module settings; if they are right, ask LINK Mobility whether the "
                 "account is active and allows this server's IP address.",
                 code="LOGON-FAIL",
             )
-        outcomes = {_text(msg, "ID"): msg for msg in root.iter("MSG")}
+        outcomes = {xml_text(msg, "ID"): msg for msg in root.iter("MSG")}
         results: dict[str, SendResult] = {}
         for message_number, sms in messages:
             msg = outcomes.get(message_number)
@@ -351,30 +379,25 @@ class PsWinComProvider(Provider):
     def parse_status_callback(self, request: CallbackRequest) -> list[StatusReport]:
         if _is_xml(request):
             items = _xml_messages(request.body, "delivery report")
-            reports = [_report(_children(msg), "delivery report") for msg in items]
-            _PENDING_ANSWER.set(_acknowledgement([_text(msg, "ID") for msg in items]))
-            return reports
-        fields = _form_fields(request)
-        report = _report(fields, "delivery report form")
-        _PENDING_ANSWER.set(CallbackAnswer())
-        return [report]
+            return [_report(xml_fields(msg), "delivery report") for msg in items]
+        return [_report(_form_fields(request), "delivery report form")]
 
     def parse_inbound(self, request: CallbackRequest) -> list[InboundSms]:
         now = time.time()
         if _is_xml(request):
             items = _xml_messages(request.body, "inbound message")
-            received = [_inbound(_children(msg), "TEXT", now) for msg in items]
-            _PENDING_ANSWER.set(_acknowledgement([_text(msg, "ID") for msg in items]))
-            return received
-        message = _inbound(_form_fields(request), "TXT", now)
-        _PENDING_ANSWER.set(CallbackAnswer())
-        return [message]
+            return [_inbound(xml_fields(msg), "TEXT", now) for msg in items]
+        return [_inbound(_form_fields(request), "TXT", now)]
 
-    def callback_answer(self, kind: str) -> CallbackAnswer:
-        """The acknowledgement built while parsing this request; PSWin resends without it."""
-        answer = _PENDING_ANSWER.get()
-        _PENDING_ANSWER.set(None)
-        return answer if answer is not None else _acknowledgement(["1"])
+    def callback_answer(
+        self, kind: str, request: CallbackRequest, parsed: Sequence[StatusReport | InboundSms]
+    ) -> CallbackAnswer:
+        """An XML post is acknowledged message by message, or PSWin sends it again; a form
+        gets an empty 200."""
+        if not _is_xml(request):
+            return CallbackAnswer()
+        items = _xml_messages(request.body, "callback")
+        return _acknowledgement([xml_text(msg, "ID") for msg in items])
 
 
 # -- message checks and formats ------------------------------------------------------------
@@ -431,27 +454,11 @@ def unsendable(sms: OutboundSms) -> PermanentError | None:
 
 def _parse_send_answer(response: httpx.Response) -> Any:
     """The SESSION element of a send answer, or the error its HTTP status stands for."""
-    status = response.status_code
-    if status == 403:
-        raise AuthenticationError(
-            f"PSWinCom refused access (HTTP 403): {short(response.text)}. Check the user name "
-            "and password, and ask LINK Mobility whether this server's IP address is allowed.",
-            code="http-403",
-        )
-    if status == 400:
-        raise PermanentError(
-            f"PSWinCom refused the request as malformed (HTTP 400): {short(response.text)}",
-            code="http-400",
-        )
-    if status != 200:
-        raise TemporaryError(
-            f"PSWinCom answered HTTP {status} instead of its XML answer: "
-            f"{short(response.text)}. Check the base URL in the module settings.",
-            code=f"http-{status}",
-        )
+    if response.status_code != 200:
+        raise status_error(response, HTTP_ERRORS)
     try:
-        root = ElementTree.fromstring(response.content.rstrip(b"\x00"))
-    except (ElementTree.ParseError, DefusedXmlException) as exc:
+        root = xml_root(response.content.rstrip(b"\x00"), "{}")
+    except ValueError as exc:
         raise TemporaryError(
             f"PSWinCom's answer is not readable XML ({exc}): {short(response.text)}",
             code="bad-answer",
@@ -471,11 +478,11 @@ def _message_result(sms: OutboundSms, msg: Any) -> SendResult:
             code="no-result",
         )
         return SendResult(sms.message_id, error=error, raw_code=error.code)
-    status = _text(msg, "STATUS").upper()
-    info = _text(msg, "INFO")
+    status = xml_text(msg, "STATUS").upper()
+    info = xml_text(msg, "INFO")
     if status == "OK":
         # REF is optional in the DTD; without it no report can be matched anyway.
-        return SendResult(sms.message_id, _text(msg, "REF") or sms.message_id, raw_code="OK")
+        return SendResult(sms.message_id, xml_text(msg, "REF") or sms.message_id, raw_code="OK")
     text = f"PSWinCom refused the message: {info or 'no reason given'}"
     if _TEMPORARY_INFO.search(info):
         error = TemporaryError(text, code=status or "FAIL")
@@ -484,32 +491,20 @@ def _message_result(sms: OutboundSms, msg: Any) -> SendResult:
     return SendResult(sms.message_id, error=error, raw_code=error.code)
 
 
-def _text(element: Any, tag: str) -> str:
-    found = element.find(tag)
-    return (found.text or "").strip() if found is not None else ""
-
-
-def _children(msg: Any) -> dict[str, str]:
-    return {child.tag: (child.text or "").strip() for child in msg}
-
-
 # -- callbacks -------------------------------------------------------------------------------
 
 
 def _is_xml(request: CallbackRequest) -> bool:
-    content_type = request.headers.get("content-type", "").lower()
+    content_type = header(request, "content-type").lower()
     return "xml" in content_type or request.body.lstrip().startswith(b"<")
 
 
 def _xml_messages(body: bytes, what: str) -> list[Any]:
     """The MSG elements of a MSGLST post; ValueError when it is not one."""
-    try:
-        root = ElementTree.fromstring(body.rstrip(b"\x00"))
-    except (ElementTree.ParseError, DefusedXmlException) as exc:
-        raise ValueError(f"The PSWinCom {what} is not readable XML: {exc}.") from exc
+    root = xml_root(body.rstrip(b"\x00"), f"The PSWinCom {what} is not readable XML: {{}}.")
     if root.tag != "MSGLST":
         raise ValueError(f"The PSWinCom {what} has <{root.tag}> where <MSGLST> belongs.")
-    items: list[Any] = root.findall("MSG")
+    items = root.findall("MSG")
     if not items:
         raise ValueError(f"The PSWinCom {what} holds no <MSG>.")
     return items
@@ -517,17 +512,12 @@ def _xml_messages(body: bytes, what: str) -> list[Any]:
 
 def _form_fields(request: CallbackRequest) -> dict[str, str]:
     """Query and form fields, decoded as Latin-1 unless the post names another charset."""
-    charset = "iso-8859-1"
-    match = re.search(r"charset=([\w-]+)", request.headers.get("content-type", ""), re.I)
-    if match:
-        charset = match.group(1)
-    fields = dict(request.query)
-    try:
-        body = request.body.decode(charset)
-        fields.update(parse_qsl(body, keep_blank_values=True, encoding=charset))
-    except (LookupError, UnicodeDecodeError) as exc:
-        raise ValueError(f"The PSWinCom form cannot be decoded as {charset}: {exc}.") from exc
-    return {key.upper(): value for key, value in fields.items()}
+    fields = form_fields(
+        request,
+        charset(request, "iso-8859-1"),
+        error="The PSWinCom form cannot be decoded as {0}: {1}.",
+    )
+    return folded(fields, "upper")
 
 
 def _report(fields: Mapping[str, str], what: str) -> StatusReport:
@@ -558,14 +548,7 @@ def _inbound(fields: Mapping[str, str], text_field: str, now: float) -> InboundS
     )
 
 
-def _norway() -> tzinfo:
-    try:
-        return ZoneInfo("Europe/Oslo")
-    except ZoneInfoNotFoundError:  # no tz database: standard time is the better guess
-        return timezone(timedelta(hours=1))
-
-
-_GATEWAY_TZ = _norway()
+_GATEWAY_TZ = named_zone("Europe/Oslo", CENTRAL_EUROPEAN)
 _DOTTED_FORMATS = ("%Y.%m.%d %H:%M:%S", "%Y.%m.%d %H:%M")
 _COMPACT_FORMATS = {12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}  # by length: strptime is lenient
 
@@ -574,13 +557,7 @@ def delivery_time(value: str) -> float | None:
     """DELIVERYTIME in the formats PSWin uses (Norwegian local time); None when absent."""
     value = value.strip()
     compact = _COMPACT_FORMATS.get(len(value)) if value.isdigit() else None
-    for layout in (compact,) if compact else _DOTTED_FORMATS:
-        try:
-            parsed = datetime.strptime(value, layout)
-        except ValueError:
-            continue
-        return parsed.replace(tzinfo=_GATEWAY_TZ).timestamp()
-    return None
+    return local_time(value, *((compact,) if compact else _DOTTED_FORMATS), zone=_GATEWAY_TZ)
 
 
 def _acknowledgement(ids: Sequence[str]) -> CallbackAnswer:

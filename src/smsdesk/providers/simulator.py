@@ -34,6 +34,7 @@ from smsdesk.providers.base import (
     RateLimitedError,
     SendResult,
     TemporaryError,
+    Transport,
 )
 
 log = logging.getLogger(__name__)
@@ -230,6 +231,8 @@ class SimulatorLedger:
 class SimulatorProvider(Provider):
     """Accepts everything (unless told to fail) and reports delivery over HTTP callbacks."""
 
+    transport = Transport.NONE
+    without_fake = "It is a fake itself: nothing leaves the process but its reports."
     max_batch: ClassVar[int] = 500
     supports_status_query: ClassVar[bool] = True
     settings: SimulatorSettings

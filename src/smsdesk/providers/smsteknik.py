@@ -32,16 +32,11 @@ UNCONFIRMED, with the choice made:
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from defusedxml import ElementTree
 from pydantic import Field, SecretStr, field_validator
 
 from smsdesk.domain.message import Status
@@ -57,9 +52,19 @@ from smsdesk.providers.base import (
     RateLimitedError,
     SendResult,
     TemporaryError,
+    Transport,
 )
-from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
+from smsdesk.providers.callbacks import folded, form_fields, stable_id, xml_fields, xml_root
+from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.http import (
+    HttpModuleSettings,
+    api_base,
+    request,
+    short,
+    status_error,
+)
 from smsdesk.providers.numbers import from_provider
+from smsdesk.providers.timestamps import CENTRAL_EUROPEAN, local_time, named_zone
 
 DEFAULT_BASE_URL = "https://api.smsteknik.se"
 SEND_PATH = "/send/xml/"
@@ -86,6 +91,73 @@ REPORT_STATUSES: dict[str, Status] = {
     "RETRY": Status.SENT,
     "BLANC": Status.SENT,
 }
+
+# A send answer other than HTTP 200.
+HTTP_ERRORS = ErrorTable(
+    {
+        403: Meaning(
+            AuthenticationError,
+            "SMS Teknik refused access (HTTP 403): check the company, user name and password in "
+            "the module settings. It said: {said}",
+        )
+    },
+    default=Meaning(
+        TemporaryError,
+        "SMS Teknik answered HTTP {key}; check the base URL in the module settings. It said: "
+        "{said}",
+    ),
+    code="http-{key}",
+)
+_INVALID_NUMBER = Meaning(
+    PermanentError, "SMS Teknik refused {to} as invalid: check the number. {said}"
+)
+_OUR_BUG = Meaning(
+    PermanentError,
+    "SMS Teknik could not read the request smsdesk sent; this is a bug in the SMS Teknik "
+    "module, please report it. {said}",
+)
+# The reason of a `0:<reason>` answer, by how it starts (in lower case).
+ERRORS = ErrorTable(
+    {},
+    prefixes={
+        "access denied": Meaning(
+            AuthenticationError,
+            "SMS Teknik refused the credentials: check the company (id), user name and "
+            "password in the module settings. {said}",
+        ),
+        "no sms left": Meaning(
+            RateLimitedError,
+            "The SMS Teknik account has no SMS left: buy more at SMS Teknik. Messages stay "
+            f"queued and are tried again in {NO_SMS_LEFT_PAUSE / 60:g} minutes. {{said}}",
+            retry_after=NO_SMS_LEFT_PAUSE,
+        ),
+        "invalid phonenumber (e164)": Meaning(
+            PermanentError,
+            "SMS Teknik refused {to}: its number range is not defined in E.164. Check the "
+            "number. {said}",
+        ),
+        "invalid phonenumber": _INVALID_NUMBER,
+        "no valid recipients": _INVALID_NUMBER,
+        "number is blocked": Meaning(
+            PermanentError, "SMS Teknik has blocked the number {to}. {said}"
+        ),
+        "message could": Meaning(
+            PermanentError, "SMS Teknik refuses an empty message: write a text. {said}"
+        ),
+        "parse error": _OUR_BUG,
+        "the required xml-tag": _OUR_BUG,
+        "invalid sender": Meaning(
+            PermanentError, "SMS Teknik refused the sender: change it. {said}"
+        ),
+    },
+    default=Meaning(
+        TemporaryError,
+        "SMS Teknik refused the message for a reason smsdesk does not know; it will be tried "
+        "again. {said}",
+    ),
+    said="SMS Teknik said: {}",
+    unsaid="SMS Teknik said: ",
+)
 
 
 class SmsTeknikSettings(HttpModuleSettings):
@@ -143,6 +215,7 @@ class SmsTeknikSettings(HttpModuleSettings):
 class SmsTeknikProvider(Provider):
     """Sends through SMS Teknik's XML API and reads its delivery reports and replies."""
 
+    transport = Transport.HTTP
     max_batch: ClassVar[int] = 1
     settings: SmsTeknikSettings
 
@@ -161,18 +234,8 @@ class SmsTeknikProvider(Provider):
                 content=document.encode("utf-8"),
                 headers={"content-type": "text/xml; charset=utf-8"},
             )
-            if response.status_code == 403:
-                raise AuthenticationError(
-                    "SMS Teknik refused access (HTTP 403): check the company, user name and "
-                    f"password in the module settings. It said: {short(response.text)}",
-                    code="http-403",
-                )
             if response.status_code != 200:
-                raise TemporaryError(
-                    f"SMS Teknik answered HTTP {response.status_code}; check the base URL in the "
-                    f"module settings. It said: {short(response.text)}",
-                    code=f"http-{response.status_code}",
-                )
+                raise status_error(response, HTTP_ERRORS)
             provider_id = read_answer(response.text, sms.to)
         except ProviderError as exc:
             return SendResult(sms.message_id, error=exc, raw_code=exc.code)
@@ -274,8 +337,9 @@ class SmsTeknikProvider(Provider):
         when = first(fields, "datetime", "date", "received") or ""
         reference = first(fields, "ref", "id", "smsid", "messageid", "msgid")
         if not reference:  # no id: derive one, so a forwarded reply posted twice is kept once
-            digest = hashlib.sha256(f"{sender}\n{recipient}\n{when}\n{text}".encode())
-            reference = "derived-" + digest.hexdigest()[:24]
+            reference = stable_id(
+                "derived-", sender, recipient, when, text, length=24, separator="\n"
+            )
         return [
             InboundSms(
                 provider_message_id=reference,
@@ -286,7 +350,9 @@ class SmsTeknikProvider(Provider):
             )
         ]
 
-    def callback_answer(self, kind: str) -> CallbackAnswer:
+    def callback_answer(
+        self, kind: str, request: CallbackRequest, parsed: Sequence[StatusReport | InboundSms]
+    ) -> CallbackAnswer:
         return CallbackAnswer(200, "OK")
 
 
@@ -306,51 +372,7 @@ def read_answer(body: str, to: str) -> str:
 def error_for(entry: str, to: str) -> ProviderError:
     """Our error for one `0:<reason>` entry; the entry itself is kept as the code."""
     reason = entry[2:].strip()
-    lowered = reason.lower()
-    code = entry[:100]
-    said = f"SMS Teknik said: {reason}"
-    if lowered.startswith("access denied"):
-        return AuthenticationError(
-            "SMS Teknik refused the credentials: check the company (id), user name and password "
-            f"in the module settings. {said}",
-            code=code,
-        )
-    if lowered.startswith("no sms left"):
-        return RateLimitedError(
-            "The SMS Teknik account has no SMS left: buy more at SMS Teknik. Messages stay "
-            f"queued and are tried again in {NO_SMS_LEFT_PAUSE / 60:g} minutes. {said}",
-            code=code,
-            retry_after=NO_SMS_LEFT_PAUSE,
-        )
-    if lowered.startswith("invalid phonenumber (e164)"):
-        return PermanentError(
-            f"SMS Teknik refused {to}: its number range is not defined in E.164. Check the "
-            f"number. {said}",
-            code=code,
-        )
-    if lowered.startswith(("invalid phonenumber", "no valid recipients")):
-        return PermanentError(
-            f"SMS Teknik refused {to} as invalid: check the number. {said}", code=code
-        )
-    if lowered.startswith("number is blocked"):
-        return PermanentError(f"SMS Teknik has blocked the number {to}. {said}", code=code)
-    if lowered.startswith("message could"):
-        return PermanentError(
-            f"SMS Teknik refuses an empty message: write a text. {said}", code=code
-        )
-    if lowered.startswith(("parse error", "the required xml-tag")):
-        return PermanentError(
-            "SMS Teknik could not read the request smsdesk sent; this is a bug in the SMS Teknik "
-            f"module, please report it. {said}",
-            code=code,
-        )
-    if lowered.startswith("invalid sender"):
-        return PermanentError(f"SMS Teknik refused the sender: change it. {said}", code=code)
-    return TemporaryError(
-        f"SMS Teknik refused the message for a reason smsdesk does not know; it will be tried "
-        f"again. {said}",
-        code=code,
-    )
+    return ERRORS.error(reason.lower(), reason=reason, code=entry[:100], to=to)
 
 
 def cdata(text: str) -> str:
@@ -378,24 +400,11 @@ def callback_fields(request: CallbackRequest) -> dict[str, str]:
     """The fields of a report or reply: GET query, POST form or XML, names in lower case."""
     text = decode_body(request.body).strip()
     if text.startswith("<"):
-        try:
-            root = ElementTree.fromstring(text)
-        except ElementTree.ParseError as exc:
-            raise ValueError(f"The SMS Teknik callback is not readable XML: {exc}.") from None
-        return {child.tag.lower(): (child.text or "").strip() for child in root}
-    pairs: list[tuple[str, str]] = list(request.query.items())
-    if text:
-        pairs += read_form(text)
-    return {name.lower(): value for name, value in pairs}
-
-
-def read_form(text: str) -> list[tuple[str, str]]:
-    """A form body; %-escapes are UTF-8, or Windows-1252 when they are not valid UTF-8."""
+        root = xml_root(text, "The SMS Teknik callback is not readable XML: {}.")
+        return folded(xml_fields(root))
     try:
-        try:
-            return parse_qsl(text, keep_blank_values=True, strict_parsing=True, errors="strict")
-        except UnicodeDecodeError:
-            return parse_qsl(text, keep_blank_values=True, strict_parsing=True, encoding="cp1252")
+        # %-escapes in UTF-8, or in Windows-1252 when they are not valid UTF-8.
+        return folded(form_fields(request, "utf-8", "cp1252", strict=True))
     except ValueError:
         raise ValueError("The SMS Teknik callback is neither a form nor XML.") from None
 
@@ -408,23 +417,12 @@ def first(fields: Mapping[str, str], *names: str) -> str | None:
     return None
 
 
-def _stockholm() -> tzinfo:
-    try:
-        return ZoneInfo("Europe/Stockholm")
-    except ZoneInfoNotFoundError:  # no time zone database: winter time is the safer guess
-        return timezone(timedelta(hours=1))
-
-
-STOCKHOLM = _stockholm()
+STOCKHOLM = named_zone("Europe/Stockholm", CENTRAL_EUROPEAN)
 
 
 def stockholm_timestamp(value: str) -> float | None:
     """A MySQL-style 'YYYY-MM-DD HH:MM:SS' in Stockholm time as a Unix time; None if absent."""
-    try:
-        local = datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return None
-    return local.replace(tzinfo=STOCKHOLM).timestamp()
+    return local_time(value, "%Y-%m-%d %H:%M:%S", zone=STOCKHOLM)
 
 
 MODULE = ModuleInfo(

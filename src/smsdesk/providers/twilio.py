@@ -31,14 +31,12 @@ Choices where Twilio's documentation is silent or vague (see the module's report
 from __future__ import annotations
 
 import base64
-import email.utils
 import hashlib
 import hmac
 import logging
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, parse_qsl, quote, urlsplit, urlunsplit
 
@@ -58,9 +56,13 @@ from smsdesk.providers.base import (
     RateLimitedError,
     SendResult,
     TemporaryError,
+    Transport,
 )
+from smsdesk.providers.callbacks import header
+from smsdesk.providers.errors import ErrorTable, Meaning
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
 from smsdesk.providers.numbers import from_provider
+from smsdesk.providers.timestamps import http_date, local_time
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +142,27 @@ ERRORS: dict[int, tuple[type[ProviderError], str]] = {
         "Messaging > Settings > Geo permissions.",
     ),
 }
+_REFUSED = "Twilio refused the message (error {code}): {said}"
+CODES = ErrorTable(
+    {code: Meaning(kind, f"{_REFUSED} — {hint}{{more}}") for code, (kind, hint) in ERRORS.items()},
+    default=Meaning(PermanentError, _REFUSED + "{more}"),
+)
+# The shared meanings of HTTP 401 and 429, with Twilio's codes for them.
+HTTP_ERRORS = ErrorTable(
+    {
+        401: Meaning(
+            AuthenticationError,
+            "Twilio refused the credentials (error 20003): " + _ACCOUNT + " Twilio said: {said}",
+            code="20003",
+        ),
+        429: Meaning(
+            RateLimitedError,
+            "Twilio asks us to slow down (error 20429): The provider asks us to slow down "
+            "(HTTP 429): {said}",
+            code="20429",
+        ),
+    },
+)
 
 
 class TwilioSettings(HttpModuleSettings):
@@ -205,32 +228,12 @@ def url_variants(url: str) -> list[str]:
     return list(dict.fromkeys(variants))
 
 
-def _header(headers: Mapping[str, str], name: str) -> str:
-    return next((v for k, v in headers.items() if k.lower() == name), "")
-
-
 def _sender(sender: str) -> str:
     """Our sender as Twilio's From: numbers in E.164, short codes and names as they are."""
     digits = sender.replace(" ", "").removeprefix("+")
     if digits.isascii() and digits.isdigit():
         return digits if len(digits) <= SHORT_CODE_MAX_DIGITS else "+" + digits
     return sender
-
-
-def _done_date(value: str) -> float | None:
-    """RawDlrDoneDate (YYMMDDhhmm, no time zone given: read as UTC); None when unreadable."""
-    try:
-        return datetime.strptime(value, "%y%m%d%H%M").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return None
-
-
-def _rfc2822(value: str) -> float | None:
-    """A message resource's date (RFC 2822); None when unreadable."""
-    try:
-        return email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
 
 
 def _status_report(
@@ -264,6 +267,7 @@ def _utf16_units(text: str) -> int:
 class TwilioProvider(Provider):
     """Sends one SMS per request through Twilio's Messages API and reads its callbacks."""
 
+    transport = Transport.HTTP
     max_batch: ClassVar[int] = 1
     supports_status_query: ClassVar[bool] = True
     settings: TwilioSettings
@@ -315,22 +319,15 @@ class TwilioProvider(Provider):
             f"{self.settings.account_sid}/Messages.json"
         )
         auth = self._credentials()
-        try:
-            response = await request(
-                self.http, "POST", url, timeout=self.settings.timeout, data=fields, auth=auth
-            )
-        except AuthenticationError as exc:
-            raise AuthenticationError(
-                f"Twilio refused the credentials (error 20003): {_ACCOUNT} Twilio said: "
-                f"{exc.message.partition('It said: ')[2] or exc.message}",
-                code="20003",
-            ) from exc
-        except RateLimitedError as exc:
-            raise RateLimitedError(
-                f"Twilio asks us to slow down (error 20429): {exc.message}",
-                code="20429",
-                retry_after=exc.retry_after,
-            ) from exc
+        response = await request(
+            self.http,
+            "POST",
+            url,
+            timeout=self.settings.timeout,
+            errors=HTTP_ERRORS,
+            data=fields,
+            auth=auth,
+        )
         if response.is_success:
             return self._accepted(sms, response)
         raise self._refusal(response)
@@ -359,11 +356,7 @@ class TwilioProvider(Provider):
                 f"Twilio refused the message (HTTP {response.status_code}): {short(response.text)}",
                 code=f"http-{response.status_code}",
             )
-        kind, hint = ERRORS.get(code, (PermanentError, ""))
-        text = f"Twilio refused the message (error {code}): {short(said)}"
-        text += f" — {hint}" if hint else ""
-        text += f" See {more}" if more else ""
-        return kind(text, code=str(code))
+        return CODES.error(code, reason=short(said), more=f" See {more}" if more else "")
 
     # -- callbacks -----------------------------------------------------------------------
 
@@ -372,11 +365,11 @@ class TwilioProvider(Provider):
         if not token:
             log.warning("Twilio callback refused: set the auth token to check its signature")
             return False
-        given = _header(request.headers, "x-twilio-signature")
+        given = header(request, "x-twilio-signature")
         if not given:
             return False
         params: list[tuple[str, str]] = []
-        content_type = _header(request.headers, "content-type")
+        content_type = header(request, "content-type")
         query = parse_qs(urlsplit(request.url).query)
         if "bodySHA256" in query:
             digest = hashlib.sha256(request.body).hexdigest()
@@ -432,7 +425,7 @@ class TwilioProvider(Provider):
             raw_status,
             fields.get("ErrorCode", "").strip(),
             fields.get("ChannelStatusMessage", ""),
-            _done_date(done) if done else None,
+            local_time(done, "%y%m%d%H%M") if done else None,
         )
         return [report] if report is not None else []
 
@@ -476,7 +469,7 @@ class TwilioProvider(Provider):
             raw_status,
             str(error) if error is not None else "",
             "",
-            _rfc2822(updated) if isinstance(updated, str) else None,
+            http_date(updated) if isinstance(updated, str) else None,
         )
 
     def parse_inbound(self, request: CallbackRequest) -> list[InboundSms]:
@@ -494,7 +487,9 @@ class TwilioProvider(Provider):
             )
         ]
 
-    def callback_answer(self, kind: str) -> CallbackAnswer:
+    def callback_answer(
+        self, kind: str, request: CallbackRequest, parsed: Sequence[StatusReport | InboundSms]
+    ) -> CallbackAnswer:
         if kind == "inbound":
             return CallbackAnswer(200, EMPTY_TWIML, "text/xml")
         return CallbackAnswer(200, "", "text/plain")

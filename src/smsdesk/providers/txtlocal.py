@@ -35,8 +35,6 @@ Textlocal answer → our error::
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -57,9 +55,13 @@ from smsdesk.providers.base import (
     ProviderError,
     SendResult,
     TemporaryError,
+    Transport,
 )
+from smsdesk.providers.callbacks import query_and_form, stable_id
+from smsdesk.providers.errors import ErrorTable, Meaning
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
 from smsdesk.providers.numbers import from_provider
+from smsdesk.providers.timestamps import local_time
 
 DEFAULT_BASE_URL = "https://api.txtlocal.com"
 MAX_MESSAGE_CHARS = 766
@@ -102,6 +104,11 @@ ERRORS: dict[int, tuple[type[ProviderError], str]] = {
     80: (PermanentError, "Textlocal found no approved template matching this text (India)."),
     192: (TemporaryError, "Textlocal does not send at this time of day; trying again later."),
 }
+_SAID = " Textlocal said: {said} (code {code})."
+CODES = ErrorTable(
+    {code: Meaning(kind, explanation + _SAID) for code, (kind, explanation) in ERRORS.items()},
+    default=Meaning(PermanentError, "Textlocal refused the message; see its reason." + _SAID),
+)
 
 _ALPHANUMERIC_SENDER = re.compile(r"[A-Za-z0-9 ]{3,11}")
 _NUMERIC_SENDER = re.compile(r"[0-9]{3,13}")
@@ -169,14 +176,10 @@ def international_digits(number: str) -> str:
     return number.strip().removeprefix("+")
 
 
-def callback_fields(request: CallbackRequest) -> dict[str, str]:
-    """Textlocal posts forms; GET query parameters are taken too (its old examples read both)."""
-    return {**request.query, **request.form}
-
-
 class TxtlocalProvider(Provider):
     """Sends through Textlocal's send command and reads its receipts and inbox forwards."""
 
+    transport = Transport.HTTP
     max_batch: ClassVar[int] = 1
     settings: TxtlocalSettings
 
@@ -249,7 +252,7 @@ class TxtlocalProvider(Provider):
         )
 
     def parse_status_callback(self, request: CallbackRequest) -> list[StatusReport]:
-        fields = callback_fields(request)
+        fields = query_and_form(request)  # forms, and GET queries as its old examples read
         custom = fields.get("customID", "").strip()
         letter = fields.get("status", "").strip().upper()
         if not custom:
@@ -274,7 +277,7 @@ class TxtlocalProvider(Provider):
         ]
 
     def parse_inbound(self, request: CallbackRequest) -> list[InboundSms]:
-        fields = callback_fields(request)
+        fields = query_and_form(request)
         sender, recipient = fields.get("sender", "").strip(), fields.get("inNumber", "").strip()
         if not sender or not recipient or "content" not in fields:
             raise ValueError(
@@ -330,13 +333,7 @@ def answer_error(answer: Mapping[str, Any]) -> ProviderError:
             f"Textlocal answered without an error code: {short(str(dict(answer)), 200)}",
             code="no-code",
         )
-    kind, explanation = ERRORS.get(
-        code_number, (PermanentError, "Textlocal refused the message; see its reason.")
-    )
-    return kind(
-        f"{explanation} Textlocal said: {problem_texts(errors)} (code {code_number}).",
-        code=str(code_number),
-    )
+    return CODES.error(code_number, reason=problem_texts(errors))
 
 
 def problems(answer: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
@@ -355,17 +352,12 @@ def problem_texts(items: list[Mapping[str, Any]]) -> str:
 
 def receipt_time(value: str) -> float | None:
     """The receipt's MySQL datetime as a timestamp (UTC assumed), None when unreadable."""
-    try:
-        when = dt.datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return None
-    return when.replace(tzinfo=dt.UTC).timestamp()
+    return local_time(value, "%Y-%m-%d %H:%M:%S")
 
 
 def inbound_id(fields: Mapping[str, str]) -> str:
     """A stable id for a forward that has none: the same forward repeated gets the same id."""
-    canonical = "\x1f".join(f"{key}={fields[key]}" for key in sorted(fields))
-    return "tl-" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
+    return stable_id("tl-", *(f"{key}={fields[key]}" for key in sorted(fields)), length=40)
 
 
 MODULE = ModuleInfo(

@@ -78,7 +78,7 @@ async def status_callback(module: str, secret: str, request: Request) -> Respons
         lambda c: repo.apply_reports(c, module, reports, now, events=service.events)
     )
     metrics.count_reports(module, tally)
-    answer = provider.callback_answer("status")
+    answer = provider.callback_answer("status", callback, reports)
     return Response(answer.body, answer.status_code, media_type=answer.media_type)
 
 
@@ -96,5 +96,5 @@ async def inbound_callback(module: str, secret: str, request: Request) -> Respon
     await store_inbound(
         service.writer, module, received, service.clock(), stored=service.wake_inbound
     )
-    answer = provider.callback_answer("inbound")
+    answer = provider.callback_answer("inbound", callback, received)
     return Response(answer.body, answer.status_code, media_type=answer.media_type)
