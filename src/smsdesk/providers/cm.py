@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import Field, SecretStr, field_validator
+from pydantic import SecretStr, field_validator
 
 from smsdesk.domain.message import Status
 from smsdesk.domain.sms import InboundSms, OutboundSms, StatusReport
@@ -58,6 +58,7 @@ from smsdesk.providers.base import (
 )
 from smsdesk.providers.callbacks import folded, json_body, stable_id, xml_root, xml_text
 from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.fields import number_field, secret_field, text_field
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
 from smsdesk.providers.numbers import from_provider
 from smsdesk.providers.timestamps import iso_time
@@ -136,34 +137,27 @@ class CmSettings(HttpModuleSettings):
         "cm_password": "password",
     }
 
-    product_token: SecretStr = Field(
-        SecretStr(""),
-        title="Product token",
-        description="The product token (a UUID) from CM's Gateway or Channels app.",
+    product_token: SecretStr = secret_field(
+        "Product token", "The product token (a UUID) from CM's Gateway or Channels app."
     )
-    max_parts: int = Field(
+    max_parts: int = number_field(
         8,
+        "Maximum SMS parts",
+        "Longest message CM may send, in SMS parts (CM allows at most 8).",
         ge=1,
         le=8,
-        title="Maximum SMS parts",
-        description="Longest message CM may send, in SMS parts (CM allows at most 8).",
     )
-    customer_id: str = Field(
-        "",
-        max_length=100,
-        title="Legacy customer ID",
-        description="From the old CM gateway; kept for reference, not used by the current API.",
+    customer_id: str = text_field(
+        "Legacy customer ID",
+        "From the old CM gateway; kept for reference, not used by the current API.",
     )
-    username: str = Field(
-        "",
-        max_length=100,
-        title="Legacy user name",
-        description="From the old CM gateway; kept for reference, not used by the current API.",
+    username: str = text_field(
+        "Legacy user name",
+        "From the old CM gateway; kept for reference, not used by the current API.",
     )
-    password: SecretStr = Field(
-        SecretStr(""),
-        title="Legacy password",
-        description="From the old CM gateway; kept for reference, not used by the current API.",
+    password: SecretStr = secret_field(
+        "Legacy password",
+        "From the old CM gateway; kept for reference, not used by the current API.",
     )
 
     @field_validator("product_token")

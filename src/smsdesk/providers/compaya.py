@@ -45,7 +45,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import SecretStr
 
 from smsdesk.domain.message import Status
 from smsdesk.domain.sms import OutboundSms, StatusReport
@@ -62,7 +62,8 @@ from smsdesk.providers.base import (
     Transport,
 )
 from smsdesk.providers.errors import ErrorTable, Meaning
-from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
+from smsdesk.providers.fields import secret_field, text_field
+from smsdesk.providers.http import HttpModuleSettings, answer_json, api_base, request, short
 
 DEFAULT_BASE_URL = "https://api.cpsms.dk"
 MAX_CHARACTERS = 1530  # "the length of 10 SMS'es joined together"
@@ -90,21 +91,15 @@ class CompayaSettings(HttpModuleSettings):
         "compaya_password": "password",
     }
 
-    username: str = Field(
-        "",
-        max_length=100,
-        title="User name",
-        description="The CPSMS user name (the one you log in to cpsms.dk with).",
+    username: str = text_field(
+        "User name", "The CPSMS user name (the one you log in to cpsms.dk with)."
     )
-    api_key: SecretStr = Field(
-        SecretStr(""),
-        title="API key",
-        description="Generated in the CPSMS control panel under INDSTILLINGER -> API.",
+    api_key: SecretStr = secret_field(
+        "API key", "Generated in the CPSMS control panel under INDSTILLINGER -> API."
     )
-    password: SecretStr = Field(
-        SecretStr(""),
-        title="Password (legacy gateway)",
-        description="Only used by the old CPSMS gateway; API v2 needs the API key instead.",
+    password: SecretStr = secret_field(
+        "Password (legacy gateway)",
+        "Only used by the old CPSMS gateway; API v2 needs the API key instead.",
     )
 
 
@@ -248,10 +243,7 @@ class CompayaProvider(Provider):
             json=body,
             auth=auth,
         )
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
+        answer = answer_json(response)
         if not isinstance(answer, Mapping):
             if response.is_success:
                 raise TemporaryError(
@@ -307,10 +299,7 @@ class CompayaProvider(Provider):
         )
         if not response.is_success:
             raise _error_for(str(response.status_code), short(response.text))
-        try:
-            entries = response.json()
-        except ValueError:
-            entries = None
+        entries = answer_json(response)
         if not isinstance(entries, list):
             raise TemporaryError(
                 f"CPSMS answered its log request with something that is not a list: "

@@ -42,6 +42,7 @@ from smsdesk.providers.base import (
     TemporaryError,
     Transport,
 )
+from smsdesk.providers.fields import number_field, secret_field, text_field
 from smsdesk.providers.http import short
 
 ADDRESS_FIELDS = frozenset({"number", "e164", "message_id"})
@@ -94,19 +95,14 @@ class EmailGatewaySettings(ModuleSettings):
 
     plugin_keys: ClassVar[dict[str, str]] = {}
 
-    smtp_host: str = Field(
-        "",
+    smtp_host: str = text_field(
+        "SMTP server",
+        "Host name or IP address of the mail server that relays to the gateway.",
         max_length=255,
         pattern=r"^[^\s/]*$",
-        title="SMTP server",
-        description="Host name or IP address of the mail server that relays to the gateway.",
     )
-    smtp_port: int = Field(
-        587,
-        ge=1,
-        le=65535,
-        title="SMTP port",
-        description="587 for STARTTLS, 465 for TLS, 25 for a plain relay.",
+    smtp_port: int = number_field(
+        587, "SMTP port", "587 for STARTTLS, 465 for TLS, 25 for a plain relay.", ge=1, le=65535
     )
     security: Literal["starttls", "tls", "none"] = Field(
         "starttls",
@@ -114,43 +110,37 @@ class EmailGatewaySettings(ModuleSettings):
         description="starttls: upgrade to TLS after connecting (port 587); tls: TLS from the "
         "start (port 465); none: no encryption (only on a trusted network).",
     )
-    smtp_username: str = Field(
-        "",
+    smtp_username: str = text_field(
+        "SMTP user name",
+        "Empty: send without logging in (a relay that trusts this machine).",
         max_length=255,
-        title="SMTP user name",
-        description="Empty: send without logging in (a relay that trusts this machine).",
     )
-    smtp_password: SecretStr = Field(
-        SecretStr(""), title="SMTP password", description="The password of the SMTP user."
-    )
-    from_address: str = Field(
-        "",
+    smtp_password: SecretStr = secret_field("SMTP password", "The password of the SMTP user.")
+    from_address: str = text_field(
+        "From address",
+        "The sender of the e-mails; gateways often accept only known senders.",
         max_length=255,
         pattern=r"^([^@\s]+@[^@\s]+\.[^@\s]+)?$",
-        title="From address",
-        description="The sender of the e-mails; gateways often accept only known senders.",
     )
-    to_template: str = Field(
-        "",
-        max_length=255,
-        title="To address",
-        description="The gateway address for one SMS. Placeholders: {number} (the number in "
+    to_template: str = text_field(
+        "To address",
+        "The gateway address for one SMS. Placeholders: {number} (the number in "
         "international form without '+'), {e164} (with '+'), {message_id}. "
         "Example: {number}@gateway.example",
-    )
-    subject_template: str = Field(
-        "",
         max_length=255,
-        title="Subject",
-        description="Usually empty: many gateways ignore the subject or add it to the SMS. "
-        "Placeholders: {sender}, {number}, {e164}, {message_id}, {text}.",
     )
-    body_template: str = Field(
-        "{text}",
-        max_length=2000,
-        title="Body",
-        description="The e-mail text; {text} is the SMS. Other placeholders: {sender}, "
+    subject_template: str = text_field(
+        "Subject",
+        "Usually empty: many gateways ignore the subject or add it to the SMS. "
+        "Placeholders: {sender}, {number}, {e164}, {message_id}, {text}.",
+        max_length=255,
+    )
+    body_template: str = text_field(
+        "Body",
+        "The e-mail text; {text} is the SMS. Other placeholders: {sender}, "
         "{number}, {e164}, {message_id}.",
+        max_length=2000,
+        default="{text}",
     )
     intelecom_address: str = Field(
         INTELECOM_ADDRESS,
@@ -159,19 +149,18 @@ class EmailGatewaySettings(ModuleSettings):
         description="Where the Original Intelecom module sends each SMS when its Use web "
         "service is off. Placeholders: {number}, {e164}, {service_id}, {message_id}.",
     )
-    ca_file: str = Field(
-        "",
-        max_length=1000,
-        title="Trusted certificates",
-        description="Path of a PEM file with the certificate authority of the SMTP server, "
+    ca_file: str = text_field(
+        "Trusted certificates",
+        "Path of a PEM file with the certificate authority of the SMTP server, "
         "when it is not publicly trusted (e.g. an in-house CA). Empty: the system's.",
+        max_length=1000,
     )
-    timeout: float = Field(
+    timeout: float = number_field(
         15.0,
+        "Timeout (seconds)",
+        "How long to wait for the SMTP server before trying again later.",
         gt=0,
         le=300,
-        title="Timeout (seconds)",
-        description="How long to wait for the SMTP server before trying again later.",
     )
 
     @field_validator("to_template")

@@ -14,7 +14,6 @@ from collections.abc import Collection
 from typing import Any
 
 import httpx
-from pydantic import Field
 
 from smsdesk.domain.sms import ModuleSettings
 from smsdesk.providers.base import (
@@ -24,6 +23,7 @@ from smsdesk.providers.base import (
     TemporaryError,
 )
 from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.fields import number_field, url_field
 from smsdesk.providers.timestamps import http_date
 
 # The answers that mean the same at every provider.
@@ -44,19 +44,15 @@ TRANSPORT_ERRORS = ErrorTable(
 class HttpModuleSettings(ModuleSettings):
     """Fields every HTTP module has besides its credentials."""
 
-    base_url: str = Field(
-        "",
-        max_length=300,
-        pattern=r"^(https?://[^\s]+)?$",
-        title="Base URL",
-        description="Where the provider's API lives; empty means its production host.",
+    base_url: str = url_field(
+        "Base URL", "Where the provider's API lives; empty means its production host."
     )
-    timeout: float = Field(
+    timeout: float = number_field(
         15.0,
+        "Timeout (seconds)",
+        "How long to wait for the provider before trying again later.",
         gt=0,
         le=300,
-        title="Timeout (seconds)",
-        description="How long to wait for the provider before trying again later.",
     )
 
 
@@ -82,6 +78,14 @@ def short(text: str, limit: int = 300) -> str:
     """A provider's answer trimmed for an error message (bodies can be whole HTML pages)."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def answer_json(response: httpx.Response) -> Any:
+    """The answer's JSON, or None when it is none (an HTML error page, an empty body)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def status_error(response: httpx.Response, table: ErrorTable, **values: Any) -> ProviderError:

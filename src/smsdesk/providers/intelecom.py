@@ -46,7 +46,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from smsdesk.domain.message import Status
-from smsdesk.domain.sms import InboundSms, ModuleSettings, OutboundSms, StatusReport
+from smsdesk.domain.sms import InboundSms, OutboundSms, StatusReport
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackAnswer,
@@ -69,6 +69,13 @@ from smsdesk.providers.email_gateway import (
     send_emails,
 )
 from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.fields import (
+    OriginalScreenSettings,
+    number_field,
+    secret_field,
+    switch_field,
+    text_field,
+)
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
 from smsdesk.providers.numbers import from_provider
 from smsdesk.providers.timestamps import local_time, named_zone
@@ -173,36 +180,30 @@ class IntelecomSettings(HttpModuleSettings):
         "intele_NoSmsSession": "no_sms_session",  # inverse of sms_session
     }
 
-    service_id: str = Field(
-        "",
-        pattern=r"^\d*$",
+    service_id: str = text_field(
+        "Service ID",
+        "The number of your SMS service at Puzzel (Intelecom).",
         max_length=12,
-        title="Service ID",
-        description="The number of your SMS service at Puzzel (Intelecom).",
+        pattern=r"^\d*$",
     )
-    username: str = Field(
-        "", max_length=100, title="User name", description="The user name Puzzel gave you."
-    )
-    password: SecretStr = Field(
-        SecretStr(""), title="Password", description="The password Puzzel gave you."
-    )
-    delivery_report: bool = Field(
+    username: str = text_field("User name", "The user name Puzzel gave you.")
+    password: SecretStr = secret_field("Password", "The password Puzzel gave you.")
+    delivery_report: bool = switch_field(
         True,
-        title="Delivery report",
-        description="Ask for delivery reports, to see whether each SMS reached the phone. "
+        "Delivery report",
+        "Ask for delivery reports, to see whether each SMS reached the phone. "
         "Puzzel support must also be given the delivery-report URL.",
     )
-    sms_session: bool = Field(
+    sms_session: bool = switch_field(
         False,
-        title="SMS session",
-        description="Start a session with each SMS so replies come back without a keyword "
+        "SMS session",
+        "Start a session with each SMS so replies come back without a keyword "
         "(Norwegian numbers only; the service's short number becomes the sender).",
     )
-    differentiator: str = Field(
-        "",
+    differentiator: str = text_field(
+        "Differentiator",
+        "Optional label by which Puzzel groups these messages in its statistics.",
         max_length=50,
-        title="Differentiator",
-        description="Optional label by which Puzzel groups these messages in its statistics.",
     )
 
     @model_validator(mode="before")
@@ -218,7 +219,7 @@ class IntelecomSettings(HttpModuleSettings):
         return self.delivery_report
 
 
-class OriginalIntelecomSettings(ModuleSettings):
+class OriginalIntelecomSettings(OriginalScreenSettings):
     """The fields of the original product's *Original Intelecom* screen, one for one.
 
     `base_url` and `timeout` are hidden from the screen (not in the schema): they exist so an
@@ -231,53 +232,28 @@ class OriginalIntelecomSettings(ModuleSettings):
         "intele_password": "password",
     }
 
-    sms_endpoint: str = Field(
-        "",
-        max_length=40,
-        title="SMS endpoint",
-        description="The code by which an incoming SMS is recognised as meant for this service.",
-    )
-    use_web_service: bool = Field(
+    use_web_service: bool = switch_field(
         True,
-        title="Use web service",
-        description="Send through the gateway's web service; off sends each SMS by e-mail, "
+        "Use web service",
+        "Send through the gateway's web service; off sends each SMS by e-mail, "
         "through the SMTP server and Intelecom gateway address of the E-mail to SMS module "
         "(no delivery reports then).",
     )
-    delivery_report: bool = Field(
+    delivery_report: bool = switch_field(
         True,
-        title="Delivery report",
-        description="Ask for delivery reports so you can see whether an SMS reached the phone.",
+        "Delivery report",
+        "Ask for delivery reports so you can see whether an SMS reached the phone.",
     )
-    service_id: str = Field(
-        "",
-        pattern=r"^\d*$",
-        max_length=12,
-        title="Service ID",
-        description="The ID of the SMS service, a number.",
+    service_id: str = text_field(
+        "Service ID", "The ID of the SMS service, a number.", max_length=12, pattern=r"^\d*$"
     )
-    username: str = Field(
-        "",
-        max_length=100,
-        title="User name",
-        description="The user name you received from Intelecom.",
-    )
-    password: SecretStr = Field(
-        SecretStr(""), title="Password", description="The password you received from Intelecom."
-    )
-    sms_priority: int = Field(
-        2,
-        ge=1,
-        le=3,
-        title="SMS priority",
-        description="1, 2 or 3: how quickly the SMS are sent; 1 is the fastest.",
+    username: str = text_field("User name", "The user name you received from Intelecom.")
+    password: SecretStr = secret_field("Password", "The password you received from Intelecom.")
+    sms_priority: int = number_field(
+        2, "SMS priority", "1, 2 or 3: how quickly the SMS are sent; 1 is the fastest.", ge=1, le=3
     )
     base_url: SkipJsonSchema[str] = Field("", max_length=300, pattern=r"^(https?://[^\s]+)?$")
     timeout: SkipJsonSchema[float] = Field(15.0, gt=0, le=300)
-
-    def endpoint_code(self) -> str:
-        """The module's own SMS endpoint code."""
-        return self.sms_endpoint.strip()
 
     def wants_delivery_reports(self) -> bool:
         """The module's delivery-report switch."""
@@ -300,6 +276,26 @@ class GatewayAccount:
     delivery_report: bool
     new_session: bool = False
     differentiator: str = ""
+
+    @classmethod
+    def of(
+        cls,
+        s: IntelecomSettings | OriginalIntelecomSettings,
+        *,
+        new_session: bool = False,
+        differentiator: str = "",
+    ) -> GatewayAccount:
+        """The account either module's settings hold, with the options only one of them has."""
+        return cls(
+            s.service_id,
+            s.username,
+            s.password.get_secret_value(),
+            s.base_url,
+            s.timeout,
+            s.delivery_report,
+            new_session,
+            differentiator,
+        )
 
 
 def gateway_priority(priority: int) -> int:
@@ -443,16 +439,7 @@ class IntelecomProvider(_GatewayProvider):
 
     def account(self) -> GatewayAccount:
         s = self.settings
-        return GatewayAccount(
-            s.service_id,
-            s.username,
-            s.password.get_secret_value(),
-            s.base_url,
-            s.timeout,
-            s.delivery_report,
-            s.sms_session,
-            s.differentiator,
-        )
+        return GatewayAccount.of(s, new_session=s.sms_session, differentiator=s.differentiator)
 
 
 class OriginalIntelecomProvider(_GatewayProvider):
@@ -466,15 +453,7 @@ class OriginalIntelecomProvider(_GatewayProvider):
     )
 
     def account(self) -> GatewayAccount:
-        s = self.settings
-        return GatewayAccount(
-            s.service_id,
-            s.username,
-            s.password.get_secret_value(),
-            s.base_url,
-            s.timeout,
-            s.delivery_report,
-        )
+        return GatewayAccount.of(self.settings)
 
     async def send(self, batch: Sequence[OutboundSms]) -> list[SendResult]:
         if not self.settings.use_web_service:

@@ -62,6 +62,7 @@ from smsdesk.providers.base import (
 )
 from smsdesk.providers.callbacks import stable_id
 from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.fields import number_field, secret_field, switch_field, text_field, url_field
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
 from smsdesk.providers.numbers import from_provider
 from smsdesk.providers.timestamps import unix_seconds
@@ -111,33 +112,21 @@ class KannelSettings(HttpModuleSettings):
     &coding=%c&charset=%C"` (the inbound webhook URL is shown with the module's callbacks).
     """
 
-    base_url: str = Field(
-        "",
-        max_length=300,
-        pattern=r"^(https?://[^\s]+)?$",
-        title="smsbox URL",
-        description=(
-            "Kannel's smsbox sendsms interface, e.g. http://127.0.0.1:13013 (its sendsms-port); "
-            "empty means http://127.0.0.1:13013."
-        ),
+    base_url: str = url_field(
+        "smsbox URL",
+        "Kannel's smsbox sendsms interface, e.g. http://127.0.0.1:13013 (its sendsms-port); "
+        "empty means http://127.0.0.1:13013.",
     )
-    username: str = Field(
-        "",
-        max_length=100,
-        title="sendsms user name",
-        description="The username of a sendsms-user group in kannel.conf.",
+    username: str = text_field(
+        "sendsms user name", "The username of a sendsms-user group in kannel.conf."
     )
-    password: SecretStr = Field(
-        SecretStr(""),
-        title="sendsms password",
-        description="The password of that sendsms-user group.",
+    password: SecretStr = secret_field(
+        "sendsms password", "The password of that sendsms-user group."
     )
-    smsc: str = Field(
-        "",
-        max_length=100,
+    smsc: str = text_field(
+        "SMSC id",
+        "Route through this smsc-id of kannel.conf; empty lets Kannel choose.",
         pattern=r"^[A-Za-z0-9_.\-]*$",
-        title="SMSC id",
-        description="Route through this smsc-id of kannel.conf; empty lets Kannel choose.",
     )
     coding: Literal["auto", "ucs2"] = Field(
         "auto",
@@ -147,36 +136,28 @@ class KannelSettings(HttpModuleSettings):
             "ucs2: always UCS-2."
         ),
     )
-    max_parts: int = Field(
+    max_parts: int = number_field(
         1,
+        "Maximum SMS parts",
+        "The max-messages of the sendsms-user in kannel.conf (Kannel's default is 1). "
+        "Kannel cuts longer texts silently, so smsdesk refuses them instead.",
         ge=1,
         le=255,
-        title="Maximum SMS parts",
-        description=(
-            "The max-messages of the sendsms-user in kannel.conf (Kannel's default is 1). "
-            "Kannel cuts longer texts silently, so smsdesk refuses them instead."
-        ),
     )
-    delivery_report: bool = Field(
-        True,
-        title="Delivery report",
-        description="Ask Kannel for delivery reports through the dlr-url.",
+    delivery_report: bool = switch_field(
+        True, "Delivery report", "Ask Kannel for delivery reports through the dlr-url."
     )
-    dlr_mask: int = Field(
+    dlr_mask: int = number_field(
         19,
+        "DLR mask",
+        "Which reports Kannel sends: 1 delivered, 2 not delivered, 4 queued on the SMSC, "
+        "8 delivered to the SMSC, 16 not delivered to the SMSC, added up. 19 means final "
+        "reports only; 4 and 8 add callbacks that change nothing shown.",
         ge=1,
         le=31,
-        title="DLR mask",
-        description=(
-            "Which reports Kannel sends: 1 delivered, 2 not delivered, 4 queued on the SMSC, "
-            "8 delivered to the SMSC, 16 not delivered to the SMSC, added up. 19 means final "
-            "reports only; 4 and 8 add callbacks that change nothing shown."
-        ),
     )
-    send_validity: bool = Field(
-        True,
-        title="Send validity",
-        description="Pass each message's remaining validity to Kannel (in minutes).",
+    send_validity: bool = switch_field(
+        True, "Send validity", "Pass each message's remaining validity to Kannel (in minutes)."
     )
 
     def wants_delivery_reports(self) -> bool:

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import Field, SecretStr
+from pydantic import SecretStr
 
 from smsdesk.domain.message import Status
 from smsdesk.domain.sms import InboundSms, OutboundSms, StatusReport
@@ -48,6 +48,7 @@ from smsdesk.providers.base import (
 )
 from smsdesk.providers.callbacks import json_body
 from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.fields import secret_field, text_field, url_field
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short, status_error
 from smsdesk.providers.numbers import from_provider
 from smsdesk.providers.timestamps import iso_time
@@ -189,38 +190,26 @@ class LinkMobilitySettings(HttpModuleSettings):
 
     plugin_keys: ClassVar[dict[str, str]] = {}
 
-    username: str = Field(
-        "", max_length=200, title="User name", description="The API user name LINK gave you."
+    username: str = text_field("User name", "The API user name LINK gave you.", max_length=200)
+    password: SecretStr = secret_field("Password", "The API user's password.")
+    platform_id: str = text_field(
+        "Platform ID",
+        "The platformId LINK Support gave you; most accounts use COMMON_API.",
+        default="COMMON_API",
     )
-    password: SecretStr = Field(
-        SecretStr(""), title="Password", description="The API user's password."
+    platform_partner_id: str = text_field(
+        "Platform partner ID", "The platformPartnerId LINK Support gave you; needed to send."
     )
-    platform_id: str = Field(
-        "COMMON_API",
-        max_length=100,
-        title="Platform ID",
-        description="The platformId LINK Support gave you; most accounts use COMMON_API.",
-    )
-    platform_partner_id: str = Field(
-        "",
-        max_length=100,
-        title="Platform partner ID",
-        description="The platformPartnerId LINK Support gave you; needed to send.",
-    )
-    delivery_report_gates: str = Field(
-        "",
+    delivery_report_gates: str = text_field(
+        "Delivery report gates",
+        "Gate ids (comma-separated) LINK sends delivery reports to; empty uses "
+        "the account's default gate. Ask Support to point the gate at the status webhook URL.",
         max_length=500,
         pattern=r"^[\w\-, ]*$",
-        title="Delivery report gates",
-        description="Gate ids (comma-separated) LINK sends delivery reports to; empty uses "
-        "the account's default gate. Ask Support to point the gate at the status webhook URL.",
     )
-    base_url: str = Field(
-        "",
-        max_length=300,
-        pattern=r"^(https?://[^\s]+)?$",
-        title="Base URL",
-        description=f"Empty means {DEFAULT_BASE_URL}; set a regional host such as "
+    base_url: str = url_field(
+        "Base URL",
+        f"Empty means {DEFAULT_BASE_URL}; set a regional host such as "
         "https://n-eu.linkmobility.io/sms if LINK gave you one.",
     )
 

@@ -36,10 +36,10 @@ from typing import Any, ClassVar
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 import httpx
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 
 from smsdesk.domain.message import Status
-from smsdesk.domain.sms import InboundSms, ModuleSettings, OutboundSms, StatusReport
+from smsdesk.domain.sms import InboundSms, OutboundSms, StatusReport
 from smsdesk.providers.base import (
     AuthenticationError,
     CallbackAnswer,
@@ -63,6 +63,13 @@ from smsdesk.providers.callbacks import (
     xml_text,
 )
 from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.fields import (
+    OriginalScreenSettings,
+    secret_field,
+    switch_field,
+    text_field,
+    url_field,
+)
 from smsdesk.providers.http import (
     HttpModuleSettings,
     api_base,
@@ -140,7 +147,7 @@ HTTP_ERRORS = ErrorTable(
 )
 
 
-class OriginalPsWinComSettings(ModuleSettings):
+class OriginalPsWinComSettings(OriginalScreenSettings):
     """The fields of the original product's *Original PsWinCom* screen, one for one."""
 
     plugin_keys: ClassVar[dict[str, str]] = {
@@ -148,25 +155,8 @@ class OriginalPsWinComSettings(ModuleSettings):
         "pswin_password": "password",
     }
 
-    sms_endpoint: str = Field(
-        "",
-        max_length=40,
-        title="SMS endpoint",
-        description="The code by which an incoming SMS is recognised as meant for this service.",
-    )
-    username: str = Field(
-        "",
-        max_length=100,
-        title="User name",
-        description="The user name you received from PsWinCom.",
-    )
-    password: SecretStr = Field(
-        SecretStr(""), title="Password", description="The password you received from PsWinCom."
-    )
-
-    def endpoint_code(self) -> str:
-        """The module's own SMS endpoint code."""
-        return self.sms_endpoint.strip()
+    username: str = text_field("User name", "The user name you received from PsWinCom.")
+    password: SecretStr = secret_field("Password", "The password you received from PsWinCom.")
 
 
 class PsWinComSettings(HttpModuleSettings):
@@ -181,54 +171,43 @@ class PsWinComSettings(HttpModuleSettings):
         "pswin_NoSmsSession": "no_sms_session",
     }
 
-    username: str = Field(
-        "",
-        max_length=100,
-        title="User name",
-        description="The gateway user name LINK Mobility (PSWinCom) gave you.",
+    username: str = text_field(
+        "User name", "The gateway user name LINK Mobility (PSWinCom) gave you."
     )
-    password: SecretStr = Field(
-        SecretStr(""),
-        title="Password",
-        description="The gateway password that goes with the user name.",
+    password: SecretStr = secret_field(
+        "Password", "The gateway password that goes with the user name."
     )
-    delivery_report: bool = Field(
+    delivery_report: bool = switch_field(
         True,
-        title="Delivery reports",
-        description="Ask the gateway for a delivery report on each message. Reports go to the "
+        "Delivery reports",
+        "Ask the gateway for a delivery report on each message. Reports go to the "
         "URL set as DR destination (XMLHTTP2) in PSWin's account web.",
     )
-    no_status_report: bool = Field(
+    no_status_report: bool = switch_field(
         False,
-        title="No status report (legacy)",
-        description="The old pswin_noStatusReport key: when set, no delivery reports are "
+        "No status report (legacy)",
+        "The old pswin_noStatusReport key: when set, no delivery reports are "
         "requested, whatever 'Delivery reports' says.",
     )
-    failover_url: str = Field(
-        "",
-        max_length=300,
-        pattern=r"^(https?://[^\s]+)?$",
-        title="Failover URL",
-        description="Tried only when the base URL cannot be reached at all. Empty means "
+    failover_url: str = url_field(
+        "Failover URL",
+        "Tried only when the base URL cannot be reached at all. Empty means "
         f"{FAILOVER_URL} when the base URL is the production host, else none.",
     )
-    series_start: str = Field(
-        "",
+    series_start: str = text_field(
+        "Series start (legacy)",
+        "The old pswin_seriesStart key, kept for compatibility; not used.",
         max_length=40,
-        title="Series start (legacy)",
-        description="The old pswin_seriesStart key, kept for compatibility; not used.",
     )
-    series_end: str = Field(
-        "",
+    series_end: str = text_field(
+        "Series end (legacy)",
+        "The old pswin_seriesEnd key, kept for compatibility; not used.",
         max_length=40,
-        title="Series end (legacy)",
-        description="The old pswin_seriesEnd key, kept for compatibility; not used.",
     )
-    no_sms_session: str = Field(
-        "",
+    no_sms_session: str = text_field(
+        "No SMS session (legacy)",
+        "The old pswin_NoSmsSession key, kept for compatibility; not used.",
         max_length=40,
-        title="No SMS session (legacy)",
-        description="The old pswin_NoSmsSession key, kept for compatibility; not used.",
     )
 
     @field_validator("no_status_report", mode="before")

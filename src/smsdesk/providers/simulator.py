@@ -36,6 +36,7 @@ from smsdesk.providers.base import (
     TemporaryError,
     Transport,
 )
+from smsdesk.providers.fields import number_field, switch_field
 
 log = logging.getLogger(__name__)
 
@@ -67,55 +68,41 @@ CREATE TABLE IF NOT EXISTS outcomes (
 class SimulatorSettings(ModuleSettings):
     """How the simulator behaves; every fault is a share between 0 and 1 of the sends."""
 
-    report_delay: float = Field(
+    report_delay: float = number_field(
         1.0,
+        "Report delay (seconds)",
+        "How long after sending the delivery report comes.",
         ge=0,
         le=3600,
-        title="Report delay (seconds)",
-        description="How long after sending the delivery report comes.",
     )
-    report_retry: float = Field(
+    report_retry: float = number_field(
         30.0,
+        "Report retry (seconds)",
+        "A report whose callback was not answered is sent again after this long.",
         gt=0,
         le=3600,
-        title="Report retry (seconds)",
-        description="A report whose callback was not answered is sent again after this long.",
     )
-    delivery_report: bool = Field(
-        True, title="Delivery report", description="Send delivery reports at all."
+    delivery_report: bool = switch_field(True, "Delivery report", "Send delivery reports at all.")
+    temporary_failure_rate: float = number_field(
+        0.0, "Temporary failures", "Share of sends refused as temporary.", ge=0, le=1
     )
-    temporary_failure_rate: float = Field(
-        0.0,
-        ge=0,
-        le=1,
-        title="Temporary failures",
-        description="Share of sends refused as temporary.",
+    permanent_failure_rate: float = number_field(
+        0.0, "Permanent failures", "Share of sends refused for good.", ge=0, le=1
     )
-    permanent_failure_rate: float = Field(
-        0.0, ge=0, le=1, title="Permanent failures", description="Share of sends refused for good."
+    throttle_rate: float = number_field(
+        0.0, "Throttling", "Share of sends answered 'slow down'.", ge=0, le=1
     )
-    throttle_rate: float = Field(
-        0.0, ge=0, le=1, title="Throttling", description="Share of sends answered 'slow down'."
+    retry_after: float = number_field(
+        1.0, "Retry after (seconds)", "What a throttling answer asks us to wait.", ge=0, le=3600
     )
-    retry_after: float = Field(
-        1.0,
-        ge=0,
-        le=3600,
-        title="Retry after (seconds)",
-        description="What a throttling answer asks us to wait.",
+    undelivered_rate: float = number_field(
+        0.0, "Undelivered", "Share of reports saying the phone was not reached.", ge=0, le=1
     )
-    undelivered_rate: float = Field(
-        0.0,
-        ge=0,
-        le=1,
-        title="Undelivered",
-        description="Share of reports saying the phone was not reached.",
+    lost_report_rate: float = number_field(
+        0.0, "Lost reports", "Share of reports never sent.", ge=0, le=1
     )
-    lost_report_rate: float = Field(
-        0.0, ge=0, le=1, title="Lost reports", description="Share of reports never sent."
-    )
-    duplicate_report_rate: float = Field(
-        0.0, ge=0, le=1, title="Duplicate reports", description="Share of reports sent twice."
+    duplicate_report_rate: float = number_field(
+        0.0, "Duplicate reports", "Share of reports sent twice.", ge=0, le=1
     )
     seed: int | None = Field(None, title="Random seed", description="Makes the faults repeatable.")
 

@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import SecretStr, field_validator
 
 from smsdesk.domain.message import Status
 from smsdesk.domain.sms import InboundSms, OutboundSms, StatusReport
@@ -56,6 +56,7 @@ from smsdesk.providers.base import (
 )
 from smsdesk.providers.callbacks import folded, form_fields, stable_id, xml_fields, xml_root
 from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.fields import number_field, secret_field, switch_field, text_field, url_field
 from smsdesk.providers.http import (
     HttpModuleSettings,
     api_base,
@@ -172,37 +173,26 @@ class SmsTeknikSettings(HttpModuleSettings):
         "smsteknik_maxmultisms": "max_parts",
     }
 
-    company_id: str = Field(
-        "",
-        max_length=100,
-        title="Company (id)",
-        description="The company name SMS Teknik gave you; the API calls it id.",
+    company_id: str = text_field(
+        "Company (id)", "The company name SMS Teknik gave you; the API calls it id."
     )
-    username: str = Field(
-        "", max_length=100, title="User name", description="The API user name from SMS Teknik."
+    username: str = text_field("User name", "The API user name from SMS Teknik.")
+    password: SecretStr = secret_field("Password", "The API password from SMS Teknik.")
+    long_messages: bool = switch_field(
+        True, "Long messages", "Send texts longer than one SMS as several parts (up to 6)."
     )
-    password: SecretStr = Field(
-        SecretStr(""), title="Password", description="The API password from SMS Teknik."
-    )
-    long_messages: bool = Field(
-        True,
-        title="Long messages",
-        description="Send texts longer than one SMS as several parts (up to 6).",
-    )
-    max_parts: int = Field(
+    max_parts: int = number_field(
         MAX_PARTS,
+        "Most parts per message",
+        "Longer texts are refused; SMS Teknik sends at most 6 parts (918 characters).",
         ge=1,
         le=MAX_PARTS,
-        title="Most parts per message",
-        description="Longer texts are refused; SMS Teknik sends at most 6 parts (918 characters).",
     )
-    reply_forward_url: str = Field(
-        "",
-        max_length=500,
-        pattern=r"^(https?://[^\s]+)?$",
-        title="Reply forward URL",
-        description="Ask SMS Teknik to forward replies here: paste this module's inbound URL. "
+    reply_forward_url: str = url_field(
+        "Reply forward URL",
+        "Ask SMS Teknik to forward replies here: paste this module's inbound URL. "
         "Needs SMS Teknik's reply service; empty sends without a reply number.",
+        max_length=500,
     )
 
     @field_validator("max_parts", mode="before")

@@ -60,6 +60,7 @@ from smsdesk.providers.base import (
 )
 from smsdesk.providers.callbacks import header
 from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.fields import secret_field
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
 from smsdesk.providers.numbers import from_provider
 from smsdesk.providers.timestamps import http_date, local_time
@@ -179,10 +180,9 @@ class TwilioSettings(HttpModuleSettings):
         title="Account SID",
         description="Your Twilio account SID (AC followed by 32 characters), from the console.",
     )
-    auth_token: SecretStr = Field(
-        SecretStr(""),
-        title="Auth token",
-        description="The account's auth token; it also checks that callbacks come from Twilio, "
+    auth_token: SecretStr = secret_field(
+        "Auth token",
+        "The account's auth token; it also checks that callbacks come from Twilio, "
         "so enter it even when an API key sends.",
     )
     api_key_sid: str = Field(
@@ -191,9 +191,7 @@ class TwilioSettings(HttpModuleSettings):
         title="API key SID",
         description="Optional: an API key (SK…) to send with instead of the auth token.",
     )
-    api_key_secret: SecretStr = Field(
-        SecretStr(""), title="API key secret", description="The secret of that API key."
-    )
+    api_key_secret: SecretStr = secret_field("API key secret", "The secret of that API key.")
     messaging_service_sid: str = Field(
         "",
         pattern=r"^(MG[0-9a-fA-F]{32})?$",

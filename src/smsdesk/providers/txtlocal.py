@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
 import httpx
-from pydantic import Field, SecretStr
+from pydantic import SecretStr
 
 from smsdesk.domain.message import Status
 from smsdesk.domain.sms import InboundSms, OutboundSms, StatusReport
@@ -59,7 +59,8 @@ from smsdesk.providers.base import (
 )
 from smsdesk.providers.callbacks import query_and_form, stable_id
 from smsdesk.providers.errors import ErrorTable, Meaning
-from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
+from smsdesk.providers.fields import secret_field, switch_field, text_field, url_field
+from smsdesk.providers.http import HttpModuleSettings, answer_json, api_base, request, short
 from smsdesk.providers.numbers import from_provider
 from smsdesk.providers.timestamps import local_time
 
@@ -122,35 +123,24 @@ class TxtlocalSettings(HttpModuleSettings):
         "txtlocal_password": "password",
     }
 
-    base_url: str = Field(
-        "",
-        max_length=300,
-        pattern=r"^(https?://[^\s]+)?$",
-        title="Base URL",
-        description="Empty means https://api.txtlocal.com; Textlocal India accounts use "
+    base_url: str = url_field(
+        "Base URL",
+        "Empty means https://api.txtlocal.com; Textlocal India accounts use "
         "https://api.textlocal.in.",
     )
-    api_key: SecretStr = Field(
-        SecretStr(""),
-        title="API key",
-        description="Created in Messenger under Settings > API keys; used instead of the "
+    api_key: SecretStr = secret_field(
+        "API key",
+        "Created in Messenger under Settings > API keys; used instead of the "
         "user name and password when set.",
     )
-    username: str = Field(
-        "",
-        max_length=200,
-        title="User name",
-        description="Legacy login: the email address you log in to Textlocal with.",
+    username: str = text_field(
+        "User name", "Legacy login: the email address you log in to Textlocal with.", max_length=200
     )
-    password: SecretStr = Field(
-        SecretStr(""),
-        title="Password",
-        description="Legacy login: your Textlocal password (only used without an API key).",
+    password: SecretStr = secret_field(
+        "Password", "Legacy login: your Textlocal password (only used without an API key)."
     )
-    test_mode: bool = Field(
-        False,
-        title="Test mode",
-        description="Textlocal checks and answers but sends nothing and uses no credits.",
+    test_mode: bool = switch_field(
+        False, "Test mode", "Textlocal checks and answers but sends nothing and uses no credits."
     )
 
 
@@ -296,10 +286,7 @@ class TxtlocalProvider(Provider):
 
 def read_answer(response: httpx.Response) -> dict[str, Any]:
     """Textlocal's JSON answer; anything else means we did not reach its API."""
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = None
+    answer = answer_json(response)
     if not isinstance(answer, dict):
         raise TemporaryError(
             f"Textlocal answered HTTP {response.status_code} without its JSON reply "
