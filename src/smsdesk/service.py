@@ -8,12 +8,15 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
 from smsdesk.crypto import SecretBox, load_or_create_key
+from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.events import EventSink
 from smsdesk.inbound.processor import InboundProcessor
+from smsdesk.outbox.accept import NewMessage, prepare_message
 from smsdesk.outbox.dispatcher import Dispatcher
 from smsdesk.outbox.optout_cache import OptOutCache
 from smsdesk.outbox.pool import ProviderPool
@@ -119,6 +122,7 @@ class Service:
                 settings=self.settings,
                 events=lambda: self.events,
                 clock=self.clock,
+                reply=self.confirmation_sms,
                 on_outbound=self.wake_dispatcher,
             )
             await self.inbound.start()
@@ -176,6 +180,13 @@ class Service:
     def wake_dispatcher(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.wake()
+
+    def confirmation_sms(
+        self, number: str, text: str, config: SmsConfiguration, now: float
+    ) -> dict[str, Any]:
+        """An SMS confirming an opt-out or opt-in, checked as the outbox checks every SMS;
+        transactional, so it reaches a number that just opted out (`inbound.pipeline`)."""
+        return prepare_message(NewMessage(to=number, text=text), config, now, transactional=True)
 
     def wake_inbound(self) -> None:
         """Inbound SMS were stored: process them now rather than at the next scan."""

@@ -14,7 +14,7 @@ from smsdesk.commands.common import open_service
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.sms import InboundSms
 from smsdesk.inbound.pipeline import process_pending
-from smsdesk.inbound.store import inbound_row, insert_new
+from smsdesk.store.inbound import inbound_row, insert_new
 from smsdesk.store.tables import inbound_messages, messages
 
 
@@ -46,7 +46,11 @@ def receive(data: Path, sender: str, text: str) -> str:
     row = inbound_row("simulator", InboundSms(new_id(), sender, "+3197010", text), time.time())
     service.writer.run_sync(lambda c: insert_new(c, [row]))
     config = service.settings.load()
-    service.writer.run_sync(lambda c: process_pending(c, config, service.events, time.time()))
+    service.writer.run_sync(
+        lambda c: process_pending(
+            c, config, service.events, time.time(), reply=service.confirmation_sms
+        )
+    )
     with service.engine.connect() as conn:
         state = conn.execute(
             sa.select(inbound_messages.c.request_id, inbound_messages.c.state).where(

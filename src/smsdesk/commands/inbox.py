@@ -6,15 +6,14 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 import typer
 from rich.table import Table
 
 from smsdesk.commands.common import DatabaseUrl, DataDir, fail, open_service, out, when
-from smsdesk.conversations import actions
-from smsdesk.conversations.store import NotFound
+from smsdesk.conversations.requests import NotFound
 from smsdesk.domain.errors import DomainError
-from smsdesk.store.tables import inbound_messages
+from smsdesk.inbound import actions
+from smsdesk.store import inbound as store
 
 app = typer.Typer(help="Inbound SMS (unrecognised ones by default).", no_args_is_help=True)
 
@@ -30,11 +29,8 @@ def list_inbound(
 ) -> None:
     """The newest inbound SMS in a state."""
     service = open_service(data_dir, database_url)
-    query = sa.select(inbound_messages).order_by(inbound_messages.c.id.desc()).limit(limit)
-    if state != "all":
-        query = query.where(inbound_messages.c.state == state)
     with service.engine.connect() as conn:
-        rows = conn.execute(query).all()
+        rows = store.list_inbound(conn, state=None if state == "all" else state, limit=limit)
     table = Table("id", "received", "from", "state", "text", "reason")
     for row in rows:
         table.add_row(

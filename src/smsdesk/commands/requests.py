@@ -10,7 +10,7 @@ from rich.table import Table
 
 from smsdesk.commands.common import DatabaseUrl, DataDir, fail, open_service, out, when
 from smsdesk.conversations import actions
-from smsdesk.conversations import store as repo
+from smsdesk.conversations import requests as repo
 from smsdesk.domain.errors import DomainError
 
 app = typer.Typer(help="Requests created from SMS, and replies.", no_args_is_help=True)

@@ -1,43 +1,63 @@
 """Customers: a name, a language and one or more mobile numbers (E.164, one owner each).
 
 Customers are made by administrators (API, CLI, CSV import) or automatically from an inbound
-SMS (flagged `created_from_sms`). These helpers are what the API and the CLI call: they check
-input against the SMS configuration (default country code, default language) and run changes
-through the service's writer. The database work itself is in `customers.store`.
+SMS (flagged `created_from_sms`, see `customers.from_sms`). These helpers are what the API and
+the CLI call: they check input against the SMS configuration (default country code, default
+language) and run changes through the service's writer. The database work itself is in
+`store.customers`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine
 
-from smsdesk.customers import store
-from smsdesk.customers.store import (
+from smsdesk.customers.checks import check_language, check_name, check_numbers
+from smsdesk.domain.errors import DomainError
+from smsdesk.domain.phone import normalise_msisdn
+from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.store import customers as store
+from smsdesk.store.customers import (
     Customer,
     CustomerChanges,
     CustomerInUse,
     CustomerNotFound,
     NumberTaken,
-    check_language,
-    check_name,
-    check_numbers,
 )
-from smsdesk.domain.errors import DomainError
-from smsdesk.domain.phone import normalise_msisdn
-
-if TYPE_CHECKING:
-    from smsdesk.service import Service
+from smsdesk.store.writer import Writer
 
 T = TypeVar("T")
+
+
+class Settings(Protocol):
+    def load(self) -> SmsConfiguration:
+        """The current SMS configuration."""
+
+
+class Services(Protocol):
+    """What the customer helpers use of the running service (the service object has it all)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def writer(self) -> Writer: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
 
 __all__ = [
     "Customer",
     "CustomerInUse",
     "CustomerNotFound",
     "NumberTaken",
+    "Services",
     "add_number",
     "create_customer",
     "delete_customer",
@@ -50,11 +70,11 @@ __all__ = [
 ]
 
 
-def _country_code(service: Service) -> str | None:
+def _country_code(service: Services) -> str | None:
     return service.settings.load().default_country_code or None
 
 
-def get_customer(service: Service, customer_id: str) -> Customer:
+def get_customer(service: Services, customer_id: str) -> Customer:
     with service.engine.connect() as conn:
         found = store.get_customer(conn, customer_id)
     if found is None:
@@ -63,7 +83,7 @@ def get_customer(service: Service, customer_id: str) -> Customer:
 
 
 def create_customer(
-    service: Service, *, name: str, numbers: Iterable[str], language: str | None = None
+    service: Services, *, name: str, numbers: Iterable[str], language: str | None = None
 ) -> Customer:
     """Add a customer; local numbers get the default country code. NumberTaken names the owner."""
     config = service.settings.load()
@@ -82,7 +102,7 @@ def create_customer(
 
 
 def update_customer(
-    service: Service,
+    service: Services,
     customer_id: str,
     *,
     name: str | None = None,
@@ -104,7 +124,7 @@ def update_customer(
     return get_customer(service, customer_id)
 
 
-def add_number(service: Service, customer_id: str, number: str) -> Customer:
+def add_number(service: Services, customer_id: str, number: str) -> Customer:
     checked = check_numbers([number], _country_code(service), field="number")
     changes = CustomerChanges(add_numbers=checked)
     now = service.clock()
@@ -112,26 +132,26 @@ def add_number(service: Service, customer_id: str, number: str) -> Customer:
     return get_customer(service, customer_id)
 
 
-def remove_number(service: Service, customer_id: str, number: str) -> Customer:
+def remove_number(service: Services, customer_id: str, number: str) -> Customer:
     e164 = normalise_for_lookup(service, number)
     now = service.clock()
     service.writer.run_sync(lambda conn: store.remove_number(conn, customer_id, e164, now))
     return get_customer(service, customer_id)
 
 
-def delete_customer(service: Service, customer_id: str) -> None:
+def delete_customer(service: Services, customer_id: str) -> None:
     """Delete a customer and its numbers; CustomerInUse if it has requests."""
     service.writer.run_sync(lambda conn: store.delete_customer(conn, customer_id))
 
 
-def normalise_for_lookup(service: Service, number: str) -> str:
+def normalise_for_lookup(service: Services, number: str) -> str:
     try:
         return normalise_msisdn(number, _country_code(service))
     except DomainError as exc:
         raise DomainError(exc.message, field="number") from None
 
 
-def find_by_number(service: Service, number: str) -> Customer | None:
+def find_by_number(service: Services, number: str) -> Customer | None:
     """The customer a number belongs to; the number may be written as the customer would."""
     e164 = normalise_for_lookup(service, number)
     with service.engine.connect() as conn:
@@ -139,7 +159,7 @@ def find_by_number(service: Service, number: str) -> Customer | None:
 
 
 def search_customers(
-    service: Service, search: str | None = None, *, before: str | None = None, limit: int = 50
+    service: Services, search: str | None = None, *, before: str | None = None, limit: int = 50
 ) -> list[Customer]:
     """Newest first; `search` matches part of a name or number, or a number as typed locally."""
     also = None
@@ -154,13 +174,5 @@ def search_customers(
         )
 
 
-def _written(service: Service, job: Callable[[Connection], T], numbers: Sequence[str]) -> T:
-    """Run `job`; a number taken meanwhile by another process becomes NumberTaken too."""
-    try:
-        return service.writer.run_sync(job)
-    except IntegrityError:
-        with service.engine.connect() as conn:
-            taken = store.owners(conn, numbers)
-        for number, (owner_id, owner_name) in taken.items():
-            raise NumberTaken(number, owner_id, owner_name) from None
-        raise
+def _written(service: Services, job: Callable[[Connection], T], numbers: Sequence[str]) -> T:
+    return store.written(service.writer, service.engine, job, numbers)

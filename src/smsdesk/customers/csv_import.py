@@ -16,16 +16,15 @@ import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
-from smsdesk.customers import store
+from smsdesk.customers import Services
+from smsdesk.customers.checks import check_language, check_name, check_numbers
 from smsdesk.domain.errors import DomainError
-
-if TYPE_CHECKING:
-    from smsdesk.service import Service
+from smsdesk.store import customers as store
 
 ROWS_PER_TRANSACTION = 200
 _NUMBER_COLUMN = re.compile(r"^(mobile|number|phone|msisdn|cell)\b|(mobile|phone)")
@@ -177,9 +176,9 @@ def _apply_row(
     now: float,
 ) -> RowResult:
     """Create or update the customer of one row; DomainError says why the row is skipped."""
-    name = store.check_name(row.name)
-    numbers = store.check_numbers(row.numbers, default_country_code, field="mobile")
-    language = store.check_language(row.language) if row.language else None
+    name = check_name(row.name)
+    numbers = check_numbers(row.numbers, default_country_code, field="mobile")
+    language = check_language(row.language) if row.language else None
     found = store.owners(conn, numbers)
     owners = {owner_id for owner_id, _ in found.values()}
     if len(owners) > 1:
@@ -204,19 +203,17 @@ def import_rows_job(
     def job(conn: Connection) -> list[RowResult]:
         results = []
         for row in rows:
-            savepoint = conn.begin_nested()
             try:
-                result = _apply_row(conn, row, default_country_code, default_language, now)
+                result = store.in_savepoint(
+                    conn,
+                    partial(_apply_row, conn, row, default_country_code, default_language, now),
+                )
             except DomainError as exc:
-                savepoint.rollback()
                 result = RowResult(row.line, "skipped", reason=exc.message)
-            except IntegrityError:
-                savepoint.rollback()
+            except store.NumbersChanged:
                 result = RowResult(
                     row.line, "skipped", reason="A number of this row changed meanwhile; retry."
                 )
-            else:
-                savepoint.commit()
             results.append(result)
         return results
 
@@ -229,7 +226,7 @@ def _chunks(rows: Sequence[CsvRow], size: int) -> Iterator[Sequence[CsvRow]]:
 
 
 def import_customers(
-    service: Service,
+    service: Services,
     data: bytes | str,
     *,
     progress: Callable[[int, int], None] | None = None,

@@ -1,57 +1,46 @@
 """Turning stored inbound SMS into opt-outs, customers and requests.
 
-Inbound messages are stored raw first (`inbound.store`); this module processes the pending
+Inbound messages are stored raw first (`store.inbound`); this module processes the pending
 ones in batches, each batch in one transaction: a crash leaves them pending, to be processed
 again, never half done. Everything a batch needs is read with a few set-wise queries, so the
 cost per message stays small.
 
-Threading rules, first match wins:
-1. the inbound message carries the session key of a request (callers that thread themselves);
-2. it answers an SMS sent from a request to this number within the conversation window;
-3. the customer has an open or pending request active within the window;
-4. otherwise a new request is opened in the SMS mailbox's category, priority and language.
+What an SMS is comes from `inbound.recognise`; the sender's customer from `customers.from_sms`;
+the request it joins from `conversations.from_sms`, which holds the threading rules. The SMS
+confirming an opt-out or opt-in is built by a `ReplySms` the service hands in (the outbox's
+checks), so this package needs nothing of the outbox itself.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Row
 
 from smsdesk import events as ev
+from smsdesk.conversations.from_sms import SmsRequests
+from smsdesk.customers.from_sms import SmsCustomers
 from smsdesk.domain.errors import DomainError
-from smsdesk.domain.ids import new_id
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.times import iso
 from smsdesk.events import EventSink
 from smsdesk.inbound.recognise import Kind, Recognised, recognise, sender_number
-from smsdesk.outbox.accept import NewMessage, prepare_message
 from smsdesk.providers.registry import UnknownModule, get_module
 from smsdesk.sms_configuration import module_settings
+from smsdesk.store import inbound as store
 from smsdesk.store import messages as repo
 from smsdesk.store.optouts import add_opt_out, remove_opt_out
-from smsdesk.store.tables import (
-    customer_numbers,
-    customers,
-    inbound_messages,
-    messages,
-    request_messages,
-    requests,
-)
 
 log = logging.getLogger(__name__)
 
-OPEN_STATUSES = ("open", "pending")
-TITLE_LENGTH = 80
+ReplySms = Callable[[str, str, SmsConfiguration, float], dict[str, Any]]
+"""(number, text, configuration, now) -> the row of a transactional SMS to that number, ready
+to be stored; DomainError if it cannot be sent (e.g. the text is too long)."""
 
-
-def new_session_key() -> str:
-    return secrets.token_urlsafe(18)
+_Decided = tuple[Row[Any], str | None, Recognised]  # an inbound row, its sender, what it is
 
 
 def endpoint_code(config: SmsConfiguration, module: str) -> str:
@@ -61,13 +50,6 @@ def endpoint_code(config: SmsConfiguration, module: str) -> str:
     except UnknownModule:
         return config.inbound.sms_endpoint
     return module_settings(config, module).endpoint_code() or config.inbound.sms_endpoint
-
-
-def request_title(content: str, number: str) -> str:
-    first = content.strip().splitlines()[0].strip() if content.strip() else ""
-    if not first:
-        return f"SMS from {number}"
-    return first if len(first) <= TITLE_LENGTH else first[: TITLE_LENGTH - 1] + "…"
 
 
 @dataclass(slots=True)
@@ -85,221 +67,113 @@ class Tally:
         self.states[state] = self.states.get(state, 0) + 1
 
 
-@dataclass(slots=True)
-class _Request:
-    id: str
-    customer_id: str
-    status: str
-    session_key: str
-    last_activity_at: float
-    new: bool = False
-    touched: bool = False
-
-
 class _Batch:
     """The state one batch builds up: what it read, and what it will write."""
 
-    def __init__(self, conn: Connection, config: SmsConfiguration, now: float) -> None:
+    def __init__(
+        self, conn: Connection, config: SmsConfiguration, now: float, reply: ReplySms
+    ) -> None:
         self.conn = conn
         self.config = config
         self.now = now
-        self.since = now - config.inbound.conversation_days * 86400
-        self.customer_of: dict[str, str] = {}  # number -> customer id
-        self.requests: dict[str, _Request] = {}  # request id -> request
-        self.by_session: dict[str, str] = {}  # session key -> request id
-        self.replied_to: dict[str, str] = {}  # number -> request id of our latest SMS to it
-        self.open_of: dict[str, str] = {}  # customer id -> latest open request id
-        self.new_customers: list[dict[str, Any]] = []
-        self.new_numbers: list[dict[str, Any]] = []
-        self.new_request_rows: list[dict[str, Any]] = []
-        self.conversation: list[dict[str, Any]] = []
+        self.reply = reply
+        self.customers = SmsCustomers(conn, config.inbound.language, now)
+        self.requests = SmsRequests(conn, config, now)
+        self.updates: list[dict[str, Any]] = []
+        self.received: list[dict[str, Any]] = []
+        self.opt_changes: list[dict[str, Any]] = []
         self.outbound: list[dict[str, Any]] = []
         self.tally = Tally()
 
-    def load(self, numbers: set[str], session_keys: set[str], chosen: dict[str, str]) -> None:
-        """Read what the batch needs; `chosen` overrides the customer of some numbers."""
-        conn = self.conn
-        if numbers:
-            self.customer_of = {
-                number: customer
-                for number, customer in conn.execute(
-                    sa.select(customer_numbers.c.number, customer_numbers.c.customer_id).where(
-                        customer_numbers.c.number.in_(numbers)
-                    )
-                )
-            }
-            for number, request_id in conn.execute(
-                sa.select(messages.c.recipient, messages.c.request_id)
-                .where(
-                    messages.c.recipient.in_(numbers),
-                    messages.c.request_id.is_not(None),
-                    messages.c.created_at >= self.since,
-                )
-                .order_by(messages.c.created_at)
-            ):
-                self.replied_to[number] = request_id
-        self.customer_of.update(chosen)
-        customer_ids = set(self.customer_of.values())
-        if customer_ids:
-            # Two processes handling the same customer's SMS take turns (PostgreSQL), so they
-            # never open two requests for one conversation.
-            conn.execute(
-                sa.select(customers.c.id).where(customers.c.id.in_(customer_ids)).with_for_update()
-            ).all()
-        conditions = []
-        if customer_ids:
-            conditions.append(
-                sa.and_(
-                    requests.c.customer_id.in_(customer_ids),
-                    requests.c.status.in_(OPEN_STATUSES),
-                    requests.c.last_activity_at >= self.since,
-                )
+    def join_request(self, row: Row[Any], number: str, found: Recognised) -> dict[str, Any]:
+        """Add a message to its sender's request; what the inbound row becomes."""
+        customer_id, _ = self.customers.customer_for(number)
+        request = self.requests.request_for(
+            customer_id, number, row.session_key, found.content, row.received_at
+        )
+        self.requests.add_inbound(request.id, row.id, found.content, number, row.received_at)
+        return {"state": "request", "customer_id": customer_id, "request_id": request.id}
+
+    def opt(self, row: Row[Any], number: str, found: Recognised) -> dict[str, Any]:
+        """Put the sender on the opt-out list or take it off, and confirm it by SMS."""
+        opted_out = found.kind is Kind.OPT_OUT
+        if opted_out:
+            changed = add_opt_out(
+                self.conn,
+                number,
+                keyword=found.keyword,
+                source="sms",
+                inbound_id=row.id,
+                now=self.now,
             )
-        if session_keys:
-            conditions.append(requests.c.session_key.in_(session_keys))
-        if self.replied_to:
-            conditions.append(requests.c.id.in_(set(self.replied_to.values())))
-        if conditions:
-            rows = conn.execute(
-                sa.select(
-                    requests.c.id,
-                    requests.c.customer_id,
-                    requests.c.status,
-                    requests.c.session_key,
-                    requests.c.last_activity_at,
-                )
-                .where(sa.or_(*conditions))
-                .order_by(requests.c.last_activity_at)
+        else:
+            changed = remove_opt_out(self.conn, number)
+        if changed:
+            self.opt_changes.append(
+                {
+                    "number": number,
+                    "opted_out": opted_out,
+                    "source": "sms",
+                    "keyword": found.keyword,
+                    "inbound_id": row.id,
+                }
             )
-            for row in rows:
-                request = _Request(*row)
-                self.requests[request.id] = request
-                self.by_session[request.session_key] = request.id
-                if (
-                    request.status in OPEN_STATUSES
-                    and request.last_activity_at >= self.since
-                    and request.customer_id in customer_ids
-                ):
-                    self.open_of[request.customer_id] = request.id
-
-    def customer_for(self, number: str) -> tuple[str, bool]:
-        """The customer with this number, created (flagged as from SMS) if there is none."""
-        found = self.customer_of.get(number)
-        if found is not None:
-            return found, False
-        customer_id = new_id()
-        self.new_customers.append(
-            {
-                "id": customer_id,
-                "name": number,
-                "language": self.config.inbound.language,
-                "created_from_sms": True,
-                "created_at": self.now,
-                "updated_at": self.now,
-            }
+        inbound = self.config.inbound
+        self.confirm(
+            number, inbound.opt_out_confirmation if opted_out else inbound.opt_in_confirmation
         )
-        self.new_numbers.append({"number": number, "customer_id": customer_id})
-        self.customer_of[number] = customer_id
-        self.tally.customers_created += 1
-        return customer_id, True
-
-    def request_for(
-        self, customer_id: str, number: str, session_key: str | None, content: str, at: float
-    ) -> _Request:
-        request_id = (
-            (self.by_session.get(session_key) if session_key else None)
-            or self.replied_to.get(number)
-            or self.open_of.get(customer_id)
-        )
-        request = self.requests.get(request_id) if request_id else None
-        if request is None:
-            mailbox = self.config.inbound
-            request = _Request(new_id(), customer_id, "open", new_session_key(), at, new=True)
-            self.requests[request.id] = request
-            self.by_session[request.session_key] = request.id
-            self._new_request_row(request, mailbox.category, mailbox.priority, content, number)
-        # An answer from the customer reopens a pending or closed request.
-        request.status = "open"
-        request.last_activity_at = max(request.last_activity_at, at)
-        request.touched = True
-        self.open_of[customer_id] = request.id
-        self.replied_to[number] = request.id
-        return request
-
-    def _new_request_row(
-        self, request: _Request, category: str, priority: str, content: str, number: str
-    ) -> None:
-        self.tally.requests_created += 1
-        self.new_request_rows.append(
-            {
-                "id": request.id,
-                "title": request_title(content, number),
-                "status": "open",
-                "category": category,
-                "priority": priority,
-                "language": self.config.inbound.language,
-                "customer_id": request.customer_id,
-                "session_key": request.session_key,
-                "created_at": self.now,
-                "updated_at": self.now,
-                "last_activity_at": request.last_activity_at,
-            }
-        )
+        return {"customer_id": self.customers.known(number)}
 
     def confirm(self, number: str, text: str) -> None:
         """Queue a confirmation SMS (transactional: it reaches a number that just opted out)."""
         if not text:
             return
         try:
-            row = prepare_message(
-                NewMessage(to=number, text=text), self.config, self.now, transactional=True
-            )
+            row = self.reply(number, text, self.config, self.now)
         except DomainError as exc:
             log.warning("opt-out confirmation not sent: %s", exc.message)
             return
         self.outbound.append(row)
         self.tally.outbound += 1
 
-
-def claim_pending(conn: Connection, limit: int) -> list[sa.Row[Any]]:
-    """Pending inbound messages, oldest first; rows another process is handling are skipped."""
-    return list(
-        conn.execute(
-            sa.select(inbound_messages)
-            .where(inbound_messages.c.state == "pending")
-            .order_by(inbound_messages.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-    )
+    def write(self, events: EventSink) -> None:
+        """Store everything the batch decided, then record its events."""
+        self.customers.write()
+        self.requests.write()
+        store.record_outcomes(self.conn, self.updates, self.now)
+        if self.outbound:
+            repo.insert_messages(self.conn, self.outbound, "inbound")
+        if self.received:
+            events.emit(self.conn, ev.INBOUND_RECEIVED, self.received)
+        if self.requests.new_rows:
+            events.emit(
+                self.conn, ev.REQUEST_CREATED, [_request_event(r) for r in self.requests.new_rows]
+            )
+        if self.opt_changes:
+            events.emit(self.conn, ev.OPT_OUT_CHANGED, self.opt_changes)
+        self.tally.customers_created = self.customers.created
+        self.tally.requests_created = len(self.requests.new_rows)
 
 
 def process_pending(
-    conn: Connection, config: SmsConfiguration, events: EventSink, now: float, limit: int = 500
-) -> Tally:
-    """Process up to `limit` pending inbound messages in this transaction."""
-    return process_rows(conn, claim_pending(conn, limit), config, events, now)
-
-
-def process_rows(
     conn: Connection,
-    rows: Sequence[sa.Row[Any]],
     config: SmsConfiguration,
     events: EventSink,
     now: float,
+    limit: int = 500,
     *,
-    assign_to: dict[str, str | None] | None = None,
+    reply: ReplySms,
 ) -> Tally:
-    """Decide and record what each inbound message becomes.
+    """Process up to `limit` pending inbound messages in this transaction."""
+    return process_rows(conn, store.claim_pending(conn, limit), config, events, now, reply=reply)
 
-    `assign_to` maps inbound ids an administrator accepted (e.g. unrecognised ones) to the
-    customer they chose, or None for the sender's own: those are taken as messages for this
-    installation, whatever their text.
-    """
-    batch = _Batch(conn, config, now)
+
+def _decide(
+    rows: Sequence[Row[Any]], config: SmsConfiguration, assign_to: dict[str, str | None] | None
+) -> list[_Decided]:
+    """Each row with its sender's number (None if it is not one) and what the SMS is."""
     out_words, in_words = config.inbound.keyword_sets()
-    decided: list[tuple[sa.Row[Any], str | None, Recognised]] = []
-    numbers: set[str] = set()
+    decided: list[_Decided] = []
     for row in rows:
         try:
             number: str | None = sender_number(row.sender, config.default_country_code)
@@ -311,21 +185,38 @@ def process_rows(
         else:
             found = recognise(row.body, endpoint_code(config, row.module), out_words, in_words)
         decided.append((row, number, found))
-        if number is not None:
-            numbers.add(number)
+    return decided
+
+
+def process_rows(
+    conn: Connection,
+    rows: Sequence[Row[Any]],
+    config: SmsConfiguration,
+    events: EventSink,
+    now: float,
+    *,
+    reply: ReplySms,
+    assign_to: dict[str, str | None] | None = None,
+) -> Tally:
+    """Decide and record what each inbound message becomes.
+
+    `assign_to` maps inbound ids an administrator accepted (e.g. unrecognised ones) to the
+    customer they chose, or None for the sender's own: those are taken as messages for this
+    installation, whatever their text.
+    """
+    batch = _Batch(conn, config, now, reply)
+    decided = _decide(rows, config, assign_to)
+    numbers = {number for _, number, _ in decided if number is not None}
     session_keys = {row.session_key for row, _, _ in decided if row.session_key}
     chosen = {
         number: customer
         for row, number, _ in decided
         if number and assign_to and (customer := assign_to.get(row.id))
     }
-    batch.load(numbers, session_keys, chosen)
-
-    updates: list[dict[str, Any]] = []
-    received: list[dict[str, Any]] = []
-    opt_changes: list[dict[str, Any]] = []
+    customer_ids = batch.customers.load(numbers, chosen)
+    batch.requests.load(numbers, session_keys, customer_ids)
     for row, number, found in decided:
-        update = {
+        update: dict[str, Any] = {
             "iid": row.id,
             "state": found.kind.value,
             "content": found.content or None,
@@ -334,106 +225,17 @@ def process_rows(
             "reason": found.reason,
         }
         if number is not None and found.kind is Kind.MESSAGE:
-            customer_id, _ = batch.customer_for(number)
-            request = batch.request_for(
-                customer_id, number, row.session_key, found.content, row.received_at
-            )
-            batch.conversation.append(
-                {
-                    "request_id": request.id,
-                    "direction": "in",
-                    "inbound_id": row.id,
-                    "message_id": None,
-                    "body": found.content,
-                    "author": number,
-                    "at": row.received_at,
-                }
-            )
-            update.update(state="request", customer_id=customer_id, request_id=request.id)
+            update.update(batch.join_request(row, number, found))
         elif number is not None and found.kind in (Kind.OPT_OUT, Kind.OPT_IN):
-            update["customer_id"] = batch.customer_of.get(number)
-            opted_out = found.kind is Kind.OPT_OUT
-            if opted_out:
-                changed = add_opt_out(
-                    conn,
-                    number,
-                    keyword=found.keyword,
-                    source="sms",
-                    inbound_id=row.id,
-                    now=now,
-                )
-            else:
-                changed = remove_opt_out(conn, number)
-            if changed:
-                opt_changes.append(
-                    {
-                        "number": number,
-                        "opted_out": opted_out,
-                        "source": "sms",
-                        "keyword": found.keyword,
-                        "inbound_id": row.id,
-                    }
-                )
-            inbound = config.inbound
-            batch.confirm(
-                number,
-                inbound.opt_out_confirmation if opted_out else inbound.opt_in_confirmation,
-            )
-        updates.append(update)
+            update.update(batch.opt(row, number, found))
+        batch.updates.append(update)
         batch.tally.count(str(update["state"]))
-        received.append(_received_event(row, update))
-    _write(batch, updates)
-    if received:
-        events.emit(conn, ev.INBOUND_RECEIVED, received)
-    if batch.new_request_rows:
-        events.emit(conn, ev.REQUEST_CREATED, [_request_event(r) for r in batch.new_request_rows])
-    if opt_changes:
-        events.emit(conn, ev.OPT_OUT_CHANGED, opt_changes)
+        batch.received.append(_received_event(row, update))
+    batch.write(events)
     return batch.tally
 
 
-def _write(batch: _Batch, updates: list[dict[str, Any]]) -> None:
-    conn, now = batch.conn, batch.now
-    if batch.new_customers:
-        conn.execute(customers.insert(), batch.new_customers)
-        conn.execute(customer_numbers.insert(), batch.new_numbers)
-    if batch.new_request_rows:
-        conn.execute(requests.insert(), batch.new_request_rows)
-    touched = [
-        {"rid": r.id, "st": r.status, "last": r.last_activity_at}
-        for r in batch.requests.values()
-        if r.touched and not r.new
-    ]
-    if touched:
-        conn.execute(
-            requests.update()
-            .where(requests.c.id == sa.bindparam("rid"))
-            .values(
-                status=sa.bindparam("st"), last_activity_at=sa.bindparam("last"), updated_at=now
-            ),
-            touched,
-        )
-    if batch.conversation:
-        conn.execute(request_messages.insert(), batch.conversation)
-    if updates:
-        conn.execute(
-            inbound_messages.update()
-            .where(inbound_messages.c.id == sa.bindparam("iid"))
-            .values(
-                state=sa.bindparam("state"),
-                content=sa.bindparam("content"),
-                customer_id=sa.bindparam("customer_id"),
-                request_id=sa.bindparam("request_id"),
-                reason=sa.bindparam("reason"),
-                processed_at=now,
-            ),
-            updates,
-        )
-    if batch.outbound:
-        repo.insert_messages(conn, batch.outbound, "inbound")
-
-
-def _received_event(row: sa.Row[Any], update: dict[str, Any]) -> dict[str, Any]:
+def _received_event(row: Row[Any], update: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": row.id,
         "module": row.module,
@@ -461,11 +263,3 @@ def _request_event(row: dict[str, Any]) -> dict[str, Any]:
         "customer_id": row["customer_id"],
         "created_at": iso(row["created_at"]),
     }
-
-
-def pending_count(conn: Connection) -> int:
-    return int(
-        conn.execute(
-            sa.select(sa.func.count()).where(inbound_messages.c.state == "pending")
-        ).scalar_one()
-    )

@@ -8,13 +8,12 @@ import logging
 from collections.abc import Callable
 from functools import partial
 
-import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from smsdesk.events import EventSink
-from smsdesk.inbound.pipeline import Tally, claim_pending, process_pending, process_rows
+from smsdesk.inbound.pipeline import ReplySms, Tally, process_pending, process_rows
+from smsdesk.store import inbound as store
 from smsdesk.store.configuration import ConfigurationStore
-from smsdesk.store.tables import inbound_messages
 from smsdesk.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -26,6 +25,7 @@ class InboundProcessor:
     Messages stored by another process are found by a scan every `poll_interval` seconds.
     A batch that fails is retried message by message; a message that fails alone is marked
     invalid with the error, visible to administrators, so one bad message cannot block the rest.
+    `reply` builds the confirmations of opt-outs and opt-ins (see `inbound.pipeline.ReplySms`).
     """
 
     def __init__(
@@ -35,6 +35,7 @@ class InboundProcessor:
         settings: ConfigurationStore,
         events: Callable[[], EventSink],
         clock: Callable[[], float],
+        reply: ReplySms,
         on_outbound: Callable[[], None] = lambda: None,
         poll_interval: float = 2.0,
         batch_size: int = 500,
@@ -43,6 +44,7 @@ class InboundProcessor:
         self.settings = settings
         self.events = events
         self.clock = clock
+        self.reply = reply
         self.on_outbound = on_outbound
         self.poll_interval = poll_interval
         self.batch_size = batch_size
@@ -70,7 +72,9 @@ class InboundProcessor:
         now = self.clock()
         try:
             tally: Tally = await self.writer.run(
-                lambda conn: process_pending(conn, config, sink, now, self.batch_size)
+                lambda conn: process_pending(
+                    conn, config, sink, now, self.batch_size, reply=self.reply
+                )
             )
         except Exception:
             log.exception("processing a batch of inbound SMS failed; retrying one by one")
@@ -85,23 +89,22 @@ class InboundProcessor:
         sink = self.events()
         total = Tally()
         ids = await self.writer.run(
-            lambda conn: [row.id for row in claim_pending(conn, self.batch_size)]
+            lambda conn: [row.id for row in store.claim_pending(conn, self.batch_size)]
         )
         for inbound_id in ids:
 
             def one(conn: Connection, inbound_id: str = inbound_id) -> Tally:
-                rows = conn.execute(
-                    sa.select(inbound_messages).where(
-                        inbound_messages.c.id == inbound_id, inbound_messages.c.state == "pending"
-                    )
-                ).all()
-                return process_rows(conn, rows, config, sink, self.clock())
+                rows = store.pending_by_id(conn, inbound_id)
+                return process_rows(conn, rows, config, sink, self.clock(), reply=self.reply)
 
             try:
                 tally = await self.writer.run(one)
             except Exception as exc:
                 log.exception("inbound SMS %s could not be processed", inbound_id)
-                await self.writer.run(partial(_mark_failed, inbound_id=inbound_id, exc=exc))
+                reason = f"Processing failed: {type(exc).__name__}: {exc}"
+                await self.writer.run(
+                    partial(store.mark_failed, inbound_id=inbound_id, reason=reason)
+                )
                 total.count("invalid")
                 continue
             total.processed += tally.processed
@@ -120,11 +123,3 @@ class InboundProcessor:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-
-
-def _mark_failed(conn: Connection, *, inbound_id: str, exc: Exception) -> None:
-    conn.execute(
-        inbound_messages.update()
-        .where(inbound_messages.c.id == inbound_id, inbound_messages.c.state == "pending")
-        .values(state="invalid", reason=f"Processing failed: {type(exc).__name__}: {exc}")
-    )

@@ -17,11 +17,11 @@ from smsdesk import metrics
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.sms import InboundSms, StatusReport
 from smsdesk.events import EventSink
-from smsdesk.inbound.store import store_inbound
 from smsdesk.providers.base import Provider, ProviderContext
 from smsdesk.providers.registry import get_module
 from smsdesk.sms_configuration import module_settings
 from smsdesk.store import messages as repo
+from smsdesk.store.inbound import store_inbound
 from smsdesk.store.writer import Writer
 
 log = logging.getLogger(__name__)

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from smsdesk.conversations import actions
-from smsdesk.conversations.store import NotFound
+from smsdesk.conversations.requests import NotFound
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.sms import InboundSms
 from smsdesk.domain.times import iso
+from smsdesk.inbound import actions
+from smsdesk.store import inbound as store
 from smsdesk.store.apikeys import ApiKey
-from smsdesk.store.tables import inbound_messages
 from smsdesk.web.auth import admin_key, api_key, service_of
 from smsdesk.web.errors import ApiError
 from smsdesk.web.jsonresponse import Json
@@ -79,15 +78,14 @@ def list_inbound(
 ) -> Json:
     if state != "all" and state not in STATES:
         raise ApiError(422, "invalid_field", f"State must be one of {', '.join(STATES)}, or 'all'.")
-    query = sa.select(inbound_messages)
-    if state != "all":
-        query = query.where(inbound_messages.c.state == state)
-    if sender:
-        query = query.where(inbound_messages.c.sender == sender)
-    if cursor:
-        query = query.where(inbound_messages.c.id < cursor)
     with service_of(request).engine.connect() as conn:
-        rows = conn.execute(query.order_by(inbound_messages.c.id.desc()).limit(limit + 1)).all()
+        rows = store.list_inbound(
+            conn,
+            state=None if state == "all" else state,
+            sender=sender,
+            before=cursor,
+            limit=limit + 1,
+        )
     page = rows[:limit]
     return Json(
         {
@@ -99,9 +97,7 @@ def list_inbound(
 
 def _get(request: Request, inbound_id: str) -> Any:
     with service_of(request).engine.connect() as conn:
-        row = conn.execute(
-            sa.select(inbound_messages).where(inbound_messages.c.id == inbound_id)
-        ).first()
+        row = store.get_inbound(conn, inbound_id)
     if row is None:
         raise ApiError(404, "not_found", f"There is no inbound message with id '{inbound_id}'.")
     return row

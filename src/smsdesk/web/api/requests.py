@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from smsdesk.conversations import actions
-from smsdesk.conversations import store as requests_repo
+from smsdesk.conversations import requests as requests_repo
 from smsdesk.domain.times import iso
 from smsdesk.store.apikeys import ApiKey
 from smsdesk.web.api.schemas import accepted_out

@@ -1,23 +1,23 @@
 """Requests (customer conversations by SMS) and the inbox of unrecognised inbound SMS.
 
-Every change goes through the functions the REST API uses (`conversations.actions` and
-`conversations.store`); this module only reads pages' worth of rows and renders them.
+Every change goes through the functions the REST API uses (`conversations`, `inbound.actions`);
+this module only reads pages' worth of rows (`store.requests`, `store.inbound`) and renders them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk.conversations import actions
-from smsdesk.conversations import store as requests_repo
+from smsdesk.conversations import requests as requests_repo
 from smsdesk.domain.errors import DomainError
-from smsdesk.store.tables import customer_numbers, customers, inbound_messages, requests
+from smsdesk.inbound import actions as inbound_actions
+from smsdesk.store import inbound as inbound_store
+from smsdesk.store import requests as request_store
 from smsdesk.store.users import WebSession
 from smsdesk.web.auth import service_of
 from smsdesk.web.ui.field_errors import translate_error
@@ -32,47 +32,6 @@ STATUS_FILTERS = ("open", "pending", "closed", "all")
 
 
 # -- reading ---------------------------------------------------------------------------------
-
-
-def find_requests(
-    conn: Connection, status: str, search: str, before_id: str | None, limit: int
-) -> list[sa.Row[Any]]:
-    """Newest first, paged by id; with the customer's name and first number, searchable."""
-    first_number = (
-        sa.select(sa.func.min(customer_numbers.c.number))
-        .where(customer_numbers.c.customer_id == requests.c.customer_id)
-        .scalar_subquery()
-    )
-    query = sa.select(
-        requests,
-        customers.c.name.label("customer_name"),
-        first_number.label("customer_number"),
-    ).join(customers, customers.c.id == requests.c.customer_id, isouter=True)
-    if status != "all":
-        query = query.where(requests.c.status == status)
-    if search:
-        number_matches = sa.exists().where(
-            customer_numbers.c.customer_id == requests.c.customer_id,
-            customer_numbers.c.number.contains(search, autoescape=True),
-        )
-        query = query.where(
-            sa.or_(
-                requests.c.title.icontains(search, autoescape=True),
-                customers.c.name.icontains(search, autoescape=True),
-                number_matches,
-            )
-        )
-    if before_id:
-        query = query.where(requests.c.id < before_id)
-    return list(conn.execute(query.order_by(requests.c.id.desc()).limit(limit)).all())
-
-
-def unrecognised_inbound(conn: Connection, before_id: str | None, limit: int) -> list[sa.Row[Any]]:
-    """Inbound SMS that carried no SMS endpoint code, newest first, paged by id."""
-    query = sa.select(inbound_messages).where(inbound_messages.c.state == "unrecognised")
-    if before_id:
-        query = query.where(inbound_messages.c.id < before_id)
-    return list(conn.execute(query.order_by(inbound_messages.c.id.desc()).limit(limit)).all())
 
 
 def _conversation_page(request: Request, request_id: str) -> dict[str, Any] | None:
@@ -132,9 +91,9 @@ async def request_list(
     search = q.strip()
     service = service_of(request)
 
-    def load() -> list[sa.Row[Any]]:
+    def load() -> list[Any]:
         with service.engine.connect() as conn:
-            return find_requests(conn, status, search, cursor, PAGE_SIZE + 1)
+            return request_store.find_requests(conn, status, search, cursor, PAGE_SIZE + 1)
 
     rows = await run_in_threadpool(load)
     page = rows[:PAGE_SIZE]
@@ -216,9 +175,12 @@ async def _show_unrecognised(
 ) -> Response:
     service = service_of(request)
 
-    def load() -> list[sa.Row[Any]]:
+    def load() -> list[Any]:
+        """Inbound SMS that carried no SMS endpoint code, newest first, paged by id."""
         with service.engine.connect() as conn:
-            return unrecognised_inbound(conn, cursor, PAGE_SIZE + 1)
+            return inbound_store.list_inbound(
+                conn, state="unrecognised", before=cursor, limit=PAGE_SIZE + 1
+            )
 
     rows = await run_in_threadpool(load)
     page = rows[:PAGE_SIZE]
@@ -254,13 +216,13 @@ async def unrecognised_assign(
     target = form.get("request_id", "").strip()
     service = service_of(request)
     try:
-        await actions.assign_inbound(service, inbound_id, request_id=target or None)
-    except (requests_repo.NotFound, actions.Conflict, DomainError) as exc:
+        await inbound_actions.assign_inbound(service, inbound_id, request_id=target or None)
+    except (requests_repo.NotFound, inbound_actions.Conflict, DomainError) as exc:
         problem = (
             "not_found"
             if isinstance(exc, requests_repo.NotFound)
             else "conflict"
-            if isinstance(exc, actions.Conflict)
+            if isinstance(exc, inbound_actions.Conflict)
             else "refused"
         )
         return await _show_unrecognised(
@@ -275,9 +237,8 @@ async def unrecognised_assign(
 
     def assigned_request() -> str | None:
         with service.engine.connect() as conn:
-            return conn.execute(
-                sa.select(inbound_messages.c.request_id).where(inbound_messages.c.id == inbound_id)
-            ).scalar()
+            row = inbound_store.get_inbound(conn, inbound_id)
+        return row.request_id if row is not None else None
 
     request_id = await run_in_threadpool(assigned_request)
     return RedirectResponse(
@@ -291,8 +252,8 @@ async def unrecognised_delete(
 ) -> Response:
     await form_with_csrf(request, session)
     try:
-        await actions.delete_inbound(service_of(request), inbound_id)
-    except (requests_repo.NotFound, actions.Conflict):
+        await inbound_actions.delete_inbound(service_of(request), inbound_id)
+    except (requests_repo.NotFound, inbound_actions.Conflict):
         return await _show_unrecognised(
             request, session, status=409, problem="gone", failed_id=inbound_id
         )

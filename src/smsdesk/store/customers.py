@@ -1,31 +1,34 @@
 """Customers and their mobile numbers in the database; one number belongs to one customer.
 
 Functions that change data take a connection and run as writer jobs, so they commit with
-nothing else half-done; reads take any connection. Input is checked by `prepare_*` first
-(names, languages and numbers normalised to E.164), so the writer only sees clean values.
+nothing else half-done; reads take any connection. Input is checked by `customers.checks`
+first (names, languages and numbers normalised to E.164), so these only see clean values.
 
 Errors:
     DomainError            bad input, with the field it concerns (an API 422)
     └── NumberTaken        a number already belongs to another customer (an API 409)
     CustomerNotFound       no customer with that id (an API 404)
     CustomerInUse          the customer has requests, so it is kept (an API 409)
+    NumbersChanged         a row's number was taken meanwhile by another process
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.ids import new_id
-from smsdesk.domain.phone import normalise_msisdn
 from smsdesk.store.tables import customer_numbers, customers, requests
+from smsdesk.store.writer import Writer
 
-MAX_NAME = 200
+T = TypeVar("T")
 
 
 class NumberTaken(DomainError):
@@ -58,6 +61,10 @@ class CustomerInUse(Exception):
         self.message = str(self)
 
 
+class NumbersChanged(Exception):
+    """A number was given to a customer by another process meanwhile (a unique-number clash)."""
+
+
 @dataclass(frozen=True)
 class Customer:
     id: str
@@ -77,45 +84,6 @@ class CustomerChanges:
     language: str | None = None
     numbers: tuple[str, ...] | None = None
     add_numbers: tuple[str, ...] = field(default=())
-
-
-def check_name(name: str) -> str:
-    cleaned = " ".join(name.split())
-    if not cleaned:
-        raise DomainError("The customer's name is empty; enter a name.", field="name")
-    if len(cleaned) > MAX_NAME:
-        raise DomainError(
-            f"The name is {len(cleaned)} characters long; at most {MAX_NAME} are allowed.",
-            field="name",
-        )
-    return cleaned
-
-
-def check_language(language: str) -> str:
-    cleaned = language.strip().lower()
-    if not 2 <= len(cleaned) <= 10 or not cleaned.replace("-", "").isalpha():
-        raise DomainError(
-            f"'{language}' is not a language code; use a code such as en, nl or nb-no.",
-            field="language",
-        )
-    return cleaned
-
-
-def check_numbers(
-    raw: Iterable[str], default_country_code: str | None, *, field: str = "numbers"
-) -> tuple[str, ...]:
-    """Each number in E.164, duplicates dropped, order kept; at least one."""
-    numbers: list[str] = []
-    for index, value in enumerate(raw):
-        try:
-            number = normalise_msisdn(value, default_country_code or None)
-        except DomainError as exc:
-            raise DomainError(exc.message, field=f"{field}.{index}") from None
-        if number not in numbers:
-            numbers.append(number)
-    if not numbers:
-        raise DomainError("Give the customer at least one mobile number.", field=field)
-    return tuple(numbers)
 
 
 def owners(conn: Connection, numbers: Iterable[str]) -> dict[str, tuple[str, str]]:
@@ -319,3 +287,72 @@ def list_customers(
             )
         query = query.where(sa.or_(*conditions))
     return _with_numbers(conn, conn.execute(query.limit(limit)).all())
+
+
+def customer_exists(conn: Connection, customer_id: str) -> bool:
+    found = conn.execute(sa.select(customers.c.id).where(customers.c.id == customer_id)).first()
+    return found is not None
+
+
+def customer_ids_by_number(conn: Connection, numbers: Iterable[str]) -> dict[str, str]:
+    """number -> customer id for those of `numbers` (E.164) that belong to a customer."""
+    wanted = set(numbers)
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        sa.select(customer_numbers.c.number, customer_numbers.c.customer_id).where(
+            customer_numbers.c.number.in_(wanted)
+        )
+    )
+    return {number: customer for number, customer in rows}
+
+
+def lock_customers(conn: Connection, customer_ids: Iterable[str]) -> None:
+    """Lock the customers' rows until commit (PostgreSQL): two processes handling the same
+    customer's SMS take turns, so they never open two requests for one conversation."""
+    wanted = set(customer_ids)
+    if wanted:
+        conn.execute(
+            sa.select(customers.c.id).where(customers.c.id.in_(wanted)).with_for_update()
+        ).all()
+
+
+def insert_customers(
+    conn: Connection, rows: Sequence[dict[str, Any]], numbers: Sequence[dict[str, Any]]
+) -> None:
+    """Add complete customer rows and their number rows at once (customers made from SMS)."""
+    if rows:
+        conn.execute(customers.insert(), list(rows))
+        conn.execute(customer_numbers.insert(), list(numbers))
+
+
+def written(
+    writer: Writer, engine: Engine, job: Callable[[Connection], T], numbers: Sequence[str]
+) -> T:
+    """Run `job`; a number taken meanwhile by another process becomes NumberTaken too."""
+    try:
+        return writer.run_sync(job)
+    except IntegrityError:
+        with engine.connect() as conn:
+            taken = owners(conn, numbers)
+        for number, (owner_id, owner_name) in taken.items():
+            raise NumberTaken(number, owner_id, owner_name) from None
+        raise
+
+
+def in_savepoint(conn: Connection, work: Callable[[], T]) -> T:
+    """Run `work` in a savepoint, undone if it raises DomainError or NumbersChanged.
+
+    Lets one bad row of an import fail alone while the rest of the transaction goes on.
+    """
+    savepoint = conn.begin_nested()
+    try:
+        result = work()
+    except DomainError:
+        savepoint.rollback()
+        raise
+    except IntegrityError:
+        savepoint.rollback()
+        raise NumbersChanged from None
+    savepoint.commit()
+    return result

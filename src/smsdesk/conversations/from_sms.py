@@ -1,0 +1,153 @@
+"""The request step of processing a batch of inbound SMS: which request each one joins.
+
+Threading rules, first match wins:
+1. the inbound message carries the session key of a request (callers that thread themselves);
+2. it answers an SMS sent from a request to this number within the conversation window;
+3. the customer has an open or pending request active within the window;
+4. otherwise a new request is opened in the SMS mailbox's category, priority and language.
+
+The batch reads the candidate requests once and writes its changes together at the end.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from smsdesk.domain.ids import new_id
+from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.store import requests as store
+from smsdesk.store.requests import OPEN_STATUSES
+
+TITLE_LENGTH = 80
+
+
+def new_session_key() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def request_title(content: str, number: str) -> str:
+    """A new request's title: the SMS's first line, shortened, else who sent it."""
+    first = content.strip().splitlines()[0].strip() if content.strip() else ""
+    if not first:
+        return f"SMS from {number}"
+    return first if len(first) <= TITLE_LENGTH else first[: TITLE_LENGTH - 1] + "…"
+
+
+@dataclass(slots=True)
+class _Request:
+    id: str
+    customer_id: str
+    status: str
+    session_key: str
+    last_activity_at: float
+    new: bool = False
+    touched: bool = False
+
+
+class SmsRequests:
+    """The requests one batch's SMS join: those it read, and what it will write."""
+
+    def __init__(self, conn: Connection, config: SmsConfiguration, now: float) -> None:
+        self.conn = conn
+        self.config = config
+        self.now = now
+        self.since = now - config.inbound.conversation_days * 86400
+        self.requests: dict[str, _Request] = {}  # request id -> request
+        self.by_session: dict[str, str] = {}  # session key -> request id
+        self.replied_to: dict[str, str] = {}  # number -> request id of our latest SMS to it
+        self.open_of: dict[str, str] = {}  # customer id -> latest open request id
+        self.new_rows: list[dict[str, Any]] = []  # requests created, as stored
+        self.entries: list[dict[str, Any]] = []  # conversation entries added
+
+    def load(self, numbers: set[str], session_keys: set[str], customer_ids: set[str]) -> None:
+        """Read the requests the senders' SMS may join."""
+        self.replied_to = store.replied_to(self.conn, numbers, self.since)
+        rows = store.threadable_requests(
+            self.conn,
+            customer_ids=customer_ids,
+            session_keys=session_keys,
+            request_ids=set(self.replied_to.values()),
+            since=self.since,
+        )
+        for row in rows:
+            request = _Request(*row)
+            self.requests[request.id] = request
+            self.by_session[request.session_key] = request.id
+            if (
+                request.status in OPEN_STATUSES
+                and request.last_activity_at >= self.since
+                and request.customer_id in customer_ids
+            ):
+                self.open_of[request.customer_id] = request.id
+
+    def request_for(
+        self, customer_id: str, number: str, session_key: str | None, content: str, at: float
+    ) -> _Request:
+        """The request an SMS from `number` joins (opened if none), marked open and active."""
+        request_id = (
+            (self.by_session.get(session_key) if session_key else None)
+            or self.replied_to.get(number)
+            or self.open_of.get(customer_id)
+        )
+        request = self.requests.get(request_id) if request_id else None
+        if request is None:
+            request = _Request(new_id(), customer_id, "open", new_session_key(), at, new=True)
+            self.requests[request.id] = request
+            self.by_session[request.session_key] = request.id
+            self._new_request_row(request, content, number)
+        # An answer from the customer reopens a pending or closed request.
+        request.status = "open"
+        request.last_activity_at = max(request.last_activity_at, at)
+        request.touched = True
+        self.open_of[customer_id] = request.id
+        self.replied_to[number] = request.id
+        return request
+
+    def _new_request_row(self, request: _Request, content: str, number: str) -> None:
+        mailbox = self.config.inbound
+        self.new_rows.append(
+            {
+                "id": request.id,
+                "title": request_title(content, number),
+                "status": "open",
+                "category": mailbox.category,
+                "priority": mailbox.priority,
+                "language": mailbox.language,
+                "customer_id": request.customer_id,
+                "session_key": request.session_key,
+                "created_at": self.now,
+                "updated_at": self.now,
+                "last_activity_at": request.last_activity_at,
+            }
+        )
+
+    def add_inbound(
+        self, request_id: str, inbound_id: str, content: str, number: str, at: float
+    ) -> None:
+        """Add an inbound SMS to the request's conversation, written by its sender's number."""
+        self.entries.append(
+            {
+                "request_id": request_id,
+                "direction": "in",
+                "inbound_id": inbound_id,
+                "message_id": None,
+                "body": content,
+                "author": number,
+                "at": at,
+            }
+        )
+
+    def write(self) -> None:
+        """Store the new requests, the joined ones' activity and the conversation entries."""
+        store.insert_requests(self.conn, self.new_rows)
+        touched = [
+            {"rid": r.id, "st": r.status, "last": r.last_activity_at}
+            for r in self.requests.values()
+            if r.touched and not r.new
+        ]
+        store.touch_requests(self.conn, touched, self.now)
+        store.insert_entries(self.conn, self.entries)
