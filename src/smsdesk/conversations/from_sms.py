@@ -26,6 +26,7 @@ TITLE_LENGTH = 80
 
 
 def new_session_key() -> str:
+    """A request's session key: unguessable, as callers thread SMS on it."""
     return secrets.token_urlsafe(18)
 
 

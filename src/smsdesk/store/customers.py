@@ -290,6 +290,7 @@ def list_customers(
 
 
 def customer_exists(conn: Connection, customer_id: str) -> bool:
+    """Whether there is a customer with this id (without reading its numbers)."""
     found = conn.execute(sa.select(customers.c.id).where(customers.c.id == customer_id)).first()
     return found is not None
 

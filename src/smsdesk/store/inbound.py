@@ -28,6 +28,7 @@ _NUMBER_LENGTH = 40
 
 
 def inbound_row(module: str, sms: InboundSms, now: float) -> dict[str, Any]:
+    """The pending row of a received SMS; values longer than their column are cut."""
     return {
         "id": new_id(),
         "module": module,
@@ -101,6 +102,7 @@ def list_inbound(
 
 
 def get_inbound(conn: Connection, inbound_id: str) -> sa.Row[Any] | None:
+    """One inbound message, whatever its state, or None."""
     return conn.execute(
         sa.select(inbound_messages).where(inbound_messages.c.id == inbound_id)
     ).first()
@@ -142,6 +144,7 @@ def pending_by_id(conn: Connection, inbound_id: str) -> list[sa.Row[Any]]:
 
 
 def pending_count(conn: Connection) -> int:
+    """How many inbound messages wait to be processed."""
     return int(
         conn.execute(
             sa.select(sa.func.count()).where(inbound_messages.c.state == "pending")

@@ -31,6 +31,8 @@ OPEN_STATUSES = ("open", "pending")
 
 @dataclass(frozen=True, slots=True)
 class RequestFilter:
+    """What a list of requests is narrowed to; None: any."""
+
     status: str | None = None
     customer_id: str | None = None
     category: str | None = None
@@ -268,6 +270,7 @@ def threadable_requests(
 
 
 def insert_requests(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Add complete request rows (requests opened by inbound SMS)."""
     if rows:
         conn.execute(requests.insert(), list(rows))
 
