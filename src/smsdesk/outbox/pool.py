@@ -20,7 +20,7 @@ from smsdesk.events import EventSink
 from smsdesk.providers.base import Provider, ProviderContext
 from smsdesk.providers.registry import get_module
 from smsdesk.sms_configuration import module_settings
-from smsdesk.store import messages as repo
+from smsdesk.store import reports as repo
 from smsdesk.store.inbound import store_inbound
 from smsdesk.store.writer import Writer
 

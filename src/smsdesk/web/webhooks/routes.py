@@ -18,7 +18,7 @@ from smsdesk import metrics
 from smsdesk.providers.base import CallbackRequest, Provider
 from smsdesk.providers.registry import UnknownModule, get_module
 from smsdesk.service import Service
-from smsdesk.store import messages as repo
+from smsdesk.store import reports as repo
 from smsdesk.store.inbound import store_inbound
 from smsdesk.web.auth import service_of
 from smsdesk.web.errors import ApiError
