@@ -7,8 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smsdesk.domain.errors import DomainError
+from smsdesk.domain.phone import sender_number
 from smsdesk.domain.settings import InboundSettings
-from smsdesk.inbound.recognise import Kind, recognise, sender_number, strip_endpoint
+from smsdesk.inbound.recognise import Kind, recognise, strip_endpoint
 
 OUT, IN = InboundSettings().keyword_sets()
 

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from smsdesk.domain.errors import DomainError
+from smsdesk.domain.phone import sender_number
 from smsdesk.domain.settings import REQUEST_PRIORITIES
-from smsdesk.inbound.recognise import sender_number
 from smsdesk.store import requests as store
 from smsdesk.store.requests import RequestFilter
 

@@ -13,7 +13,7 @@ from typing import NoReturn
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
 
-from smsdesk.domain.errors import InvalidNumber
+from smsdesk.domain.errors import DomainError, InvalidNumber
 
 _MOBILE_CAPABLE = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 _ALLOWED = re.compile(r"^[+\d\s().\-/]+$")
@@ -118,3 +118,28 @@ def normalise_msisdn(raw: str, default_country_code: str | None) -> str:
         what = "a landline" if kind == PhoneNumberType.FIXED_LINE else "not a mobile number"
         raise InvalidNumber(f"'{raw}' is {what} and cannot receive SMS; enter a mobile number.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# A sender given as bare digits may be an international number without its "+".
+_DIGITS = re.compile(r"^\d{6,15}$")
+
+
+def sender_number(raw: str, default_country_code: str) -> str:
+    """The sender in E.164; DomainError says why it is not a number we can answer.
+
+    Providers hand senders as E.164, as digits with the country code but no '+', or in the
+    national format; all three are tried, in that order of likelihood for the input.
+    """
+    raw = raw.strip()
+    try:
+        return normalise_msisdn(raw, default_country_code or None)
+    except DomainError as first:
+        if _DIGITS.match(raw):
+            try:
+                return normalise_msisdn("+" + raw, None)
+            except DomainError:
+                pass
+        raise DomainError(
+            f"The sender '{raw}' is not a mobile number that can be answered: {first.message}",
+            field="sender",
+        ) from None

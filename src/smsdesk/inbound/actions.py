@@ -14,11 +14,11 @@ from starlette.concurrency import run_in_threadpool
 
 from smsdesk.conversations.requests import NotFound, get_request
 from smsdesk.domain.errors import DomainError
+from smsdesk.domain.phone import sender_number
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.sms import InboundSms
 from smsdesk.events import EventSink
 from smsdesk.inbound.pipeline import ReplySms, process_rows
-from smsdesk.inbound.recognise import sender_number
 from smsdesk.store import customers as customer_store
 from smsdesk.store import inbound as store
 from smsdesk.store import requests as request_store

@@ -24,10 +24,11 @@ from smsdesk import events as ev
 from smsdesk.conversations.from_sms import SmsRequests
 from smsdesk.customers.from_sms import SmsCustomers
 from smsdesk.domain.errors import DomainError
+from smsdesk.domain.phone import sender_number
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.times import iso
 from smsdesk.events import EventSink
-from smsdesk.inbound.recognise import Kind, Recognised, recognise, sender_number
+from smsdesk.inbound.recognise import Kind, Recognised, recognise
 from smsdesk.providers.registry import UnknownModule, get_module
 from smsdesk.sms_configuration import module_settings
 from smsdesk.store import inbound as store

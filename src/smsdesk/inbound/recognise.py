@@ -6,11 +6,7 @@ Pure functions: the processor decides with them, the tests check them on wide in
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
-
-from smsdesk.domain.errors import DomainError
-from smsdesk.domain.phone import normalise_msisdn
 
 # Punctuation and symbols people put around a keyword ("Stop!", "STOP.", "*stop*").
 _AROUND = " \t\r\n.!?,;:*\"'()[]<>-_~"
@@ -78,27 +74,3 @@ def recognise(text: str, code: str, opt_out: frozenset[str], opt_in: frozenset[s
             reason=f"The message does not start with the SMS endpoint code '{code}'.",
         )
     return Recognised(Kind.MESSAGE, content)
-
-
-_DIGITS = re.compile(r"^\d{6,15}$")
-
-
-def sender_number(raw: str, default_country_code: str) -> str:
-    """The sender in E.164; DomainError says why it is not a number we can answer.
-
-    Providers hand senders as E.164, as digits with the country code but no '+', or in the
-    national format; all three are tried, in that order of likelihood for the input.
-    """
-    raw = raw.strip()
-    try:
-        return normalise_msisdn(raw, default_country_code or None)
-    except DomainError as first:
-        if _DIGITS.match(raw):
-            try:
-                return normalise_msisdn("+" + raw, None)
-            except DomainError:
-                pass
-        raise DomainError(
-            f"The sender '{raw}' is not a mobile number that can be answered: {first.message}",
-            field="sender",
-        ) from None
