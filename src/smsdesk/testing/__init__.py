@@ -1,4 +1,4 @@
-"""Test support shipped with smsdesk: faithful fakes of the providers' servers and a fake clock.
+"""Test support shipped with smsdesk: faithful fakes of the providers' servers and a fake clock."""
 
 from __future__ import annotations
 
