@@ -26,7 +26,7 @@ import smpp34
 
 from smsdesk.domain.message import Status
 from smsdesk.domain.sms import InboundSms, OutboundSms, StatusReport
-from smsdesk.providers.base import PermanentError, Provider, ProviderError, SendResult
+from smsdesk.providers.base import PermanentError, Provider, ProviderError, SendResult, Transport
 from smsdesk.providers.smpp import codec
 from smsdesk.providers.smpp.receipts import PartReceipts
 from smsdesk.providers.smpp.session import SmppSession
@@ -47,6 +47,11 @@ class _Assembly:
 class SmppProvider(Provider):
     """Sends over one bound session (or a transmitter/receiver pair) kept open in the background."""
 
+    transport = Transport.SMPP
+    without_fake = (
+        "Tested against smpp34's SMSC on loopback, started by the test run: "
+        "tests/integration/test_smpp.py."
+    )
     max_batch: ClassVar[int] = 200
     settings: SmppSettings
 
