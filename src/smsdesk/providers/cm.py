@@ -59,7 +59,7 @@ from smsdesk.providers.base import (
 from smsdesk.providers.callbacks import folded, json_body, stable_id, xml_root, xml_text
 from smsdesk.providers.errors import ErrorTable, Meaning
 from smsdesk.providers.fields import number_field, secret_field, text_field
-from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
+from smsdesk.providers.http import HttpModuleSettings, endpoint, request, short
 from smsdesk.providers.numbers import from_provider
 from smsdesk.providers.timestamps import iso_time
 
@@ -210,8 +210,7 @@ class CmProvider(Provider):
 
     @property
     def send_url(self) -> str:
-        base = api_base(self.settings.base_url, PRODUCTION_HOST)
-        return base if base.endswith(SEND_PATH) else base + SEND_PATH
+        return endpoint(self.settings.base_url, PRODUCTION_HOST, SEND_PATH)
 
     async def send(self, batch: Sequence[OutboundSms]) -> list[SendResult]:
         token = self.settings.product_token.get_secret_value()

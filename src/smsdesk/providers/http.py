@@ -61,6 +61,12 @@ def api_base(configured: str, default: str) -> str:
     return (configured or default).rstrip("/")
 
 
+def endpoint(configured: str, default: str, path: str) -> str:
+    """The URL of one API endpoint: the base URL with `path`, unless it already ends in it."""
+    base = api_base(configured, default)
+    return base if base.endswith(path) else base + path
+
+
 def retry_after(response: httpx.Response, now: float | None = None) -> float | None:
     """Seconds from a Retry-After header (delta seconds or an HTTP date); None when absent."""
     value = response.headers.get("retry-after", "").strip()

@@ -63,7 +63,7 @@ from smsdesk.providers.base import (
 from smsdesk.providers.callbacks import stable_id
 from smsdesk.providers.errors import ErrorTable, Meaning
 from smsdesk.providers.fields import number_field, secret_field, switch_field, text_field, url_field
-from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
+from smsdesk.providers.http import HttpModuleSettings, endpoint, request, short
 from smsdesk.providers.numbers import from_provider
 from smsdesk.providers.timestamps import unix_seconds
 
@@ -193,8 +193,7 @@ class KannelProvider(Provider):
 
     @property
     def send_url(self) -> str:
-        base = api_base(self.settings.base_url, DEFAULT_BASE)
-        return base if base.endswith(SEND_PATH) else base + SEND_PATH
+        return endpoint(self.settings.base_url, DEFAULT_BASE, SEND_PATH)
 
     async def send(self, batch: Sequence[OutboundSms]) -> list[SendResult]:
         if not self.settings.username or not self.settings.password.get_secret_value():
