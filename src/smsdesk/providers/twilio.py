@@ -163,6 +163,7 @@ HTTP_ERRORS = ErrorTable(
             code="20429",
         ),
     },
+    unsaid="(no reason given)",
 )
 
 
