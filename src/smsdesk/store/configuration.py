@@ -72,22 +72,25 @@ class ConfigurationStore:
 
     def save(self, config: SmsConfiguration) -> None:
         value = json.dumps(self._encode(config))
-        with self._lock, write_transaction(self.engine) as conn, conn.begin():
-            current = conn.execute(
-                sa.select(settings.c.version).where(settings.c.key == SMS_KEY)
-            ).scalar()
-            if current is None:
-                conn.execute(
-                    settings.insert().values(
-                        key=SMS_KEY, value=value, version=1, updated_at=time.time()
+        with self._lock:
+            with write_transaction(self.engine) as conn, conn.begin():
+                current = conn.execute(
+                    sa.select(settings.c.version).where(settings.c.key == SMS_KEY)
+                ).scalar()
+                if current is None:
+                    conn.execute(
+                        settings.insert().values(
+                            key=SMS_KEY, value=value, version=1, updated_at=time.time()
+                        )
                     )
-                )
-            else:
-                conn.execute(
-                    settings.update()
-                    .where(settings.c.key == SMS_KEY)
-                    .values(value=value, version=current + 1, updated_at=time.time())
-                )
+                else:
+                    conn.execute(
+                        settings.update()
+                        .where(settings.c.key == SMS_KEY)
+                        .values(value=value, version=current + 1, updated_at=time.time())
+                    )
+            # Counted once committed: a load that read the old row before the commit must not
+            # keep it (counting inside the transaction let such a load cache it for a second).
             self._saves += 1
             self._cached = None
 
