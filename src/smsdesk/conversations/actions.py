@@ -6,45 +6,20 @@ Shared by the API, the web pages and the CLI; what administrators do with inboun
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import Engine, Row
+from sqlalchemy import Row
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk.conversations.requests import REQUEST_STATUSES, get_request, reply_number
 from smsdesk.domain.errors import DomainError
-from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.host import SendingHost
 from smsdesk.outbox.accept import NewMessage, opted_out_refusals, prepare_message
 from smsdesk.store import requests as store
-from smsdesk.store.writer import Writer
-
-
-class Settings(Protocol):
-    def load(self) -> SmsConfiguration:
-        """The current SMS configuration."""
-
-
-class Services(Protocol):
-    """What replying uses of the running service (the service object has it all)."""
-
-    @property
-    def engine(self) -> Engine: ...
-
-    @property
-    def writer(self) -> Writer: ...
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def clock(self) -> Callable[[], float]: ...
-
-    def wake_dispatcher(self) -> None: ...
 
 
 async def reply(
-    service: Services,
+    service: SendingHost,
     request_id: str,
     text: str,
     *,

@@ -10,14 +10,14 @@ language) and run changes through the service's writer. The database work itself
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from smsdesk.customers.checks import check_language, check_name, check_numbers
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.phone import normalise_msisdn
-from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.host import Host
 from smsdesk.store import customers as store
 from smsdesk.store.customers import (
     Customer,
@@ -26,30 +26,8 @@ from smsdesk.store.customers import (
     CustomerNotFound,
     NumberTaken,
 )
-from smsdesk.store.writer import Writer
 
 T = TypeVar("T")
-
-
-class Settings(Protocol):
-    def load(self) -> SmsConfiguration:
-        """The current SMS configuration."""
-
-
-class Services(Protocol):
-    """What the customer helpers use of the running service (the service object has it all)."""
-
-    @property
-    def engine(self) -> Engine: ...
-
-    @property
-    def writer(self) -> Writer: ...
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def clock(self) -> Callable[[], float]: ...
 
 
 __all__ = [
@@ -57,7 +35,6 @@ __all__ = [
     "CustomerInUse",
     "CustomerNotFound",
     "NumberTaken",
-    "Services",
     "add_number",
     "create_customer",
     "delete_customer",
@@ -70,11 +47,11 @@ __all__ = [
 ]
 
 
-def _country_code(service: Services) -> str | None:
+def _country_code(service: Host) -> str | None:
     return service.settings.load().default_country_code or None
 
 
-def get_customer(service: Services, customer_id: str) -> Customer:
+def get_customer(service: Host, customer_id: str) -> Customer:
     with service.engine.connect() as conn:
         found = store.get_customer(conn, customer_id)
     if found is None:
@@ -83,7 +60,7 @@ def get_customer(service: Services, customer_id: str) -> Customer:
 
 
 def create_customer(
-    service: Services, *, name: str, numbers: Iterable[str], language: str | None = None
+    service: Host, *, name: str, numbers: Iterable[str], language: str | None = None
 ) -> Customer:
     """Add a customer; local numbers get the default country code. NumberTaken names the owner."""
     config = service.settings.load()
@@ -102,7 +79,7 @@ def create_customer(
 
 
 def update_customer(
-    service: Services,
+    service: Host,
     customer_id: str,
     *,
     name: str | None = None,
@@ -124,7 +101,7 @@ def update_customer(
     return get_customer(service, customer_id)
 
 
-def add_number(service: Services, customer_id: str, number: str) -> Customer:
+def add_number(service: Host, customer_id: str, number: str) -> Customer:
     checked = check_numbers([number], _country_code(service), field="number")
     changes = CustomerChanges(add_numbers=checked)
     now = service.clock()
@@ -132,26 +109,26 @@ def add_number(service: Services, customer_id: str, number: str) -> Customer:
     return get_customer(service, customer_id)
 
 
-def remove_number(service: Services, customer_id: str, number: str) -> Customer:
+def remove_number(service: Host, customer_id: str, number: str) -> Customer:
     e164 = normalise_for_lookup(service, number)
     now = service.clock()
     service.writer.run_sync(lambda conn: store.remove_number(conn, customer_id, e164, now))
     return get_customer(service, customer_id)
 
 
-def delete_customer(service: Services, customer_id: str) -> None:
+def delete_customer(service: Host, customer_id: str) -> None:
     """Delete a customer and its numbers; CustomerInUse if it has requests."""
     service.writer.run_sync(lambda conn: store.delete_customer(conn, customer_id))
 
 
-def normalise_for_lookup(service: Services, number: str) -> str:
+def normalise_for_lookup(service: Host, number: str) -> str:
     try:
         return normalise_msisdn(number, _country_code(service))
     except DomainError as exc:
         raise DomainError(exc.message, field="number") from None
 
 
-def find_by_number(service: Services, number: str) -> Customer | None:
+def find_by_number(service: Host, number: str) -> Customer | None:
     """The customer a number belongs to; the number may be written as the customer would."""
     e164 = normalise_for_lookup(service, number)
     with service.engine.connect() as conn:
@@ -159,7 +136,7 @@ def find_by_number(service: Services, number: str) -> Customer | None:
 
 
 def search_customers(
-    service: Services, search: str | None = None, *, before: str | None = None, limit: int = 50
+    service: Host, search: str | None = None, *, before: str | None = None, limit: int = 50
 ) -> list[Customer]:
     """Newest first; `search` matches part of a name or number, or a number as typed locally."""
     also = None
@@ -174,5 +151,5 @@ def search_customers(
         )
 
 
-def _written(service: Services, job: Callable[[Connection], T], numbers: Sequence[str]) -> T:
+def _written(service: Host, job: Callable[[Connection], T], numbers: Sequence[str]) -> T:
     return store.written(service.writer, service.engine, job, numbers)

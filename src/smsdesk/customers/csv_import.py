@@ -21,9 +21,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from smsdesk.customers import Services
 from smsdesk.customers.checks import check_language, check_name, check_numbers
 from smsdesk.domain.errors import DomainError
+from smsdesk.host import Host
 from smsdesk.store import customers as store
 
 ROWS_PER_TRANSACTION = 200
@@ -226,7 +226,7 @@ def _chunks(rows: Sequence[CsvRow], size: int) -> Iterator[Sequence[CsvRow]]:
 
 
 def import_customers(
-    service: Services,
+    service: Host,
     data: bytes | str,
     *,
     progress: Callable[[int, int], None] | None = None,

@@ -6,7 +6,6 @@ as any other (`inbound.pipeline`), or joins the request the administrator chose.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Row
@@ -18,11 +17,11 @@ from smsdesk.domain.phone import sender_number
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.sms import InboundSms
 from smsdesk.events import EventSink
+from smsdesk.host import Host
 from smsdesk.inbound.pipeline import ReplySms, process_rows
 from smsdesk.store import customers as customer_store
 from smsdesk.store import inbound as store
 from smsdesk.store import requests as request_store
-from smsdesk.store.writer import Writer
 
 # States an administrator may still decide about; requests and opt-outs already had effect.
 OPEN_INBOUND_STATES = ("unrecognised", "invalid")
@@ -32,22 +31,8 @@ class Conflict(ValueError):
     """The thing changed meanwhile or is in a state that does not allow this."""
 
 
-class Settings(Protocol):
-    def load(self) -> SmsConfiguration:
-        """The current SMS configuration."""
-
-
-class Services(Protocol):
-    """What these actions use of the running service (the service object has it all)."""
-
-    @property
-    def writer(self) -> Writer: ...
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def clock(self) -> Callable[[], float]: ...
+class Services(Host, Protocol):
+    """What these actions use of the running service besides the basics (the service has it)."""
 
     @property
     def events(self) -> EventSink: ...
