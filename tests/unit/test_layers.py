@@ -20,7 +20,7 @@ MIGRATIONS = PACKAGE / "store" / "migrations"
 # SQLAlchemy names a feature package may hold as types while the store does the querying.
 SQL_TYPES = frozenset({"Connection", "Engine", "Row", "RowMapping"})
 # The event names and the EventSink protocol (events.py) are shared by the store and the features.
-FEATURES = ("customers", "conversations", "inbound", "outbox", "webhooks_out", "events")
+FEATURES = ("customers", "conversations", "inbound", "outbox", "webhooks_out", "host", "events")
 
 
 @dataclass(frozen=True)
