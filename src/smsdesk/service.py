@@ -48,7 +48,7 @@ class Service:
         self.settings = ConfigurationStore(
             self.engine, self.box, lambda name: get_module(name).settings_model
         )
-        self.keys = ApiKeyStore(self.engine)
+        self.keys = ApiKeyStore(self.engine, clock=self.clock)
         self.users = UserStore(self.engine)
         self.opt_outs = OptOutCache(self.engine)
         self._lingering: set[asyncio.Task[None]] = set()

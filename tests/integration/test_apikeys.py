@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
+from typing import Literal
 
+import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
 
+from smsdesk.cli import app
+from smsdesk.store import apikeys
 from smsdesk.store.apikeys import ApiKeyStore
 from smsdesk.store.tables import api_keys
+from smsdesk.testing import FakeClock
+from tests.conftest import database_url
+from tests.support.harness import running_service
 
 
 def test_the_key_is_stored_only_as_a_hash(engine: Engine) -> None:
@@ -66,3 +76,72 @@ def test_wrong_and_malformed_keys_are_refused(engine: Engine) -> None:
     assert store.verify("sd_000000000000_whatever") is None
     assert store.verify("Bearer nonsense") is None
     assert store.hash_checks == 1  # only the key with a real prefix cost a hash
+
+
+def test_a_key_revoked_here_is_refused_at_once(engine: Engine) -> None:
+    clock = FakeClock()
+    store = ApiKeyStore(engine, clock=clock)
+    key, plain = store.create("crm")
+    assert store.verify(plain) is not None and store.cached(plain) is not None
+    assert store.revoke(key.prefix)
+    assert store.cached(plain) is None and store.verify(plain) is None
+
+
+def test_a_key_revoked_by_another_process_is_refused_within_a_second(engine: Engine) -> None:
+    """Another store on the same database stands for the CLI or another `serve`/`worker`."""
+    clock = FakeClock()
+    serving, elsewhere = ApiKeyStore(engine, clock=clock), ApiKeyStore(engine)
+    key, plain = elsewhere.create("crm")
+    assert serving.verify(plain) is not None
+    assert elsewhere.revoke(key.prefix)
+    clock.advance(0.999)
+    assert serving.cached(plain) is not None  # allowed: less than a second has passed
+    clock.advance(0.001)
+    assert serving.cached(plain) is None and serving.verify(plain) is None
+    assert serving.hash_checks == 1
+
+
+def test_a_check_that_read_the_key_before_it_was_revoked_does_not_keep_it(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A verification still hashing when the key is revoked here must not cache it afterwards."""
+    store = ApiKeyStore(engine, clock=FakeClock())
+    key, plain = store.create("crm")
+    hashing, go_on = threading.Event(), threading.Event()
+
+    class HeldHasher(PasswordHasher):
+        def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+            hashing.set()
+            assert go_on.wait(10)
+            return super().verify(hash, password)
+
+    monkeypatch.setattr(apikeys, "_hasher", HeldHasher())
+    checking = threading.Thread(target=store.verify, args=(plain,))
+    checking.start()
+    assert hashing.wait(10)
+    assert store.revoke(key.prefix)
+    go_on.set()
+    checking.join()
+    assert store.cached(plain) is None and store.verify(plain) is None
+
+
+async def test_the_api_refuses_a_key_revoked_with_the_cli_within_a_second(
+    tmp_path: Path, engine: Engine
+) -> None:
+    """`smsdesk apikey revoke` runs in a process of its own; a running `serve` sees it in 1 s."""
+    clock = FakeClock()
+    url = database_url(engine)
+    async with running_service(tmp_path, url, dispatcher=False, clock=clock) as h:
+        _, plain = h.service.keys.create("crm", "sender")
+        headers = {"Authorization": f"Bearer {plain}"}
+        body = {"to": "+4799999999", "text": "hi"}
+        assert (await h.client.post("/api/v1/messages", json=body, headers=headers)).is_success
+        cli = CliRunner(env={"SMSDESK_DATA_DIR": str(tmp_path), "SMSDESK_DATABASE_URL": url})
+        revoked = cli.invoke(app, ["apikey", "revoke", plain.split("_")[1]])
+        assert revoked.exit_code == 0, revoked.output
+        clock.advance(0.5)
+        assert (await h.client.post("/api/v1/messages", json=body, headers=headers)).is_success
+        clock.advance(0.5)
+        refused = await h.client.post("/api/v1/messages", json=body, headers=headers)
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "invalid_api_key"

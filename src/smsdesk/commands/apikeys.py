@@ -26,13 +26,14 @@ def apikey_create(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Make an API key; it is shown once."""
+    service = open_service(data_dir, database_url)
     try:
-        key, plain = open_service(data_dir, database_url).keys.create(
-            name, role, transactional=transactional
-        )
+        key, plain = service.keys.create(name, role, transactional=transactional)
     except ValueError as exc:
         fail(str(exc))
         return
+    finally:
+        service.close()
     err.print(f"API key {key.prefix} ({role}) created; it is shown only now:")
     out.print(plain, markup=False)
 
@@ -41,14 +42,24 @@ def apikey_create(
 def apikey_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Every key, without its secret."""
     table = Table("prefix", "name", "role", "created", "revoked")
-    for key in open_service(data_dir, database_url).keys.list():
+    service = open_service(data_dir, database_url)
+    try:
+        keys = service.keys.list()
+    finally:
+        service.close()
+    for key in keys:
         table.add_row(key.prefix, key.name, key.role, when(key.created_at), when(key.revoked_at))
     out.print(table)
 
 
 @app.command("revoke")
 def apikey_revoke(prefix: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
-    """Revoke a key by its prefix (see `apikey list`)."""
-    if not open_service(data_dir, database_url).keys.revoke(prefix):
+    """Revoke a key by its prefix (see `apikey list`); running processes refuse it within 1 s."""
+    service = open_service(data_dir, database_url)
+    try:
+        revoked = service.keys.revoke(prefix)
+    finally:
+        service.close()
+    if not revoked:
         fail(f"no active key with prefix '{prefix}'.")
     out.print("revoked")

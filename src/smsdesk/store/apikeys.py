@@ -2,9 +2,12 @@
 
 Verifying argon2 costs tens of milliseconds and 64 MiB, so it runs once per presented key:
 afterwards the key is known by the SHA-256 of what was presented, and only whether it was
-revoked is looked up again (cheaply, by id) every `cache_seconds`. Requests presenting the same
-unverified key wait for one verification instead of each running their own, and at most
-`max_hashing` verifications run at once, so a burst cannot exhaust memory.
+revoked is looked up again (cheaply, by id) once `cache_seconds` (1 s) have passed. So a key
+revoked through this store is refused at once, and one revoked by another process (the CLI,
+another `serve` or `worker` on the same database) within a second, at the cost of one query per
+key per second. Requests presenting the same unverified key wait for one verification instead of
+each running their own, and at most `max_hashing` verifications run at once, so a burst cannot
+exhaust memory.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import hashlib
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -44,11 +48,21 @@ class ApiKey:
 
 
 class ApiKeyStore:
-    def __init__(self, engine: Engine, cache_seconds: float = 5.0, max_hashing: int = 2) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        cache_seconds: float = 1.0,
+        max_hashing: int = 2,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.engine = engine
         self.cache_seconds = cache_seconds
+        self.clock = clock  # for the cache's ages only (a fake one in tests)
         self._cache: dict[str, tuple[float, ApiKey]] = {}  # digest -> (checked at, key)
         self._lock = threading.Lock()
+        # Revocations through this store: a check that read the row before one must not cache it.
+        self._revocations = 0
         self._verifying: dict[str, threading.Lock] = {}
         self._hashing = threading.BoundedSemaphore(max_hashing)
         self.hash_checks = 0  # argon2 verifications done (for tests and metrics)
@@ -96,16 +110,21 @@ class ApiKeyStore:
                 )
                 .values(revoked_at=time.time())
             ).rowcount
-        with self._lock:
+        with self._lock:  # after the commit: a check reading the row from now on sees it revoked
+            self._revocations += 1
             self._cache.clear()
         return bool(done)
 
     def cached(self, presented: str) -> ApiKey | None:
         """The key if it was checked recently (no hashing, no I/O: safe on the event loop)."""
         cached = self._cache.get(_digest(presented))
-        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+        if cached is not None and self._fresh(cached[0]):
             return cached[1]
         return None
+
+    def _fresh(self, checked_at: float) -> bool:
+        """Checked less than `cache_seconds` ago (a clock that went back counts as stale)."""
+        return 0 <= self.clock() - checked_at < self.cache_seconds
 
     def verify(self, presented: str) -> ApiKey | None:
         """The active key matching what a client presented, or None (may block: I/O, argon2)."""
@@ -122,12 +141,13 @@ class ApiKeyStore:
     def _verify(self, presented: str, digest: str) -> ApiKey | None:
         cached = self._cache.get(digest)
         if cached is not None:
-            if time.monotonic() - cached[0] < self.cache_seconds:
+            if self._fresh(cached[0]):
                 return cached[1]
             return self._recheck(digest, cached[1])
         parts = presented.split("_")
         if len(parts) < 3 or parts[0] != "sd":
             return None
+        revocations, read_at = self._revocations, self.clock()
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(api_keys).where(
@@ -145,22 +165,37 @@ class ApiKeyStore:
         key = ApiKey(
             row.id, row.name, row.role, row.prefix, row.created_at, transactional=row.transactional
         )
-        with self._lock:
-            self._cache[digest] = (time.monotonic(), key)
+        self._keep(digest, key, revocations, read_at)
         return key
 
     def _recheck(self, digest: str, key: ApiKey) -> ApiKey | None:
-        """A key verified before: is it still active? (A lookup by id, no hashing.)"""
+        """A key verified before: is it still active, with which role? (By id, no hashing.)"""
+        revocations, read_at = self._revocations, self.clock()
         with self.engine.connect() as conn:
-            revoked = conn.execute(
-                sa.select(api_keys.c.revoked_at).where(api_keys.c.id == key.id)
+            row = conn.execute(
+                sa.select(api_keys.c.revoked_at, api_keys.c.role, api_keys.c.transactional).where(
+                    api_keys.c.id == key.id
+                )
             ).first()
-        with self._lock:
-            if revoked is None or revoked.revoked_at is not None:
+        if row is None or row.revoked_at is not None:
+            with self._lock:
                 self._cache.pop(digest, None)
-                return None
-            self._cache[digest] = (time.monotonic(), key)
+            return None
+        key = replace(key, role=row.role, transactional=row.transactional)
+        self._keep(digest, key, revocations, read_at)
         return key
+
+    def _keep(self, digest: str, key: ApiKey, revocations: int, read_at: float) -> None:
+        """Cache a key read as active, unless this store revoked a key since it was read.
+
+        Its age counts from before the read, so a revocation elsewhere is seen within
+        `cache_seconds` of it however long the hashing took.
+        """
+        with self._lock:
+            if self._revocations == revocations:
+                self._cache[digest] = (read_at, key)
+            else:
+                self._cache.pop(digest, None)
 
 
 def _digest(presented: str) -> str:
