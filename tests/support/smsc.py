@@ -51,11 +51,23 @@ class TestSmsc:
 
     __test__ = False
 
-    def __init__(self, port: int | None = None, *, receipt_delay: float = 0.02) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        receipt_delay: float = 0.02,
+        id_start: int = 0x1001,
+        id_format: str = "hex",
+    ) -> None:
+        """`id_format`: "hex", "hex8" (zero-padded to 8) or "decimal" for submit_sm_resp ids."""
         self.port = port or free_port()
         self.receipt_delay = receipt_delay
         self.receipts = True
-        self.decimal_receipt_ids = False
+        self.decimal_receipt_ids = False  # hex ids answered, written in decimal in receipts
+        self.hex_receipt_ids = False  # decimal ids answered, written in hex in receipts
+        self.id_start = id_start
+        self.id_format = id_format
+        self.fail_to: set[str] = set()  # destination_addr whose receipts say UNDELIV
         self.accepted: list[Submitted] = []
         self.receipt_failures: list[str] = []  # refused hand-overs of receipts (retried)
         self.refuse: list[int] = []  # command_status for the next submit_sm, one each
@@ -141,8 +153,8 @@ class TestSmsc:
             if self.refuse:
                 event.reject(self.refuse.pop(0))
                 return None
+            message_id = self._format_id(self.id_start + self._counter)
             self._counter += 1
-            message_id = f"{self._counter + 0x1000:x}"
             self.accepted.append(
                 Submitted(
                     message_id,
@@ -166,20 +178,32 @@ class TestSmsc:
             return None
         return asyncio.create_task(self._receipt(esme, event, message_id))
 
+    def _format_id(self, number: int) -> str:
+        if self.id_format == "decimal":
+            return str(number)
+        return f"{number:08x}" if self.id_format == "hex8" else f"{number:x}"
+
+    def _receipt_form(self, mid: str) -> str:
+        if self.decimal_receipt_ids:
+            return str(int(mid, 16))
+        return format(int(mid), "x") if self.hex_receipt_ids else mid
+
     def _receiver(self) -> smpp34.Esme | None:
         return next((e for e in self._sessions.values() if e.can_receive), None)
 
     async def _receipt(self, esme: smpp34.Esme, event: smpp34.SubmitSmEvent, mid: str) -> None:
         await asyncio.sleep(self.receipt_delay)
-        shown = str(int(mid, 16)) if self.decimal_receipt_ids else mid
+        shown = self._receipt_form(mid)
         stamp = time.strftime("%y%m%d%H%M")
+        failed = event.destination_addr in self.fail_to
+        stat, err, state = ("UNDELIV", "001", 5) if failed else ("DELIVRD", "000", 2)
         text = (
-            f"id:{shown} sub:001 dlvrd:001 submit date:{stamp} done date:{stamp} "
-            "stat:DELIVRD err:000 text:"
+            f"id:{shown} sub:001 dlvrd:{0 if failed else 1:03d} submit date:{stamp} "
+            f"done date:{stamp} stat:{stat} err:{err} text:"
         )
         for attempt in range(5):  # like a real SMSC, try a refused receipt again later
             try:
-                await self._send_receipt(esme, event, text, shown)
+                await self._send_receipt(esme, event, text, shown, state)
                 return
             except Exception as exc:  # the ESME refused it (busy), or the link went
                 with self._lock:
@@ -187,7 +211,7 @@ class TestSmsc:
                 await asyncio.sleep(0.2 * (attempt + 1))
 
     async def _send_receipt(
-        self, esme: smpp34.Esme, event: smpp34.SubmitSmEvent, text: str, shown: str
+        self, esme: smpp34.Esme, event: smpp34.SubmitSmEvent, text: str, shown: str, state: int
     ) -> None:
         await esme.deliver_sm(
             event.source_addr,
@@ -196,7 +220,7 @@ class TestSmsc:
             esm_class=0x04,
             tlvs=[
                 smpp34.Tlv(0x001E, shown.encode() + b"\0"),
-                smpp34.Tlv(0x0427, b"\x02"),
+                smpp34.Tlv(0x0427, bytes([state])),
             ],
         )
 

@@ -24,7 +24,7 @@ from smsdesk.providers.base import (
 )
 from smsdesk.providers.smpp import codec, statuses
 from smsdesk.providers.smpp.codec import LongMessages
-from smsdesk.providers.smpp.receipts import PartReceipts, hex_and_decimal_id_forms
+from smsdesk.providers.smpp.receipts import PartReceipts, ReceiptIdBase, receipt_form
 
 FAST = settings(max_examples=150, deadline=None)
 GSM_TEXT = "Lorem ipsum {dolor} sit amet € "
@@ -281,21 +281,23 @@ def test_receipts_are_told_from_mo_by_esm_class(esm_class: int, receipt: bool) -
 # -- receipt matching --------------------------------------------------------------------------
 
 
-def test_id_forms_read_hex_and_decimal_both_ways() -> None:
-    assert hex_and_decimal_id_forms("000A\0") == {"a", "10"}
-    assert hex_and_decimal_id_forms("10") == {"10", "16", "a"}  # the ambiguity kept for now
-    assert hex_and_decimal_id_forms("xyz") == {"xyz"}
+def test_an_id_is_read_in_one_base_only() -> None:
+    assert receipt_form("000A\0", ReceiptIdBase.AS_IS) == "a"
+    assert receipt_form("000A\0", ReceiptIdBase.DECIMAL) == "10"
+    assert receipt_form("000A", ReceiptIdBase.HEX) is None  # not a decimal number
+    assert receipt_form("10", ReceiptIdBase.HEX) == "a"
+    assert receipt_form("xyz", ReceiptIdBase.DECIMAL) is None
 
 
 def test_message_is_delivered_only_when_every_part_is() -> None:
-    receipts = PartReceipts()
+    receipts = PartReceipts(ReceiptIdBase.DECIMAL)
     receipts.track(["0A", "0B"])
-    first = StatusReport("0a", Status.DELIVERED, "DELIVRD")
-    tracked = receipts.find(first)
+    first = StatusReport("10", Status.DELIVERED, "DELIVRD")
+    tracked = receipts.find(first).tracked
     assert tracked is not None
     assert PartReceipts.conclude(tracked, first) is None
     second = StatusReport("11", Status.DELIVERED, "DELIVRD:000")  # 0x0B written in decimal
-    tracked = receipts.find(second)
+    tracked = receipts.find(second).tracked
     assert tracked is not None
     assert PartReceipts.conclude(tracked, second) == StatusReport(
         "0A", Status.DELIVERED, "DELIVRD:000"
@@ -306,12 +308,12 @@ def test_message_is_delivered_only_when_every_part_is() -> None:
 def test_a_failed_part_settles_the_message_and_interim_states_do_not() -> None:
     receipts = PartReceipts()
     receipts.track(["1", "2"])
-    tracked = receipts.find(StatusReport("2", Status.SENT, "ENROUTE"))
+    tracked = receipts.find(StatusReport("2", Status.SENT, "ENROUTE")).tracked
     assert tracked is not None
     assert PartReceipts.conclude(tracked, StatusReport("2", Status.SENT, "ENROUTE")) is None
     settled = PartReceipts.conclude(tracked, StatusReport("2", Status.UNDELIVERED, "UNDELIV"))
     assert settled == StatusReport("1", Status.UNDELIVERED, "UNDELIV")
-    assert receipts.find(StatusReport("3", Status.DELIVERED, "DELIVRD")) is None
+    assert receipts.find(StatusReport("3", Status.DELIVERED, "DELIVRD")).tracked is None
 
 
 def test_oldest_ids_are_forgotten_first() -> None:
@@ -319,8 +321,8 @@ def test_oldest_ids_are_forgotten_first() -> None:
     receipts.track(["x1"])
     receipts.track(["x2"])
     receipts.track(["x3"])
-    assert receipts.find(StatusReport("x1", Status.DELIVERED, "")) is None
-    assert receipts.find(StatusReport("x3", Status.DELIVERED, "")) is not None
+    assert receipts.find(StatusReport("x1", Status.DELIVERED, "")).tracked is None
+    assert receipts.find(StatusReport("x3", Status.DELIVERED, "")).tracked is not None
 
 
 # -- mobile-originated -------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 - `send` submits every part of every message of a batch at once, at most `window_size` in
   flight. A message's provider id is the message_id of its first part; receipts for any part
-  are matched through all part ids (see `receipts`). A message is delivered when every part
-  has a DELIVRD receipt; the first failed part's receipt decides otherwise.
+  are matched through all part ids, read in the one way the SMSC writes them (see `receipts`).
+  A message is delivered when every part has a DELIVRD receipt; the first failed part's
+  receipt decides otherwise.
 - Receipts and mobile-originated messages arrive over the session and are handed to
   `ProviderContext.on_reports` / `on_inbound`; concatenated MO parts are reassembled first.
 - A part refused or lost after an earlier part was accepted makes the whole message retry,
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -28,12 +30,13 @@ from smsdesk.domain.message import Status
 from smsdesk.domain.sms import InboundSms, OutboundSms, StatusReport
 from smsdesk.providers.base import PermanentError, Provider, ProviderError, SendResult, Transport
 from smsdesk.providers.smpp import codec
-from smsdesk.providers.smpp.receipts import PartReceipts
+from smsdesk.providers.smpp.receipts import PartReceipts, Tracked
 from smsdesk.providers.smpp.session import SmppSession
 from smsdesk.providers.smpp.settings import SmppSettings
 
 log = logging.getLogger("smsdesk.providers.smpp")  # one logger for the module, as before the split
 MATCH_RETRY_DELAY = 2.0  # seconds a receipt for an unknown id waits for its submit_sm answer
+AMBIGUOUS_WAITS = 5  # waits a receipt two messages could own gets while `auto` learns the base
 ASSEMBLY_TIMEOUT = 600.0  # seconds the parts of a concatenated MO are waited for
 
 
@@ -59,7 +62,7 @@ class SmppProvider(Provider):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._session = SmppSession(self.settings, self._on_deliver)
         self._reference = random.randrange(256)
-        self._receipts = PartReceipts()
+        self._receipts = PartReceipts(self.settings.receipt_id_base)
         self._assemblies: dict[tuple[str, str, int, int], _Assembly] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._pending_reports: list[StatusReport] = []
@@ -134,7 +137,7 @@ class SmppProvider(Provider):
                     [StatusReport(f"malformed:{raw}", Status.SENT, "malformed", str(exc))]
                 )
                 return
-            await self._match(report, retry=True)
+            await self._match(report, waited=0)
             return
         part = codec.parse_mo(
             event.source_addr,
@@ -148,21 +151,42 @@ class SmppProvider(Provider):
         if sms is not None and self.context.on_inbound is not None:
             await self.context.on_inbound([sms])
 
-    async def _match(self, report: StatusReport, *, retry: bool) -> None:
-        tracked = self._receipts.find(report)
-        if tracked is None:
-            if retry:  # the receipt may overtake the submit_sm answer
-                self._later(self._match_later(report))
-                return
-            await self._reports([report])
+    async def _match(self, report: StatusReport, *, waited: int) -> None:
+        """Apply a receipt to the one message it names; one that could name two is kept aside.
+
+        A receipt first waits once for its submit_sm answer, which it may overtake; one that
+        two messages could own waits longer while `auto` learns how the SMSC writes ids.
+        """
+        found = self._receipts.find(report)
+        if found.tracked is not None and found.certain:
+            await self._settle(found.tracked, report)
             return
+        if waited == 0 or (found.ambiguous and waited < AMBIGUOUS_WAITS):
+            self._later(self._match_later(report, waited + 1))
+            return
+        if found.ambiguous:
+            log.warning(
+                "SMPP receipt id %s could be two messages' (hex or decimal); kept as unmatched. "
+                "Set smpp.receipt_id_base to how this SMSC writes receipt ids.",
+                report.provider_message_id,
+            )
+            kept = f"ambiguous:{report.provider_message_id}"  # matches no message's id
+            await self._reports([dataclasses.replace(report, provider_message_id=kept)])
+        elif found.tracked is None:
+            await self._reports([report])
+        else:
+            if found.reading is not None and waited == 1:
+                self._receipts.vote(found.reading)  # only one reading names a message
+            await self._settle(found.tracked, report)
+
+    async def _settle(self, tracked: Tracked, report: StatusReport) -> None:
         settled = PartReceipts.conclude(tracked, report)
         if settled is not None:
             await self._reports([settled])
 
-    async def _match_later(self, report: StatusReport) -> None:
+    async def _match_later(self, report: StatusReport, waited: int) -> None:
         await asyncio.sleep(MATCH_RETRY_DELAY)
-        await self._match(report, retry=False)
+        await self._match(report, waited=waited)
 
     def _later(self, coro: Coroutine[Any, Any, None]) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)

@@ -11,8 +11,9 @@ from pydantic import Field, SecretStr
 
 from smsdesk.domain.sms import ModuleSettings
 from smsdesk.providers.smpp.codec import DC_GSM7, LongMessages
+from smsdesk.providers.smpp.receipts import ReceiptIdBase
 
-__all__ = ["BindMode", "LongMessages", "SmppSettings"]
+__all__ = ["BindMode", "LongMessages", "ReceiptIdBase", "SmppSettings"]
 
 
 class BindMode(enum.StrEnum):
@@ -92,6 +93,12 @@ class SmppSettings(ModuleSettings):
         True,
         title="Delivery report",
         description="Ask for delivery receipts (registered_delivery 1).",
+    )
+    receipt_id_base: ReceiptIdBase = Field(
+        ReceiptIdBase.AUTO,
+        title="Receipt id base",
+        description="How receipts write the message id: as_is (as in submit_sm_resp), decimal "
+        "(submit_sm_resp hex, receipts decimal), hex (the reverse), or auto (learnt from the ids).",
     )
     long_messages: LongMessages = Field(
         LongMessages.UDH,
