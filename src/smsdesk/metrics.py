@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import (
@@ -42,10 +42,17 @@ SEND_LATENCY = Histogram(
 )
 
 
-def count_outcomes(module: str, outcomes: Sequence[Any], stored: int) -> None:
-    if stored:
-        for outcome in outcomes:
-            OUTCOMES.labels(module, outcome.status.value).inc()
+def count_recorded(module: str, recorded: Any) -> None:
+    """Statuses a recorded send set, and those of reports that had waited for it (`Recorded`).
+
+    Those reports were counted as received (unmatched) when they came; the status each one
+    applies is counted here, once, when the send is recorded.
+    """
+    for outcome in recorded.outcomes:
+        OUTCOMES.labels(module, outcome.status.value).inc()
+    for report_module, tally in recorded.reports:
+        for status in tally.statuses:
+            OUTCOMES.labels(report_module, status).inc()
 
 
 def count_reports(module: str, tally: Any) -> None:

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from smsdesk.store.tables import messages
+from smsdesk.store.tables import messages, unmatched_reports
 from tests.conftest import database_url
 from tests.support.harness import Harness, running_service
 from tests.support.smsc import TestSmsc
@@ -106,3 +106,47 @@ async def test_every_message_ends_with_its_own_receipts_status(
     want = {number(i): "undelivered" if failing(i) else "delivered" for i in range(COUNT)}
     assert got == want
     assert smsc.accepted[0].message_id in ("1", "00000001")
+
+
+def delivered_counter(text: str) -> float:
+    key = 'smsdesk_messages_total{module="smpp",status="delivered"}'
+    lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if line[:1] not in ("", "#"))
+    return float(lines.get(key, 0))
+
+
+async def test_a_report_that_waited_for_its_send_is_counted_once(
+    tmp_path: Path, engine: Engine, smsc_peers: list[TestSmsc]
+) -> None:
+    """The receipt comes first and is kept unmatched; recording the send applies and counts it."""
+    smsc = TestSmsc(id_start=1, id_format="hex8")
+    smsc_peers.append(smsc.start())
+    async with running_service(tmp_path, database_url(engine)) as h:
+        await h.configure(
+            module="smpp",
+            sender="Smsdesk",
+            module_settings={"smpp": {"host": "127.0.0.1", "port": smsc.port, "timeout": 2}},
+            limits={"smpp": {"rate_limit": 0, "concurrency": 4}},
+        )
+        before = delivered_counter((await h.get("/metrics")).text)
+        response = await h.post("/api/v1/messages", {"to": number(1), "text": "warm up"})
+        await h.wait_for(response.json()["id"], "delivered")
+        smsc.receipts = False
+        early = smsc.next_id()
+        smsc.deliver(
+            number(2).lstrip("+"),
+            "Smsdesk",
+            f"id:{early} sub:001 dlvrd:001 stat:DELIVRD err:000 text:".encode(),
+            esm_class=0x04,
+        )
+        await h.wait_until(lambda: unmatched(h) == [early], "the receipt kept as unmatched")
+        response = await h.post("/api/v1/messages", {"to": number(2), "text": "late send"})
+        message = await h.wait_for(response.json()["id"], "delivered")
+        assert message["provider_message_id"] == early and unmatched(h) == []
+        after = delivered_counter((await h.get("/metrics")).text)
+        assert list(statuses(h).values()) == ["delivered", "delivered"]
+    assert after - before == 2
+
+
+def unmatched(h: Harness) -> list[str]:
+    with h.service.engine.connect() as conn:
+        return list(conn.execute(sa.select(unmatched_reports.c.provider_message_id)).scalars())

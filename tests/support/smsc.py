@@ -178,6 +178,11 @@ class TestSmsc:
             return None
         return asyncio.create_task(self._receipt(esme, event, message_id))
 
+    def next_id(self) -> str:
+        """The message id the next accepted submit_sm will be answered with."""
+        with self._lock:
+            return self._format_id(self.id_start + self._counter)
+
     def _format_id(self, number: int) -> str:
         if self.id_format == "decimal":
             return str(number)

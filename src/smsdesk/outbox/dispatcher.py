@@ -330,13 +330,13 @@ class Dispatcher:
                 self._bucket_pause(module, result.error)
             self._log_outcome(module, row, outcome)
         try:
-            stored = await self.writer.run(
-                lambda c: repo.record_outcomes(c, self.owner, outcomes, now, self.events)
+            recorded = await self.writer.run(
+                lambda c: repo.record_send_outcomes(c, self.owner, outcomes, now, self.events)
             )
         except Exception:
             log.exception("recording send outcomes failed; leases will expire and retry")
             return
-        metrics.count_outcomes(module, outcomes, stored)
+        metrics.count_recorded(module, recorded)
 
     def _bucket_pause(self, module: str, error: RateLimitedError) -> None:
         bucket = self._buckets.get(module)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
+from smsdesk import metrics
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.message import Status
 from smsdesk.domain.settings import SmsConfiguration
@@ -108,9 +109,10 @@ async def send_test(
     outcome = outcome_for(
         stored_row, result, service.clock(), RetryPolicy(), random.Random(), retry=False
     )
-    await service.writer.run(
-        lambda c: repo.record_outcomes(c, owner, [outcome], service.clock(), service.events)
+    recorded = await service.writer.run(
+        lambda c: repo.record_send_outcomes(c, owner, [outcome], service.clock(), service.events)
     )
+    metrics.count_recorded(row["module"], recorded)
     with service.engine.connect() as conn:
         final = repo.get_message(conn, row["id"])
     return TestOutcome(

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from smsdesk.domain.message import Status
 from smsdesk.events import EventSink
 from smsdesk.store.bulk import insert_rows
-from smsdesk.store.reports import apply_early_reports
+from smsdesk.store.reports import ReportTally, apply_early_reports
 from smsdesk.store.tables import idempotency_keys, message_events, messages
 from smsdesk.store.timeline import (
     EVENT_COLUMNS,
@@ -212,6 +212,14 @@ class Outcome:
     next_attempt_at: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What recording send outcomes changed, for the caller to count once it is committed."""
+
+    outcomes: tuple[Outcome, ...]  # the outcomes stored (of messages this owner still held)
+    reports: tuple[tuple[str, ReportTally], ...] = ()  # early reports applied, per module
+
+
 def record_outcomes(
     conn: Connection,
     owner: str,
@@ -220,6 +228,17 @@ def record_outcomes(
     events: EventSink | None = None,
 ) -> int:
     """Store send outcomes for messages this owner still holds; return how many were stored."""
+    return len(record_send_outcomes(conn, owner, outcomes, now, events).outcomes)
+
+
+def record_send_outcomes(
+    conn: Connection,
+    owner: str,
+    outcomes: Sequence[Outcome],
+    now: float,
+    events: EventSink | None = None,
+) -> Recorded:
+    """Store send outcomes for messages this owner still holds, and reports that were waiting."""
     ids = [o.message_id for o in outcomes]
     held = {
         row.id: row
@@ -271,9 +290,8 @@ def record_outcomes(
         for o in mine
         if o.status is Status.SENT and o.provider_message_id
     }
-    if sent:
-        apply_early_reports(conn, sent, now, events)
-    return len(mine)
+    early = apply_early_reports(conn, sent, now, events) if sent else []
+    return Recorded(tuple(mine), tuple(early))
 
 
 def _outcome_row(o: Outcome, now: float) -> dict[str, Any]:

@@ -159,24 +159,28 @@ def _plan_report(
 
 def apply_early_reports(
     conn: Connection, sent: dict[str, str], now: float, events: EventSink | None = None
-) -> None:
+) -> list[tuple[str, ReportTally]]:
     """Reports that arrived before the send was recorded are applied now.
 
-    `sent` maps the provider ids of sends just recorded to our message ids.
+    `sent` maps the provider ids of sends just recorded to our message ids. Returns what each
+    module's reports did, so that the caller counts those status changes once committed.
     """
     early = conn.execute(
         sa.select(ur).where(ur.c.provider_message_id.in_(sent)).order_by(ur.c.id)
     ).all()
     if not early:
-        return
+        return []
     by_module: dict[str, list[StatusReport]] = {}
     for row in early:
         by_module.setdefault(row.module, []).append(
             StatusReport(row.provider_message_id, Status(row.status), row.code or "")
         )
-    for module, reports in by_module.items():
-        apply_reports(conn, module, reports, now, keep_unmatched=False, events=events)
+    tallies = [
+        (module, apply_reports(conn, module, reports, now, keep_unmatched=False, events=events))
+        for module, reports in by_module.items()
+    ]
     conn.execute(ur.delete().where(ur.c.id.in_([row.id for row in early])))
+    return tallies
 
 
 def apply_and_find(

@@ -36,7 +36,11 @@ class ReceiptIdBase(enum.StrEnum):
     HEX = "hex"  # submit_sm_resp in decimal, receipts in hex
 
 
-READINGS = (ReceiptIdBase.AS_IS, ReceiptIdBase.DECIMAL, ReceiptIdBase.HEX)
+READINGS: tuple[ReceiptIdBase, ...] = (
+    ReceiptIdBase.AS_IS,
+    ReceiptIdBase.DECIMAL,
+    ReceiptIdBase.HEX,
+)
 
 
 @dataclass(slots=True)
@@ -104,7 +108,7 @@ class PartReceipts:
     def __init__(
         self, base: ReceiptIdBase = ReceiptIdBase.AUTO, capacity: int = MAX_TRACKED_IDS
     ) -> None:
-        self._possible = set(READINGS) if base is ReceiptIdBase.AUTO else {base}
+        self._possible: set[ReceiptIdBase] = set(READINGS) if base is ReceiptIdBase.AUTO else {base}
         self._index: dict[ReceiptIdBase, OrderedDict[str, Tracked]] = {
             reading: OrderedDict() for reading in READINGS
         }
