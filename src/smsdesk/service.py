@@ -14,6 +14,7 @@ import httpx
 
 from smsdesk.crypto import SecretBox, load_or_create_key
 from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.domain.webhook_settings import Network
 from smsdesk.events import EventSink
 from smsdesk.inbound.processor import InboundProcessor
 from smsdesk.outbox.accept import NewMessage, prepare_message
@@ -52,7 +53,7 @@ class Service:
         self.users = UserStore(self.engine)
         self.opt_outs = OptOutCache(self.engine)
         self._lingering: set[asyncio.Task[None]] = set()
-        self.webhooks = WebhookHub(self.engine, self.box, self.clock)
+        self.webhooks = WebhookHub(self.engine, self.box, self.clock, allowed=self.webhook_networks)
         self.events: EventSink = self.webhooks
         self.deliverer: WebhookDeliverer | None = None
         self.owner = config.worker_id or f"{socket.gethostname()}:{os.getpid()}"
@@ -63,6 +64,10 @@ class Service:
         self.reconciler: Reconciler | None = None
         self.inbound: InboundProcessor | None = None
         self._own_http = False
+
+    def webhook_networks(self) -> tuple[Network, ...]:
+        """The private networks webhooks may reach (SMS configuration: webhooks.allow_private)."""
+        return self.settings.load().webhooks.networks()
 
     def upgrade(self) -> None:
         db.upgrade(self.engine)
@@ -114,7 +119,9 @@ class Service:
             )
             await self.reconciler.start()
             # Webhooks go out from their own task and HTTP client, never the dispatcher's.
-            self.deliverer = WebhookDeliverer(writer=self.writer, box=self.box, clock=self.clock)
+            self.deliverer = WebhookDeliverer(
+                writer=self.writer, box=self.box, clock=self.clock, allowed=self.webhook_networks
+            )
             await self.deliverer.start()
             self.webhooks.notify = self.deliverer.wake
             self.inbound = InboundProcessor(

@@ -56,6 +56,8 @@ class Channel:
                 "sender": "Support",
                 "inbound": {"sms_endpoint": "HELP"},
                 "module_settings": {self.module: settings},
+                # The other system's receiver listens on loopback.
+                "webhooks": {"allow_private": ["127.0.0.0/8"]},
             },
         )
         assert saved.status_code == 200, saved.text

@@ -18,6 +18,7 @@ BOB = "+31623456789"
 
 async def subscribed(h: Harness) -> str:
     """A webhook subscription to opt-out changes (to a port nobody listens on)."""
+    await h.configure(webhooks={"allow_private": ["127.0.0.0/8"]})
     response = await h.post(
         "/api/v1/webhooks", {"url": "http://127.0.0.1:9/events", "events": ["optout.changed"]}
     )

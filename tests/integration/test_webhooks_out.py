@@ -36,6 +36,20 @@ from tests.conftest import database_url
 from tests.support.harness import Harness, running_service
 
 TO = "+31612345678"
+# The receivers of these tests listen on loopback, which webhooks reach only when allowed.
+LOOPBACK_ALLOWED = {"allow_private": ["127.0.0.0/8"]}
+
+
+@pytest.fixture
+async def harness(harness: Harness) -> Harness:
+    await harness.configure(webhooks=LOOPBACK_ALLOWED)
+    return harness
+
+
+@pytest.fixture
+async def any_db_harness(any_db_harness: Harness) -> Harness:
+    await any_db_harness.configure(webhooks=LOOPBACK_ALLOWED)
+    return any_db_harness
 
 
 class Receiver:
@@ -161,6 +175,7 @@ async def test_failing_receiver_is_retried_with_backoff_until_dead_then_replayed
         running_service(tmp_path, database_url(engine), clock=clock) as h,
         receiving() as (receiver, url),
     ):
+        await h.configure(webhooks=LOOPBACK_ALLOWED)
         deliverer = h.service.deliverer
         assert deliverer is not None
         receiver.status = 500
@@ -211,6 +226,7 @@ async def test_failing_receiver_is_retried_with_backoff_until_dead_then_replayed
 async def test_replay_of_a_pending_delivery_is_refused(tmp_path: Path) -> None:
     clock = FakeClock()
     async with running_service(tmp_path, clock=clock) as h, receiving() as (receiver, url):
+        await h.configure(webhooks=LOOPBACK_ALLOWED)
         receiver.status = 503
         sub = await subscribe(h, url, "optout.changed")
         ping = (await h.post(f"/api/v1/webhooks/{sub['id']}/ping")).json()
@@ -227,6 +243,7 @@ async def test_deactivated_or_deleted_subscription_makes_pending_deliveries_dead
     """Waiting retries do not go to a subscription that was paused or removed."""
     clock = FakeClock()
     async with running_service(tmp_path, clock=clock) as h, receiving() as (receiver, url):
+        await h.configure(webhooks=LOOPBACK_ALLOWED)
         deliverer = h.service.deliverer
         assert deliverer is not None
         receiver.status = 500

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from smsdesk.domain.phone import parse_country_code
 from smsdesk.domain.sender import validate_sender
 from smsdesk.domain.sms import ModuleSettings
+from smsdesk.domain.webhook_settings import WebhookSettings
 
 MASK = "********"
 _LINE = re.compile(r"^\s*([^=\s]+)\s*=\s*(.*?)\s*$")
@@ -204,6 +205,7 @@ class SmsConfiguration(BaseModel):
         "up at the provider, for modules that can be asked; 0 turns this off.",
     )
     inbound: InboundSettings = Field(default_factory=InboundSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     module_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     limits: dict[str, ModuleLimits] = Field(default_factory=dict)
 

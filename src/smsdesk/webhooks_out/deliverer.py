@@ -5,6 +5,10 @@ receiver that hangs or fails holds at most `concurrency` delivery slots for `tim
 each and never delays sending or receiving SMS. A claim is a lease (`lease_seconds`): if this
 process stops mid-delivery, the delivery is taken up again once the lease has expired, so a
 receiver may see the same delivery twice and should de-duplicate on the event id.
+
+Each attempt resolves the receiver's host, checks every address (`destinations`: public, or in
+the installation's `webhooks.allow_private`) and connects to a checked one (`transport`).
+Redirects are not followed: a 3xx is a failed attempt.
 """
 
 from __future__ import annotations
@@ -14,16 +18,25 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
 
 from smsdesk import __version__
 from smsdesk.crypto import SecretBox, SecretKeyError
+from smsdesk.domain.webhook_settings import Network
 from smsdesk.store.webhooks import Claimed, claim_due, record_attempt
 from smsdesk.store.writer import Writer
+from smsdesk.webhooks_out.destinations import (
+    Address,
+    DestinationRefused,
+    Resolver,
+    checked_addresses,
+    resolve_host,
+)
 from smsdesk.webhooks_out.retry import DeliveryPolicy, next_attempt_at
 from smsdesk.webhooks_out.signing import sign_headers
+from smsdesk.webhooks_out.transport import PinnedTransport
 
 log = logging.getLogger(__name__)
 ERROR_BODY_BYTES = 300
@@ -43,7 +56,8 @@ class WebhookDeliverer:
         poll_interval: float = 1.0,
         lease_seconds: float = 60.0,
         policy: DeliveryPolicy = DeliveryPolicy(),
-        transport: httpx.AsyncBaseTransport | None = None,
+        allowed: Callable[[], Sequence[Network]] = tuple,
+        resolve: Resolver = resolve_host,
     ) -> None:
         self.writer = writer
         self.box = box
@@ -54,7 +68,8 @@ class WebhookDeliverer:
         self.lease_seconds = max(lease_seconds, timeout * 3)
         self.policy = policy
         self.rng = random.Random()
-        self._transport = transport
+        self.allowed = allowed
+        self.resolve = resolve
         self._client: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -86,7 +101,7 @@ class WebhookDeliverer:
         self._loop = asyncio.get_running_loop()
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout),
-            transport=self._transport,
+            transport=PinnedTransport(self._check),
             follow_redirects=False,
             headers={"User-Agent": f"smsdesk/{__version__} (webhooks)"},
         )
@@ -107,6 +122,10 @@ class WebhookDeliverer:
             await self._client.aclose()
             self._client = None
         self._loop = None
+
+    def _check(self, host: str, port: int) -> list[Address]:
+        """The addresses of `host` this attempt may connect to (run in a worker thread)."""
+        return checked_addresses(host, port, self.allowed(), self.resolve)
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -184,10 +203,14 @@ class WebhookDeliverer:
                     await response.aclose()
         except TimeoutError:
             return None, f"no answer within {self.timeout:g} s"
+        except DestinationRefused as exc:
+            return None, exc.message
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if 200 <= response.status_code < 300:
             return response.status_code, None
+        if 300 <= response.status_code < 400:
+            return response.status_code, _redirect_error(response)
         detail = excerpt.decode("utf-8", "replace").strip()
         return response.status_code, f"HTTP {response.status_code}" + (
             f": {detail}" if detail else ""
@@ -208,6 +231,14 @@ class WebhookDeliverer:
             log.warning("webhook delivery dead: %s", error, extra=extra)
         else:
             log.info("webhook delivery failed: %s; retrying", error, extra=extra)
+
+
+def _redirect_error(response: httpx.Response) -> str:
+    location = response.headers.get("location", "")
+    return (
+        f"HTTP {response.status_code}: redirects are not followed; give the webhook the final "
+        "URL" + (f" (the receiver pointed to {location[:200]})" if location else "")
+    )
 
 
 async def _read_some(response: httpx.Response, limit: int) -> bytes:

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from smsdesk.crypto import SecretBox
 from smsdesk.domain.ids import new_id
+from smsdesk.domain.webhook_settings import Network
 from smsdesk.store import webhooks as webhook_db
 from smsdesk.webhooks_out.subscriptions import WebhookStore, envelope
 
@@ -38,6 +39,7 @@ class WebhookHub:
         *,
         refresh_seconds: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
+        allowed: Callable[[], Sequence[Network]] = tuple,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -45,7 +47,7 @@ class WebhookHub:
         self.monotonic = monotonic
         self.notify: Callable[[], None] | None = None
         self.store = WebhookStore(
-            engine, box, clock, on_change=self.invalidate, on_queued=self._notify
+            engine, box, clock, on_change=self.invalidate, on_queued=self._notify, allowed=allowed
         )
         self._subscribers: dict[str, tuple[str, ...]] = {}
         self._loaded_at: float | None = None

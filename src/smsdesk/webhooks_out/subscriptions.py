@@ -10,7 +10,7 @@ a new delivery of the same event (same event id, same body) with a fresh 24-hour
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,10 +23,12 @@ from smsdesk.crypto import SecretBox
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.times import iso
+from smsdesk.domain.webhook_settings import Network
 from smsdesk.events import EVENT_TYPES
 from smsdesk.store import webhooks as store
 from smsdesk.store.db import write_transaction
 from smsdesk.store.webhooks import DELIVERY_STATUSES, PENDING, delivery_row
+from smsdesk.webhooks_out.destinations import Resolver, check_url, resolve_host
 
 PING = "ping"
 MIN_SECRET_LENGTH = 16
@@ -108,7 +110,8 @@ class WebhookStore:
     """Subscriptions (create, list, change, delete) and deliveries (list, replay, ping).
 
     `on_change` runs after a subscription changed (the hub drops its cache); `on_queued` after
-    a delivery was queued here (the deliverer is woken).
+    a delivery was queued here (the deliverer is woken). A URL must pass `destinations`, with
+    the private networks `allowed` returns and host names looked up with `resolve`.
     """
 
     def __init__(
@@ -119,12 +122,22 @@ class WebhookStore:
         *,
         on_change: Callable[[], None] = lambda: None,
         on_queued: Callable[[], None] = lambda: None,
+        allowed: Callable[[], Sequence[Network]] = tuple,
+        resolve: Resolver = resolve_host,
     ) -> None:
         self.engine = engine
         self.box = box
         self.clock = clock
         self.on_change = on_change
         self.on_queued = on_queued
+        self.allowed = allowed
+        self.resolve = resolve
+
+    def checked_url(self, url: str) -> str:
+        """`url` if webhooks may be sent to it (its shape, then every address it names)."""
+        url = validate_url(url)
+        check_url(url, self.allowed(), self.resolve)
+        return url
 
     def create(
         self,
@@ -137,7 +150,7 @@ class WebhookStore:
         generated = new_secret() if secret is None else None
         subscription = Subscription(
             new_id(),
-            validate_url(url),
+            self.checked_url(url),
             validate_events(events),
             description[:200],
             True,
@@ -186,7 +199,7 @@ class WebhookStore:
         """Change the given fields; a rotated secret is returned (shown only now)."""
         values: dict[str, Any] = {}
         if url is not None:
-            values["url"] = validate_url(url)
+            values["url"] = self.checked_url(url)
         if events is not None:
             values["events"] = ",".join(validate_events(events))
         if description is not None:
