@@ -13,6 +13,7 @@ connection is only reused for the name its certificate was checked for.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
@@ -31,8 +32,9 @@ class PinnedTransport(httpx.AsyncBaseTransport):
     for an address webhooks may not reach, and OSError when the name cannot be resolved.
     """
 
-    def __init__(self, check: Check) -> None:
+    def __init__(self, check: Check, *, verify: ssl.SSLContext | bool = True) -> None:
         self.check = check
+        self.verify = verify  # certificates are checked against the URL's host name
         self._pools: OrderedDict[tuple[str, str, int], httpx.AsyncHTTPTransport] = OrderedDict()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -64,7 +66,7 @@ class PinnedTransport(httpx.AsyncBaseTransport):
 
     async def _pool(self, scheme: str, host: str, port: int) -> httpx.AsyncHTTPTransport:
         key = (scheme, host, port)
-        pool = self._pools.pop(key, None) or httpx.AsyncHTTPTransport()
+        pool = self._pools.pop(key, None) or httpx.AsyncHTTPTransport(verify=self.verify)
         self._pools[key] = pool
         if len(self._pools) > MAX_POOLS:
             _, oldest = self._pools.popitem(last=False)
