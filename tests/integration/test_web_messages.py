@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -86,7 +88,8 @@ async def test_the_message_page_shows_fields_and_timeline_with_provider_codes(
 
 async def test_sms_text_is_shown_escaped(harness: Harness, admin: httpx.AsyncClient) -> None:
     """A text holding HTML is shown as text, never run as markup."""
-    later = "2099-01-01T00:00:00Z"  # stays queued, so the outbox lists it too
+    # stays queued, so the outbox lists it too
+    later = datetime.fromtimestamp(time.time() + 86400, UTC).isoformat()
     message_id = await send(harness, text="<script>alert(1)</script>", scheduled_at=later)
     for path in (f"/messages/{message_id}", "/messages", "/outbox"):
         page = (await admin.get(path)).text

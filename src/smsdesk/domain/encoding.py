@@ -12,6 +12,7 @@ import enum
 from dataclasses import dataclass
 
 from smsdesk.domain.errors import InvalidText
+from smsdesk.domain.text import check_outgoing
 
 GSM7_BASIC = (
     "@£$¥èéùìòÇ\nØø\rÅå"
@@ -135,9 +136,9 @@ def analyse(text: str) -> SegmentedText:
 
 
 def check_text(text: str, max_segments: int) -> SegmentedText:
-    """Analyse a text for sending; refuse it when empty or longer than `max_segments`."""
-    if not text or not text.strip():
-        raise InvalidText("The text is empty; write the message to send.")
+    """Analyse a text for sending; refuse it when it shows nothing, carries a control character
+    (`domain.text`) or is longer than `max_segments`."""
+    check_outgoing(text)
     result = analyse(text)
     if result.segments > max_segments:
         hint = ""

@@ -84,6 +84,40 @@ def module_defaults(config: SmsConfiguration, module: str) -> ModuleDefaults:
     return defaults
 
 
+# A scheduled time this far in the past is clock skew between the caller and us: it means now.
+SCHEDULE_SKEW = 5 * 60
+SCHEDULE_MAX_AHEAD = 35 * 24 * 3600
+SENT_NOW = (
+    "The scheduled time was less than 5 minutes in the past (clock difference); "
+    "the message is sent now."
+)
+
+
+def send_from(scheduled_at: float | None, now: float) -> float:
+    """When a message may first be sent: its scheduled time, or now for none or a skewed one.
+
+    A time further in the past is refused rather than sent at once: it is a caller's mistake
+    (a wrong date or time zone) that would otherwise go unnoticed.
+    """
+    if scheduled_at is None:
+        return now
+    if not now - SCHEDULE_SKEW <= scheduled_at <= now + SCHEDULE_MAX_AHEAD:
+        when = "in the past" if scheduled_at < now else "too far ahead"
+        raise DomainError(
+            f"The scheduled time is {when}; give a time from now up to 35 days ahead "
+            "(up to 5 minutes in the past counts as now), or leave it out to send now.",
+            field="scheduled_at",
+        )
+    return max(now, scheduled_at)
+
+
+def schedule_notice(request: NewMessage, row: dict[str, Any]) -> str | None:
+    """What to tell a caller whose scheduled time was taken as now, else None."""
+    if request.scheduled_at is not None and row["scheduled_at"] is None:
+        return SENT_NOW
+    return None
+
+
 @lru_cache(maxsize=64)
 def _checked_sender(raw: str) -> Sender:
     """`validate_sender`, remembered: nearly every message has the configured sender."""
@@ -112,12 +146,16 @@ def prepare_message(
     recipient = normalise_msisdn(request.to, config.default_country_code or None)
     sender = _checked_sender(request.sender if request.sender is not None else config.sender)
     text = check_text(request.text, config.max_segments)
-    validity = request.validity_hours or config.validity_hours
+    validity = (
+        request.validity_hours if request.validity_hours is not None else config.validity_hours
+    )
     if not 0 < validity <= 24 * 14:
         raise DomainError(
-            "Validity must be more than 0 and at most 336 hours (14 days).", field="validity_hours"
+            f"Validity {validity:g} is out of range; give more than 0 and at most 336 hours "
+            "(14 days), or leave it out for the configured validity.",
+            field="validity_hours",
         )
-    start = max(now, request.scheduled_at or now)
+    start = send_from(request.scheduled_at, now)
     return {
         "id": new_id(),
         "module": info.name,

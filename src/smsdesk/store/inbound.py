@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.sms import InboundSms
+from smsdesk.domain.text import clean_incoming
 from smsdesk.store.tables import inbound_messages
 from smsdesk.store.writer import Writer
 
@@ -27,18 +28,28 @@ _ID_LENGTH = 100
 _NUMBER_LENGTH = 40
 
 
+def _clean(value: str) -> str:
+    return clean_incoming(value)[0]
+
+
 def inbound_row(module: str, sms: InboundSms, now: float) -> dict[str, Any]:
-    """The pending row of a received SMS; values longer than their column are cut."""
+    """The pending row of a received SMS; values longer than their column are cut.
+
+    Control characters (NUL, which PostgreSQL cannot store, and the others) are replaced with
+    U+FFFD rather than refused: the provider would only retry. A changed text is marked.
+    """
+    body, altered = clean_incoming(sms.text)
     return {
         "id": new_id(),
-        "module": module,
-        "provider_message_id": (sms.provider_message_id or new_id())[:_ID_LENGTH],
-        "sender": sms.sender.strip()[:_NUMBER_LENGTH],
-        "recipient": sms.recipient.strip()[:_NUMBER_LENGTH],
-        "body": sms.text,
+        "module": _clean(module),
+        "provider_message_id": _clean(sms.provider_message_id or new_id())[:_ID_LENGTH],
+        "sender": _clean(sms.sender.strip())[:_NUMBER_LENGTH],
+        "recipient": _clean(sms.recipient.strip())[:_NUMBER_LENGTH],
+        "body": body,
         "received_at": sms.received_at or now,
         "state": "pending",
-        "session_key": sms.session_key,
+        "session_key": _clean(sms.session_key) if sms.session_key else sms.session_key,
+        "text_altered": altered,
     }
 
 

@@ -130,6 +130,8 @@ inbound_messages = Table(
     Column("request_id", String(26)),
     Column("reason", Text),
     Column("processed_at", Double),
+    # control characters in the text as received were replaced with U+FFFD
+    Column("text_altered", Boolean, nullable=False, default=False),
     UniqueConstraint("module", "provider_message_id", name="uq_inbound_provider_id"),
 )
 Index("ix_inbound_state", inbound_messages.c.state, inbound_messages.c.id)

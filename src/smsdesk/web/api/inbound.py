@@ -58,6 +58,7 @@ def inbound_out(row: Any) -> dict[str, Any]:
         "from": row.sender,
         "to": row.recipient,
         "text": row.body,
+        "text_altered": bool(row.text_altered),
         "content": row.content,
         "reason": row.reason,
         "customer_id": row.customer_id,

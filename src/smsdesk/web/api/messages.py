@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from smsdesk import metrics
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.message import Status, check_cancel, check_resend
-from smsdesk.outbox.accept import NewMessage, prepare_message, refusals
+from smsdesk.outbox.accept import NewMessage, prepare_message, refusals, schedule_notice
 from smsdesk.service import Service
 from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKey
@@ -145,8 +145,9 @@ async def send_message(
         return replay
     _check_transactional(key, item.transactional)
     config = service.settings.load()
+    wanted = _new_message(item)
     row = prepare_message(
-        _new_message(item),
+        wanted,
         config,
         service.clock(),
         api_key_id=key.id,
@@ -155,7 +156,8 @@ async def send_message(
     refusals = await run_in_threadpool(_opt_out_refusals, service, [row])
     if refusals:
         raise refusals[0]
-    return await _respond(service, key, idem, request_hash, [row], accepted_out(row), 201)
+    body = accepted_out(row, schedule_notice(wanted, row))
+    return await _respond(service, key, idem, request_hash, [row], body, 201)
 
 
 @router.post("/batch", summary="Send up to 1,000 SMS in one request")
@@ -178,19 +180,19 @@ async def send_batch(
     items = batch.items()
     _check_transactional(key, any(item.transactional for item in items))
     prepared: list[dict[str, Any] | DomainError] = []
+    notices: dict[str, str] = {}
     for item in items:
+        message = _new_message(item)
         try:
-            prepared.append(
-                prepare_message(
-                    _new_message(item),
-                    config,
-                    now,
-                    api_key_id=key.id,
-                    transactional=item.transactional,
-                )
+            row = prepare_message(
+                message, config, now, api_key_id=key.id, transactional=item.transactional
             )
         except DomainError as exc:
             prepared.append(exc)
+            continue
+        prepared.append(row)
+        if notice := schedule_notice(message, row):
+            notices[row["id"]] = notice
     valid = [p for p in prepared if isinstance(p, dict)]
     refused = await run_in_threadpool(_opt_out_refusals, service, valid)
     refused_ids = {valid[i]["id"]: error for i, error in refused.items()}
@@ -208,7 +210,8 @@ async def send_batch(
             )
             continue
         rows.append(outcome)
-        results.append({"index": index, "accepted": True, "message": accepted_out(outcome)})
+        accepted = accepted_out(outcome, notices.get(outcome["id"]))
+        results.append({"index": index, "accepted": True, "message": accepted})
     body = {"accepted": len(rows), "rejected": len(results) - len(rows), "results": results}
     return await _respond(service, key, idem, request_hash, rows, body, 200)
 

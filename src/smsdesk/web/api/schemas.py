@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
 from smsdesk.domain.times import iso
 
 MAX_BATCH = 1000
+
+
+def _not_a_boolean(value: Any) -> Any:
+    """JSON true is not the number 1: a boolean where a number belongs is a caller's mistake."""
+    if isinstance(value, bool):
+        raise ValueError(f"Give a number here, not {str(value).lower()}.")
+    return value
+
+
+Priority = Annotated[int | None, BeforeValidator(_not_a_boolean)]
+Hours = Annotated[float | None, BeforeValidator(_not_a_boolean)]
 
 
 # The messages of one batch share their creation time: format it once, not per message.
@@ -35,12 +46,18 @@ class SendMessage(BaseModel):
         "sent in parts, up to the configured maximum.",
     )
     sender: str | None = Field(None, max_length=20, description="Overrides the configured sender.")
-    priority: int | None = Field(None, description="SMS priority: 1 (fastest), 2 or 3.")
+    priority: Priority = Field(None, description="SMS priority: 1 (fastest), 2 or 3.")
     module: str | None = Field(
         None, max_length=40, description="Send through this module instead of the configured one."
     )
-    scheduled_at: datetime | None = Field(None, description="Do not send before this time.")
-    validity_hours: float | None = Field(None, description="Give up after this many hours.")
+    scheduled_at: datetime | None = Field(
+        None,
+        description="Do not send before this time: from now up to 35 days ahead; up to 5 "
+        "minutes in the past counts as now (the answer's notice says so).",
+    )
+    validity_hours: Hours = Field(
+        None, description="Give up after this many hours: more than 0, at most 336."
+    )
     reference: str | None = Field(None, max_length=100, description="Your own reference.")
     transactional: bool = Field(
         False,
@@ -58,10 +75,10 @@ class SendBatch(BaseModel):
     to: list[str] | None = Field(None, max_length=MAX_BATCH)
     text: str | None = Field(None, max_length=10_000)
     sender: str | None = Field(None, max_length=20)
-    priority: int | None = None
+    priority: Priority = None
     module: str | None = Field(None, max_length=40)
     scheduled_at: datetime | None = None
-    validity_hours: float | None = None
+    validity_hours: Hours = None
     transactional: bool = False
 
     @model_validator(mode="after")
@@ -118,8 +135,9 @@ def message_out(row: Any) -> dict[str, Any]:
     }
 
 
-def accepted_out(row: dict[str, Any]) -> dict[str, Any]:
-    return {
+def accepted_out(row: dict[str, Any], notice: str | None = None) -> dict[str, Any]:
+    """An accepted message; `notice` (only when given) tells what was decided for the caller."""
+    body = {
         "id": row["id"],
         "status": row["status"],
         "module": row["module"],
@@ -131,6 +149,9 @@ def accepted_out(row: dict[str, Any]) -> dict[str, Any]:
         "created_at": _iso_cached(row["created_at"]),
         "scheduled_at": _iso_cached(row["scheduled_at"]),
     }
+    if notice:
+        body["notice"] = notice
+    return body
 
 
 def event_out(row: Any) -> dict[str, Any]:

@@ -35,6 +35,9 @@ TEMPLATES: tuple[str, ...] = (
     "The sender '{sender}' is not a valid name.",
     "The sender '{sender}' has no letter; a name needs at least one letter A-Z "
     "(or use a phone number of up to 15 digits).",
+    # domain/text.py: a reply's text
+    "The text contains the control character {character} at position {number}; remove it. "
+    "Only line breaks and tabs are allowed.",
     # providers/registry.py
     "There is no module '{name}'. Choose one of: {modules}.",
     # providers/intelecom.py: legacy true/false keys
