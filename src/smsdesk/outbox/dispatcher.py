@@ -26,7 +26,7 @@ from smsdesk.outbox.pool import ProviderPool
 from smsdesk.outbox.ratelimit import TokenBucket
 from smsdesk.outbox.retry import RetryPolicy, decide
 from smsdesk.providers.base import ProviderError, RateLimitedError, SendResult, TemporaryError
-from smsdesk.providers.registry import all_modules
+from smsdesk.providers.registry import all_modules, get_module
 from smsdesk.store import messages as repo
 from smsdesk.store.configuration import ConfigurationStore
 from smsdesk.store.optouts import opted_out
@@ -176,10 +176,19 @@ class Dispatcher:
         self._loop = asyncio.get_running_loop()
         self._secret = await asyncio.to_thread(self.store.callback_secret)
         config = await asyncio.to_thread(self.store.load)
-        for info in all_modules():
-            if info.available:
-                await self.pool.get(info.name, config)
+        await self._start_selected(config)
         self._main = asyncio.create_task(self._run(), name="dispatcher")
+
+    async def _start_selected(self, config: SmsConfiguration) -> None:
+        """Keep the module in use started (an SMPP session receives while nothing is sent).
+
+        Other modules are started only when a message of theirs is claimed: a module nobody
+        uses opens no connection and logs nothing (an unconfigured SMPP session retried a bind
+        to :2775 every few seconds).
+        """
+        info = get_module(config.module)
+        if info.available:
+            await self.pool.get(info.name, config)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Finish the scan in progress and the sends under way, then stop.
@@ -228,6 +237,7 @@ class Dispatcher:
             await self.writer.run(lambda c: repo.expire_overdue(c, now, self.events))
             self._housekeeping_at = now + min(self.lease_seconds / 4, 5.0)
         config = await asyncio.to_thread(self.store.load)
+        await self._start_selected(config)
         claimed = 0
         for info in all_modules():
             if info.available:
@@ -247,9 +257,10 @@ class Dispatcher:
         free = limits.concurrency - self._inflight.get(module, 0)
         if free <= 0:
             return 0
-        provider = await self.pool.get(module, config)
+        provider_class = get_module(module).provider_class
+        assert provider_class is not None  # only available modules are scanned
         bucket = self._bucket(module, config)
-        wanted = bucket.available(min(self.claim_batch, free * provider.max_batch))
+        wanted = bucket.available(min(self.claim_batch, free * provider_class.max_batch))
         if wanted <= 0:
             return 0
         now = self.clock()
@@ -273,8 +284,7 @@ class Dispatcher:
         # The configuration loaded before the claim may predate a save that came before some
         # of these messages were accepted: send them with the settings as they are now.
         current = await asyncio.to_thread(self.store.load)
-        if current is not config:
-            provider = await self.pool.get(module, current)
+        provider = await self.pool.get(module, current)
         size = provider.max_batch
         for start in range(0, len(rows), size):
             self._spawn(module, provider, rows[start : start + size])
