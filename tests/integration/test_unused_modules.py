@@ -56,3 +56,27 @@ async def test_smpp_stays_closed_and_silent_while_the_simulator_is_in_use(
 
         await h.configure(module="smpp")  # selected: bound without waiting for a message
         await h.wait_until(lambda: smsc.bound == 1, "the SMPP session to bind")
+
+
+async def test_a_module_switched_away_from_keeps_its_session_while_receipts_are_due(
+    tmp_path: Path, engine: Engine, smsc: TestSmsc
+) -> None:
+    """After a switch to another module and a restart, SMPP binds again for its due receipts."""
+    smpp = {"host": "127.0.0.1", "port": smsc.port, "timeout": 2, "receipt_id_base": "as_is"}
+    smsc.receipts = False  # the receipt comes later, by hand
+    async with running_service(tmp_path, database_url(engine)) as h:
+        await h.configure(module="smpp", module_settings={"smpp": smpp})
+        message_id = await send(h, "its receipt comes after the switch")
+        await h.wait_for(message_id, "sent")
+        await h.configure(module="simulator")
+    binds_before = smsc.binds
+
+    async with running_service(tmp_path, database_url(engine)) as h:
+        await h.wait_until(lambda: smsc.binds > binds_before, "SMPP to bind for the receipt")
+        (submitted,) = smsc.accepted
+        receipt = (
+            f"id:{submitted.message_id} sub:001 dlvrd:001 submit date:2601010000 "
+            "done date:2601010000 stat:DELIVRD err:000 text:"
+        )
+        smsc.deliver("46701234567", submitted.source_addr, receipt.encode(), esm_class=0x04)
+        await h.wait_for(message_id, "delivered")

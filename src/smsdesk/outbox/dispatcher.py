@@ -25,7 +25,13 @@ from smsdesk.events import EventSink
 from smsdesk.outbox.pool import ProviderPool
 from smsdesk.outbox.ratelimit import TokenBucket
 from smsdesk.outbox.retry import RetryPolicy, decide
-from smsdesk.providers.base import ProviderError, RateLimitedError, SendResult, TemporaryError
+from smsdesk.providers.base import (
+    ProviderError,
+    RateLimitedError,
+    SendResult,
+    TemporaryError,
+    Transport,
+)
 from smsdesk.providers.registry import all_modules, get_module
 from smsdesk.store import messages as repo
 from smsdesk.store.configuration import ConfigurationStore
@@ -148,6 +154,8 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._housekeeping_at = 0.0
+        # Modules whose reports come over their own connection (SMPP) with reports still due.
+        self._awaiting_reports: set[str] = set()
         self._secret: str | None = None
         self._main: asyncio.Task[None] | None = None
         self._stopping = False
@@ -189,6 +197,18 @@ class Dispatcher:
         info = get_module(config.module)
         if info.available:
             await self.pool.get(info.name, config)
+        # A module switched away from keeps its session while receipts of its messages are due.
+        for module in sorted(self._awaiting_reports - {info.name}):
+            await self.pool.get(module, config)
+
+    def _modules_awaiting_reports(self, now: float) -> set[str]:
+        connected = [
+            info.name
+            for info in all_modules()
+            if info.provider_class is not None and info.provider_class.transport is Transport.SMPP
+        ]
+        with self.writer.engine.connect() as conn:
+            return repo.modules_awaiting_reports(conn, connected, now)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Finish the scan in progress and the sends under way, then stop.
@@ -235,6 +255,7 @@ class Dispatcher:
         if now >= self._housekeeping_at:
             await self.writer.run(lambda c: repo.release_expired_leases(c, now))
             await self.writer.run(lambda c: repo.expire_overdue(c, now, self.events))
+            self._awaiting_reports = await asyncio.to_thread(self._modules_awaiting_reports, now)
             self._housekeeping_at = now + min(self.lease_seconds / 4, 5.0)
         config = await asyncio.to_thread(self.store.load)
         await self._start_selected(config)

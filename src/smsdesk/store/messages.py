@@ -423,3 +423,20 @@ def queue_depth(conn: Connection) -> dict[int, int]:
         .group_by(m.c.priority)
     ).all()
     return {int(priority): int(count) for priority, count in rows}
+
+
+def modules_awaiting_reports(conn: Connection, modules: Sequence[str], now: float) -> set[str]:
+    """Which of `modules` have sent messages still within their validity whose report is due."""
+    if not modules:
+        return set()
+    rows = conn.execute(
+        sa.select(m.c.module)
+        .where(
+            m.c.status == Status.SENT.value,
+            m.c.module.in_(list(modules)),
+            m.c.delivery_report.is_(sa.true()),
+            sa.or_(m.c.expires_at.is_(None), m.c.expires_at > now),
+        )
+        .distinct()
+    ).scalars()
+    return set(rows)
