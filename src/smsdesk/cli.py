@@ -16,6 +16,7 @@ from smsdesk.commands import (
     messages,
     optouts,
     requests,
+    secrets,
     send,
     serve,
     settings,
@@ -42,6 +43,7 @@ for name, group in (
     ("requests", requests.app),
     ("inbox", inbox.app),
     ("users", users.app),
+    ("secrets", secrets.app),
 ):
     app.add_typer(group, name=name)
 

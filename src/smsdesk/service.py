@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from smsdesk.crypto import SecretBox, load_or_create_key
+from smsdesk.crypto import SecretBox
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.webhook_settings import Network
 from smsdesk.events import EventSink
@@ -43,7 +43,7 @@ class Service:
         self.clock = clock
         config.data_dir.mkdir(parents=True, exist_ok=True)
         secret = config.secret_key.get_secret_value() if config.secret_key else None
-        self.box = SecretBox(load_or_create_key(config.data_dir, secret))
+        self.box = SecretBox.for_installation(config.data_dir, secret)
         self.engine = db.create_engine(config.effective_database_url)
         self.writer = Writer(self.engine)
         self.settings = ConfigurationStore(
