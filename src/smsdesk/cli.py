@@ -10,6 +10,7 @@ import typer
 
 from smsdesk.commands import (
     apikeys,
+    backup,
     customers,
     db,
     inbox,
@@ -32,6 +33,7 @@ app = typer.Typer(
 
 serve.register(app)
 send.register(app)
+backup.register(app)
 for name, group in (
     ("settings", settings.app),
     ("messages", messages.app),
