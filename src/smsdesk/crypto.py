@@ -81,7 +81,9 @@ def parse_configured_keys(value: str) -> list[bytes]:
 
 
 def _read_key_file(path: Path) -> list[bytes]:
-    keys = [_as_fernet_key(line.strip()) for line in path.read_text().splitlines() if line.strip()]
+    # A line may also hold a comma-separated ring, as copied from SMSDESK_SECRET_KEY.
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    keys = [key for line in lines if line for key in parse_configured_keys(line)]
     if not keys:
         raise SecretKeyError(f"{path} holds no key; restore it from a backup.")
     return keys

@@ -105,3 +105,9 @@ def test_retiring_keeps_every_key_when_another_rotation_came_first(tmp_path: Pat
     with pytest.raises(SecretKeyError, match="again"):
         retire_old_keys(tmp_path, checked)
     assert len(load_or_create_keys(tmp_path)) == 2
+
+
+def test_a_key_file_line_may_hold_a_ring_copied_from_the_variable(tmp_path: Path) -> None:
+    new, old = Fernet.generate_key(), Fernet.generate_key()
+    (tmp_path / KEY_FILE).write_text(f"{new.decode()},{old.decode()}\n")
+    assert load_or_create_keys(tmp_path) == [new, old]
