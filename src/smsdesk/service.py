@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from smsdesk.crypto import SecretBox
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.webhook_settings import Network
 from smsdesk.events import EventSink
@@ -25,7 +26,7 @@ from smsdesk.outbox.reconcile import Reconciler
 from smsdesk.process_config import AppConfig
 from smsdesk.providers.base import Provider
 from smsdesk.providers.registry import get_module
-from smsdesk.store import db
+from smsdesk.store import audit, db, hash_key
 from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKeyStore
 from smsdesk.store.configuration import ConfigurationStore
@@ -64,6 +65,37 @@ class Service:
         self.reconciler: Reconciler | None = None
         self.inbound: InboundProcessor | None = None
         self._own_http = False
+        self._hash_key: bytes | None = None
+
+    @property
+    def hash_key(self) -> bytes:
+        """The installation's key for keyed hashes (audit chain, erased numbers)."""
+        if self._hash_key is None:
+            self._hash_key = hash_key.load_or_create(self.engine, self.box)
+        return self._hash_key
+
+    def audit(
+        self,
+        actor: Actor,
+        action: str,
+        *,
+        target_kind: str | None = None,
+        target_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record an action that has no transaction of its own (a login, an export)."""
+        key = self.hash_key
+        with db.write_transaction(self.engine) as conn, conn.begin():
+            audit.append(
+                conn,
+                key,
+                actor,
+                action,
+                self.clock(),
+                target_kind=target_kind,
+                target_id=target_id,
+                details=details,
+            )
 
     def webhook_networks(self) -> tuple[Network, ...]:
         """The private networks webhooks may reach (SMS configuration: webhooks.allow_private)."""

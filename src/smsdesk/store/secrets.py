@@ -1,9 +1,9 @@
 """Finding and re-encrypting every stored secret, for key rotation.
 
-Secrets live in three places: the SMS configuration's secret fields, the callback secret
-and each webhook subscription's secret. Each is re-encrypted in its own short transaction
-that writes only if the stored value is still the one read, so a save made meanwhile (already
-under the newest key) is never overwritten.
+Secrets live in four places: the SMS configuration's secret fields, the callback secret,
+the key of keyed hashes (`hash_key.py`) and each webhook subscription's secret. Each is
+re-encrypted in its own short transaction that writes only if the stored value is still the
+one read, so a save made meanwhile (already under the newest key) is never overwritten.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from sqlalchemy.engine import Engine
 from smsdesk.crypto import SecretBox
 from smsdesk.store.configuration import _ENCRYPTED, CALLBACK_KEY, SMS_KEY
 from smsdesk.store.db import write_transaction
+from smsdesk.store.hash_key import HASH_KEY
 from smsdesk.store.tables import settings
 from smsdesk.store.tables import webhook_subscriptions as subs
 
 MODULE_SETTINGS = "SMS configuration secret fields"
 CALLBACK = "callback secret"
+HASHING = "key of keyed hashes"
 WEBHOOKS = "webhook subscription secrets"
-KINDS = (MODULE_SETTINGS, CALLBACK, WEBHOOKS)
+KINDS = (MODULE_SETTINGS, CALLBACK, HASHING, WEBHOOKS)
 
 
 def reseal_all(engine: Engine, box: SecretBox) -> dict[str, int]:
@@ -32,6 +34,7 @@ def reseal_all(engine: Engine, box: SecretBox) -> dict[str, int]:
     counts = dict.fromkeys(KINDS, 0)
     counts[MODULE_SETTINGS] = _reseal_configuration(engine, box)
     counts[CALLBACK] = _reseal_setting(engine, box, CALLBACK_KEY)
+    counts[HASHING] = _reseal_setting(engine, box, HASH_KEY)
     with engine.connect() as conn:
         ids = list(conn.execute(sa.select(subs.c.id).order_by(subs.c.id)).scalars())
     counts[WEBHOOKS] = sum(_reseal_subscription(engine, box, sub_id) for sub_id in ids)
@@ -51,6 +54,8 @@ def not_under_newest(engine: Engine, box: SecretBox) -> list[str]:
                 found.append(f"SMS configuration field {label}")
     if CALLBACK_KEY in rows and not box.under_newest(rows[CALLBACK_KEY]):
         found.append("the callback secret")
+    if HASH_KEY in rows and not box.under_newest(rows[HASH_KEY]):
+        found.append("the key of keyed hashes")
     found += [
         f"webhook subscription {sub_id}"
         for sub_id, secret in webhook_rows

@@ -274,3 +274,74 @@ web_sessions = Table(
     Column("last_seen_at", Double, nullable=False),
 )
 Index("ix_web_sessions_user", web_sessions.c.user_id)
+
+# Append-only: each row's hash is a keyed hash over its fields and the previous row's hash.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Double, nullable=False),
+    Column("actor_kind", String(10), nullable=False),  # user, api_key, cli or system
+    Column("actor_id", String(40)),
+    Column("actor_name", String(100), nullable=False),
+    Column("address", String(64)),
+    Column("action", String(40), nullable=False),
+    Column("target_kind", String(20)),
+    Column("target_id", String(64)),
+    Column("details", Text, nullable=False),  # canonical JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+Index("ix_audit_log_at", audit_log.c.at)
+Index("ix_audit_log_action", audit_log.c.action, audit_log.c.id)
+
+# One row (id 1): the chain's last link, and where retention cut its start.
+audit_anchor = Table(
+    "audit_anchor",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("last_id", Integer, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+    Column("purged_through_id", Integer, nullable=False),
+    Column("purged_through_hash", String(64), nullable=False),
+)
+
+# Opt-outs of erased customers: only a keyed hash of the number, so a STOP is still honoured.
+erased_opt_outs = Table(
+    "erased_opt_outs",
+    metadata,
+    Column("number_hash", String(64), primary_key=True),
+    Column("keyword", String(40)),
+    Column("source", String(20), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("erased_at", Double, nullable=False),
+)
+
+# Wrong passwords, shared by every process so the limit holds for the whole installation.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("address", String(64), nullable=False),
+    Column("username", String(100), nullable=False),
+    Column("at", Double, nullable=False),
+)
+Index(
+    "ix_login_failures_key",
+    login_failures.c.username,
+    login_failures.c.address,
+    login_failures.c.at,
+)
+Index("ix_login_failures_at", login_failures.c.at)
+
+# Jobs one process of the cluster runs at a time (e.g. retention), held by a lease.
+cluster_jobs = Table(
+    "cluster_jobs",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("owner", String(64)),
+    Column("lease_until", Double),
+    Column("last_started_at", Double),
+    Column("last_finished_at", Double),
+    Column("last_result", Text),
+)
