@@ -184,10 +184,19 @@ requests = Table(
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
     Column("last_activity_at", Double, nullable=False),
+    Column("owner_id", Integer),  # users.id
+    Column("group_id", String(26)),
+    Column("started_by", Integer),  # users.id of the agent who started it by SMS
+    Column("out_of_hours", Boolean, nullable=False, default=False),
+    # the opening-hours period whose out-of-hours answer was sent, so it goes once per period
+    Column("out_of_hours_period", String(40)),
+    Column("last_customer_message_at", Double),
     UniqueConstraint("session_key", name="uq_requests_session_key"),
 )
 Index("ix_requests_customer", requests.c.customer_id, requests.c.status)
 Index("ix_requests_status_activity", requests.c.status, requests.c.last_activity_at)
+Index("ix_requests_owner", requests.c.owner_id, requests.c.status)
+Index("ix_requests_group", requests.c.group_id, requests.c.status)
 
 request_messages = Table(
     "request_messages",
@@ -261,6 +270,11 @@ users = Table(
     Column("language", String(10), nullable=False, default="en"),
     Column("created_at", Double, nullable=False),
     Column("password_changed_at", Double, nullable=False),
+    Column("email", String(200)),
+    Column("phone", String(20)),
+    Column("time_zone", String(60)),
+    Column("notify", Text, nullable=False, default="{}"),  # JSON: event -> channels
+    Column("last_active_at", Double),
     UniqueConstraint("username", name="uq_users_username"),
 )
 
@@ -345,3 +359,94 @@ cluster_jobs = Table(
     Column("last_finished_at", Double),
     Column("last_result", Text),
 )
+
+# Teams of agents; inbound SMS reach a group through the routing rules.
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("description", String(200), nullable=False, default=""),
+    Column("round_robin", Boolean, nullable=False, default=False),
+    Column("time_zone", String(60), nullable=False, default="UTC"),
+    Column("hours", Text, nullable=False, default="{}"),  # JSON: weekday -> [[from, to], ...]
+    Column("holidays", Text, nullable=False, default="[]"),  # JSON: ["2026-12-25", ...]
+    Column("out_of_hours_reply", Text, nullable=False, default=""),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    UniqueConstraint("name", name="uq_groups_name"),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", String(26), primary_key=True),
+    Column("user_id", Integer, primary_key=True),
+    Column("last_assigned_at", Double),  # for round-robin assignment
+)
+Index("ix_group_members_user", group_members.c.user_id)
+
+routing_rules = Table(
+    "routing_rules",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),  # endpoint_code, keyword or receiving_number
+    Column("value", String(100), nullable=False),
+    Column("group_id", String(26), nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+
+reply_templates = Table(
+    "reply_templates",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("language", String(10), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    UniqueConstraint("name", "language", name="uq_reply_templates_name_language"),
+)
+
+# When each user last looked at a request: customer messages after it are unread.
+request_reads = Table(
+    "request_reads",
+    metadata,
+    Column("request_id", String(26), primary_key=True),
+    Column("user_id", Integer, primary_key=True),
+    Column("seen_at", Double, nullable=False),
+)
+
+# Notifications to agents (e-mail or SMS), sent by a background task with retries.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("user_id", Integer, nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("channel", String(10), nullable=False),  # email or sms
+    Column("request_id", String(26)),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(10), nullable=False),  # pending, sent or dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Double, nullable=False),
+    Column("lease_until", Double),
+    Column("last_error", Text),
+    Column("created_at", Double, nullable=False),
+    Column("sent_at", Double),
+)
+Index("ix_notifications_due", notifications.c.status, notifications.c.next_attempt_at)
+
+# Changes the screens show live, shared by every process; kept for minutes only.
+live_events = Table(
+    "live_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Double, nullable=False),
+    Column("topic", String(40), nullable=False),
+    Column("key", String(64)),
+    Column("payload", Text, nullable=False),
+)
+Index("ix_live_events_at", live_events.c.at)
