@@ -26,7 +26,7 @@ from smsdesk.outbox.reconcile import Reconciler
 from smsdesk.process_config import AppConfig
 from smsdesk.providers.base import Provider
 from smsdesk.providers.registry import get_module
-from smsdesk.store import audit, db, hash_key
+from smsdesk.store import audit, db, hash_key, optouts
 from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKeyStore
 from smsdesk.store.configuration import ConfigurationStore
@@ -47,12 +47,15 @@ class Service:
         self.box = SecretBox.for_installation(config.data_dir, secret)
         self.engine = db.create_engine(config.effective_database_url)
         self.writer = Writer(self.engine)
+        self._hash_key: bytes | None = None
+        self.trail = audit.AuditTrail(lambda: self.hash_key, self.clock)
         self.settings = ConfigurationStore(
-            self.engine, self.box, lambda name: get_module(name).settings_model
+            self.engine, self.box, lambda name: get_module(name).settings_model, trail=self.trail
         )
-        self.keys = ApiKeyStore(self.engine, clock=self.clock)
-        self.users = UserStore(self.engine)
+        self.keys = ApiKeyStore(self.engine, clock=self.clock, trail=self.trail)
+        self.users = UserStore(self.engine, trail=self.trail)
         self.opt_outs = OptOutCache(self.engine)
+        optouts.use_hash_key(self.engine, lambda: self.hash_key)
         self._lingering: set[asyncio.Task[None]] = set()
         self.webhooks = WebhookHub(self.engine, self.box, self.clock, allowed=self.webhook_networks)
         self.events: EventSink = self.webhooks
@@ -65,7 +68,6 @@ class Service:
         self.reconciler: Reconciler | None = None
         self.inbound: InboundProcessor | None = None
         self._own_http = False
-        self._hash_key: bytes | None = None
 
     @property
     def hash_key(self) -> bytes:
@@ -103,6 +105,9 @@ class Service:
 
     def upgrade(self) -> None:
         db.upgrade(self.engine)
+        # Loaded (or made) now, outside any transaction: audit entries are written inside the
+        # write transactions of the changes they record, where making it would wait on itself.
+        _ = self.hash_key
 
     async def start(
         self,

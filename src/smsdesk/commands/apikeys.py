@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from smsdesk.commands.common import DatabaseUrl, DataDir, err, fail, open_service, out, when
+from smsdesk.domain.audit import Actor
 
 app = typer.Typer(help="API keys.", no_args_is_help=True)
 
@@ -28,7 +29,7 @@ def apikey_create(
     """Make an API key; it is shown once."""
     service = open_service(data_dir, database_url)
     try:
-        key, plain = service.keys.create(name, role, transactional=transactional)
+        key, plain = service.keys.create(name, role, transactional=transactional, actor=Actor.cli())
     except ValueError as exc:
         fail(str(exc))
         return
@@ -57,7 +58,7 @@ def apikey_revoke(prefix: str, data_dir: DataDir = None, database_url: DatabaseU
     """Revoke a key by its prefix (see `apikey list`); running processes refuse it within 1 s."""
     service = open_service(data_dir, database_url)
     try:
-        revoked = service.keys.revoke(prefix)
+        revoked = service.keys.revoke(prefix, Actor.cli())
     finally:
         service.close()
     if not revoked:

@@ -25,6 +25,7 @@ from smsdesk.commands.common import (
     out,
     public_url_option,
 )
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.settings import ConfigurationInvalid
 from smsdesk.outbox.dispatcher import callback_url
 from smsdesk.providers.registry import UnknownModule, get_module
@@ -92,7 +93,7 @@ def _save(service: Service, changes: dict[str, Any]) -> None:
         for error in exc.errors:
             err.print(f"[red]{error.field}[/red]: {error.message}")
         raise typer.Exit(1) from None
-    service.settings.save(config)
+    service.settings.save(config, Actor.cli())
 
 
 def _parse_assignment(item: str) -> tuple[list[str], Any]:

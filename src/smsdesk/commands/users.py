@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from smsdesk.commands.common import DatabaseUrl, DataDir, fail, open_service, out
+from smsdesk.domain.audit import Actor
 from smsdesk.store.users import MIN_PASSWORD_LENGTH, ROLES, UserError
 from smsdesk.web.ui.i18n import LANGUAGES
 
@@ -53,7 +54,7 @@ def create(
     service = open_service(data_dir, database_url)
     password = _read_password(password_stdin)
     try:
-        user = service.users.create(username, password, role, language, time.time())
+        user = service.users.create(username, password, role, language, time.time(), Actor.cli())
     except UserError as exc:
         fail(str(exc))
         raise
@@ -80,7 +81,7 @@ def set_password(
     service = open_service(data_dir, database_url)
     password = _read_password(password_stdin)
     try:
-        service.users.set_password(username, password, time.time())
+        service.users.set_password(username, password, time.time(), Actor.cli())
     except UserError as exc:
         fail(str(exc))
     out.print(f"password of '{username}' changed; their sessions were ended", highlight=False)
@@ -95,7 +96,7 @@ def set_role(
 ) -> None:
     """Make a user an administrator or an agent."""
     try:
-        open_service(data_dir, database_url).users.set_role(username, role)
+        open_service(data_dir, database_url).users.set_role(username, role, Actor.cli())
     except UserError as exc:
         fail(str(exc))
     out.print(f"'{username}' is now {role}", highlight=False)
@@ -105,7 +106,7 @@ def set_role(
 def delete(username: Username, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Delete a user and end their sessions."""
     try:
-        open_service(data_dir, database_url).users.delete(username)
+        open_service(data_dir, database_url).users.delete(username, Actor.cli())
     except UserError as exc:
         fail(str(exc))
     out.print(f"deleted '{username}'", highlight=False)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 
 from smsdesk import metrics
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.message import Status
 from smsdesk.domain.settings import SmsConfiguration
@@ -27,6 +28,7 @@ from smsdesk.outbox.pool import ProviderPool
 from smsdesk.outbox.retry import RetryPolicy
 from smsdesk.providers.base import Provider, ProviderError
 from smsdesk.store import messages as repo
+from smsdesk.store.audit import AuditTrail
 from smsdesk.store.writer import Writer
 
 
@@ -62,6 +64,8 @@ class SendTestHost(Protocol):
     def public_url(self) -> str: ...
     @property
     def events(self) -> EventSink: ...
+    @property
+    def trail(self) -> AuditTrail: ...
 
     def linger(self, provider: Provider) -> None:
         """Close `provider` once its pending callbacks have been made."""
@@ -76,9 +80,17 @@ class TestOutcome:
 
 
 async def send_test(
-    service: SendTestHost, config: SmsConfiguration, to: str, text: str
+    service: SendTestHost,
+    config: SmsConfiguration,
+    to: str,
+    text: str,
+    actor: Actor | None = None,
 ) -> TestOutcome:
-    """Send one test SMS through `config`'s module; raises DomainError for invalid input."""
+    """Send one test SMS through `config`'s module; raises DomainError for invalid input.
+
+    With an `actor`, the send is written to the audit trail with the message (its id and
+    module; the number and text stay in the message, which retention and erasure can remove).
+    """
     now = service.clock()
     row = prepare_message(NewMessage(to=to, text=text), config, now, is_test=True)
     owner = f"test:{row['id']}"
@@ -94,7 +106,22 @@ async def send_test(
         raise DomainError(str(exc), field="module") from None
     if provider is None:
         raise NotReady("The service is starting; try again in a moment.")
-    await service.writer.run(lambda c: repo.insert_messages(c, [row], "test"))
+    if actor is not None:  # the key is fetched before the write transaction that needs it
+        await asyncio.to_thread(lambda: service.trail.key)
+
+    def insert(conn: Any) -> None:
+        repo.insert_messages(conn, [row], "test")
+        if actor is not None:
+            service.trail.record(
+                conn,
+                actor,
+                "message.test_sent",
+                target_kind="message",
+                target_id=row["id"],
+                details={"module": row["module"]},
+            )
+
+    await service.writer.run(insert)
     secret = await asyncio.to_thread(service.settings.callback_secret)
     url = callback_url(service.public_url, row["module"], "status", secret)
     with service.engine.connect() as conn:

@@ -24,7 +24,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlalchemy.engine import Engine
 
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.ids import new_id
+from smsdesk.store.audit import AuditTrail
 from smsdesk.store.db import write_transaction
 from smsdesk.store.tables import api_keys
 
@@ -55,8 +57,10 @@ class ApiKeyStore:
         max_hashing: int = 2,
         *,
         clock: Callable[[], float] = time.monotonic,
+        trail: AuditTrail | None = None,
     ) -> None:
         self.engine = engine
+        self.trail = trail  # where creations and revocations with an actor are recorded
         self.cache_seconds = cache_seconds
         self.clock = clock  # for the cache's ages only (a fake one in tests)
         self._cache: dict[str, tuple[float, ApiKey]] = {}  # digest -> (checked at, key)
@@ -68,9 +72,14 @@ class ApiKeyStore:
         self.hash_checks = 0  # argon2 verifications done (for tests and metrics)
 
     def create(
-        self, name: str, role: str = "admin", *, transactional: bool = False
+        self,
+        name: str,
+        role: str = "admin",
+        *,
+        transactional: bool = False,
+        actor: Actor | None = None,
     ) -> tuple[ApiKey, str]:
-        """Make a key; the plain key is returned once and never stored."""
+        """Make a key; the plain key is returned once and never stored (nor audited)."""
         if role not in ROLES:
             raise ValueError(f"Role must be one of {', '.join(ROLES)}, not '{role}'.")
         prefix = secrets.token_hex(6)
@@ -88,6 +97,15 @@ class ApiKeyStore:
                     transactional=transactional,
                 )
             )
+            if actor is not None and self.trail is not None:
+                self.trail.record(
+                    conn,
+                    actor,
+                    "apikey.created",
+                    target_kind="apikey",
+                    target_id=key.id,
+                    details={"name": name, "role": role, "transactional": transactional},
+                )
         return key, plain
 
     def list(self) -> list[ApiKey]:
@@ -98,18 +116,29 @@ class ApiKeyStore:
             for r in rows
         ]
 
-    def revoke(self, key_id_or_prefix: str) -> bool:
+    def revoke(self, key_id_or_prefix: str, actor: Actor | None = None) -> bool:
+        chosen = sa.or_(api_keys.c.id == key_id_or_prefix, api_keys.c.prefix == key_id_or_prefix)
         with write_transaction(self.engine) as conn, conn.begin():
+            found = conn.execute(
+                sa.select(api_keys.c.id, api_keys.c.name).where(
+                    chosen, api_keys.c.revoked_at.is_(None)
+                )
+            ).all()
             done = conn.execute(
                 api_keys.update()
-                .where(
-                    sa.or_(
-                        api_keys.c.id == key_id_or_prefix, api_keys.c.prefix == key_id_or_prefix
-                    ),
-                    api_keys.c.revoked_at.is_(None),
-                )
+                .where(chosen, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=time.time())
             ).rowcount
+            if actor is not None and self.trail is not None:
+                for row in found:
+                    self.trail.record(
+                        conn,
+                        actor,
+                        "apikey.revoked",
+                        target_kind="apikey",
+                        target_id=row.id,
+                        details={"name": row.name},
+                    )
         with self._lock:  # after the commit: a check reading the row from now on sees it revoked
             self._revocations += 1
             self._cache.clear()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +105,40 @@ def append(
     return entry_id
 
 
+class AuditTrail:
+    """Appends entries for a store: the installation's key is fetched once, when first needed."""
+
+    def __init__(self, key: Callable[[], bytes], clock: Callable[[], float]) -> None:
+        self._key = key
+        self.clock = clock
+
+    @property
+    def key(self) -> bytes:
+        return self._key()
+
+    def record(
+        self,
+        conn: Connection,
+        actor: Actor,
+        action: str,
+        *,
+        target_kind: str | None = None,
+        target_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> int:
+        """One entry in `conn`'s transaction (which must be a write transaction)."""
+        return append(
+            conn,
+            self.key,
+            actor,
+            action,
+            self.clock(),
+            target_kind=target_kind,
+            target_id=target_id,
+            details=details,
+        )
+
+
 @dataclass(slots=True)
 class Verification:
     """What `verify` found: rows checked and each break in the chain, in words."""
@@ -118,7 +152,12 @@ class Verification:
 
 
 def verify(conn: Connection, key: bytes, batch: int = 5000) -> Verification:
-    """Walk the chain from where retention cut it to the anchor's last link."""
+    """Walk the chain from where retention cut it to the anchor's last link.
+
+    Entries appended while the walk runs are left for the next walk: only rows up to the
+    anchor's last id as read at the start are checked (appends hold the anchor's lock, so every
+    row up to that id was committed before the anchor said so).
+    """
     result = Verification()
     anchor = conn.execute(sa.select(audit_anchor).where(audit_anchor.c.id == ANCHOR_ID)).first()
     if anchor is None:
@@ -130,7 +169,7 @@ def verify(conn: Connection, key: bytes, batch: int = 5000) -> Verification:
     while True:
         rows = conn.execute(
             sa.select(audit_log)
-            .where(audit_log.c.id > last_id)
+            .where(audit_log.c.id > last_id, audit_log.c.id <= anchor.last_id)
             .order_by(audit_log.c.id)
             .limit(batch)
         ).all()
@@ -157,7 +196,22 @@ def verify(conn: Connection, key: bytes, batch: int = 5000) -> Verification:
         )
     elif previous_id is not None and expected_prev != anchor.last_hash:
         result.problems.append(f"The last entry ({previous_id}) is not the one last written.")
+    _check_tail(conn, result)
     return result
+
+
+def _check_tail(conn: Connection, result: Verification) -> None:
+    """Rows after the last link written: added behind smsdesk's back. (The anchor is read after
+    the rows, and an append moves it in the transaction that adds the row.)"""
+    newest = conn.execute(sa.select(sa.func.max(audit_log.c.id))).scalar()
+    last_id = conn.execute(
+        sa.select(audit_anchor.c.last_id).where(audit_anchor.c.id == ANCHOR_ID)
+    ).scalar()
+    if newest is not None and last_id is not None and newest > last_id:
+        result.problems.append(
+            f"Entry {newest} comes after the last entry written ({last_id}): it was added "
+            "outside smsdesk."
+        )
 
 
 def purge_before(conn: Connection, cutoff: float, limit: int) -> int:

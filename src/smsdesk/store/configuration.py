@@ -20,8 +20,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from smsdesk.crypto import SecretBox
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.settings import SmsConfiguration, secret_fields
 from smsdesk.domain.sms import ModuleSettings
+from smsdesk.store.audit import AuditTrail
 from smsdesk.store.db import write_transaction
 from smsdesk.store.tables import settings
 
@@ -39,8 +41,11 @@ class ConfigurationStore:
         box: SecretBox,
         settings_model_of: Callable[[str], type[ModuleSettings]],
         cache_seconds: float = 1.0,
+        *,
+        trail: AuditTrail | None = None,
     ) -> None:
         self.engine = engine
+        self.trail = trail
         self.box = box
         self.settings_model_of = settings_model_of
         self.cache_seconds = cache_seconds
@@ -70,14 +75,16 @@ class ConfigurationStore:
         self.load()
         return self._cached[1] if self._cached else 0
 
-    def save(self, config: SmsConfiguration) -> None:
+    def save(self, config: SmsConfiguration, actor: Actor | None = None) -> None:
+        """Store `config`; with an `actor`, the names of the fields that changed go to the audit
+        trail in the same transaction (secret fields by name only)."""
         value = json.dumps(self._encode(config))
         with self._lock:
             with write_transaction(self.engine) as conn, conn.begin():
-                current = conn.execute(
-                    sa.select(settings.c.version).where(settings.c.key == SMS_KEY)
-                ).scalar()
-                if current is None:
+                row = conn.execute(
+                    sa.select(settings.c.version, settings.c.value).where(settings.c.key == SMS_KEY)
+                ).first()
+                if row is None:
                     conn.execute(
                         settings.insert().values(
                             key=SMS_KEY, value=value, version=1, updated_at=time.time()
@@ -87,12 +94,30 @@ class ConfigurationStore:
                     conn.execute(
                         settings.update()
                         .where(settings.c.key == SMS_KEY)
-                        .values(value=value, version=current + 1, updated_at=time.time())
+                        .values(value=value, version=row.version + 1, updated_at=time.time())
                     )
+                if actor is not None and self.trail is not None:
+                    before = SmsConfiguration() if row is None else self._stored(row.value)
+                    changed = changed_fields(_plain(before), _plain(config))
+                    if changed:
+                        self.trail.record(
+                            conn,
+                            actor,
+                            "configuration.changed",
+                            target_kind="configuration",
+                            target_id=SMS_KEY,
+                            details={"fields": changed},
+                        )
             # Counted once committed: a load that read the old row before the commit must not
             # keep it (counting inside the transaction let such a load cache it for a second).
             self._saves += 1
             self._cached = None
+
+    def _stored(self, value: str) -> SmsConfiguration:
+        try:
+            return self._decode(json.loads(value))
+        except Exception:  # unreadable (e.g. a retired key): every field counts as changed
+            return SmsConfiguration()
 
     def callback_secret(self) -> str:
         """The per-installation secret that makes callback URLs unguessable; made on first use."""
@@ -150,3 +175,30 @@ class ConfigurationStore:
                 for key, value in fields.items()
             }
         return SmsConfiguration.model_validate({**doc, "module_settings": modules})
+
+
+def _plain(config: SmsConfiguration) -> dict[str, Any]:
+    """The document with secrets in the clear, for comparing (never stored or shown)."""
+    doc: dict[str, Any] = _reveal(config.model_dump(mode="python"))
+    return doc
+
+
+def _reveal(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: _reveal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_reveal(v) for v in value]
+    return value
+
+
+def changed_fields(before: Any, after: Any, prefix: str = "") -> list[str]:
+    """The dotted names of the fields whose values differ (names only, never values)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[str] = []
+        for key in sorted(set(before) | set(after), key=str):
+            name = f"{prefix}.{key}" if prefix else str(key)
+            out.extend(changed_fields(before.get(key), after.get(key), name))
+        return out
+    return [] if before == after else [prefix or "(all)"]

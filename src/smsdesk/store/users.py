@@ -17,6 +17,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlalchemy.engine import Connection, Engine
 
+from smsdesk.domain.audit import Actor
+from smsdesk.store.audit import AuditTrail
+from smsdesk.store.db import write_transaction
 from smsdesk.store.tables import users, web_sessions
 
 Role = Literal["admin", "agent"]
@@ -68,17 +71,41 @@ def check_password(password: str) -> None:
 
 
 class UserStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    """Users and sessions; changes made with an `actor` are written to the audit trail."""
 
-    def create(self, username: str, password: str, role: str, language: str, now: float) -> User:
+    def __init__(self, engine: Engine, *, trail: AuditTrail | None = None) -> None:
+        self.engine = engine
+        self.trail = trail
+
+    def _audit(
+        self,
+        conn: Connection,
+        actor: Actor | None,
+        action: str,
+        user_id: int,
+        details: dict[str, str],
+    ) -> None:
+        if actor is not None and self.trail is not None:
+            self.trail.record(
+                conn, actor, action, target_kind="user", target_id=str(user_id), details=details
+            )
+
+    def create(
+        self,
+        username: str,
+        password: str,
+        role: str,
+        language: str,
+        now: float,
+        actor: Actor | None = None,
+    ) -> User:
         username = username.strip()
         if not username or len(username) > 100 or any(c.isspace() for c in username):
             raise UserError("A user name is 1 to 100 characters without spaces.")
         if role not in ROLES:
             raise UserError(f"The role must be one of: {', '.join(ROLES)}.")
         check_password(password)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn, conn.begin():
             taken = conn.execute(
                 sa.select(users.c.id).where(sa.func.lower(users.c.username) == username.lower())
             ).first()
@@ -94,7 +121,14 @@ class UserStore:
                     password_changed_at=now,
                 )
             ).inserted_primary_key
-        assert user_id is not None
+            assert user_id is not None
+            self._audit(
+                conn,
+                actor,
+                "user.created",
+                int(user_id[0]),
+                {"username": username, "role": role},
+            )
         return User(id=int(user_id[0]), username=username, role=role, language=language)
 
     def list(self) -> list[User]:
@@ -121,11 +155,14 @@ class UserStore:
             return None
         return _user(row) if row else None
 
-    def set_password(self, username: str, password: str, now: float) -> None:
+    def set_password(
+        self, username: str, password: str, now: float, actor: Actor | None = None
+    ) -> None:
         """A new password ends every session of that user."""
         check_password(password)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn, conn.begin():
             user_id = self._id(conn, username)
+            self._audit(conn, actor, "user.password_changed", user_id, {"username": username})
             conn.execute(
                 users.update()
                 .where(users.c.id == user_id)
@@ -133,20 +170,24 @@ class UserStore:
             )
             conn.execute(web_sessions.delete().where(web_sessions.c.user_id == user_id))
 
-    def set_role(self, username: str, role: str) -> None:
+    def set_role(self, username: str, role: str, actor: Actor | None = None) -> None:
         if role not in ROLES:
             raise UserError(f"The role must be one of: {', '.join(ROLES)}.")
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn, conn.begin():
             user_id = self._id(conn, username)
+            self._audit(
+                conn, actor, "user.role_changed", user_id, {"username": username, "role": role}
+            )
             conn.execute(users.update().where(users.c.id == user_id).values(role=role))
 
     def set_language(self, user_id: int, language: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(users.update().where(users.c.id == user_id).values(language=language))
 
-    def delete(self, username: str) -> None:
-        with self.engine.begin() as conn:
+    def delete(self, username: str, actor: Actor | None = None) -> None:
+        with write_transaction(self.engine) as conn, conn.begin():
             user_id = self._id(conn, username)
+            self._audit(conn, actor, "user.deleted", user_id, {"username": username})
             conn.execute(web_sessions.delete().where(web_sessions.c.user_id == user_id))
             conn.execute(users.delete().where(users.c.id == user_id))
 

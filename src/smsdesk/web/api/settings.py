@@ -12,6 +12,7 @@ from smsdesk.outbox.dispatcher import callback_url
 from smsdesk.providers.registry import UnknownModule, all_modules, get_module
 from smsdesk.sms_configuration import masked, validate_configuration
 from smsdesk.store.apikeys import ApiKey
+from smsdesk.web.actors import key_actor
 from smsdesk.web.api.schemas import SendTest, message_out
 from smsdesk.web.auth import admin_key, api_key, service_of
 from smsdesk.web.errors import ApiError
@@ -28,7 +29,7 @@ def get_settings(request: Request, _: ApiKey = Depends(admin_key)) -> Json:
 @router.put("/settings", summary="Save the SMS configuration")
 def put_settings(
     request: Request,
-    _: ApiKey = Depends(admin_key),
+    key: ApiKey = Depends(admin_key),
     body: dict[str, Any] = Body(
         ..., examples=[{"module": "simulator", "default_country_code": "+31", "sender": "Support"}]
     ),
@@ -36,7 +37,7 @@ def put_settings(
     """Validate everything; store nothing unless all of it is valid. Blank secrets are kept."""
     store = service_of(request).settings
     config = validate_configuration(body, store.load())
-    store.save(config)
+    store.save(config, key_actor(request, key))
     return Json(masked(store.load()))
 
 
@@ -85,13 +86,15 @@ async def module_callbacks(name: str, request: Request, _: ApiKey = Depends(admi
 
 
 @router.post("/settings/test", summary="Send test: send one SMS now with these settings")
-async def send_test(test: SendTest, request: Request, _: ApiKey = Depends(admin_key)) -> Json:
+async def send_test(test: SendTest, request: Request, key: ApiKey = Depends(admin_key)) -> Json:
     """Send at once (saved or unsaved settings) and answer with the provider's verdict."""
     service = service_of(request)
     stored = await run_in_threadpool(service.settings.load)
     config = validate_configuration(test.settings, stored) if test.settings else stored
     try:
-        outcome = await sendtest.send_test(service, config, test.to, test.text)
+        outcome = await sendtest.send_test(
+            service, config, test.to, test.text, key_actor(request, key)
+        )
     except sendtest.NotReady as exc:
         raise ApiError(503, "not_ready", str(exc)) from None
     body = {

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from smsdesk.domain.audit import Actor
 from smsdesk.store.users import SESSION_MAX_SECONDS, WebSession
+from smsdesk.web.actors import client_address, user_actor
 from smsdesk.web.auth import service_of
 from smsdesk.web.ui.i18n import LANGUAGES
 from smsdesk.web.ui.render import render
@@ -30,7 +32,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _throttle(request: Request) -> LoginThrottle:
-    """One per app (so per process): see `smsdesk.web.ui.throttle`."""
+    """Shared through the database by every process: see `smsdesk.web.ui.throttle`."""
     throttle: LoginThrottle = request.app.state.login_throttle
     return throttle
 
@@ -76,18 +78,30 @@ async def login(request: Request) -> Response:
     service = service_of(request)
     username = fields.get("username", "").strip()
     next_path = safe_next(fields.get("next"))
-    address = request.client.host if request.client else ""
+    address = client_address(request)
     throttle = _throttle(request)
-    wait = throttle.wait_seconds(address, username, service.clock())
-    if wait:
+    wait = await run_in_threadpool(throttle.begin, address, username, service.clock())
+    if wait:  # not audited: refused unchecked, and a flood would only fill the trail
         minutes = -(-wait // 60)
         return _login_page(request, next_path, username, error="throttled", wait_minutes=minutes)
     user = await run_in_threadpool(service.users.authenticate, username, fields.get("password", ""))
     if user is None:
-        throttle.failed(address, username, service.clock())
+        await run_in_threadpool(
+            service.audit,
+            Actor(kind="user", name=username[:100] or "-", address=address or None),
+            "login.failed",  # the attempt stays counted by the throttle
+            details={"username": username[:100]},
+        )
         return _login_page(request, next_path, username, error="wrong_credentials")
-    throttle.succeeded(address, username)
+    await run_in_threadpool(throttle.succeeded, address, username)
     token = await run_in_threadpool(service.users.start_session, user, service.clock())
+    await run_in_threadpool(
+        service.audit,
+        Actor.user(user.id, user.username, address or None),
+        "login.succeeded",
+        target_kind="user",
+        target_id=str(user.id),
+    )
     response = RedirectResponse(next_path, status_code=303)
     set_cookie(response, request, SESSION_COOKIE, token, SESSION_MAX_SECONDS)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
@@ -98,7 +112,15 @@ async def login(request: Request) -> Response:
 async def logout(request: Request, session: WebSession = Depends(page_session)) -> Response:
     await form_with_csrf(request, session)
     token = request.cookies.get(SESSION_COOKIE, "")
-    await run_in_threadpool(service_of(request).users.end_session, token)
+    service = service_of(request)
+    await run_in_threadpool(service.users.end_session, token)
+    await run_in_threadpool(
+        service.audit,
+        user_actor(request, session),
+        "login.logged_out",
+        target_kind="user",
+        target_id=str(session.user.id),
+    )
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

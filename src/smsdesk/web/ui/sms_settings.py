@@ -20,6 +20,7 @@ from smsdesk.outbox import sendtest
 from smsdesk.sms_configuration import masked, validate_configuration
 from smsdesk.store import messages as repo
 from smsdesk.store.users import WebSession
+from smsdesk.web.actors import user_actor
 from smsdesk.web.auth import service_of
 from smsdesk.web.ui.field_errors import translate_error
 from smsdesk.web.ui.i18n import translations
@@ -108,7 +109,7 @@ async def save(request: Request, session: WebSession = Depends(admin_session)) -
             retype=typed_secrets(body),
             test_input=test_input,
         )
-    await run_in_threadpool(service.settings.save, config)
+    await run_in_threadpool(service.settings.save, config, user_actor(request, session))
     return RedirectResponse(f"{PATH}?saved=1", status_code=303)
 
 
