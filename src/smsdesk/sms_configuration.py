@@ -67,9 +67,10 @@ def validate_configuration(
     """Check a submitted configuration against the stored one; raise ConfigurationInvalid."""
     stored = stored or SmsConfiguration()
     data = {**stored.model_dump(exclude={"module_settings"}), **submitted}
-    if isinstance(submitted.get("inbound"), Mapping):
-        # Inbound settings are merged field by field, like the general ones.
-        data["inbound"] = {**stored.inbound.model_dump(), **submitted["inbound"]}
+    for section in ("inbound", "retention"):
+        if isinstance(submitted.get(section), Mapping):
+            # These sections are merged field by field, like the general ones.
+            data[section] = {**getattr(stored, section).model_dump(), **submitted[section]}
     errors: list[FieldError] = []
     try:
         info = get_module(str(data.get("module", "")))

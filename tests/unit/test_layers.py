@@ -20,7 +20,16 @@ MIGRATIONS = PACKAGE / "store" / "migrations"
 # SQLAlchemy names a feature package may hold as types while the store does the querying.
 SQL_TYPES = frozenset({"Connection", "Engine", "Row", "RowMapping"})
 # The event names and the EventSink protocol (events.py) are shared by the store and the features.
-FEATURES = ("customers", "conversations", "inbound", "outbox", "webhooks_out", "host", "events")
+FEATURES = (
+    "customers",
+    "conversations",
+    "inbound",
+    "outbox",
+    "webhooks_out",
+    "lifecycle",
+    "host",
+    "events",
+)
 
 
 @dataclass(frozen=True)

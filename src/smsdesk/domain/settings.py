@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 from smsdesk.domain.phone import parse_country_code
+from smsdesk.domain.retention_settings import RetentionSettings
 from smsdesk.domain.sender import validate_sender
 from smsdesk.domain.sms import ModuleSettings
 from smsdesk.domain.webhook_settings import WebhookSettings
@@ -206,6 +207,7 @@ class SmsConfiguration(BaseModel):
     )
     inbound: InboundSettings = Field(default_factory=InboundSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     module_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     limits: dict[str, ModuleLimits] = Field(default_factory=dict)
 

@@ -1,0 +1,1 @@
+"""Data lifecycle: the jobs that keep data only as long as the SMS configuration says."""
