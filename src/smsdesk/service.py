@@ -1,0 +1,250 @@
+"""One smsdesk process: database, writer, configuration, API keys, providers, dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from smsdesk.crypto import SecretBox
+from smsdesk.domain.audit import Actor
+from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.domain.webhook_settings import Network
+from smsdesk.events import EventSink
+from smsdesk.inbound.processor import InboundProcessor
+from smsdesk.lifecycle.retention import RetentionJob
+from smsdesk.outbox.accept import NewMessage, prepare_message
+from smsdesk.outbox.dispatcher import Dispatcher
+from smsdesk.outbox.optout_cache import OptOutCache
+from smsdesk.outbox.pool import ProviderPool
+from smsdesk.outbox.reconcile import Reconciler
+from smsdesk.process_config import AppConfig
+from smsdesk.providers.base import Provider
+from smsdesk.providers.registry import get_module
+from smsdesk.store import audit, db, hash_key, optouts
+from smsdesk.store import messages as repo
+from smsdesk.store.apikeys import ApiKeyStore
+from smsdesk.store.configuration import ConfigurationStore
+from smsdesk.store.users import UserStore
+from smsdesk.store.writer import Writer
+from smsdesk.webhooks_out.deliverer import WebhookDeliverer
+from smsdesk.webhooks_out.hub import WebhookHub
+
+
+class Service:
+    """Wires the parts together; the web app and the CLI both work through it."""
+
+    def __init__(self, config: AppConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = config.secret_key.get_secret_value() if config.secret_key else None
+        self.box = SecretBox.for_installation(config.data_dir, secret)
+        self.engine = db.create_engine(config.effective_database_url)
+        self.writer = Writer(self.engine)
+        self._hash_key: bytes | None = None
+        self.trail = audit.AuditTrail(lambda: self.hash_key, self.clock)
+        self.settings = ConfigurationStore(
+            self.engine, self.box, lambda name: get_module(name).settings_model, trail=self.trail
+        )
+        self.keys = ApiKeyStore(self.engine, clock=self.clock, trail=self.trail)
+        self.users = UserStore(self.engine, trail=self.trail)
+        self.opt_outs = OptOutCache(self.engine)
+        optouts.use_hash_key(self.engine, lambda: self.hash_key)
+        self._lingering: set[asyncio.Task[None]] = set()
+        self.webhooks = WebhookHub(self.engine, self.box, self.clock, allowed=self.webhook_networks)
+        self.events: EventSink = self.webhooks
+        self.deliverer: WebhookDeliverer | None = None
+        self.owner = config.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.public_url = config.effective_public_url()
+        self.http: httpx.AsyncClient | None = None
+        self.pool: ProviderPool | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.reconciler: Reconciler | None = None
+        self.inbound: InboundProcessor | None = None
+        self.retention = RetentionJob(self, owner=self.owner, hash_key=lambda: self.hash_key)
+        self._retention_started = False
+        self._own_http = False
+
+    @property
+    def hash_key(self) -> bytes:
+        """The installation's key for keyed hashes (audit chain, erased numbers)."""
+        if self._hash_key is None:
+            self._hash_key = hash_key.load_or_create(self.engine, self.box)
+        return self._hash_key
+
+    def audit(
+        self,
+        actor: Actor,
+        action: str,
+        *,
+        target_kind: str | None = None,
+        target_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record an action that has no transaction of its own (a login, an export)."""
+        key = self.hash_key
+        with db.write_transaction(self.engine) as conn, conn.begin():
+            audit.append(
+                conn,
+                key,
+                actor,
+                action,
+                self.clock(),
+                target_kind=target_kind,
+                target_id=target_id,
+                details=details,
+            )
+
+    def webhook_networks(self) -> tuple[Network, ...]:
+        """The private networks webhooks may reach (SMS configuration: webhooks.allow_private)."""
+        return self.settings.load().webhooks.networks()
+
+    def upgrade(self) -> None:
+        db.upgrade(self.engine)
+        # Loaded (or made) now, outside any transaction: audit entries are written inside the
+        # write transactions of the changes they record, where making it would wait on itself.
+        _ = self.hash_key
+
+    async def start(
+        self,
+        *,
+        dispatcher: bool | None = None,
+        http: httpx.AsyncClient | None = None,
+        public_url: str | None = None,
+    ) -> None:
+        """Start the writer and, if asked, the dispatcher (with its providers' background work)."""
+        if public_url:
+            self.public_url = public_url.rstrip("/")
+        self.writer.start()
+        self._own_http = http is None
+        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+        run_dispatcher = self.config.dispatcher if dispatcher is None else dispatcher
+        self.pool = ProviderPool(
+            self.http,
+            self.config.data_dir,
+            background=run_dispatcher,
+            public_url=self.public_url,
+            writer=self.writer,
+            clock=self.clock,
+            inbound_stored=self.wake_inbound,
+            events=self.events,
+        )
+        if run_dispatcher:
+            self.dispatcher = Dispatcher(
+                writer=self.writer,
+                store=self.settings,
+                pool=self.pool,
+                owner=self.owner,
+                public_url=self.public_url,
+                lease_seconds=self.config.lease_seconds,
+                poll_interval=self.config.poll_interval,
+                claim_batch=self.config.claim_batch,
+                clock=self.clock,
+                events=self.events,
+            )
+            await self.dispatcher.start()
+            self.reconciler = Reconciler(
+                writer=self.writer,
+                store=self.settings,
+                pool=self.pool,
+                clock=self.clock,
+                events=lambda: self.events,
+            )
+            await self.reconciler.start()
+            # Webhooks go out from their own task and HTTP client, never the dispatcher's.
+            self.deliverer = WebhookDeliverer(
+                writer=self.writer, box=self.box, clock=self.clock, allowed=self.webhook_networks
+            )
+            await self.deliverer.start()
+            self.webhooks.notify = self.deliverer.wake
+            self.inbound = InboundProcessor(
+                writer=self.writer,
+                settings=self.settings,
+                events=lambda: self.events,
+                clock=self.clock,
+                reply=self.confirmation_sms,
+                on_outbound=self.wake_dispatcher,
+            )
+            await self.inbound.start()
+            await self.retention.start()
+            self._retention_started = True
+
+    def linger(self, provider: Provider, limit: float = 600.0) -> None:
+        """Close `provider` once it has made its own pending callbacks (at most `limit` s).
+
+        A Send test builds a provider of its own; the simulator delivers its reports from
+        that instance, so closing it at once would leave the test message *sent* for good.
+        """
+
+        async def wait_then_close() -> None:
+            deadline = time.monotonic() + limit
+            try:
+                while time.monotonic() < deadline and await provider.has_pending_callbacks():
+                    await asyncio.sleep(0.2)
+            finally:
+                await provider.close()
+
+        task = asyncio.get_running_loop().create_task(wait_then_close())
+        self._lingering.add(task)
+        task.add_done_callback(self._lingering.discard)
+
+    async def stop(self) -> None:
+        for task in list(self._lingering):
+            task.cancel()
+        for task in list(self._lingering):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._retention_started:
+            await self.retention.stop()
+            self._retention_started = False
+        if self.inbound is not None:
+            await self.inbound.stop()
+            self.inbound = None
+        if self.reconciler is not None:
+            await self.reconciler.stop()
+            self.reconciler = None
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+            self.dispatcher = None
+        if self.deliverer is not None:
+            self.webhooks.notify = None
+            await self.deliverer.stop()
+            self.deliverer = None
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+        if self.http is not None and self._own_http:
+            await self.http.aclose()
+        self.http = None
+        self.writer.stop()
+
+    def close(self) -> None:
+        self.webhooks.close()
+        self.engine.dispose()
+
+    def wake_dispatcher(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+
+    def confirmation_sms(
+        self, number: str, text: str, config: SmsConfiguration, now: float
+    ) -> dict[str, Any]:
+        """An SMS confirming an opt-out or opt-in, checked as the outbox checks every SMS;
+        transactional, so it reaches a number that just opted out (`inbound.pipeline`)."""
+        return prepare_message(NewMessage(to=number, text=text), config, now, transactional=True)
+
+    def wake_inbound(self) -> None:
+        """Inbound SMS were stored: process them now rather than at the next scan."""
+        if self.inbound is not None:
+            self.inbound.wake()
+
+    def queue_depth(self) -> dict[int, int]:
+        with self.engine.connect() as conn:
+            return repo.queue_depth(conn)
