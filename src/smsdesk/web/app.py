@@ -19,6 +19,7 @@ from smsdesk.web.api import (
     reports,
     requests,
     settings,
+    templates,
 )
 from smsdesk.web.api import webhooks_out as outgoing_webhooks
 from smsdesk.web.jsonresponse import Json
@@ -58,6 +59,7 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(optouts.router)
     app.include_router(requests.router)
+    app.include_router(templates.router)
     app.include_router(inbound.router)
     app.include_router(outgoing_webhooks.router)
     app.include_router(webhooks.router)
