@@ -10,6 +10,7 @@ import typer
 
 from smsdesk.commands import (
     apikeys,
+    audit,
     backup,
     customers,
     db,
@@ -46,6 +47,7 @@ for name, group in (
     ("inbox", inbox.app),
     ("users", users.app),
     ("secrets", secrets.app),
+    ("audit", audit.app),
 ):
     app.add_typer(group, name=name)
 

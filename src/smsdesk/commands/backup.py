@@ -15,7 +15,9 @@ import typer
 
 from smsdesk.commands.common import DatabaseUrl, DataDir, err, fail, make_config, out
 from smsdesk.crypto import KEY_FILE
+from smsdesk.domain.audit import Actor
 from smsdesk.process_config import AppConfig
+from smsdesk.service import Service
 from smsdesk.store import backup as store
 from smsdesk.store import pg_backup
 
@@ -52,6 +54,7 @@ def backup(
         fail(str(problem))
     out.print(f"backup written to {file}", highlight=False)
     report_key(config, file, include_key)
+    record(config, "database.backed_up", {"include_key": include_key})
 
 
 def report_key(config: AppConfig, file: Path, include_key: bool) -> None:
@@ -119,6 +122,26 @@ def restore(
     migrated = "" if revision == head else f", migrated to {head}"
     out.print(f"restored {file} (schema revision {revision}{migrated})", highlight=False)
     restore_key(config, file)
+    record(config, "database.restored", {"revision": revision, "migrated_to": head})
+
+
+def record(config: AppConfig, action: str, details: dict[str, object]) -> None:
+    """An audit entry in the database just copied or restored (file names stay out of it).
+
+    Without the secret key the trail's key cannot be read: then it is said, not recorded.
+    """
+    key_path = config.data_dir / KEY_FILE
+    if not configured_key(config) and not key_path.exists():
+        warn("not recorded in the audit trail: the secret key was not found.")
+        return
+    try:
+        service = Service(config)
+        try:
+            service.audit(Actor.cli(), action, details=details)
+        finally:
+            service.close()
+    except Exception as problem:  # the copy is made; a missing entry must not hide that
+        warn(f"not recorded in the audit trail: {problem}")
 
 
 def is_pg_dump(file: Path) -> bool:

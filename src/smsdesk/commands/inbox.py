@@ -11,6 +11,7 @@ from rich.table import Table
 
 from smsdesk.commands.common import DatabaseUrl, DataDir, fail, open_service, out, when
 from smsdesk.conversations.requests import NotFound
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
 from smsdesk.inbound import actions
 from smsdesk.store import inbound as store
@@ -58,7 +59,11 @@ def assign(
 ) -> None:
     """Accept an unrecognised SMS: into a request, for a customer, or (neither) for its sender."""
     service = open_service(data_dir, database_url)
-    _run(actions.assign_inbound(service, inbound_id, customer_id=customer, request_id=request))
+    _run(
+        actions.assign_inbound(
+            service, inbound_id, customer_id=customer, request_id=request, actor=Actor.cli()
+        )
+    )
     out.print("assigned")
 
 
@@ -66,5 +71,5 @@ def assign(
 def delete(inbound_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Remove an unrecognised or invalid SMS from the list."""
     service = open_service(data_dir, database_url)
-    _run(actions.delete_inbound(service, inbound_id))
+    _run(actions.delete_inbound(service, inbound_id, Actor.cli()))
     out.print("deleted")

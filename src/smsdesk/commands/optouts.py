@@ -9,9 +9,11 @@ from rich.table import Table
 
 from smsdesk.commands.common import DatabaseUrl, DataDir, err, fail, open_service, out, when
 from smsdesk.customers import normalise_for_lookup
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
 from smsdesk.service import Service
 from smsdesk.store import optouts
+from smsdesk.store.optout_changes import change_by_person
 
 app = typer.Typer(help="The opt-out list: numbers that receive no SMS.", no_args_is_help=True)
 
@@ -28,8 +30,15 @@ def _change(service: Service, raw: str, *, opted_out: bool) -> tuple[str, bool]:
         raise
     now = service.clock()
     changed = service.writer.run_sync(
-        lambda conn: optouts.set_opt_out_by_administrator(
-            conn, number, opted_out=opted_out, source="cli", now=now, events=service.events
+        lambda conn: change_by_person(
+            conn,
+            service.trail,
+            Actor.cli(),
+            number,
+            opted_out=opted_out,
+            source="cli",
+            now=now,
+            events=service.events,
         )
     )
     return number, changed

@@ -12,6 +12,7 @@ import typer
 
 from smsdesk.commands.common import DatabaseUrl, DataDir, err, fail, open_service, out
 from smsdesk.crypto import KEY_FILE, SecretKeyError, add_new_key, new_key, retire_old_keys
+from smsdesk.domain.audit import Actor
 from smsdesk.service import Service
 from smsdesk.store.secrets import not_under_newest, reseal_all
 
@@ -56,6 +57,7 @@ def secrets_retire(data_dir: DataDir = None, database_url: DatabaseUrl = None) -
             )
         if service.box.from_file:
             removed = retire_old_keys(service.config.data_dir, newest)
+            service.audit(Actor.cli(), "secrets.retired", details={"keys_removed": removed})
             path = service.config.data_dir / KEY_FILE
             out.print(f"Removed {removed} old key(s) from {path}.", highlight=False)
             err.print(
@@ -106,3 +108,11 @@ def _reseal(service: Service) -> None:
     counts = reseal_all(service.engine, service.box)
     for kind, count in counts.items():
         out.print(f"{kind}: {count} re-encrypted", highlight=False)
+    service.audit(
+        Actor.cli(),
+        "secrets.rotated",
+        details={
+            "re_encrypted": {str(k): int(v) for k, v in counts.items()},
+            "key_from": "file" if service.box.from_file else "environment",
+        },
+    )

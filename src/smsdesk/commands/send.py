@@ -22,6 +22,7 @@ from smsdesk.commands.common import (
     out,
     public_url_option,
 )
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
 from smsdesk.outbox.accept import NewMessage, opted_out_refusals, prepare_message
 from smsdesk.service import Service
@@ -100,9 +101,20 @@ def _queue(
         task = progress.add_task("Queueing", total=len(rows))
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
-            service.writer.run_sync(partial(repo.insert_messages, rows=chunk, source="cli"))
+            details = {"queued": len(chunk), "transactional": transactional}
+            if start == 0:
+                details["rejected"] = len(problems)
+            service.writer.run_sync(partial(_insert, service, chunk, details))
             progress.advance(task, len(chunk))
     return rows, problems
+
+
+def _insert(
+    service: Service, rows: list[dict[str, Any]], details: dict[str, Any], conn: Any
+) -> None:
+    """Queue a chunk with its audit entry (the count; numbers and text stay in the messages)."""
+    repo.insert_messages(conn, rows, "cli")
+    service.trail.record(conn, Actor.cli(), "message.sent", target_kind="batch", details=details)
 
 
 def send_test(

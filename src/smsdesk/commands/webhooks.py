@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.table import Table
 
 from smsdesk.commands.common import DatabaseUrl, DataDir, err, fail, open_service, out, when
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
 from smsdesk.events import EVENT_TYPES
 from smsdesk.webhooks_out.subscriptions import NotFound, ReplayRefused
@@ -35,12 +37,19 @@ def add(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Subscribe a URL; the generated signing secret is shown only now."""
-    store = open_service(data_dir, database_url).webhooks.store
+    service = open_service(data_dir, database_url)
     try:
-        sub, secret = store.create(url, event, description)
+        sub, secret = service.webhooks.store.create(url, event, description)
     except DomainError as exc:
         fail(f"{exc.field}: {exc.message}")
         return
+    service.audit(
+        Actor.cli(),
+        "webhook.created",
+        target_kind="webhook",
+        target_id=sub.id,
+        details={"events": list(sub.events), "host": urlsplit(sub.url).hostname or ""},
+    )
     err.print(
         f"webhook {sub.id} created for {', '.join(sub.events)}; its secret is shown only now:"
     )
@@ -68,10 +77,12 @@ def remove(
     subscription_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None
 ) -> None:
     """Delete a subscription; its pending deliveries become dead."""
+    service = open_service(data_dir, database_url)
     try:
-        open_service(data_dir, database_url).webhooks.store.delete(subscription_id)
+        service.webhooks.store.delete(subscription_id)
     except NotFound as exc:
         fail(str(exc))
+    service.audit(Actor.cli(), "webhook.deleted", target_kind="webhook", target_id=subscription_id)
     out.print("removed")
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk.conversations.requests import NotFound, get_request
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.phone import sender_number
 from smsdesk.domain.settings import SmsConfiguration
@@ -22,6 +23,7 @@ from smsdesk.inbound.pipeline import ReplySms, process_rows
 from smsdesk.store import customers as customer_store
 from smsdesk.store import inbound as store
 from smsdesk.store import requests as request_store
+from smsdesk.store.audit import AuditTrail
 
 # States an administrator may still decide about; requests and opt-outs already had effect.
 OPEN_INBOUND_STATES = ("unrecognised", "invalid")
@@ -36,6 +38,8 @@ class Services(Host, Protocol):
 
     @property
     def events(self) -> EventSink: ...
+    @property
+    def trail(self) -> AuditTrail: ...
 
     def wake_inbound(self) -> None: ...
 
@@ -77,9 +81,11 @@ async def assign_inbound(
     *,
     customer_id: str | None = None,
     request_id: str | None = None,
+    actor: Actor | None = None,
 ) -> None:
     """Accept an unrecognised (or invalid) inbound SMS: into a request, for a customer, or
-    for its sender as if it had carried the SMS endpoint code."""
+    for its sender as if it had carried the SMS endpoint code. With an `actor`, the audit
+    trail records it (ids only) in the same transaction."""
     config = await run_in_threadpool(service.settings.load)
     events = service.events
     reply: ReplySms = service.confirmation_sms
@@ -87,6 +93,16 @@ async def assign_inbound(
     def assign(conn: Connection) -> None:
         row = _open_inbound(conn, inbound_id)
         now = service.clock()
+        if actor is not None:
+            details = {"request_id": request_id, "customer_id": customer_id, "was": row.state}
+            service.trail.record(
+                conn,
+                actor,
+                "inbound.assigned",
+                target_kind="inbound",
+                target_id=inbound_id,
+                details={k: v for k, v in details.items() if v is not None},
+            )
         if request_id is not None:
             request = get_request(conn, request_id)
             _attach(conn, row, request, now, config.default_country_code)
@@ -127,11 +143,20 @@ def _attach(
     request_store.reopen(conn, request.id, now, max(now, row.received_at))
 
 
-async def delete_inbound(service: Services, inbound_id: str) -> None:
+async def delete_inbound(service: Services, inbound_id: str, actor: Actor | None = None) -> None:
     """Remove an unrecognised or invalid SMS from the list (kept, marked deleted, for audit)."""
 
     def delete(conn: Connection) -> None:
-        _open_inbound(conn, inbound_id)
+        row = _open_inbound(conn, inbound_id)
         store.mark_deleted(conn, inbound_id, service.clock())
+        if actor is not None:
+            service.trail.record(
+                conn,
+                actor,
+                "inbound.deleted",
+                target_kind="inbound",
+                target_id=inbound_id,
+                details={"was": row.state},
+            )
 
     await service.writer.run(delete)

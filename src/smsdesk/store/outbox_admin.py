@@ -20,9 +20,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import InvalidStatusTransition
 from smsdesk.domain.message import Status, check_cancel, check_resend
 from smsdesk.events import EventSink
+from smsdesk.store.audit import AuditTrail
 from smsdesk.store.messages import change_status, get_message
 from smsdesk.store.tables import message_events, messages
 
@@ -117,6 +119,13 @@ class Outcome(enum.StrEnum):
     MISSING = "missing"
 
 
+AUDITED = {
+    Outcome.RESENT: "message.resent",
+    Outcome.CANCELLED: "message.cancelled",
+    Outcome.DELETED: "message.deleted",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class OperatorAction:
     """A writer job: resend, cancel or delete one message, checked against its status now."""
@@ -126,8 +135,22 @@ class OperatorAction:
     now: float
     actor: str
     events: EventSink | None = None
+    trail: AuditTrail | None = None  # with `by`: the done action goes to the audit trail
+    by: Actor | None = None
 
     def __call__(self, conn: Connection) -> Outcome:
+        outcome = self._act(conn)
+        if self.trail is not None and self.by is not None and outcome in AUDITED:
+            self.trail.record(
+                conn,
+                self.by,
+                AUDITED[outcome],
+                target_kind="message",
+                target_id=self.message_id,
+            )
+        return outcome
+
+    def _act(self, conn: Connection) -> Outcome:
         row = get_message(conn, self.message_id)
         if row is None:
             return Outcome.MISSING

@@ -12,6 +12,7 @@ from smsdesk.service import Service
 from smsdesk.web import errors, ops, ui
 from smsdesk.web.api import (
     agent,
+    audit,
     customers,
     inbound,
     messages,
@@ -62,6 +63,7 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     app.include_router(templates.router)
     app.include_router(inbound.router)
     app.include_router(outgoing_webhooks.router)
+    app.include_router(audit.router)
     app.include_router(webhooks.router)
     ui.install(app)
     app.add_middleware(BodySizeLimit, limit=service.config.max_body_bytes)

@@ -18,6 +18,7 @@ from smsdesk.domain.times import iso
 from smsdesk.inbound import actions
 from smsdesk.store import inbound as store
 from smsdesk.store.apikeys import ApiKey
+from smsdesk.web.actors import key_actor
 from smsdesk.web.auth import admin_key, api_key, service_of
 from smsdesk.web.errors import ApiError
 from smsdesk.web.jsonresponse import Json
@@ -133,7 +134,7 @@ def _handle(exc: Exception) -> ApiError:
 
 @router.post("/{inbound_id}/assign", summary="Accept an unrecognised SMS")
 async def assign_inbound(
-    inbound_id: str, body: Assignment, request: Request, _: ApiKey = Depends(admin_key)
+    inbound_id: str, body: Assignment, request: Request, key: ApiKey = Depends(admin_key)
 ) -> Json:
     """Into a request (request_id), for a customer (customer_id), or (neither) for its sender."""
     try:
@@ -142,6 +143,7 @@ async def assign_inbound(
             inbound_id,
             customer_id=body.customer_id,
             request_id=body.request_id,
+            actor=key_actor(request, key),
         )
     except (NotFound, actions.Conflict) as exc:
         raise _handle(exc) from None
@@ -149,9 +151,11 @@ async def assign_inbound(
 
 
 @router.delete("/{inbound_id}", summary="Delete an unrecognised or invalid SMS")
-async def delete_inbound(inbound_id: str, request: Request, _: ApiKey = Depends(admin_key)) -> Json:
+async def delete_inbound(
+    inbound_id: str, request: Request, key: ApiKey = Depends(admin_key)
+) -> Json:
     try:
-        await actions.delete_inbound(service_of(request), inbound_id)
+        await actions.delete_inbound(service_of(request), inbound_id, key_actor(request, key))
     except (NotFound, actions.Conflict) as exc:
         raise _handle(exc) from None
     return Json(inbound_out(_get(request, inbound_id)))

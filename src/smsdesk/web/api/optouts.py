@@ -1,7 +1,8 @@
 """The opt-out list (numbers that texted STOP, or were added by an administrator): /api/v1/opt-outs.
 
 Anyone with an API key may read the list; adding and removing numbers needs an admin key.
-Each change is an `optout.changed` event for webhook subscribers.
+Each change is an `optout.changed` event for webhook subscribers, and an entry in the audit
+trail naming the number only by a keyed hash.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from smsdesk.customers import normalise_for_lookup
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.times import iso
 from smsdesk.service import Service
 from smsdesk.store import optouts
 from smsdesk.store.apikeys import ApiKey
+from smsdesk.store.optout_changes import change_by_person
+from smsdesk.web.actors import key_actor
 from smsdesk.web.auth import admin_key, api_key, service_of
 from smsdesk.web.errors import ApiError
 from smsdesk.web.jsonresponse import Json
@@ -65,21 +69,33 @@ def list_opt_outs(
 
 
 @router.post("", summary="Opt a number out of SMS")
-def add_opt_out(body: NewOptOut, request: Request, _: ApiKey = Depends(admin_key)) -> Json:
+def add_opt_out(body: NewOptOut, request: Request, key: ApiKey = Depends(admin_key)) -> Json:
     """201 when the number was added; 200 when it was on the list already (kept as it was)."""
     service = service_of(request)
     number = normalise_for_lookup(service, body.number)
-    now = service.clock()
-    added = service.writer.run_sync(
-        lambda conn: optouts.set_opt_out_by_administrator(
-            conn, number, opted_out=True, source="api", now=now, events=service.events
-        )
-    )
+    added = _change(service, key_actor(request, key), number, opted_out=True)
     with service.engine.connect() as conn:
         row = optouts.get_opt_out(conn, number)
     if row is None:  # removed again in between
         raise ApiError(409, "conflict", "The number was removed meanwhile; try again.")
     return Json({**opt_out_out(row), "added": added}, 201 if added else 200)
+
+
+def _change(service: Service, actor: Actor, number: str, *, opted_out: bool) -> bool:
+    """Add or remove the number, with its audit entry (naming the number by a keyed hash)."""
+    now = service.clock()
+    return service.writer.run_sync(
+        lambda conn: change_by_person(
+            conn,
+            service.trail,
+            actor,
+            number,
+            opted_out=opted_out,
+            source="api",
+            now=now,
+            events=service.events,
+        )
+    )
 
 
 def _listed_number(service: Service, raw: str) -> str:
@@ -94,15 +110,10 @@ def _listed_number(service: Service, raw: str) -> str:
 
 
 @router.delete("/{number}", status_code=204, summary="Let a number receive SMS again")
-def remove_opt_out(number: str, request: Request, _: ApiKey = Depends(admin_key)) -> Response:
+def remove_opt_out(number: str, request: Request, key: ApiKey = Depends(admin_key)) -> Response:
     service = service_of(request)
     e164 = _listed_number(service, number)
-    now = service.clock()
-    removed = service.writer.run_sync(
-        lambda conn: optouts.set_opt_out_by_administrator(
-            conn, e164, opted_out=False, source="api", now=now, events=service.events
-        )
-    )
+    removed = _change(service, key_actor(request, key), e164, opted_out=False)
     if not removed:
         raise ApiError(404, "not_found", f"{e164} is not on the opt-out list.")
     return Response(status_code=204)

@@ -7,6 +7,7 @@ again: it is what receivers check each delivery's X-Smsdesk-Signature with.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,6 +19,7 @@ from smsdesk.domain.times import iso
 from smsdesk.events import EVENT_TYPES
 from smsdesk.service import Service
 from smsdesk.store.apikeys import ApiKey
+from smsdesk.web.actors import key_actor
 from smsdesk.web.auth import admin_key, service_of
 from smsdesk.web.errors import ApiError
 from smsdesk.web.jsonresponse import Json
@@ -80,17 +82,32 @@ def delivery_out(row: Any) -> dict[str, Any]:
     }
 
 
+def webhook_details(sub: Subscription) -> dict[str, Any]:
+    """What the audit trail keeps of a subscription: its events and the receiver's host (never
+    the whole URL, which may carry a token, nor the secret)."""
+    return {"events": list(sub.events), "host": urlsplit(sub.url).hostname or ""}
+
+
 def _not_found(exc: NotFound) -> ApiError:
     return ApiError(404, "not_found", str(exc))
 
 
 @router.post("/webhooks", status_code=201, summary="Subscribe a URL to events")
 def create_subscription(
-    body: NewSubscription, request: Request, _: ApiKey = Depends(admin_key)
+    body: NewSubscription, request: Request, key: ApiKey = Depends(admin_key)
 ) -> Json:
     """The answer carries the generated secret; it is not shown again."""
-    store = service_of(request).webhooks.store
-    sub, secret = store.create(body.url, body.events, body.description, body.secret)
+    service = service_of(request)
+    sub, secret = service.webhooks.store.create(
+        body.url, body.events, body.description, body.secret
+    )
+    service.audit(
+        key_actor(request, key),
+        "webhook.created",
+        target_kind="webhook",
+        target_id=sub.id,
+        details=webhook_details(sub),
+    )
     return Json(subscription_out(sub, secret), 201)
 
 
@@ -112,9 +129,13 @@ def get_subscription(
 
 @router.patch("/webhooks/{subscription_id}", summary="Change, pause or re-key a subscription")
 def change_subscription(
-    subscription_id: str, body: SubscriptionChange, request: Request, _: ApiKey = Depends(admin_key)
+    subscription_id: str,
+    body: SubscriptionChange,
+    request: Request,
+    key: ApiKey = Depends(admin_key),
 ) -> Json:
-    store = service_of(request).webhooks.store
+    service = service_of(request)
+    store = service.webhooks.store
     try:
         sub, secret = store.update(
             subscription_id,
@@ -127,18 +148,29 @@ def change_subscription(
         )
     except NotFound as exc:
         raise _not_found(exc) from None
+    service.audit(
+        key_actor(request, key),
+        "webhook.changed",
+        target_kind="webhook",
+        target_id=sub.id,
+        details={**webhook_details(sub), "fields": sorted(body.model_fields_set)},
+    )
     return Json(subscription_out(sub, secret))
 
 
 @router.delete("/webhooks/{subscription_id}", status_code=204, summary="Unsubscribe")
 def delete_subscription(
-    subscription_id: str, request: Request, _: ApiKey = Depends(admin_key)
+    subscription_id: str, request: Request, key: ApiKey = Depends(admin_key)
 ) -> Response:
     """Pending deliveries become dead; past deliveries stay listed."""
+    service = service_of(request)
     try:
-        service_of(request).webhooks.store.delete(subscription_id)
+        service.webhooks.store.delete(subscription_id)
     except NotFound as exc:
         raise _not_found(exc) from None
+    service.audit(
+        key_actor(request, key), "webhook.deleted", target_kind="webhook", target_id=subscription_id
+    )
     return Response(status_code=204)
 
 

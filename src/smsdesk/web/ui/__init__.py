@@ -27,7 +27,7 @@ def _wants_json(request: Request) -> bool:
 
 
 def install(app: FastAPI) -> None:
-    app.state.login_throttle = LoginThrottle(app.state.service.engine)
+    app.state.login_throttle = LoginThrottle(app.state.service)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(login.router)
     app.include_router(outbox.router)

@@ -34,6 +34,7 @@ from smsdesk.store.outbox_admin import (
     search_messages,
 )
 from smsdesk.store.users import WebSession
+from smsdesk.web.actors import user_actor
 from smsdesk.web.auth import service_of
 from smsdesk.web.ui.render import SECURITY_HEADERS, render
 from smsdesk.web.ui.session import Forbidden, form_with_csrf, page_session, safe_next
@@ -291,7 +292,13 @@ async def _act(request: Request, session: WebSession, message_id: str, action: A
         raise Forbidden()
     service = service_of(request)
     job = OperatorAction(
-        message_id, action, service.clock(), f"{session.user.username} (web)", service.events
+        message_id,
+        action,
+        service.clock(),
+        f"{session.user.username} (web)",
+        service.events,
+        trail=service.trail,
+        by=user_actor(request, session),
     )
     outcome = await service.writer.run(job)
     if outcome in (Outcome.RESENT, Outcome.CANCELLED):

@@ -19,6 +19,7 @@ from smsdesk.inbound import actions as inbound_actions
 from smsdesk.store import inbound as inbound_store
 from smsdesk.store import requests as request_store
 from smsdesk.store.users import WebSession
+from smsdesk.web.actors import user_actor
 from smsdesk.web.auth import service_of
 from smsdesk.web.ui.field_errors import translate_error
 from smsdesk.web.ui.i18n import translations
@@ -124,8 +125,9 @@ async def request_reply(
     form = await form_with_csrf(request, session)
     # Browsers post line breaks as CRLF; the counter beside the box counted them as LF.
     text = form.get("text", "").replace("\r\n", "\n")
+    service = service_of(request)
     try:
-        await actions.reply(service_of(request), request_id, text, author=session.user.username)
+        sent = await actions.reply(service, request_id, text, author=session.user.username)
     except requests_repo.NotFound:
         return render(request, "request.html", session, status=404, missing=True)
     except DomainError as exc:
@@ -135,6 +137,14 @@ async def request_reply(
         return await _show_request(
             request, session, request_id, status=422, text=text, reply_error=reason
         )
+    await run_in_threadpool(
+        service.audit,
+        user_actor(request, session),
+        "request.replied",
+        target_kind="request",
+        target_id=request_id,
+        details={"message_id": sent["id"]},
+    )
     return RedirectResponse(f"/requests/{request_id}", status_code=303)
 
 

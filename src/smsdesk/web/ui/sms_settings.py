@@ -137,7 +137,13 @@ async def send_test(request: Request, session: WebSession = Depends(admin_sessio
     errors: dict[str, list[str]] | None = None
     try:
         config: SmsConfiguration = validate_configuration(body, stored) if body else stored
-        outcome = await sendtest.send_test(service, config, test_input["to"], test_input["text"])
+        outcome = await sendtest.send_test(
+            service,
+            config,
+            test_input["to"],
+            test_input["text"],
+            user_actor(request, session),
+        )
     except ConfigurationInvalid as exc:
         errors = _errors_by_field(exc, gettext)
         result = {"outcome": "invalid_settings", "errors": errors}

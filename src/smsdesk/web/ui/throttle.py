@@ -7,8 +7,7 @@ stranger cannot lock a colleague out from another address. A right password clea
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Engine
-
+from smsdesk.service import Service
 from smsdesk.store import login_failures
 from smsdesk.store.login_failures import MAX_FAILURES, WINDOW_SECONDS
 
@@ -16,8 +15,8 @@ __all__ = ["MAX_FAILURES", "WINDOW_SECONDS", "LoginThrottle"]
 
 
 class LoginThrottle:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, service: Service) -> None:
+        self.engine = service.engine
 
     def begin(self, address: str, username: str, now: float) -> int:
         """0: check the password (the attempt counts as wrong until `succeeded`); otherwise
