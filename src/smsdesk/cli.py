@@ -22,6 +22,7 @@ from smsdesk.commands import (
     send,
     serve,
     settings,
+    templates,
     users,
     webhooks,
 )
@@ -44,6 +45,7 @@ for name, group in (
     ("customers", customers.app),
     ("optouts", optouts.app),
     ("requests", requests.app),
+    ("templates", templates.app),
     ("inbox", inbox.app),
     ("users", users.app),
     ("secrets", secrets.app),
