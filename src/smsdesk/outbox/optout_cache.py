@@ -9,6 +9,9 @@ dispatcher checks the list in the database before anything goes out.
 
 A list larger than `max_cached` numbers is not held in memory; each check then asks the
 database, as before.
+
+Opt-outs of erased customers are held as keyed hashes of their numbers (`store.optouts`); they
+are cached beside the numbers, and a recipient is hashed (once) only when there are any.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from collections.abc import Callable, Iterable
 from sqlalchemy.engine import Engine
 
 from smsdesk.store import optouts
+from smsdesk.store.hash_key import keyed_hash
+
+Fingerprint = tuple[int, float | None, int, float | None]
 
 
 class OptOutCache:
@@ -38,7 +44,8 @@ class OptOutCache:
         self.reloads = 0  # how often the whole list was read (for tests)
         self._lock = threading.Lock()
         self._numbers: frozenset[str] | None = None
-        self._fingerprint: tuple[int, float | None] | None = None
+        self._erased: frozenset[str] = frozenset()
+        self._fingerprint: Fingerprint | None = None
         self._checked_at = float("-inf")
         self._seen_changes = optouts.changes_in_process
         self._recheck_until = float("-inf")
@@ -50,10 +57,16 @@ class OptOutCache:
             return set()
         with self._lock:
             cached = self._current()
+            erased = self._erased
         if cached is None:
             with self.engine.connect() as conn:
                 return optouts.opted_out(conn, wanted)
-        return wanted & cached
+        found = wanted & cached
+        if erased and len(found) < len(wanted):
+            key = optouts.hash_key_of(self.engine)
+            if key is not None:
+                found.update(n for n in wanted - found if keyed_hash(key, n) in erased)
+        return found
 
     def _current(self) -> frozenset[str] | None:
         now = self.clock()
@@ -65,9 +78,9 @@ class OptOutCache:
         with self.engine.connect() as conn:
             fingerprint = optouts.opt_out_fingerprint(conn)
             if fingerprint != self._fingerprint:
-                self._numbers = (
-                    optouts.all_opted_out(conn) if fingerprint[0] <= self.max_cached else None
-                )
+                small = fingerprint[0] + fingerprint[2] <= self.max_cached
+                self._numbers = optouts.all_opted_out(conn) if small else None
+                self._erased = optouts.all_erased_hashes(conn) if small else frozenset()
                 self._fingerprint = fingerprint
                 self.reloads += 1
         self._checked_at = now

@@ -4,19 +4,28 @@ The inbound pipeline adds and removes numbers when a customer texts STOP or STAR
 asks which recipients opted out, and administrators manage the list through the API and CLI.
 Every function takes the caller's connection, so changes commit with the rest of the caller's
 transaction (usually a writer job).
+
+An erased customer's opt-out is kept only as a keyed hash of the number (`erased_opt_outs`,
+keyed with the installation's hash key), so a later send to that number is still refused. The
+service tells this module how to get the key for its database (`use_hash_key`); the checks
+hash a number only when erased opt-outs exist. A START (or an administrator's removal) takes a
+number off both lists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
 from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 
 from smsdesk.events import OPT_OUT_CHANGED, EventSink
-from smsdesk.store.tables import opt_outs
+from smsdesk.store.hash_key import keyed_hash
+from smsdesk.store.tables import erased_opt_outs, opt_outs
 
 # One entry of the list: number, keyword, source, inbound_id, created_at.
 OptOutRow: TypeAlias = sa.Row[Any]
@@ -32,8 +41,23 @@ def _changed() -> None:
     changes_in_process += 1
 
 
+# How each database's hash key is fetched (set by the service that opened the engine).
+_hash_keys: weakref.WeakKeyDictionary[Engine, Callable[[], bytes]] = weakref.WeakKeyDictionary()
+
+
+def use_hash_key(engine: Engine, key: Callable[[], bytes]) -> None:
+    """Numbers of erased opt-outs in `engine`'s database are hashed with what `key` returns."""
+    _hash_keys[engine] = key
+
+
+def hash_key_of(engine: Engine) -> bytes | None:
+    """The hash key of `engine`'s database, or None if no service said how to get it."""
+    loader = _hash_keys.get(engine)
+    return None if loader is None else loader()
+
+
 def opted_out(conn: Connection, numbers: Iterable[str]) -> set[str]:
-    """Those of `numbers` that are on the opt-out list."""
+    """Those of `numbers` that are on the opt-out list (or on it as an erased number's hash)."""
     wanted = sorted(set(numbers))
     found: set[str] = set()
     for start in range(0, len(wanted), _CHUNK):
@@ -43,20 +67,74 @@ def opted_out(conn: Connection, numbers: Iterable[str]) -> set[str]:
             .scalars()
             .all()
         )
+    rest = [number for number in wanted if number not in found]
+    if rest and _any_erased(conn):
+        key = hash_key_of(conn.engine)
+        if key is not None:
+            hashes = {keyed_hash(key, number): number for number in rest}
+            found.update(hashes[h] for h in erased_hashes_among(conn, hashes))
     return found
 
 
-def opt_out_fingerprint(conn: Connection) -> tuple[int, float | None]:
-    """How many numbers are on the list and when the newest came: a change alters one of them."""
-    count, newest = conn.execute(
-        sa.select(sa.func.count(), sa.func.max(opt_outs.c.created_at))
+def _any_erased(conn: Connection) -> bool:
+    return conn.execute(sa.select(erased_opt_outs.c.number_hash).limit(1)).first() is not None
+
+
+def erased_hashes_among(conn: Connection, hashes: Iterable[str]) -> set[str]:
+    """Those of `hashes` that are erased opt-outs."""
+    wanted = sorted(set(hashes))
+    found: set[str] = set()
+    column = erased_opt_outs.c.number_hash
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        found.update(conn.execute(sa.select(column).where(column.in_(chunk))).scalars().all())
+    return found
+
+
+def opt_out_fingerprint(conn: Connection) -> tuple[int, float | None, int, float | None]:
+    """How many numbers (and erased numbers' hashes) are on the list and when the newest came:
+    a change alters one of them."""
+    erased = sa.select(sa.func.count()).select_from(erased_opt_outs).scalar_subquery()
+    erased_newest = sa.select(sa.func.max(erased_opt_outs.c.erased_at)).scalar_subquery()
+    count, newest, erased_count, erased_at = conn.execute(
+        sa.select(sa.func.count(), sa.func.max(opt_outs.c.created_at), erased, erased_newest)
     ).one()
-    return int(count), newest
+    return int(count), newest, int(erased_count), erased_at
 
 
 def all_opted_out(conn: Connection) -> frozenset[str]:
     """Every number on the list, for a cache held in memory."""
     return frozenset(conn.execute(sa.select(opt_outs.c.number)).scalars())
+
+
+def all_erased_hashes(conn: Connection) -> frozenset[str]:
+    """Every erased number's hash, for a cache held in memory."""
+    return frozenset(conn.execute(sa.select(erased_opt_outs.c.number_hash)).scalars())
+
+
+def keep_as_erased(conn: Connection, number: str, key: bytes, now: float) -> bool:
+    """Replace `number`'s entry by its keyed hash (its customer is being erased); True if it
+    was on the list."""
+    row = get_opt_out(conn, number)
+    if row is None:
+        return False
+    number_hash = keyed_hash(key, number)
+    known = conn.execute(
+        sa.select(erased_opt_outs.c.number_hash).where(erased_opt_outs.c.number_hash == number_hash)
+    ).first()
+    if known is None:
+        conn.execute(
+            erased_opt_outs.insert().values(
+                number_hash=number_hash,
+                keyword=row.keyword,
+                source=row.source,
+                created_at=row.created_at,
+                erased_at=now,
+            )
+        )
+    conn.execute(opt_outs.delete().where(opt_outs.c.number == number))
+    _changed()
+    return True
 
 
 def add_opt_out(
@@ -91,9 +169,17 @@ def add_opt_out(
 
 
 def remove_opt_out(conn: Connection, number: str) -> bool:
-    """Take `number` off the list; True if it was on it."""
+    """Take `number` off the list, also as an erased number's hash; True if it was on it."""
     _changed()
-    return conn.execute(opt_outs.delete().where(opt_outs.c.number == number)).rowcount > 0
+    removed = conn.execute(opt_outs.delete().where(opt_outs.c.number == number)).rowcount > 0
+    if _any_erased(conn):
+        key = hash_key_of(conn.engine)
+        if key is not None:
+            erased = erased_opt_outs.delete().where(
+                erased_opt_outs.c.number_hash == keyed_hash(key, number)
+            )
+            removed = conn.execute(erased).rowcount > 0 or removed
+    return removed
 
 
 def set_opt_out_by_administrator(
@@ -114,8 +200,24 @@ def set_opt_out_by_administrator(
 
 
 def get_opt_out(conn: Connection, number: str) -> OptOutRow | None:
-    """The entry of `number`, or None if it is not on the list."""
-    return conn.execute(sa.select(opt_outs).where(opt_outs.c.number == number)).first()
+    """The entry of `number`, or None if it is not on the list (an erased number's entry has
+    its keyword, source and time, without the SMS that asked for it)."""
+    row = conn.execute(sa.select(opt_outs).where(opt_outs.c.number == number)).first()
+    if row is not None or not _any_erased(conn):
+        return row
+    key = hash_key_of(conn.engine)
+    if key is None:
+        return None
+    e = erased_opt_outs
+    return conn.execute(
+        sa.select(
+            sa.literal(number, sa.String).label("number"),
+            e.c.keyword,
+            e.c.source,
+            sa.null().label("inbound_id"),
+            e.c.created_at,
+        ).where(e.c.number_hash == keyed_hash(key, number))
+    ).first()
 
 
 def opt_out_cursor(row: OptOutRow) -> str:
