@@ -58,6 +58,7 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(settings.router)
     app.include_router(customers.router)
+    app.include_router(customers.numbers_router)
     app.include_router(optouts.router)
     app.include_router(requests.router)
     app.include_router(templates.router)

@@ -2,6 +2,11 @@
 
 Numbers may be written as customers write them; without a country code the SMS
 configuration's default country code is added. A number belongs to at most one customer.
+
+`DELETE /api/v1/customers/{id}?erase=true` erases a customer with everything held about them
+(`customers.erasure`); `GET .../{id}/export` and `GET /api/v1/numbers/{number}/export` answer
+everything held about a customer or a number (`customers.export`). Both need an admin key and
+are recorded in the audit trail.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk import customers
+from smsdesk.customers import erasure, export
 from smsdesk.customers.csv_import import CsvFormatError, import_customers
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.times import iso
 from smsdesk.store.apikeys import ApiKey
 from smsdesk.web.auth import admin_key, api_key, service_of
@@ -25,6 +32,7 @@ from smsdesk.web.errors import ApiError
 from smsdesk.web.jsonresponse import Json
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+numbers_router = APIRouter(prefix="/api/v1/numbers", tags=["customers"])
 
 
 class NewCustomer(BaseModel):
@@ -77,6 +85,12 @@ def _answers() -> Iterator[None]:
         raise ApiError(409, "number_taken", exc.message, field) from None
     except customers.CustomerInUse as exc:
         raise ApiError(409, "customer_in_use", exc.message) from None
+    except erasure.MessageBeingSent as exc:
+        raise ApiError(409, "message_being_sent", exc.message) from None
+
+
+def _actor(request: Request, key: ApiKey) -> Actor:
+    return Actor.api_key(key.id, key.name, request.client.host if request.client else None)
 
 
 @router.post("", status_code=201, summary="Add a customer")
@@ -133,11 +147,43 @@ def update_customer(
     return Json(customer_out(customer))
 
 
-@router.delete("/{customer_id}", status_code=204, summary="Delete a customer without requests")
-def delete_customer(customer_id: str, request: Request, _: ApiKey = Depends(admin_key)) -> Response:
+@router.delete(
+    "/{customer_id}",
+    summary="Delete a customer without requests, or erase one with everything held about them",
+)
+def delete_customer(
+    customer_id: str,
+    request: Request,
+    key: ApiKey = Depends(admin_key),
+    erase: bool = Query(
+        False,
+        description="Erase the customer with their numbers, requests, messages and inbound SMS "
+        "(an opt-out is kept as a keyed hash of the number); answers the count of each kind.",
+    ),
+) -> Response:
+    service = service_of(request)
     with _answers():
-        customers.delete_customer(service_of(request), customer_id)
+        if erase:
+            erased = erasure.erase_customer(service, customer_id, _actor(request, key))
+            return Json({"customer_id": customer_id, "erased": erased.counts})
+        customers.delete_customer(service, customer_id)
     return Response(status_code=204)
+
+
+@router.get("/{customer_id}/export", summary="Everything held about a customer, as JSON")
+def export_customer(customer_id: str, request: Request, key: ApiKey = Depends(admin_key)) -> Json:
+    with _answers():
+        document = export.export_customer(service_of(request), customer_id, _actor(request, key))
+    return Json(document)
+
+
+@numbers_router.get("/{number}/export", summary="Everything held about a mobile number, as JSON")
+def export_number(number: str, request: Request, key: ApiKey = Depends(admin_key)) -> Json:
+    """The customer holding the number with all their data, or what is held about the number."""
+    document = export.export_number(service_of(request), number, _actor(request, key))
+    if export.is_empty(document):
+        raise ApiError(404, "not_found", f"Nothing is held about the number {number}.")
+    return Json(document)
 
 
 def _file_from_multipart(content_type: str, body: bytes) -> bytes:
