@@ -19,6 +19,7 @@ from smsdesk.domain.webhook_settings import Network
 from smsdesk.events import EventSink
 from smsdesk.inbound.processor import InboundProcessor
 from smsdesk.lifecycle.retention import RetentionJob
+from smsdesk.live.feed import LiveFeed
 from smsdesk.outbox.accept import NewMessage, prepare_message
 from smsdesk.outbox.dispatcher import Dispatcher
 from smsdesk.outbox.optout_cache import OptOutCache
@@ -60,6 +61,8 @@ class Service:
         self._lingering: set[asyncio.Task[None]] = set()
         self.webhooks = WebhookHub(self.engine, self.box, self.clock, allowed=self.webhook_networks)
         self.events: EventSink = self.webhooks
+        # The screens' live updates: polls the database only while a page is connected.
+        self.live = LiveFeed(self.engine, self.writer, self.clock)
         self.deliverer: WebhookDeliverer | None = None
         self.owner = config.worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.public_url = config.effective_public_url()
@@ -196,6 +199,7 @@ class Service:
         task.add_done_callback(self._lingering.discard)
 
     async def stop(self) -> None:
+        await self.live.stop()  # open live streams end first, so servers can stop
         for task in list(self._lingering):
             task.cancel()
         for task in list(self._lingering):

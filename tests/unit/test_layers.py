@@ -27,6 +27,7 @@ FEATURES = (
     "outbox",
     "webhooks_out",
     "lifecycle",
+    "live",
     "host",
     "events",
 )

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from smsdesk.store import live
 from smsdesk.store import messages as repo
 from smsdesk.store.tables import (
     customer_numbers,
@@ -129,6 +130,7 @@ def set_request_fields(
         conn.execute(
             requests.update().where(requests.c.id == request_id).values(**changes, updated_at=now)
         )
+        live.request_changed(conn, [request_id], list(changes), now)
 
 
 def last_inbound_sender(conn: Connection, request_id: str) -> str | None:
@@ -273,6 +275,7 @@ def insert_requests(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Add complete request rows (requests opened by inbound SMS)."""
     if rows:
         conn.execute(requests.insert(), list(rows))
+        live.request_changed(conn, [row["id"] for row in rows], ["created"], rows[0]["created_at"])
 
 
 def touch_requests(conn: Connection, touched: Sequence[dict[str, Any]], now: float) -> None:
