@@ -18,6 +18,7 @@ from smsdesk.commands import (
     messages,
     optouts,
     requests,
+    retention,
     secrets,
     send,
     serve,
@@ -50,6 +51,7 @@ for name, group in (
     ("users", users.app),
     ("secrets", secrets.app),
     ("audit", audit.app),
+    ("retention", retention.app),
 ):
     app.add_typer(group, name=name)
 

@@ -63,8 +63,10 @@ def an_id(at: float) -> str:
     return id_before(at)[:10] + f"{next(_serial):016d}"
 
 
-def add_message(engine: Engine, days_old: float, status: str = "delivered", **extra: Any) -> str:
-    at = NOW - days_old * DAY
+def add_message(
+    engine: Engine, days_old: float, status: str = "delivered", *, now: float = NOW, **extra: Any
+) -> str:
+    at = now - days_old * DAY
     mid = an_id(at)
     final = status in ("delivered", "undelivered", "failed", "expired", "cancelled")
     row = {

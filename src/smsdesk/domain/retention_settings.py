@@ -85,13 +85,9 @@ class RetentionSettings(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _whole_number(cls, value: Any) -> Any:
-        """JSON true is not 1 day, and 1.5 days is not a number of days."""
+        """JSON true is not 1 day: a boolean where a number belongs is a mistake."""
         if isinstance(value, bool):
             raise ValueError("Enter a whole number, not true or false.")
-        if isinstance(value, float) and not value.is_integer():
-            raise ValueError("Enter a whole number.")
-        if isinstance(value, str) and value.strip() == "":
-            raise ValueError("Enter a whole number.")
         return value
 
     def days(self, kind: str) -> int:

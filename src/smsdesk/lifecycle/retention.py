@@ -132,6 +132,7 @@ class RetentionJob:
         self._wake = asyncio.Event()
         self._main: asyncio.Task[None] | None = None
         self._forecast: tuple[float, dict[str, int]] | None = None
+        self._by_hand: set[asyncio.Task[None]] = set()
 
     # What would go
 
@@ -284,11 +285,31 @@ class RetentionJob:
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+        for task in list(self._by_hand):
+            with contextlib.suppress(Exception):
+                await task
         if self._main is not None:
             self._main.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._main
             self._main = None
+
+    async def start_now(self) -> None:
+        """Run the purge in the background now (LeaseHeld at once if another one is running)."""
+        held = await asyncio.to_thread(self.state)
+        if held.running(self.host.clock()):
+            raise LeaseHeld(held.owner, held.lease_until)
+        task = asyncio.create_task(self._run_in_background(), name="retention-now")
+        self._by_hand.add(task)
+        task.add_done_callback(self._by_hand.discard)
+
+    async def _run_in_background(self) -> None:
+        try:
+            await asyncio.to_thread(self.run, stop=lambda: self._stopping)
+        except LeaseHeld:
+            log.info("the retention purge runs in another process")
+        except Exception:
+            log.exception("retention run failed")
 
     def wake(self) -> None:
         """Look at the clock now rather than at the next check (from the event loop's thread)."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from babel.dates import format_date
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
+from smsdesk.domain.retention_settings import KINDS
+from smsdesk.domain.times import iso
 from smsdesk.store.stats import DashboardStats, dashboard_stats
 from smsdesk.store.users import WebSession
 from smsdesk.web.auth import service_of
@@ -24,6 +28,29 @@ def _stats(request: Request, days: int) -> DashboardStats:
     service = service_of(request)
     with service.engine.connect() as conn:
         return dashboard_stats(conn, now=service.clock(), days=days)
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSummary:
+    """What the nightly purge will delete (kinds with something to purge) and last did."""
+
+    hour: int
+    upcoming: list[tuple[str, int]]
+    last_finished: str | None
+    last_purged: list[tuple[str, int]]
+
+
+def _retention(request: Request) -> RetentionSummary:
+    job = service_of(request).retention
+    forecast = job.forecast()
+    last = job.state().last_result or {}
+    purged = last.get("purged", {})
+    return RetentionSummary(
+        hour=job.settings().hour,
+        upcoming=[(kind, forecast[kind]) for kind in KINDS if forecast.get(kind)],
+        last_finished=iso(last.get("finished_at")),
+        last_purged=[(kind, purged[kind]) for kind in KINDS if purged.get(kind)],
+    )
 
 
 def _charts(stats: DashboardStats, language: str) -> dict[str, Markup]:
@@ -59,7 +86,15 @@ async def dashboard(
 ) -> Response:
     days = days if days in PERIODS else 14
     stats = await run_in_threadpool(_stats, request, days)
+    retention = await run_in_threadpool(_retention, request)
     charts = _charts(stats, page_language(request, session))
     return render(
-        request, "dashboard.html", session, stats=stats, days=days, periods=PERIODS, charts=charts
+        request,
+        "dashboard.html",
+        session,
+        stats=stats,
+        days=days,
+        periods=PERIODS,
+        charts=charts,
+        retention=retention,
     )

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, SecretStr
 
+from smsdesk.domain.retention_settings import RetentionSettings
 from smsdesk.domain.settings import (
     MASK,
     REQUEST_PRIORITIES,
@@ -38,6 +39,7 @@ MAILBOX_FIELDS = (
     "opt_out_confirmation",
     "opt_in_confirmation",
 )
+RETENTION_FIELDS = tuple(RetentionSettings.model_fields)
 CHECKBOX_OFF = "off"
 
 
@@ -156,6 +158,7 @@ class SettingsForm:
     general: list[FormField]
     sending: list[FormField]
     mailbox: list[FormField]
+    retention: list[FormField]
     modules: list[ModuleSection]
     selected_module: str
     errors: dict[str, list[str]]
@@ -166,6 +169,7 @@ class SettingsForm:
             *self.general,
             *self.sending,
             *self.mailbox,
+            *self.retention,
             *(f for m in self.modules for f in m.fields),
         ]
 
@@ -206,6 +210,9 @@ def build_form(
         general=general,
         sending=model_fields(SmsConfiguration, "", shown, SENDING_FIELDS),
         mailbox=mailbox,
+        retention=model_fields(
+            RetentionSettings, "retention.", shown.get("retention") or {}, RETENTION_FIELDS
+        ),
         modules=sections,
         selected_module=module_field.value,
         errors=dict(errors or {}),
@@ -236,6 +243,13 @@ def submitted_configuration(values: Mapping[str, str]) -> dict[str, Any]:
     }
     if inbound:
         body["inbound"] = inbound
+    retention = {
+        name: values[f"retention.{name}"]
+        for name in RETENTION_FIELDS
+        if f"retention.{name}" in values
+    }
+    if retention:
+        body["retention"] = retention
     modules: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
         if not key.startswith("module_settings."):
@@ -266,8 +280,8 @@ def typed_view(body: Mapping[str, Any], stored: Mapping[str, Any]) -> dict[str, 
     """
     shown = dict(stored)
     for key, value in body.items():
-        if key == "inbound":
-            shown["inbound"] = {**(stored.get("inbound") or {}), **value}
+        if key in ("inbound", "retention"):
+            shown[key] = {**(stored.get(key) or {}), **value}
         elif key == "module_settings":
             merged = dict(stored.get("module_settings") or {})
             for module, fields in value.items():
