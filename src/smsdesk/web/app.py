@@ -22,6 +22,7 @@ from smsdesk.web.api import (
     settings,
     templates,
 )
+from smsdesk.web.api import retention as retention_api
 from smsdesk.web.api import webhooks_out as outgoing_webhooks
 from smsdesk.web.jsonresponse import Json
 from smsdesk.web.limits import BodySizeLimit
@@ -64,6 +65,7 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     app.include_router(templates.router)
     app.include_router(inbound.router)
     app.include_router(outgoing_webhooks.router)
+    app.include_router(retention_api.router)
     app.include_router(audit.router)
     app.include_router(webhooks.router)
     ui.install(app)
