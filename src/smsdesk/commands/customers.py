@@ -1,9 +1,10 @@
-"""`smsdesk customers`: add, list, show, update, remove and import customers."""
+"""`smsdesk customers`: add, list, show, update, remove, import, erase and export customers."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -11,7 +12,9 @@ from rich.table import Table
 
 from smsdesk import customers
 from smsdesk.commands.common import DatabaseUrl, DataDir, err, fail, open_service, out, when
+from smsdesk.customers import erasure, export
 from smsdesk.customers.csv_import import import_customers
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
 from smsdesk.service import Service
 
@@ -199,3 +202,100 @@ def import_(
     )
     if summary["skipped"]:
         raise typer.Exit(1)
+
+
+OptionalCustomer = Annotated[
+    str | None, typer.Argument(help="The customer's id (or give --number instead).")
+]
+ByNumber = Annotated[
+    str | None,
+    typer.Option(
+        "--number",
+        "-n",
+        help="A mobile number: its customer, or (when no customer holds it) the number's own "
+        "messages and inbound SMS.",
+    ),
+]
+
+
+def _one_of(customer: str | None, number: str | None) -> None:
+    if (customer is None) == (number is None):
+        fail("give either a customer id or --number.")
+
+
+def _described(service: Service, customer: str | None, number: str | None) -> str:
+    """What is about to be erased, in words, for the confirmation question."""
+    try:
+        found = (
+            customers.get_customer(service, customer)
+            if customer is not None
+            else customers.find_by_number(service, number or "")
+        )
+    except (customers.CustomerNotFound, DomainError) as exc:
+        _problem(exc)
+        raise
+    if found is None:
+        return f"every message and inbound SMS of {number}"
+    return f"customer {found.id} ({found.name}, {', '.join(found.numbers) or 'no numbers'})"
+
+
+@app.command("erase")
+def erase(
+    customer: OptionalCustomer = None,
+    number: ByNumber = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Erase a customer with their numbers, requests, messages and inbound SMS.
+
+    An opt-out is kept as a keyed hash of the number, so the number still receives nothing.
+    This cannot be undone; it is recorded in the audit trail.
+    """
+    _one_of(customer, number)
+    service = open_service(data_dir, database_url)
+    what = _described(service, customer, number)
+    if not yes and not typer.confirm(f"Erase {what}? This cannot be undone.", err=True):
+        fail("nothing was erased.")
+    try:
+        if customer is not None:
+            erased = erasure.erase_customer(service, customer, Actor.cli())
+        else:
+            erased = erasure.erase_number(service, number or "", Actor.cli())
+    except (*_ERRORS, erasure.MessageBeingSent) as exc:
+        _problem(exc)
+        return
+    counts = ", ".join(f"{kind}: {count}" for kind, count in sorted(erased.counts.items()))
+    out.print(f"erased {erased.customer_id or 'the number'} ({counts})", highlight=False)
+
+
+@app.command("export")
+def export_(
+    customer: OptionalCustomer = None,
+    number: ByNumber = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the JSON here (default: stdout).")
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Everything held about a customer or a number, as JSON (recorded in the audit trail)."""
+    _one_of(customer, number)
+    service = open_service(data_dir, database_url)
+    document: dict[str, Any]
+    try:
+        if customer is not None:
+            document = export.export_customer(service, customer, Actor.cli())
+        else:
+            document = export.export_number(service, number or "", Actor.cli())
+    except _ERRORS as exc:
+        _problem(exc)
+        return
+    if number is not None and export.is_empty(document):
+        fail(f"nothing is held about the number {number}.")
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    if output is None:
+        typer.echo(text)
+        return
+    output.write_text(text + "\n", encoding="utf-8")
+    err.print(f"wrote {output}", markup=False, highlight=False)

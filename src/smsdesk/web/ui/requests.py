@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk.conversations import actions
 from smsdesk.conversations import requests as requests_repo
+from smsdesk.customers import CustomerNotFound, erasure, export
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
 from smsdesk.inbound import actions as inbound_actions
 from smsdesk.store import inbound as inbound_store
@@ -268,3 +270,84 @@ async def unrecognised_delete(
             request, session, status=409, problem="gone", failed_id=inbound_id
         )
     return RedirectResponse("/inbox/unrecognised", status_code=303)
+
+
+# -- the request's customer: download their data, erase them (administrators) ----------------
+
+
+def _actor(request: Request, session: WebSession) -> Actor:
+    address = request.client.host if request.client else None
+    return Actor.user(session.user.id, session.user.username, address)
+
+
+def _customer_of(request: Request, request_id: str) -> Any:
+    """The request with its customer's name, or None."""
+    with service_of(request).engine.connect() as conn:
+        try:
+            return requests_repo.get_request(conn, request_id)
+        except requests_repo.NotFound:
+            return None
+
+
+@router.get("/requests/{request_id}/customer/export")
+async def customer_export(
+    request: Request, request_id: str, session: WebSession = Depends(admin_session)
+) -> Response:
+    """Everything held about the request's customer, as a JSON file to download."""
+    ticket = await run_in_threadpool(_customer_of, request, request_id)
+    if ticket is None:
+        return render(request, "request.html", session, status=404, missing=True)
+    try:
+        document = await run_in_threadpool(
+            export.export_customer,
+            service_of(request),
+            ticket.customer_id,
+            _actor(request, session),
+        )
+    except CustomerNotFound:
+        return render(request, "erase_customer.html", session, status=404, gone=True)
+    filename = f"customer-{ticket.customer_id}.json"
+    return JSONResponse(
+        document, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+@router.get("/requests/{request_id}/customer/erase")
+async def customer_erase_confirm(
+    request: Request, request_id: str, session: WebSession = Depends(admin_session)
+) -> Response:
+    """The confirmation step: what will be erased, and the button that does it."""
+    ticket = await run_in_threadpool(_customer_of, request, request_id)
+    if ticket is None:
+        return render(request, "request.html", session, status=404, missing=True)
+    return render(request, "erase_customer.html", session, ticket=ticket)
+
+
+@router.post("/requests/{request_id}/customer/erase")
+async def customer_erase(
+    request: Request, request_id: str, session: WebSession = Depends(admin_session)
+) -> Response:
+    await form_with_csrf(request, session)
+    ticket = await run_in_threadpool(_customer_of, request, request_id)
+    if ticket is None:
+        return render(request, "request.html", session, status=404, missing=True)
+    try:
+        erased = await run_in_threadpool(
+            erasure.erase_customer,
+            service_of(request),
+            ticket.customer_id,
+            _actor(request, session),
+        )
+    except CustomerNotFound:
+        return render(request, "erase_customer.html", session, status=404, gone=True)
+    except erasure.MessageBeingSent as exc:
+        language = translations(page_language(request, session))
+        return render(
+            request,
+            "erase_customer.html",
+            session,
+            status=409,
+            ticket=ticket,
+            problem=language.gettext(exc.message),
+        )
+    return render(request, "erase_customer.html", session, done=True, counts=erased.counts)
