@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from smsdesk.web.ui import dashboard, login, messages, outbox, requests, sms_settings
+from smsdesk.web.ui import audit, dashboard, login, messages, outbox, requests, sms_settings
 from smsdesk.web.ui.render import render
 from smsdesk.web.ui.session import (
     CsrfFailed,
@@ -30,6 +30,7 @@ def install(app: FastAPI) -> None:
     app.state.login_throttle = LoginThrottle(app.state.service)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(login.router)
+    app.include_router(audit.router)
     app.include_router(outbox.router)
     app.include_router(messages.router)
     app.include_router(dashboard.router)
