@@ -8,7 +8,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from smsdesk.web.ui import audit, dashboard, login, messages, outbox, requests, sms_settings
+from smsdesk.web.ui import (
+    audit,
+    dashboard,
+    login,
+    messages,
+    outbox,
+    reply_templates,
+    requests,
+    sms_settings,
+)
 from smsdesk.web.ui.render import render
 from smsdesk.web.ui.session import (
     CsrfFailed,
@@ -36,6 +45,7 @@ def install(app: FastAPI) -> None:
     app.include_router(dashboard.router)
     app.include_router(sms_settings.router)
     app.include_router(requests.router)
+    app.include_router(reply_templates.router)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:
