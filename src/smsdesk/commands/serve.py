@@ -29,6 +29,8 @@ from smsdesk.commands.common import (
 from smsdesk.service import Service
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     import uvicorn
     from starlette.types import ASGIApp
 
@@ -82,6 +84,7 @@ def serve(
     url = config.effective_public_url()
     print(f"smsdesk listening on {url}  (API docs: {url}/docs)", file=sys.stderr, flush=True)
     server = _http_server(create_app(service), host, port)
+    _end_live_streams_on_exit(server, service)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, restores the handlers it found and then
     # raises the signal again; with the default handlers that ends the process "killed by
     # SIGTERM" (or KeyboardInterrupt, exit 1) after a clean stop. Finding its own handler
@@ -90,6 +93,18 @@ def serve(
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, server.handle_exit)
     server.run()
+
+
+def _end_live_streams_on_exit(server: uvicorn.Server, service: Service) -> None:
+    """Open live streams (Server-Sent Events) never finish by themselves, and uvicorn waits
+    for open responses before it stops: a stop request ends them first."""
+    exit_server = server.handle_exit
+
+    def handle_exit(sig: int, frame: FrameType | None) -> None:
+        service.live.close_soon()
+        exit_server(sig, frame)
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
 
 
 def _first_run_hints(service: Service) -> None:

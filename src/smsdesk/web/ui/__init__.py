@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from smsdesk.web.ui import (
     audit,
     dashboard,
+    live,
     login,
     messages,
     outbox,
@@ -46,6 +47,7 @@ def install(app: FastAPI) -> None:
     app.include_router(sms_settings.router)
     app.include_router(requests.router)
     app.include_router(reply_templates.router)
+    app.include_router(live.router)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:
