@@ -9,12 +9,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from smsdesk.customers import erasure
 from smsdesk.domain.audit import Actor
 from smsdesk.domain.times import iso
+from smsdesk.outbox.optout_cache import OptOutCache
+from smsdesk.store import optouts
+from smsdesk.store.hash_key import keyed_hash
 from smsdesk.store.optouts import get_opt_out, opted_out
-from smsdesk.store.tables import audit_log, erased_opt_outs, messages, metadata, webhook_deliveries
+from smsdesk.store.tables import (
+    audit_log,
+    erased_opt_outs,
+    messages,
+    metadata,
+    opt_outs,
+    webhook_deliveries,
+)
+from smsdesk.testing import FakeClock
 from tests.support.harness import Harness
 
 ADA_NAME = "Ada Zwartkop-Erasmus"
@@ -319,3 +331,31 @@ def audit_entries(h: Harness, action: str | None = None) -> list[Any]:
     if action.endswith("."):
         return [r for r in rows if r.action.startswith(action)]
     return [r for r in rows if r.action == action]
+
+
+def test_the_accept_cache_refuses_a_number_erased_by_another_process(engine: Engine) -> None:
+    """An opt-out that became a hash elsewhere still refuses within the second; a START
+    elsewhere (the hash removed) lets the number receive SMS again."""
+    key = b"k" * 32
+    optouts.use_hash_key(engine, lambda: key)
+    clock = FakeClock(100.0)
+    cache = OptOutCache(engine, ttl=1.0, clock=clock)
+    with engine.begin() as conn:
+        conn.execute(opt_outs.insert().values(number=ADA_1, source="sms", created_at=5.0))
+    clock.advance(1.01)
+    assert cache.opted_out({ADA_1, ADA_2}) == {ADA_1}
+    with engine.begin() as conn:  # as an erasure in another process does it
+        conn.execute(opt_outs.delete())
+        conn.execute(
+            erased_opt_outs.insert().values(
+                number_hash=keyed_hash(key, ADA_1), source="sms", created_at=5.0, erased_at=9.0
+            )
+        )
+    clock.advance(1.01)
+    assert cache.opted_out({ADA_1, ADA_2}) == {ADA_1}
+    small = OptOutCache(engine, ttl=1.0, max_cached=0, clock=clock)  # asks the database
+    assert small.opted_out({ADA_1, ADA_2}) == {ADA_1}
+    with engine.begin() as conn:
+        conn.execute(erased_opt_outs.delete())
+    clock.advance(1.01)
+    assert cache.opted_out({ADA_1, ADA_2}) == set()

@@ -10,7 +10,8 @@ A person is a customer id (or none) and their numbers in E.164. What belongs to 
 - idempotency records whose stored answer names a number or message of theirs;
 - webhook deliveries whose payload names the customer, a number or a request of theirs;
 - rows of any other table tied to their customer, requests, messages or inbound SMS by a
-  `customer_id`, `request_id`, `message_id` or `inbound_id` column.
+  `customer_id`, `request_id`, `message_id` or `inbound_id` column (e.g. notifications to
+  agents about their requests, read marks), and live-feed events keyed by one of those ids.
 
 An opt-out of one of their numbers is kept as a keyed hash (`optouts.keep_as_erased`). The
 audit trail is not touched: its entries name ids and counts, never a number or a text.
@@ -38,6 +39,7 @@ from smsdesk.store.tables import (
     customers,
     idempotency_keys,
     inbound_messages,
+    live_events,
     message_events,
     messages,
     metadata,
@@ -62,6 +64,7 @@ _HANDLED = frozenset(
         messages,
         message_events,
         inbound_messages,
+        live_events,
         idempotency_keys,
         webhook_deliveries,
         unmatched_reports,
@@ -244,6 +247,10 @@ def erase(conn: Connection, person: Person, key: bytes, now: float) -> dict[str,
         conn, idempotency_keys, "response", person.sender_forms() + message_ids
     )
     counts["unmatched_reports"] = _unmatched_reports(conn, found)
+    keys = found.request_ids + message_ids + found.inbound_ids
+    counts["live_events"] = _delete_in(
+        conn, live_events, "key", keys + ([person.customer_id] if person.customer_id else [])
+    )
     counts["message_events"] = _delete_in(conn, message_events, "message_id", message_ids)
     counts["messages"] = _delete_in(conn, messages, "id", message_ids)
     counts["conversation_entries"] = _delete_in(
