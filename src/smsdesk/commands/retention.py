@@ -53,8 +53,12 @@ def preview(
 
 @app.command()
 def run(
-    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per transaction.")] = 1000,
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per transaction.")] = 500,
     pause: Annotated[float, typer.Option(min=0, help="Seconds to wait between two batches.")] = 0.0,
+    share: Annotated[
+        float,
+        typer.Option(min=0.01, max=1.0, help="Share of the time the purge may hold the database."),
+    ] = 0.5,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -63,6 +67,7 @@ def run(
     service = open_service(data_dir, database_url)
     service.retention.batch = batch
     service.retention.pause = pause
+    service.retention.share = share
     try:
         result = service.retention.run()
     except LeaseHeld as held:

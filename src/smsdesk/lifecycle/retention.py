@@ -115,8 +115,9 @@ class RetentionJob:
         *,
         owner: str,
         hash_key: Callable[[], bytes],
-        batch: int = 1000,
+        batch: int = 500,
         pause: float = 0.0,
+        share: float = 0.5,
         lease_seconds: float = 300.0,
         check_interval: float = 60.0,
     ) -> None:
@@ -125,6 +126,7 @@ class RetentionJob:
         self.hash_key = hash_key
         self.batch = batch
         self.pause = pause
+        self.share = share  # of the time the purge may hold the database (the rest: pauses)
         self.lease_seconds = lease_seconds
         self.check_interval = check_interval
         self.runs = 0
@@ -186,9 +188,12 @@ class RetentionJob:
             renewed[0] = now
             return self._write(lambda c: jobs.renew(c, JOB, self.owner, now, self.lease_seconds))
 
-        def go_on() -> bool:
-            if self.pause:
-                time.sleep(self.pause)
+        def go_on(busy: float) -> bool:
+            """Rest after a batch that took `busy` seconds, so that other writers get their
+            turn; then say whether to go on (not stopped, the lease still ours)."""
+            rest = self.pause + busy * (1.0 / max(self.share, 0.01) - 1.0)
+            if rest > 0:
+                time.sleep(rest)
             return not stop() and keep_lease()
 
         try:
@@ -209,16 +214,17 @@ class RetentionJob:
         return result
 
     def _purge_kind(
-        self, kind: str, cutoff: float, result: RunResult, go_on: Callable[[], bool]
+        self, kind: str, cutoff: float, result: RunResult, go_on: Callable[[float], bool]
     ) -> bool:
         step = self._step(kind, cutoff)
         after: Any = None
         while True:
+            began = time.monotonic()
             deleted, after = self._write(partial(step, after=after, limit=self.batch))
             result.purged[kind] += deleted
             if after is None:
                 return True
-            if not go_on():
+            if not go_on(time.monotonic() - began):
                 return False
 
     def _step(self, kind: str, cutoff: float) -> Callable[..., sql.Batch]:
