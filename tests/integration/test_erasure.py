@@ -170,11 +170,21 @@ async def test_erasure_leaves_nothing_of_the_customer_and_keeps_the_opt_out(
         listed = get_opt_out(conn, ADA_1)
     assert kept.keyword == "STOP" and kept.source == "sms"
     assert listed is not None and (listed.number, listed.keyword) == (ADA_1, "STOP")
-    assert (await h.post("/api/v1/messages", {"to": ADA_2, "text": "hi"})).status_code == 201
+
+    retried = await h.client.post(
+        "/api/v1/messages",
+        json={"to": ADA_1, "text": ADA_TEXTS[4]},
+        headers={**h.headers, "Idempotency-Key": "ada-once"},
+    )
+    assert retried.headers["Idempotent-Replayed"] == "true"
+    assert retried.json()["status"] == "erased"
+    assert where_found(h, needles()) == []
 
     [entry] = audit_entries(h, "customer.erased")
     assert (entry.actor_kind, entry.target_id) == ("api_key", world.ada)
     assert json.loads(entry.details) == {"counts": counts}
+    # her other number never opted out: it may receive SMS again
+    assert (await h.post("/api/v1/messages", {"to": ADA_2, "text": "hi"})).status_code == 201
 
 
 async def test_a_start_after_the_erasure_opts_the_number_in_again(any_db_harness: Harness) -> None:

@@ -7,7 +7,9 @@ A person is a customer id (or none) and their numbers in E.164. What belongs to 
   and delivery reports still waiting for it;
 - every inbound SMS from one of their numbers (as the provider wrote it: +E.164, digits only
   or with 00), of theirs or in one of their requests;
-- idempotency records whose stored answer names a number or message of theirs;
+- in the stored answers of Idempotency-Key requests, their messages (each becomes
+  `{"id": ..., "status": "erased"}`) and their numbers (`[erased]`); the record itself stays,
+  so a client retrying a batch that also went to others does not send it twice;
 - webhook deliveries whose payload names the customer, a number or a request of theirs;
 - rows of any other table tied to their customer, requests, messages or inbound SMS by a
   `customer_id`, `request_id`, `message_id` or `inbound_id` column (e.g. notifications to
@@ -26,6 +28,7 @@ retention.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -193,6 +196,45 @@ def _mentions(person: Person, found: Holdings) -> list[str]:
     return values
 
 
+def _redact_answers(conn: Connection, person: Person, message_ids: list[str]) -> int:
+    """Take the person out of stored Idempotency-Key answers; how many answers changed."""
+    ik = idempotency_keys
+    forms = sorted(person.sender_forms(), key=len, reverse=True)
+    erased_ids = set(message_ids)
+    changed = 0
+    for chunk in _chunks(person.sender_forms() + message_ids, _PATTERNS):
+        rows = conn.execute(
+            sa.select(ik.c.api_key_id, ik.c.key, ik.c.response).where(
+                sa.or_(*(ik.c.response.contains(v, autoescape=True) for v in chunk))
+            )
+        ).all()
+        for row in rows:
+            answer = json.loads(row.response)
+            redacted = _redacted(answer, erased_ids, forms)
+            if redacted != answer:
+                text = json.dumps(redacted, ensure_ascii=False, separators=(",", ":"))
+                conn.execute(
+                    ik.update()
+                    .where(ik.c.api_key_id == row.api_key_id, ik.c.key == row.key)
+                    .values(response=text)
+                )
+                changed += 1
+    return changed
+
+
+def _redacted(value: Any, erased_ids: set[str], forms: list[str]) -> Any:
+    if isinstance(value, dict):
+        if value.get("id") in erased_ids:
+            return {"id": value["id"], "status": "erased"}
+        return {k: _redacted(v, erased_ids, forms) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, erased_ids, forms) for v in value]
+    if isinstance(value, str):
+        for form in forms:
+            value = value.replace(form, "[erased]")
+    return value
+
+
 def _unmatched_reports(conn: Connection, found: Holdings) -> int:
     by_module: dict[str, list[str]] = {}
     for row in found.messages:
@@ -243,9 +285,7 @@ def erase(conn: Connection, person: Person, key: bytes, now: float) -> dict[str,
     counts["webhook_deliveries"] = _delete_mentioning(
         conn, webhook_deliveries, "payload", _mentions(person, found)
     )
-    counts["idempotency_keys"] = _delete_mentioning(
-        conn, idempotency_keys, "response", person.sender_forms() + message_ids
-    )
+    counts["idempotency_keys"] = _redact_answers(conn, person, message_ids)
     counts["unmatched_reports"] = _unmatched_reports(conn, found)
     keys = found.request_ids + message_ids + found.inbound_ids
     counts["live_events"] = _delete_in(

@@ -24,9 +24,9 @@ from starlette.concurrency import run_in_threadpool
 from smsdesk import customers
 from smsdesk.customers import erasure, export
 from smsdesk.customers.csv_import import CsvFormatError, import_customers
-from smsdesk.domain.audit import Actor
 from smsdesk.domain.times import iso
 from smsdesk.store.apikeys import ApiKey
+from smsdesk.web.actors import key_actor
 from smsdesk.web.auth import admin_key, api_key, service_of
 from smsdesk.web.errors import ApiError
 from smsdesk.web.jsonresponse import Json
@@ -87,10 +87,6 @@ def _answers() -> Iterator[None]:
         raise ApiError(409, "customer_in_use", exc.message) from None
     except erasure.MessageBeingSent as exc:
         raise ApiError(409, "message_being_sent", exc.message) from None
-
-
-def _actor(request: Request, key: ApiKey) -> Actor:
-    return Actor.api_key(key.id, key.name, request.client.host if request.client else None)
 
 
 @router.post("", status_code=201, summary="Add a customer")
@@ -164,7 +160,7 @@ def delete_customer(
     service = service_of(request)
     with _answers():
         if erase:
-            erased = erasure.erase_customer(service, customer_id, _actor(request, key))
+            erased = erasure.erase_customer(service, customer_id, key_actor(request, key))
             return Json({"customer_id": customer_id, "erased": erased.counts})
         customers.delete_customer(service, customer_id)
     return Response(status_code=204)
@@ -173,14 +169,14 @@ def delete_customer(
 @router.get("/{customer_id}/export", summary="Everything held about a customer, as JSON")
 def export_customer(customer_id: str, request: Request, key: ApiKey = Depends(admin_key)) -> Json:
     with _answers():
-        document = export.export_customer(service_of(request), customer_id, _actor(request, key))
+        document = export.export_customer(service_of(request), customer_id, key_actor(request, key))
     return Json(document)
 
 
 @numbers_router.get("/{number}/export", summary="Everything held about a mobile number, as JSON")
 def export_number(number: str, request: Request, key: ApiKey = Depends(admin_key)) -> Json:
     """The customer holding the number with all their data, or what is held about the number."""
-    document = export.export_number(service_of(request), number, _actor(request, key))
+    document = export.export_number(service_of(request), number, key_actor(request, key))
     if export.is_empty(document):
         raise ApiError(404, "not_found", f"Nothing is held about the number {number}.")
     return Json(document)

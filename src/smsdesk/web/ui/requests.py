@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 from smsdesk.conversations import actions
 from smsdesk.conversations import requests as requests_repo
 from smsdesk.customers import CustomerNotFound, erasure, export
-from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
 from smsdesk.inbound import actions as inbound_actions
 from smsdesk.store import inbound as inbound_store
@@ -275,11 +274,6 @@ async def unrecognised_delete(
 # -- the request's customer: download their data, erase them (administrators) ----------------
 
 
-def _actor(request: Request, session: WebSession) -> Actor:
-    address = request.client.host if request.client else None
-    return Actor.user(session.user.id, session.user.username, address)
-
-
 def _customer_of(request: Request, request_id: str) -> Any:
     """The request with its customer's name, or None."""
     with service_of(request).engine.connect() as conn:
@@ -302,7 +296,7 @@ async def customer_export(
             export.export_customer,
             service_of(request),
             ticket.customer_id,
-            _actor(request, session),
+            user_actor(request, session),
         )
     except CustomerNotFound:
         return render(request, "erase_customer.html", session, status=404, gone=True)
@@ -336,7 +330,7 @@ async def customer_erase(
             erasure.erase_customer,
             service_of(request),
             ticket.customer_id,
-            _actor(request, session),
+            user_actor(request, session),
         )
     except CustomerNotFound:
         return render(request, "erase_customer.html", session, status=404, gone=True)
