@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from smsdesk.live.updates import Interest, LiveUpdate, refresh, updates_from
+from smsdesk.live.updates import Interest, LiveUpdate, cursor_text, refresh, updates_from
 from smsdesk.store import live as store
 from smsdesk.store.live import Changes, Cursor
 from smsdesk.store.writer import Writer
@@ -127,6 +127,14 @@ class LiveFeed:
     def polling(self) -> bool:
         """Whether the poller runs (only while a page is connected)."""
         return self._task is not None
+
+    def page_cursor(self) -> str:
+        """The cursor a page rendered now resumes from: never ahead of what the page shows
+        (the poller's last position if it runs, else the database's newest rows)."""
+        if self.polling:
+            return cursor_text(self.cursor)
+        with self.engine.connect() as conn:
+            return cursor_text(store.latest(conn))
 
     async def _read(self, work: Callable[[Any], Any]) -> Any:
         def run() -> Any:
