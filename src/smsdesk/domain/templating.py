@@ -61,19 +61,20 @@ class UnknownVariable(InvalidTemplate):
 
 
 class MissingVariable(TemplateProblem):
-    """A placeholder without a value at rendering: never sent as braces."""
+    """A placeholder without a value at rendering: never sent as braces. The field is
+    `variables.<name>`, a prompt named by its question."""
 
     def __init__(self, name: str) -> None:
         if name.startswith(PROMPT):
             super().__init__(
                 "Fill in '{prompt}': the template asks for it.",
-                field="variables",
+                field=f"variables.{name[len(PROMPT) :]}",
                 prompt=name[len(PROMPT) :],
             )
         else:
             super().__init__(
                 "The template needs {{{name}}}, which has no value here.",
-                field="variables",
+                field=f"variables.{name}",
                 name=name,
             )
         self.name = name

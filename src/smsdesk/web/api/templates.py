@@ -17,6 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from smsdesk.conversations import templates
 from smsdesk.conversations.requests import NotFound
 from smsdesk.domain.encoding import check_text
+from smsdesk.domain.errors import DomainError
+from smsdesk.domain.phone import normalise_msisdn
 from smsdesk.domain.templating import MissingVariable, placeholders, prompts
 from smsdesk.domain.times import iso
 from smsdesk.service import Service
@@ -87,13 +89,8 @@ def template_out(template: templates.ReplyTemplate) -> dict[str, Any]:
 
 def missing_variable(exc: MissingVariable) -> ApiError:
     """422 naming the variable (or prompt) that has no value."""
-    name = exc.name.removeprefix("prompt:")
-    return ApiError(
-        422,
-        "missing_variable",
-        exc.message,
-        [{"field": f"variables.{name}", "message": exc.message}],
-    )
+    fields = [{"field": exc.field, "message": exc.message}]
+    return ApiError(422, "missing_variable", exc.message, fields)
 
 
 @contextmanager
@@ -178,6 +175,35 @@ def render_text(
                 ) from None
     with answers():
         return templates.render_template(template, context, variables)
+
+
+def text_for_recipient(
+    service: Service,
+    to: str,
+    template: str,
+    language: str | None,
+    variables: Variables | None,
+) -> str:
+    """A send's text from a template: `to` gives {customer.number} and, when the number is a
+    customer's, {customer.name} and the language a template named in several is taken in.
+
+    Refusals are DomainErrors naming their field (template, language, variables.<name>), so
+    a batch refuses only the message concerned.
+    """
+    country = service.settings.load().default_country_code
+    try:
+        number: str | None = normalise_msisdn(to, country or None)
+    except DomainError:
+        number = None  # the send itself refuses the number, naming it
+    context = templates.Context({})
+    if number is not None:
+        with service.engine.connect() as conn:
+            context = templates.recipient_context(conn, number)
+    try:
+        found = templates.find_template(service, template, language, preferred=context.language)
+    except templates.TemplateNotFound as exc:
+        raise DomainError(exc.message, field="template") from None
+    return templates.render_template(found, context.values, variables)
 
 
 @router.post("/{template_id}/render", summary="Render a template and count its SMS parts")
