@@ -195,7 +195,9 @@ def _reveal(value: Any) -> Any:
 
 def changed_fields(before: Any, after: Any, prefix: str = "") -> list[str]:
     """The dotted names of the fields whose values differ (names only, never values)."""
-    if isinstance(before, dict) and isinstance(after, dict):
+    if isinstance(before, dict) or isinstance(after, dict):
+        before = before if isinstance(before, dict) else {}
+        after = after if isinstance(after, dict) else {}
         out: list[str] = []
         for key in sorted(set(before) | set(after), key=str):
             name = f"{prefix}.{key}" if prefix else str(key)
