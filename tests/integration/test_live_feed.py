@@ -19,6 +19,7 @@ from smsdesk.live.updates import LiveUpdate, parse_interest
 from smsdesk.process_config import AppConfig
 from smsdesk.service import Service
 from smsdesk.store import live as live_store
+from smsdesk.store.tables import live_events
 from tests.conftest import database_url
 from tests.support.harness import Harness
 
@@ -169,3 +170,24 @@ async def test_old_live_events_are_purged(any_db_harness: Harness) -> None:
 
     await any_db_harness.wait_until(lambda: remaining() == ["new"], "the old event purged")
     service.live.unsubscribe(subscription)
+
+
+async def test_a_change_committed_after_a_later_one_still_arrives(
+    any_db_harness: Harness, other: Service
+) -> None:
+    """An id taken by a transaction that commits after one holding a higher id is not
+    passed over (on PostgreSQL ids are handed out before commit)."""
+    subscription = await other.live.subscribe(parse_interest("request"))
+    first = subscription.start.live + 1
+    service = any_db_harness.service
+
+    async def commit(row_id: int, key: str) -> None:
+        row = {"id": row_id, "at": service.clock(), "topic": "request", "key": key}
+        await service.writer.run(
+            lambda conn: conn.execute(live_events.insert().values(**row, payload="{}"))
+        )
+
+    await commit(first + 1, "committed-first")
+    await collect(subscription, lambda seen: any(u.data["id"] == "committed-first" for u in seen))
+    await commit(first, "committed-late")
+    await collect(subscription, lambda seen: any(u.data["id"] == "committed-late" for u in seen))
