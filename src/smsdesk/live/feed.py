@@ -37,7 +37,7 @@ MAX_GAPS = 200
 class Subscription:
     """The updates waiting for one connection."""
 
-    def __init__(self, interest: Interest, limit: int = 500) -> None:
+    def __init__(self, interest: Interest, limit: int = 100) -> None:
         self.interest = interest
         self.limit = limit
         self.start = Cursor()

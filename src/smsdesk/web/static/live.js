@@ -162,6 +162,84 @@
     });
   }
 
+  // -- sending a form without leaving the page ---------------------------------------------
+
+  // A form marked data-live-submit is posted in the background. Accepted, the page's live
+  // parts are reloaded from the answer and the form is emptied; refused, the reasons of the
+  // answer (its role=alert elements in the form's section) replace those shown, and what was
+  // typed stays. Without scripts the form posts as usual.
+  function section(form) {
+    var holder = form.parentNode;
+    while (holder && holder !== document.body && !holder.id) {
+      holder = holder.parentNode;
+    }
+    return holder && holder.id ? holder : null;
+  }
+
+  function showRefusal(form, html) {
+    var holder = section(form);
+    var fresh = holder && new DOMParser().parseFromString(html, "text/html").getElementById(holder.id);
+    if (!fresh) {
+      return false;
+    }
+    holder.querySelectorAll("[role=alert]").forEach(function (old) { old.remove(); });
+    fresh.querySelectorAll("[role=alert]").forEach(function (alert) {
+      form.parentNode.insertBefore(document.importNode(alert, true), form);
+    });
+    return true;
+  }
+
+  function accepted(form, html) {
+    var holder = section(form);
+    if (holder) {
+      holder.querySelectorAll("[role=alert]").forEach(function (old) { old.remove(); });
+    }
+    form.reset();
+    form.querySelectorAll("textarea, input").forEach(function (field) {
+      field.removeAttribute("aria-invalid");
+      field.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+    var ids = liveParts().map(function (part) { return part.id; });
+    swap(html, ids);
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !form.hasAttribute || !form.hasAttribute("data-live-submit")) {
+      return;
+    }
+    event.preventDefault();
+    var buttons = form.querySelectorAll("button[type=submit]");
+    buttons.forEach(function (button) { button.disabled = true; });
+    var done = function () {
+      buttons.forEach(function (button) { button.disabled = false; });
+    };
+    window.fetch(form.action, {
+      method: "POST",
+      body: new FormData(form),
+      credentials: "same-origin",
+      headers: { Accept: "text/html" },
+    }).then(function (response) {
+      if (response.status === 401) {
+        end();
+        return;
+      }
+      return response.text().then(function (html) {
+        if (response.ok) {
+          accepted(form, html);
+        } else if (!showRefusal(form, html)) {
+          document.open();
+          document.write(html);
+          document.close();
+        }
+      });
+    }).catch(function () {
+      // Sent or not is unknown: never post twice; what the server has shows up below.
+      show("delayed");
+      changed("refresh", {});
+    }).then(done, done);
+  });
+
   // -- hearing about changes ---------------------------------------------------------------
 
   var status = document.getElementById("live-status");
