@@ -96,7 +96,7 @@ class LiveFeed:
         clock: Callable[[], float] = time.time,
         *,
         interval: float = 0.5,
-        keep_seconds: float = 600.0,
+        keep_seconds: float = store.KEEP_SECONDS,
         purge_every: float = 60.0,
         gap_seconds: float = 5.0,
         heartbeat: float = 15.0,

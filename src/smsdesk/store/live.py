@@ -10,6 +10,7 @@ the three highest ids it has seen (a `Cursor`) and asks for what came after.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,8 @@ from sqlalchemy import Connection
 from smsdesk.store.tables import live_events, message_events, messages, request_messages
 
 REQUEST_TOPIC = "request"
+KEEP_SECONDS = 600.0  # how long published changes are kept
+PURGE_CHANCE = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,9 @@ def publish_many(
     ]
     if rows:
         conn.execute(live_events.insert(), rows)
+        # Pages purge as they read; where none is ever open, a publish now and then does.
+        if random.random() < PURGE_CHANCE:
+            purge_before(conn, at - KEEP_SECONDS)
 
 
 def request_changed(
