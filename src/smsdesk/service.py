@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from smsdesk.crypto import SecretBox
+from smsdesk.crypto import SecretBox, SecretKeyError
 from smsdesk.domain.audit import Actor
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.webhook_settings import Network
@@ -113,7 +113,10 @@ class Service:
         db.upgrade(self.engine)
         # Loaded (or made) now, outside any transaction: audit entries are written inside the
         # write transactions of the changes they record, where making it would wait on itself.
-        _ = self.hash_key
+        # A key that does not decrypt (a database restored without its secret key) is left for
+        # the first audited action to report.
+        with contextlib.suppress(SecretKeyError):
+            _ = self.hash_key
 
     async def start(
         self,
