@@ -195,7 +195,9 @@ async def test_inbound_actions_by_people_are_audited_by_id(any_db_harness: Harne
 
 async def test_inbox_commands_are_audited(any_db_harness: Harness) -> None:
     h = any_db_harness
+    await h.configure(inbound={"sms_endpoint": "HELP"})
     received = await h.receive("+31612340003", "hello there")
+    assert received["state"] == "unrecognised"
     # The command runs its own event loop, as it does in a terminal.
     done = await asyncio.to_thread(cli(h).invoke, app, ["inbox", "delete", received["id"]])
     assert done.exit_code == 0, done.output
@@ -291,3 +293,20 @@ async def test_a_reply_from_the_screen_is_audited(any_db_harness: Harness) -> No
     [entry] = entries(h, "request.replied")
     assert (entry.actor_kind, entry.actor_name, entry.target_id) == ("user", "anna", request_id)
     assert "On its way" not in trail_text(h)
+
+
+async def test_cancelling_through_the_api_names_the_key_and_message(
+    any_db_harness: Harness,
+) -> None:
+    h = any_db_harness
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    sent = await h.post("/api/v1/messages", {"to": TO, "text": "Later", "scheduled_at": tomorrow})
+    message_id = sent.json()["id"]
+    assert (await h.post(f"/api/v1/messages/{message_id}/cancel")).status_code == 200
+    [entry] = entries(h, "message.")
+    assert (entry.action, entry.actor_kind, entry.actor_name, entry.target_id) == (
+        "message.cancelled",
+        "api_key",
+        "test admin",
+        message_id,
+    )

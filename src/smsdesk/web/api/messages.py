@@ -274,7 +274,8 @@ def list_messages(
     return Json({"messages": [message_out(r) for r in page], "next_cursor": next_cursor})
 
 
-def _operator_action(request: Request, message_id: str, action: str) -> Json:
+def _operator_action(request: Request, key: ApiKey, message_id: str, action: str) -> Json:
+    """Cancel or resend, with its audit entry in the same transaction."""
     service = service_of(request)
     with service.engine.connect() as conn:
         row = repo.get_message(conn, message_id)
@@ -282,11 +283,20 @@ def _operator_action(request: Request, message_id: str, action: str) -> Json:
         raise ApiError(404, "not_found", f"There is no message with id '{message_id}'.")
     current = Status(row.status)
     new = check_cancel(current) if action == "cancel" else check_resend(current)
-    done = service.writer.run_sync(
-        lambda c: repo.change_status(
-            c, message_id, current, new, service.clock(), f"{action} by operator", service.events
+    actor = key_actor(request, key)
+
+    def change(conn: Any) -> bool:
+        changed = repo.change_status(
+            conn, message_id, current, new, service.clock(), f"{action} by operator", service.events
         )
-    )
+        if changed:
+            verb = "cancelled" if action == "cancel" else "resent"
+            service.trail.record(
+                conn, actor, f"message.{verb}", target_kind="message", target_id=message_id
+            )
+        return bool(changed)
+
+    done = service.writer.run_sync(change)
     if not done:
         raise ApiError(409, "conflict", "The message changed meanwhile; reload and try again.")
     service.wake_dispatcher()
@@ -294,10 +304,10 @@ def _operator_action(request: Request, message_id: str, action: str) -> Json:
 
 
 @router.post("/{message_id}/cancel", summary="Cancel a queued message")
-def cancel_message(message_id: str, request: Request, _: ApiKey = Depends(api_key)) -> Json:
-    return _operator_action(request, message_id, "cancel")
+def cancel_message(message_id: str, request: Request, key: ApiKey = Depends(api_key)) -> Json:
+    return _operator_action(request, key, message_id, "cancel")
 
 
 @router.post("/{message_id}/resend", summary="Queue a failed, expired or undelivered message again")
-def resend_message(message_id: str, request: Request, _: ApiKey = Depends(api_key)) -> Json:
-    return _operator_action(request, message_id, "resend")
+def resend_message(message_id: str, request: Request, key: ApiKey = Depends(api_key)) -> Json:
+    return _operator_action(request, key, message_id, "resend")
