@@ -92,8 +92,8 @@ async def assign_inbound(
 
     def assign(conn: Connection) -> None:
         row = _open_inbound(conn, inbound_id)
-        now = service.clock()
-        if actor is not None:
+        _assign(conn, row)
+        if actor is not None:  # last: the trail's lock is the last one a transaction takes
             details = {"request_id": request_id, "customer_id": customer_id, "was": row.state}
             service.trail.record(
                 conn,
@@ -103,6 +103,9 @@ async def assign_inbound(
                 target_id=inbound_id,
                 details={k: v for k, v in details.items() if v is not None},
             )
+
+    def _assign(conn: Connection, row: Row[Any]) -> None:
+        now = service.clock()
         if request_id is not None:
             request = get_request(conn, request_id)
             _attach(conn, row, request, now, config.default_country_code)

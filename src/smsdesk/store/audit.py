@@ -76,7 +76,12 @@ def append(
     target_id: str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> int:
-    """Add one entry in the caller's transaction; its id."""
+    """Add one entry in the caller's transaction; its id.
+
+    Call it after the transaction's other writes: the anchor's lock is then always the last
+    lock taken, so two transactions cannot wait on each other (PostgreSQL), and it is held only
+    until the commit.
+    """
     anchor = _lock_anchor(conn)
     entry: dict[str, Any] = {
         "at": float(at),

@@ -162,23 +162,23 @@ class UserStore:
         check_password(password)
         with write_transaction(self.engine) as conn, conn.begin():
             user_id = self._id(conn, username)
-            self._audit(conn, actor, "user.password_changed", user_id, {"username": username})
             conn.execute(
                 users.update()
                 .where(users.c.id == user_id)
                 .values(password_hash=_hasher.hash(password), password_changed_at=now)
             )
             conn.execute(web_sessions.delete().where(web_sessions.c.user_id == user_id))
+            self._audit(conn, actor, "user.password_changed", user_id, {"username": username})
 
     def set_role(self, username: str, role: str, actor: Actor | None = None) -> None:
         if role not in ROLES:
             raise UserError(f"The role must be one of: {', '.join(ROLES)}.")
         with write_transaction(self.engine) as conn, conn.begin():
             user_id = self._id(conn, username)
+            conn.execute(users.update().where(users.c.id == user_id).values(role=role))
             self._audit(
                 conn, actor, "user.role_changed", user_id, {"username": username, "role": role}
             )
-            conn.execute(users.update().where(users.c.id == user_id).values(role=role))
 
     def set_language(self, user_id: int, language: str) -> None:
         with self.engine.begin() as conn:
@@ -187,9 +187,9 @@ class UserStore:
     def delete(self, username: str, actor: Actor | None = None) -> None:
         with write_transaction(self.engine) as conn, conn.begin():
             user_id = self._id(conn, username)
-            self._audit(conn, actor, "user.deleted", user_id, {"username": username})
             conn.execute(web_sessions.delete().where(web_sessions.c.user_id == user_id))
             conn.execute(users.delete().where(users.c.id == user_id))
+            self._audit(conn, actor, "user.deleted", user_id, {"username": username})
 
     def _id(self, conn: Connection, username: str) -> int:
         found = conn.execute(
@@ -238,12 +238,17 @@ class UserStore:
         ):
             self.end_session(token)
             return None
-        if now - row.last_seen_at > 60:
+        if now - row.last_seen_at > 60 or now - (row.last_active_at or 0.0) > 60:
+            # At most once a minute: the session's idle time and the user's presence (for
+            # round-robin assignment) are both kept to the minute.
             with self.engine.begin() as conn:
                 conn.execute(
                     web_sessions.update()
                     .where(web_sessions.c.token_hash == _token_hash(token))
                     .values(last_seen_at=now)
+                )
+                conn.execute(
+                    users.update().where(users.c.id == row.user_id).values(last_active_at=now)
                 )
         return WebSession(user=_user(row), csrf_token=row.csrf_token)
 
