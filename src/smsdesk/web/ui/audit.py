@@ -71,7 +71,9 @@ ACTION_GROUPS = {
     "optout.": N_("Opt-outs"),
     "message.": N_("Messages and sends"),
     "inbound.": N_("Inbound SMS"),
+    "request.": N_("Requests"),
     "customer.": N_("Customers"),
+    "retention.": N_("Data kept and purged"),
     "secrets.": N_("Secret keys"),
     "database.": N_("Backups"),
 }
