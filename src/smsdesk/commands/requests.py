@@ -11,6 +11,8 @@ from rich.table import Table
 from smsdesk.commands.common import DatabaseUrl, DataDir, fail, open_service, out, when
 from smsdesk.conversations import actions
 from smsdesk.conversations import requests as repo
+from smsdesk.conversations.start import NewConversation, start_conversation
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
 
 app = typer.Typer(help="Requests created from SMS, and replies.", no_args_is_help=True)
@@ -91,6 +93,30 @@ def reply(
         fail(exc.message if isinstance(exc, DomainError) else str(exc))
         return
     out.print(f"{row['id']}  {row['recipient']}  queued", markup=False)
+
+
+@app.command("start")
+def start(
+    number: Annotated[str, typer.Argument(help="The customer's mobile number, e.g. 0612345678.")],
+    text: Annotated[str, typer.Argument(help="The first SMS of the conversation.")],
+    title: Annotated[str | None, typer.Option(help="Else the text's first line.")] = None,
+    group: Annotated[str | None, typer.Option(help="A group's id or name.")] = None,
+    owner: Annotated[str | None, typer.Option(help="The owner's username.")] = None,
+    author: Annotated[str, typer.Option(help="Your name, shown in the conversation.")] = "cli",
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Start a conversation: a new request whose first message is an SMS to NUMBER."""
+    service = open_service(data_dir, database_url)
+    wanted = NewConversation(text=text, number=number, title=title, group=group, owner=owner)
+    try:
+        started = asyncio.run(
+            start_conversation(service, wanted, author=author, audit=(service.trail, Actor.cli()))
+        )
+    except (repo.NotFound, DomainError) as exc:
+        fail(exc.message if isinstance(exc, DomainError) else str(exc))
+        return
+    out.print(f"{started.request_id}  {started.message['recipient']}  queued", markup=False)
 
 
 @app.command("set")

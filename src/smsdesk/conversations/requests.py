@@ -68,6 +68,8 @@ def conversation(conn: Connection, request_id: str) -> list[dict[str, Any]]:
             "status": row.message_status if row.direction == "out" else "received",
             "status_code": row.status_code,
             "error": row.error,
+            # opt_out or opt_in when the SMS was a keyword (STOP, START), else None.
+            "keyword": row.inbound_state if row.inbound_state in ("opt_out", "opt_in") else None,
         }
         for row in store.conversation_rows(conn, request_id)
     ]

@@ -123,7 +123,14 @@ class _Batch:
         self.confirm(
             number, inbound.opt_out_confirmation if opted_out else inbound.opt_in_confirmation
         )
-        return {"customer_id": self.customers.known(number)}
+        customer_id = self.customers.known(number)
+        # The keyword shows in the conversation it answers, without reopening it.
+        request_id = self.requests.replied_to.get(number) or (
+            self.requests.open_of.get(customer_id) if customer_id else None
+        )
+        if request_id is not None:
+            self.requests.add_inbound(request_id, row.id, row.body.strip(), number, row.received_at)
+        return {"customer_id": customer_id, "request_id": request_id}
 
     def confirm(self, number: str, text: str) -> None:
         """Queue a confirmation SMS (transactional: it reaches a number that just opted out)."""
@@ -216,6 +223,7 @@ def process_rows(
     }
     customer_ids = batch.customers.load(numbers, chosen)
     batch.requests.load(numbers, session_keys, customer_ids)
+    decided = [_answer_to_request(d, batch.requests.replied_to) for d in decided]
     for row, number, found in decided:
         update: dict[str, Any] = {
             "iid": row.id,
@@ -234,6 +242,15 @@ def process_rows(
         batch.received.append(_received_event(row, update))
     batch.write(events)
     return batch.tally
+
+
+def _answer_to_request(decided: _Decided, replied_to: dict[str, str]) -> _Decided:
+    """An SMS without the endpoint code from a number a request wrote to within the
+    conversation window answers that request: customers do not repeat the code."""
+    row, number, found = decided
+    if found.kind is Kind.UNRECOGNISED and number is not None and number in replied_to:
+        return row, number, Recognised(Kind.MESSAGE, row.body.strip())
+    return decided
 
 
 def _received_event(row: Row[Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -19,10 +19,12 @@ from smsdesk.store import messages as repo
 from smsdesk.store.tables import (
     customer_numbers,
     customers,
+    groups,
     inbound_messages,
     messages,
     request_messages,
     requests,
+    users,
 )
 
 # A customer's SMS joins a request in one of these states; a closed one it only reopens when
@@ -105,7 +107,8 @@ def find_requests(
 
 def conversation_rows(conn: Connection, request_id: str) -> list[sa.Row[Any]]:
     """The request's entries in the order they joined it, outbound ones with their message's
-    status, status code, error and recipient."""
+    status, status code, error and recipient, inbound ones with their inbound SMS's state
+    (opt_out for a STOP)."""
     return list(
         conn.execute(
             sa.select(
@@ -114,8 +117,14 @@ def conversation_rows(conn: Connection, request_id: str) -> list[sa.Row[Any]]:
                 messages.c.status_code,
                 messages.c.error,
                 messages.c.recipient,
+                inbound_messages.c.state.label("inbound_state"),
             )
             .join(messages, messages.c.id == request_messages.c.message_id, isouter=True)
+            .join(
+                inbound_messages,
+                inbound_messages.c.id == request_messages.c.inbound_id,
+                isouter=True,
+            )
             .where(request_messages.c.request_id == request_id)
             .order_by(request_messages.c.id)
         ).all()
@@ -295,3 +304,46 @@ def insert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Add conversation entries (complete request_messages rows)."""
     if rows:
         conn.execute(request_messages.insert(), list(rows))
+
+
+# -- conversations started by agents ---------------------------------------------------------
+
+
+def start_request(
+    conn: Connection, request: dict[str, Any], message: dict[str, Any], author: str
+) -> None:
+    """Store a request an agent started, its first SMS (prepared and checked) and the
+    conversation entry linking them."""
+    now = request["created_at"]
+    conn.execute(requests.insert().values(**request))
+    repo.insert_messages(conn, [message], "reply")
+    conn.execute(
+        request_messages.insert().values(
+            request_id=request["id"],
+            direction="out",
+            message_id=message["id"],
+            body=message["body"],
+            author=author,
+            at=now,
+        )
+    )
+    live.request_changed(conn, [request["id"]], ["created"], now)
+
+
+def group_id_of(conn: Connection, wanted: str) -> str | None:
+    """The id of the group with id or name `wanted` (any case), or None."""
+    found = conn.execute(
+        sa.select(groups.c.id)
+        .where(sa.or_(groups.c.id == wanted, sa.func.lower(groups.c.name) == wanted.lower()))
+        .limit(1)
+    ).scalar()
+    return None if found is None else str(found)
+
+
+def user_id_of(conn: Connection, wanted: str) -> int | None:
+    """The id of the user named `wanted` (or with that id), or None."""
+    condition = users.c.username == wanted
+    if wanted.isdigit():
+        condition = sa.or_(condition, users.c.id == int(wanted))
+    found = conn.execute(sa.select(users.c.id).where(condition).limit(1)).scalar()
+    return None if found is None else int(found)

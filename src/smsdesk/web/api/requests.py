@@ -6,12 +6,18 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from smsdesk.conversations import actions
 from smsdesk.conversations import requests as requests_repo
+from smsdesk.conversations.start import NewConversation, start_conversation
+from smsdesk.customers import CustomerNotFound, get_customer
+from smsdesk.domain.errors import DomainError
 from smsdesk.domain.times import iso
 from smsdesk.store.apikeys import ApiKey
+from smsdesk.web.actors import key_actor
 from smsdesk.web.api.schemas import accepted_out
+from smsdesk.web.api.templates import text_for_recipient
 from smsdesk.web.auth import api_key, service_of
 from smsdesk.web.errors import ApiError
 from smsdesk.web.jsonresponse import Json
@@ -30,6 +36,35 @@ class Reply(BaseModel):
         None, description="Also set the request's status: open, pending or closed."
     )
     transactional: bool = Field(False, description="Send even if the number opted out.")
+
+
+class StartRequest(BaseModel):
+    """A conversation an agent starts: a new request whose first message is an SMS."""
+
+    model_config = {"extra": "forbid"}
+
+    customer_id: str | None = Field(None, max_length=26, description="An existing customer.")
+    number: str | None = Field(
+        None,
+        max_length=40,
+        description="Mobile number, as typed (national numbers get the default country code); "
+        "its customer is found, or created. With customer_id: which of its numbers.",
+        examples=["06 1234 5678"],
+    )
+    text: str | None = Field(None, min_length=1, max_length=10_000)
+    template: str | None = Field(
+        None, max_length=100, description="A reply template (id or name) instead of text."
+    )
+    language: str | None = Field(None, max_length=10, description="The template's language.")
+    variables: dict[str, str] = Field(
+        default_factory=dict, description="Prompts by their question, and variables' values."
+    )
+    title: str | None = Field(None, max_length=200, description="Else the text's first line.")
+    group: str | None = Field(None, max_length=100, description="A group's id or name.")
+    owner: str | None = Field(
+        None, max_length=100, description="A username or user id; without one, nobody."
+    )
+    author: str | None = Field(None, max_length=100, description="The agent's name.")
 
 
 class RequestChanges(BaseModel):
@@ -86,6 +121,69 @@ def list_requests(
             "next_cursor": page[-1].id if len(rows) > limit else None,
         }
     )
+
+
+def _first_text(service: Any, body: StartRequest) -> str:
+    """The text given, or the template rendered for the recipient."""
+    if (body.text is None) == (body.template is None):
+        raise DomainError("Give either text or template.", field="text")
+    if body.text is not None:
+        return body.text
+    to = body.number
+    if not to and body.customer_id:
+        try:
+            numbers = get_customer(service, body.customer_id).numbers
+        except CustomerNotFound:
+            raise ApiError(
+                404, "not_found", f"There is no customer with id '{body.customer_id}'."
+            ) from None
+        to = numbers[0] if numbers else ""
+    return text_for_recipient(service, to or "", body.template or "", body.language, body.variables)
+
+
+@router.post("", status_code=201, summary="Start a conversation: a request and its first SMS")
+async def start_request(
+    body: StartRequest, request: Request, key: ApiKey = Depends(api_key)
+) -> Json:
+    """Finds the customer by number (or creates one), opens a request and queues the SMS.
+
+    The customer's answer joins the request. A number that opted out is refused (422, field
+    number) before anything is stored.
+    """
+    service = service_of(request)
+    text = await run_in_threadpool(_first_text, service, body)
+    wanted = NewConversation(
+        text=text,
+        customer_id=body.customer_id,
+        number=body.number,
+        title=body.title,
+        group=body.group,
+        owner=body.owner,
+    )
+    try:
+        started = await start_conversation(
+            service,
+            wanted,
+            author=body.author or key.name,
+            api_key_id=key.id,
+            audit=(service.trail, key_actor(request, key)),
+        )
+    except requests_repo.NotFound as exc:
+        raise _not_found(exc) from None
+    row = await run_in_threadpool(_request_row, service, started.request_id)
+    made = {
+        "owner_id": row.owner_id,
+        "group_id": row.group_id,
+        "started_by": row.started_by,
+        "customer_created": started.customer_created,
+        "message": accepted_out(started.message),
+    }
+    return Json({**request_out(row), **made}, 201)
+
+
+def _request_row(service: Any, request_id: str) -> Any:
+    with service.engine.connect() as conn:
+        return requests_repo.get_request(conn, request_id)
 
 
 @router.get("/{request_id}", summary="A request with its conversation")
