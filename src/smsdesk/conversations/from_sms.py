@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from smsdesk.conversations.assignment import assigned_hook
+from smsdesk.conversations.groups import Arrival, Router
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.store import requests as store
@@ -47,6 +49,7 @@ class _Request:
     last_activity_at: float
     new: bool = False
     touched: bool = False
+    last_customer_message_at: float | None = None
 
 
 class SmsRequests:
@@ -63,6 +66,7 @@ class SmsRequests:
         self.open_of: dict[str, str] = {}  # customer id -> latest open request id
         self.new_rows: list[dict[str, Any]] = []  # requests created, as stored
         self.entries: list[dict[str, Any]] = []  # conversation entries added
+        self.router = Router(conn, now)  # new requests' groups and round-robin owners
 
     def load(self, numbers: set[str], session_keys: set[str], customer_ids: set[str]) -> None:
         """Read the requests the senders' SMS may join."""
@@ -86,9 +90,16 @@ class SmsRequests:
                 self.open_of[request.customer_id] = request.id
 
     def request_for(
-        self, customer_id: str, number: str, session_key: str | None, content: str, at: float
+        self,
+        customer_id: str,
+        number: str,
+        session_key: str | None,
+        content: str,
+        at: float,
+        arrival: Arrival | None = None,
     ) -> _Request:
-        """The request an SMS from `number` joins (opened if none), marked open and active."""
+        """The request an SMS from `number` joins (opened if none), marked open and active;
+        a new one goes to the group of the first routing rule `arrival` matches."""
         request_id = (
             (self.by_session.get(session_key) if session_key else None)
             or self.replied_to.get(number)
@@ -99,17 +110,22 @@ class SmsRequests:
             request = _Request(new_id(), customer_id, "open", new_session_key(), at, new=True)
             self.requests[request.id] = request
             self.by_session[request.session_key] = request.id
-            self._new_request_row(request, content, number)
+            self._new_request_row(request, content, number, arrival)
         # An answer from the customer reopens a pending or closed request.
         request.status = "open"
         request.last_activity_at = max(request.last_activity_at, at)
+        request.last_customer_message_at = max(request.last_customer_message_at or at, at)
         request.touched = True
         self.open_of[customer_id] = request.id
         self.replied_to[number] = request.id
         return request
 
-    def _new_request_row(self, request: _Request, content: str, number: str) -> None:
+    def _new_request_row(
+        self, request: _Request, content: str, number: str, arrival: Arrival | None
+    ) -> None:
         mailbox = self.config.inbound
+        group_id = self.router.group_for(arrival) if arrival is not None else None
+        owner_id = self.router.owner_for(group_id) if group_id is not None else None
         self.new_rows.append(
             {
                 "id": request.id,
@@ -123,6 +139,9 @@ class SmsRequests:
                 "created_at": self.now,
                 "updated_at": self.now,
                 "last_activity_at": request.last_activity_at,
+                "last_customer_message_at": request.last_activity_at,
+                "group_id": group_id,
+                "owner_id": owner_id,
             }
         )
 
@@ -144,11 +163,22 @@ class SmsRequests:
 
     def write(self) -> None:
         """Store the new requests, the joined ones' activity and the conversation entries."""
+        for row in self.new_rows:
+            row["last_customer_message_at"] = self.requests[row["id"]].last_customer_message_at
         store.insert_requests(self.conn, self.new_rows)
         touched = [
-            {"rid": r.id, "st": r.status, "last": r.last_activity_at}
+            {
+                "rid": r.id,
+                "st": r.status,
+                "last": r.last_activity_at,
+                "customer": r.last_customer_message_at,
+            }
             for r in self.requests.values()
             if r.touched and not r.new
         ]
         store.touch_requests(self.conn, touched, self.now)
         store.insert_entries(self.conn, self.entries)
+        self.router.write()
+        for row in self.new_rows:
+            if row["owner_id"] is not None:
+                assigned_hook(self.conn, row["id"], None, self.now)

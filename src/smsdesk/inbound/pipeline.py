@@ -22,13 +22,14 @@ from sqlalchemy import Connection, Row
 
 from smsdesk import events as ev
 from smsdesk.conversations.from_sms import SmsRequests
+from smsdesk.conversations.groups import Arrival
 from smsdesk.customers.from_sms import SmsCustomers
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.phone import sender_number
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.times import iso
 from smsdesk.events import EventSink
-from smsdesk.inbound.recognise import Kind, Recognised, recognise
+from smsdesk.inbound.recognise import Kind, Recognised, recognise, strip_endpoint
 from smsdesk.providers.registry import UnknownModule, get_module
 from smsdesk.sms_configuration import module_settings
 from smsdesk.store import inbound as store
@@ -89,8 +90,14 @@ class _Batch:
     def join_request(self, row: Row[Any], number: str, found: Recognised) -> dict[str, Any]:
         """Add a message to its sender's request; what the inbound row becomes."""
         customer_id, _ = self.customers.customer_for(number)
+        code = endpoint_code(self.config, row.module)
+        arrival = Arrival(
+            code if code and strip_endpoint(row.body, code) is not None else "",
+            found.content,
+            row.recipient,
+        )
         request = self.requests.request_for(
-            customer_id, number, row.session_key, found.content, row.received_at
+            customer_id, number, row.session_key, found.content, row.received_at, arrival
         )
         self.requests.add_inbound(request.id, row.id, found.content, number, row.received_at)
         return {"state": "request", "customer_id": customer_id, "request_id": request.id}

@@ -42,8 +42,18 @@ class RequestFilter:
 
 
 def _with_customer_name() -> sa.Select[Any]:
-    return sa.select(requests, customers.c.name.label("customer_name")).join(
-        customers, customers.c.id == requests.c.customer_id, isouter=True
+    """Requests with their customer's name, their owner's name and their group's name."""
+    owner = users.alias("owner")
+    return (
+        sa.select(
+            requests,
+            customers.c.name.label("customer_name"),
+            owner.c.username.label("owner_name"),
+            groups.c.name.label("group_name"),
+        )
+        .join(customers, customers.c.id == requests.c.customer_id, isouter=True)
+        .join(owner, owner.c.id == requests.c.owner_id, isouter=True)
+        .join(groups, groups.c.id == requests.c.group_id, isouter=True)
     )
 
 
@@ -212,7 +222,12 @@ def reopen(conn: Connection, request_id: str, now: float, last_activity_at: floa
     conn.execute(
         requests.update()
         .where(requests.c.id == request_id)
-        .values(status="open", updated_at=now, last_activity_at=last_activity_at)
+        .values(
+            status="open",
+            updated_at=now,
+            last_activity_at=last_activity_at,
+            last_customer_message_at=last_activity_at,
+        )
     )
 
 
@@ -288,13 +303,17 @@ def insert_requests(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def touch_requests(conn: Connection, touched: Sequence[dict[str, Any]], now: float) -> None:
-    """Set status (`st`) and last activity (`last`) of requests (`rid`) an SMS joined."""
+    """Set status (`st`), last activity (`last`) and the customer's last message (`customer`)
+    of requests (`rid`) an SMS joined."""
     if touched:
         conn.execute(
             requests.update()
             .where(requests.c.id == sa.bindparam("rid"))
             .values(
-                status=sa.bindparam("st"), last_activity_at=sa.bindparam("last"), updated_at=now
+                status=sa.bindparam("st"),
+                last_activity_at=sa.bindparam("last"),
+                last_customer_message_at=sa.bindparam("customer"),
+                updated_at=now,
             ),
             list(touched),
         )

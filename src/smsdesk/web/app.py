@@ -14,6 +14,7 @@ from smsdesk.web.api import (
     agent,
     audit,
     customers,
+    groups,
     inbound,
     messages,
     optouts,
@@ -62,6 +63,8 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     app.include_router(customers.numbers_router)
     app.include_router(optouts.router)
     app.include_router(requests.router)
+    app.include_router(groups.router)
+    app.include_router(groups.rules_router)
     app.include_router(templates.router)
     app.include_router(inbound.router)
     app.include_router(outgoing_webhooks.router)

@@ -16,6 +16,7 @@ from smsdesk.domain.errors import DomainError
 from smsdesk.domain.times import iso
 from smsdesk.store.apikeys import ApiKey
 from smsdesk.web.actors import key_actor
+from smsdesk.web.api.request_views import VIEW_HELP, assign_from_api, assignment_out, list_view
 from smsdesk.web.api.schemas import accepted_out
 from smsdesk.web.api.templates import text_for_recipient
 from smsdesk.web.auth import api_key, service_of
@@ -74,10 +75,17 @@ class RequestChanges(BaseModel):
     title: str | None = Field(None, max_length=200)
     category: str | None = Field(None, max_length=100)
     priority: str | None = None
+    owner: str | None = Field(
+        None, max_length=100, description="The owner's username; null: nobody (admin keys)."
+    )
+    group: str | None = Field(
+        None, max_length=100, description="The group's id or name; null: none (admin keys)."
+    )
 
 
 def request_out(row: Any) -> dict[str, Any]:
     return {
+        **assignment_out(row),
         "id": row.id,
         "title": row.title,
         "status": row.status,
@@ -109,8 +117,12 @@ def list_requests(
     category: str | None = None,
     cursor: str | None = Query(None, description="The next_cursor of the previous page"),
     limit: int = Query(50, ge=1, le=500),
+    view: str | None = Query(None, description=VIEW_HELP),
+    user: str | None = Query(None, max_length=100, description="Whose view (a username)."),
 ) -> Json:
     service = service_of(request)
+    if view is not None:
+        return list_view(service, (view, user, status), cursor, limit, request_out)
     flt = requests_repo.RequestFilter(status, customer_id, category)
     with service.engine.connect() as conn:
         rows = requests_repo.list_requests(conn, flt, before_id=cursor, limit=limit + 1)
@@ -198,16 +210,19 @@ def get_request(request_id: str, request: Request, _: ApiKey = Depends(api_key))
     return Json({**request_out(row), "conversation": [entry_out(e) for e in entries]})
 
 
-@router.patch("/{request_id}", summary="Change a request's status, title, category or priority")
+@router.patch(
+    "/{request_id}", summary="Change a request's status, title, category, priority, owner, group"
+)
 def change_request(
-    request_id: str, changes: RequestChanges, request: Request, _: ApiKey = Depends(api_key)
+    request_id: str, changes: RequestChanges, request: Request, key: ApiKey = Depends(api_key)
 ) -> Json:
     service = service_of(request)
-    values = changes.model_dump(exclude_none=True)
+    values = changes.model_dump(exclude_none=True, exclude={"owner", "group"})
     try:
         service.writer.run_sync(
             lambda c: requests_repo.update_request(c, request_id, values, service.clock())
         )
+        assign_from_api(request, key, request_id, changes)
     except requests_repo.NotFound as exc:
         raise _not_found(exc) from None
     return get_request(request_id, request)

@@ -16,6 +16,7 @@ from smsdesk.web.ui import (
     messages,
     outbox,
     reply_templates,
+    request_list,
     requests,
     sms_settings,
 )
@@ -45,6 +46,7 @@ def install(app: FastAPI) -> None:
     app.include_router(messages.router)
     app.include_router(dashboard.router)
     app.include_router(sms_settings.router)
+    app.include_router(request_list.router)
     app.include_router(requests.router)
     app.include_router(reply_templates.router)
     app.include_router(live.router)

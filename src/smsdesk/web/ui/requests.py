@@ -18,19 +18,18 @@ from smsdesk.customers import CustomerNotFound, erasure, export
 from smsdesk.domain.errors import DomainError
 from smsdesk.inbound import actions as inbound_actions
 from smsdesk.store import inbound as inbound_store
-from smsdesk.store import requests as request_store
 from smsdesk.store.users import WebSession
 from smsdesk.web.actors import user_actor
 from smsdesk.web.auth import service_of
 from smsdesk.web.ui.field_errors import translate_error
 from smsdesk.web.ui.i18n import translations
 from smsdesk.web.ui.render import render
+from smsdesk.web.ui.request_list import assignment_page, mark_read
 from smsdesk.web.ui.session import admin_session, form_with_csrf, page_language, page_session
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
-STATUS_FILTERS = ("open", "pending", "closed", "all")
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -52,7 +51,8 @@ def _conversation_page(request: Request, request_id: str) -> dict[str, Any] | No
             )
         except DomainError:
             reply_to = None
-    return {"ticket": row, "entries": entries, "reply_to": reply_to}
+        assign = assignment_page(request, conn, row)
+    return {"ticket": row, "entries": entries, "reply_to": reply_to, **assign}
 
 
 async def _show_request(
@@ -81,41 +81,14 @@ async def _show_request(
 # -- requests --------------------------------------------------------------------------------
 
 
-@router.get("/requests")
-async def request_list(
-    request: Request,
-    status: str = Query("open"),
-    q: str = Query("", max_length=100),
-    cursor: str | None = Query(None, max_length=26),
-    session: WebSession = Depends(page_session),
-) -> Response:
-    status = status if status in STATUS_FILTERS else "open"
-    search = q.strip()
-    service = service_of(request)
-
-    def load() -> list[Any]:
-        with service.engine.connect() as conn:
-            return request_store.find_requests(conn, status, search, cursor, PAGE_SIZE + 1)
-
-    rows = await run_in_threadpool(load)
-    page = rows[:PAGE_SIZE]
-    return render(
-        request,
-        "requests.html",
-        session,
-        rows=page,
-        chosen_status=status,
-        statuses=STATUS_FILTERS,
-        search=search,
-        next_cursor=page[-1].id if len(rows) > PAGE_SIZE else None,
-    )
-
-
 @router.get("/requests/{request_id}")
 async def request_view(
     request: Request, request_id: str, session: WebSession = Depends(page_session)
 ) -> Response:
-    return await _show_request(request, session, request_id, text="")
+    shown = await _show_request(request, session, request_id, text="")
+    if shown.status_code == 200:
+        await mark_read(request, session, request_id)
+    return shown
 
 
 @router.post("/requests/{request_id}/reply")
