@@ -209,6 +209,7 @@ request_messages = Table(
     Column("body", Text, nullable=False),
     Column("author", String(100)),
     Column("at", Double, nullable=False),
+    Column("assigned_by", String(100)),  # who added it from the unrecognised list
 )
 Index("ix_request_messages_request", request_messages.c.request_id, request_messages.c.id)
 

@@ -1,5 +1,6 @@
 """A team at work: groups and their members, routing rules, owners, reply templates, read
-marks, agents' contact details and notification choices, notifications, and the live feed.
+marks, who added an SMS from the unrecognised list to a conversation, agents' contact details
+and notification choices, notifications, and the live feed.
 
 Revision ID: 0007
 Revises: 0006
@@ -68,6 +69,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("last_customer_message_at", sa.Double))
     op.create_index("ix_requests_owner", "requests", ["owner_id", "status"])
     op.create_index("ix_requests_group", "requests", ["group_id", "status"])
+    with op.batch_alter_table("request_messages") as batch:
+        batch.add_column(sa.Column("assigned_by", sa.String(100)))
     op.create_table(
         "request_reads",
         sa.Column("request_id", sa.String(26), primary_key=True),
@@ -118,6 +121,8 @@ def downgrade() -> None:
         for name in ("last_active_at", "notify", "time_zone", "phone", "email"):
             batch.drop_column(name)
     op.drop_table("request_reads")
+    with op.batch_alter_table("request_messages") as batch:
+        batch.drop_column("assigned_by")
     op.drop_index("ix_requests_group", table_name="requests")
     op.drop_index("ix_requests_owner", table_name="requests")
     with op.batch_alter_table("requests") as batch:
