@@ -123,6 +123,22 @@ def test_restore_refuses_a_file_that_is_no_smsdesk_database(tmp_path: Path) -> N
     assert result.exit_code != 0 and "no smsdesk schema version" in result.stderr
 
 
+async def test_restore_goes_into_a_database_that_was_migrated_but_never_used(
+    tmp_path: Path,
+) -> None:
+    """A migrated database has its schema, audit anchor and own keys, and nothing of a user's."""
+    source, target = tmp_path / "source", tmp_path / "target"
+    async with running_service(source, dispatcher=False) as h:
+        kept = await accept(h, 1)
+    assert cli("backup", str(tmp_path / "b.sqlite3"), data_dir=source).exit_code == 0
+    assert cli("db", "upgrade", data_dir=target).exit_code == 0
+
+    restored = cli("restore", str(tmp_path / "b.sqlite3"), data_dir=target)
+    assert restored.exit_code == 0, restored.output
+    async with running_service(target, dispatcher=False) as h:
+        assert (await h.get(f"/api/v1/messages/{kept}")).status_code == 200
+
+
 async def test_restore_keeps_existing_data_unless_forced(tmp_path: Path) -> None:
     source, target = tmp_path / "source", tmp_path / "target"
     async with running_service(source, dispatcher=False) as h:

@@ -19,6 +19,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from smsdesk.store import db
+from smsdesk.store.configuration import CALLBACK_KEY
+from smsdesk.store.hash_key import HASH_KEY
 
 
 class BackupError(RuntimeError):
@@ -89,16 +91,24 @@ def integrity_problems(path: Path) -> list[str]:
 
 
 def holds_data(engine: Engine) -> bool:
-    """Whether any table has rows; a schema version alone (a migrated, unused database) is none."""
+    """Whether any table has rows; what every migrated, unused database holds (the schema
+    version, the audit anchor, the installation's own keys) is none."""
     inspector = sa.inspect(engine)
     with engine.connect() as conn:
         for name in inspector.get_table_names():
-            if name == "alembic_version":
+            if name in _BOOKKEEPING:
                 continue
-            table = sa.table(name)
-            if conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first():
+            table = sa.table(name, sa.column("key"))
+            query = sa.select(sa.literal(1)).select_from(table).limit(1)
+            if name == "settings":
+                query = query.where(table.c.key.not_in(_OWN_KEYS))
+            if conn.execute(query).first():
                 return True
     return False
+
+
+_BOOKKEEPING = frozenset({"alembic_version", "audit_anchor"})
+_OWN_KEYS = (HASH_KEY, CALLBACK_KEY)
 
 
 def restore_sqlite(backup: Path, target_url: str, *, force: bool) -> str:
