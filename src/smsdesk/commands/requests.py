@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from smsdesk.commands.common import DatabaseUrl, DataDir, fail, open_service, out, when
+from smsdesk.commands.groups import assign_request, print_view
 from smsdesk.conversations import actions
 from smsdesk.conversations import requests as repo
 from smsdesk.conversations.start import NewConversation, start_conversation
@@ -16,17 +17,25 @@ from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
 
 app = typer.Typer(help="Requests created from SMS, and replies.", no_args_is_help=True)
+app.command("assign")(assign_request)
 
 
 @app.command("list")
 def list_requests(
     status: Annotated[str | None, typer.Option(help="open, pending or closed.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    view: Annotated[
+        str | None, typer.Option(help="mine, unassigned, my_groups, waiting or all.")
+    ] = None,
+    user: Annotated[str | None, typer.Option(help="Whose view (a username).")] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """The newest requests."""
+    """The newest requests; with --view, an overview as --user sees it (● unread)."""
     service = open_service(data_dir, database_url)
+    if view is not None:
+        print_view(service, view, user, limit)
+        return
     with service.engine.connect() as conn:
         rows = repo.list_requests(conn, repo.RequestFilter(status), before_id=None, limit=limit)
     table = Table("id", "status", "customer", "title", "last activity")

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from smsdesk.web.ui import (
     audit,
     dashboard,
+    groups,
     live,
     login,
     messages,
@@ -49,6 +50,7 @@ def install(app: FastAPI) -> None:
     app.include_router(request_list.router)
     app.include_router(requests.router)
     app.include_router(reply_templates.router)
+    app.include_router(groups.router)
     app.include_router(live.router)
 
     @app.exception_handler(LoginRequired)

@@ -1,0 +1,274 @@
+"""`smsdesk groups`: groups of agents, their members, and the rules that route requests to them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from smsdesk.commands.common import DatabaseUrl, DataDir, fail, open_service, out, when
+from smsdesk.conversations import assignment, groups
+from smsdesk.conversations.requests import NotFound
+from smsdesk.domain.audit import Actor
+from smsdesk.domain.errors import DomainError
+from smsdesk.service import Service
+from smsdesk.store import groups as group_store
+
+app = typer.Typer(help="Groups of agents and routing rules.", no_args_is_help=True)
+rules_app = typer.Typer(help="Rules routing new requests to groups.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+Wanted = Annotated[str, typer.Argument(help="The group's id or name.")]
+RoundRobin = Annotated[
+    bool | None,
+    typer.Option(
+        "--round-robin/--no-round-robin",
+        help="Give each new request to the present member assigned longest ago.",
+    ),
+]
+
+
+def _problem(exc: Exception) -> None:
+    if isinstance(exc, DomainError):
+        fail(escape(exc.message))
+    fail(escape(getattr(exc, "message", str(exc))))
+
+
+_ERRORS = (DomainError, groups.GroupNotFound)
+
+
+@app.command("list")
+def list_groups(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Every group, with its members."""
+    service = open_service(data_dir, database_url)
+    table = Table("id", "name", "round-robin", "members")
+    for group, _count in groups.list_groups(service):
+        _, members = groups.group_members(service, group.id)
+        table.add_row(
+            group.id,
+            escape(group.name),
+            "yes" if group.round_robin else "no",
+            escape(", ".join(m.username for m in members)),
+        )
+    out.print(table)
+
+
+@app.command("add")
+def add(
+    name: str,
+    description: Annotated[str, typer.Option(help="What the group handles.")] = "",
+    round_robin: RoundRobin = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add a group."""
+    service = open_service(data_dir, database_url)
+    try:
+        group = groups.create_group(service, Actor.cli(), name, description, bool(round_robin))
+    except _ERRORS as exc:
+        _problem(exc)
+        return
+    out.print(f"{group.id}  {group.name}  added", markup=False)
+
+
+@app.command("rename")
+def rename(
+    group: Wanted,
+    new_name: str,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Give a group a new name."""
+    service = open_service(data_dir, database_url)
+    try:
+        changed = groups.change_group(service, Actor.cli(), group, name=new_name)
+    except _ERRORS as exc:
+        _problem(exc)
+        return
+    out.print(f"{changed.id}  {changed.name}  saved", markup=False)
+
+
+@app.command("set")
+def set_group(
+    group: Wanted,
+    description: Annotated[str | None, typer.Option()] = None,
+    round_robin: RoundRobin = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Change a group's description or switch round-robin on or off."""
+    service = open_service(data_dir, database_url)
+    try:
+        changed = groups.change_group(
+            service, Actor.cli(), group, description=description, round_robin=round_robin
+        )
+    except _ERRORS as exc:
+        _problem(exc)
+        return
+    out.print(f"{changed.id}  {changed.name}  saved", markup=False)
+
+
+@app.command("delete")
+def delete(group: Wanted, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Delete a group (refused while it holds open or pending requests)."""
+    service = open_service(data_dir, database_url)
+    try:
+        groups.delete_group(service, Actor.cli(), group)
+    except _ERRORS as exc:
+        _problem(exc)
+        return
+    out.print("deleted")
+
+
+@app.command("add-member")
+def add_member(
+    group: Wanted, username: str, data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
+    """Add a user to a group."""
+    service = open_service(data_dir, database_url)
+    try:
+        added = groups.add_member(service, Actor.cli(), group, username)
+    except _ERRORS as exc:
+        _problem(exc)
+        return
+    out.print("added" if added else f"{username} is a member already", markup=False)
+
+
+@app.command("remove-member")
+def remove_member(
+    group: Wanted, username: str, data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
+    """Take a user out of a group."""
+    service = open_service(data_dir, database_url)
+    try:
+        removed = groups.remove_member(service, Actor.cli(), group, username)
+    except _ERRORS as exc:
+        _problem(exc)
+        return
+    if not removed:
+        fail(escape(f"{username} is not a member of {group}."))
+    out.print("removed")
+
+
+@rules_app.command("list")
+def list_rules(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """The routing rules, first tried first."""
+    service = open_service(data_dir, database_url)
+    table = Table("#", "id", "kind", "value", "group")
+    for rule in groups.list_rules(service):
+        table.add_row(
+            str(rule.position), rule.id, rule.kind, escape(rule.value), escape(rule.group_name)
+        )
+    out.print(table)
+
+
+@rules_app.command("add")
+def add_rule(
+    kind: Annotated[str, typer.Argument(help="endpoint_code, keyword or receiving_number")],
+    value: str,
+    group: Wanted,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add a rule, tried after the others."""
+    service = open_service(data_dir, database_url)
+    try:
+        rule = groups.add_rule(service, Actor.cli(), kind, value, group)
+    except _ERRORS as exc:
+        _problem(exc)
+        return
+    out.print(f"{rule.id}  {rule.kind} {rule.value} -> {rule.group_name}", markup=False)
+
+
+@rules_app.command("delete")
+def delete_rule(rule_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Delete a rule."""
+    service = open_service(data_dir, database_url)
+    try:
+        groups.delete_rule(service, Actor.cli(), rule_id)
+    except _ERRORS as exc:
+        _problem(exc)
+        return
+    out.print("deleted")
+
+
+@rules_app.command("order")
+def order_rules(
+    rule_ids: Annotated[list[str], typer.Argument(help="Every rule's id, first tried first.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Put the rules in a new order."""
+    service = open_service(data_dir, database_url)
+    try:
+        groups.reorder_rules(service, Actor.cli(), rule_ids)
+    except _ERRORS as exc:
+        _problem(exc)
+        return
+    out.print("saved")
+
+
+# -- `smsdesk requests assign` and `smsdesk requests list --view` ----------------------------
+
+
+def assign_request(
+    request_id: str,
+    owner: Annotated[str | None, typer.Option(help="The new owner's username.")] = None,
+    group: Annotated[str | None, typer.Option(help="The new group's id or name.")] = None,
+    no_owner: Annotated[bool, typer.Option("--no-owner", help="Leave it to nobody.")] = False,
+    no_group: Annotated[bool, typer.Option("--no-group", help="Take it out of its group.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Give a request to a user and/or a group."""
+    if (owner and no_owner) or (group and no_group):
+        fail("give a name or --no-owner / --no-group, not both.")
+    service = open_service(data_dir, database_url)
+    try:
+        done = assignment.assign(
+            service,
+            Actor.cli(),
+            request_id,
+            owner=None if no_owner else owner or assignment.KEEP,
+            group=None if no_group else group or assignment.KEEP,
+        )
+    except (*_ERRORS, NotFound) as exc:
+        _problem(exc)
+        return
+    out.print(
+        f"owner: {done.owner_name or 'nobody'}  group: {done.group_name or 'none'}", markup=False
+    )
+
+
+def print_view(service: Service, view: str, username: str | None, limit: int) -> None:
+    """A view's requests as `username` sees them, with every view's count."""
+    if view not in group_store.VIEWS:
+        fail(f"--view is one of {', '.join(group_store.VIEWS)}.")
+    with service.engine.connect() as conn:
+        user_id = 0
+        if username:
+            found = group_store.user_by_name(conn, username)
+            if found is None:
+                fail(escape(f"there is no user '{username}'; see: smsdesk users list"))
+                return
+            user_id = found[0]
+        elif view in ("mine", "my_groups"):
+            fail(f"--view {view} needs --user.")
+        rows = group_store.find_in_view(conn, view, user_id, "all", "", None, limit)
+        counts = group_store.view_counts(conn, user_id)
+    out.print("  ".join(f"{name}: {counts[name]}" for name in group_store.VIEWS), markup=False)
+    table = Table("id", "status", "owner", "group", "customer", "title", "last activity")
+    for row in rows:
+        mark = "● " if row.unread and username else ""
+        table.add_row(
+            row.id,
+            row.status,
+            escape(row.owner_name or ""),
+            escape(row.group_name or ""),
+            escape(row.customer_name or ""),
+            escape(mark + row.title),
+            when(row.last_activity_at),
+        )
+    out.print(table)
