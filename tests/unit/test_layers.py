@@ -28,6 +28,7 @@ FEATURES = (
     "webhooks_out",
     "lifecycle",
     "live",
+    "notify",
     "host",
     "events",
 )

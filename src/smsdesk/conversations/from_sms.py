@@ -21,6 +21,7 @@ from smsdesk.conversations.assignment import assigned_hook
 from smsdesk.conversations.groups import Arrival, Router
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.notify.events import queue_for_requests
 from smsdesk.store import requests as store
 from smsdesk.store.requests import OPEN_STATUSES
 
@@ -182,3 +183,9 @@ class SmsRequests:
         for row in self.new_rows:
             if row["owner_id"] is not None:
                 assigned_hook(self.conn, row["id"], None, self.now)
+        grouped = [row["id"] for row in self.new_rows if row["group_id"] is not None]
+        if grouped:
+            queue_for_requests(self.conn, "request.new_in_group", grouped, None, self.now)
+        answered = [r.id for r in self.requests.values() if r.touched and not r.new]
+        if answered:
+            queue_for_requests(self.conn, "request.customer_answered", answered, None, self.now)

@@ -50,6 +50,20 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class Contact:
+    """How a user is reached: e-mail address, own mobile number, time zone and notification
+    choices (stored JSON: event -> channels)."""
+
+    user_id: int
+    username: str
+    language: str
+    email: str | None
+    phone: str | None
+    time_zone: str | None
+    notify: str
+
+
+@dataclass(frozen=True, slots=True)
 class WebSession:
     user: User
     csrf_token: str
@@ -183,6 +197,30 @@ class UserStore:
     def set_language(self, user_id: int, language: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(users.update().where(users.c.id == user_id).values(language=language))
+
+    def contact(self, username: str) -> Contact:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(users).where(users.c.id == self._id(conn, username))).one()
+        return Contact(
+            row.id, row.username, row.language, row.email, row.phone, row.time_zone, row.notify
+        )
+
+    def set_contact(
+        self, username: str, values: dict[str, str | None], actor: Actor | None = None
+    ) -> None:
+        """Change some of email, phone, time_zone and notify (checked by the caller)."""
+        allowed = {"email", "phone", "time_zone", "notify"}
+        assert set(values) <= allowed, set(values) - allowed
+        with write_transaction(self.engine) as conn, conn.begin():
+            user_id = self._id(conn, username)
+            conn.execute(users.update().where(users.c.id == user_id).values(**values))
+            self._audit(
+                conn,
+                actor,
+                "user.contact_changed",
+                user_id,
+                {"username": username, "fields": ", ".join(sorted(values))},
+            )
 
     def delete(self, username: str, actor: Actor | None = None) -> None:
         with write_transaction(self.engine) as conn, conn.begin():
