@@ -115,9 +115,22 @@ def fill(server: Server, count: int, round_number: int) -> float:
                         "VALUES (?, ?, ?, ?, ?)",
                         events,
                     )
+        settle(engine)
     finally:
         engine.dispose()
     return time.monotonic() - started
+
+
+def settle(engine: sa.Engine) -> None:
+    """Let the database absorb the bulk load (as months-old rows would be) before measuring:
+    a checkpoint, and fresh statistics on PostgreSQL."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE messages, message_events"))
+            conn.execute(sa.text("CHECKPOINT"))
+    else:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 async def steady_load(

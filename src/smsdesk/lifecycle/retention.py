@@ -205,6 +205,9 @@ class RetentionJob:
                     result.complete = result.complete and done
             if result.complete:
                 self._housekeeping(started, result)
+        except BaseException:
+            result.complete = False
+            raise
         finally:
             result.finished_at = clock()
             self._finish(result)
