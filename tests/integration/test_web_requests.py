@@ -169,13 +169,16 @@ async def test_a_reply_without_the_csrf_token_is_refused_and_sends_nothing(
 async def test_a_reply_to_an_opted_out_number_shows_why_and_keeps_the_text(
     desk: Harness, browser: httpx.AsyncClient
 ) -> None:
-    """The refusal is explained on the page, with the typed text still in the box."""
+    """The refusal is explained on the page in an agent's words (when and how the customer
+    opted out, no advice for API clients), with the typed text still in the box."""
     inbound = await receive(desk, CUSTOMER, "HELP hello")
     assert (await desk.post("/api/v1/opt-outs", {"number": CUSTOMER})).status_code == 201
     answer = await reply(browser, inbound["request_id"], "Your code & more")
     assert answer.status_code == 422
     assert "The reply was not sent." in answer.text
-    assert f"{CUSTOMER} opted out of SMS" in html.unescape(answer.text)
+    shown = html.unescape(answer.text)
+    assert "This customer has opted out of SMS (added through the API on" in shown
+    assert "Your reply was not sent." in shown and "transactional" not in shown
     assert textarea_value(answer.text) == "Your code & more"
     assert outbound_ids(desk, inbound["request_id"]) == []
 
@@ -286,8 +289,11 @@ async def test_an_unrecognised_sms_can_be_deleted(
     assert 'id="no-unrecognised"' in after
 
 
-async def test_agents_do_not_see_the_unrecognised_inbox(desk: Harness) -> None:
-    """Like the inbound API, the unrecognised inbox is for administrators."""
+async def test_agents_do_not_see_the_unrecognised_inbox_when_the_configuration_says_so(
+    desk: Harness,
+) -> None:
+    """With inbound.agents_triage off, the unrecognised inbox is for administrators."""
+    await desk.configure(inbound={"sms_endpoint": "HELP", "agents_triage": False})
     async with logged_in(desk, "agent", "agent") as agent:
         assert (await agent.get("/inbox/unrecognised")).status_code == 403
         assert 'href="/inbox/unrecognised"' not in (await agent.get("/requests")).text

@@ -53,9 +53,10 @@ def conversation(conn: Connection, request_id: str) -> list[dict[str, Any]]:
     """The request's SMS in the order they joined it, outbound ones with their delivery status.
 
     Not by time: providers stamp inbound SMS in whole seconds (or their own clock), which
-    would put a customer's answer before the reply it answers.
+    would put a customer's answer before the reply it answers. An SMS added later from the
+    unrecognised list is the exception: it is put where its time belongs.
     """
-    return [
+    entries = [
         {
             "direction": row.direction,
             "body": row.body,
@@ -70,9 +71,21 @@ def conversation(conn: Connection, request_id: str) -> list[dict[str, Any]]:
             "error": row.error,
             # opt_out or opt_in when the SMS was a keyword (STOP, START), else None.
             "keyword": row.inbound_state if row.inbound_state in ("opt_out", "opt_in") else None,
+            "assigned_by": row.assigned_by,
         }
         for row in store.conversation_rows(conn, request_id)
     ]
+    return _in_time_order(entries)
+
+
+def _in_time_order(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries as they joined, with each one added from the unrecognised list moved before
+    the first other entry that is later than it."""
+    kept = [entry for entry in entries if entry["assigned_by"] is None]
+    for added in (entry for entry in entries if entry["assigned_by"] is not None):
+        place = next((i for i, e in enumerate(kept) if e["at"] > added["at"]), len(kept))
+        kept.insert(place, added)
+    return kept
 
 
 def update_request(conn: Connection, request_id: str, changes: dict[str, Any], now: float) -> None:

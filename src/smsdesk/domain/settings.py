@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
+from smsdesk.domain.email_settings import EmailSettings
 from smsdesk.domain.phone import parse_country_code
 from smsdesk.domain.retention_settings import RetentionSettings
 from smsdesk.domain.sender import validate_sender
@@ -104,6 +105,11 @@ class InboundSettings(BaseModel):
         title="Conversation window (days)",
         description="An SMS joins the customer's open request if it was active this recently, "
         "or answers an SMS sent from a request this recently.",
+    )
+    agents_triage: bool = Field(
+        True,
+        title="Agents handle unrecognised SMS",
+        description="Agents (not only administrators) may assign unrecognised SMS to requests.",
     )
     opt_out_keywords: dict[str, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_OPT_OUT_KEYWORDS.items()},
@@ -208,6 +214,7 @@ class SmsConfiguration(BaseModel):
     inbound: InboundSettings = Field(default_factory=InboundSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
     module_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     limits: dict[str, ModuleLimits] = Field(default_factory=dict)
 

@@ -1,7 +1,9 @@
-"""What administrators do with inbound SMS: hand one over, accept or delete unrecognised ones.
+"""What people do with inbound SMS: hand one over, accept or delete unrecognised ones.
 
 Shared by the API, the web pages and the CLI. An accepted SMS goes through the same pipeline
-as any other (`inbound.pipeline`), or joins the request the administrator chose.
+as any other (`inbound.pipeline`), or joins the request that was chosen; either way its entry in
+the conversation names who added it from the unrecognised list. `delete_matching` deletes every
+unrecognised SMS a filter matches, in batches, with one audit entry.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from smsdesk.store import customers as customer_store
 from smsdesk.store import inbound as store
 from smsdesk.store import requests as request_store
 from smsdesk.store.audit import AuditTrail
+from smsdesk.store.hash_key import keyed_hash
 
 # States an administrator may still decide about; requests and opt-outs already had effect.
 OPEN_INBOUND_STATES = ("unrecognised", "invalid")
@@ -109,6 +112,7 @@ async def assign_inbound(
         if request_id is not None:
             request = get_request(conn, request_id)
             _attach(conn, row, request, now, config.default_country_code)
+            store.mark_entry_assigned(conn, row.id, actor.name if actor else "")
             return
         if customer_id is not None and not customer_store.customer_exists(conn, customer_id):
             raise NotFound(f"There is no customer with id '{customer_id}'.")
@@ -121,6 +125,7 @@ async def assign_inbound(
                 "Assign it to a request or a customer instead.",
                 field="customer_id",
             )
+        store.mark_entry_assigned(conn, row.id, actor.name if actor else "")
 
     await service.writer.run(assign)
 
@@ -163,3 +168,46 @@ async def delete_inbound(service: Services, inbound_id: str, actor: Actor | None
             )
 
     await service.writer.run(delete)
+
+
+BULK_BATCH = 500
+
+
+async def delete_matching(
+    service: Services,
+    actor: Actor,
+    *,
+    sender_part: str | None = None,
+    text: str | None = None,
+    batch: int = BULK_BATCH,
+) -> int:
+    """Delete every unrecognised SMS whose sender holds `sender_part` and whose text holds
+    `text` (None: any), `batch` per transaction; one audit entry; how many were deleted."""
+    total = 0
+    cursor: str | None = None
+
+    def job(conn: Connection) -> tuple[str | None, bool]:
+        nonlocal total
+        rows = store.list_inbound(
+            conn,
+            state="unrecognised",
+            sender_part=sender_part,
+            text=text,
+            before=cursor,
+            limit=batch,
+        )
+        ids = [row.id for row in rows]
+        total += store.mark_deleted_many(conn, ids, "unrecognised", service.clock())
+        more = len(rows) == batch
+        if not more:
+            key = service.trail.key
+            found = {"sender_part": sender_part, "text": text}
+            hashed = {f"{k}_hash": keyed_hash(key, v) for k, v in found.items() if v}
+            details = {"filter": {"state": "unrecognised", **hashed}, "count": total}
+            service.trail.record(conn, actor, "inbound.bulk_deleted", details=details)
+        return (ids[-1] if ids else cursor), more
+
+    while True:
+        cursor, more = await service.writer.run(job)
+        if not more:
+            return total

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.sms import InboundSms
 from smsdesk.domain.text import clean_incoming
-from smsdesk.store.tables import inbound_messages
+from smsdesk.store.tables import inbound_messages, request_messages
 from smsdesk.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,21 @@ async def store_inbound(
     return count
 
 
+def _inbound_conditions(
+    state: str | None, sender: str | None, sender_part: str | None, text: str | None
+) -> list[sa.ColumnElement[bool]]:
+    found: list[sa.ColumnElement[bool]] = []
+    if state is not None:
+        found.append(inbound_messages.c.state == state)
+    if sender:
+        found.append(inbound_messages.c.sender == sender)
+    if sender_part:
+        found.append(inbound_messages.c.sender.contains(sender_part, autoescape=True))
+    if text:
+        found.append(inbound_messages.c.body.icontains(text, autoescape=True))
+    return found
+
+
 def list_inbound(
     conn: Connection,
     *,
@@ -100,16 +115,33 @@ def list_inbound(
     sender: str | None = None,
     before: str | None = None,
     limit: int,
+    sender_part: str | None = None,
+    text: str | None = None,
 ) -> list[sa.Row[Any]]:
-    """Newest first, paged by id; `state` and `sender` (as received) narrow it, None: any."""
-    query = sa.select(inbound_messages)
-    if state is not None:
-        query = query.where(inbound_messages.c.state == state)
-    if sender:
-        query = query.where(inbound_messages.c.sender == sender)
+    """Newest first, paged by id; `state`, `sender` (as received), a part of the sender and a
+    part of the text (any case) narrow it, None: any."""
+    query = sa.select(inbound_messages).where(
+        *_inbound_conditions(state, sender, sender_part, text)
+    )
     if before:
         query = query.where(inbound_messages.c.id < before)
     return list(conn.execute(query.order_by(inbound_messages.c.id.desc()).limit(limit)).all())
+
+
+def count_inbound(
+    conn: Connection,
+    *,
+    state: str | None = None,
+    sender_part: str | None = None,
+    text: str | None = None,
+) -> int:
+    """How many inbound messages match (by state alone it is read from ix_inbound_state)."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(inbound_messages)
+        .where(*_inbound_conditions(state, None, sender_part, text))
+    )
+    return int(conn.execute(query).scalar_one())
 
 
 def get_inbound(conn: Connection, inbound_id: str) -> sa.Row[Any] | None:
@@ -219,4 +251,25 @@ def mark_deleted(conn: Connection, inbound_id: str, now: float) -> None:
         inbound_messages.update()
         .where(inbound_messages.c.id == inbound_id)
         .values(state="deleted", processed_at=now)
+    )
+
+
+def mark_deleted_many(conn: Connection, inbound_ids: Sequence[str], state: str, now: float) -> int:
+    """Mark deleted those of the messages that are still in `state`; how many were."""
+    if not inbound_ids:
+        return 0
+    done = conn.execute(
+        inbound_messages.update()
+        .where(inbound_messages.c.id.in_(list(inbound_ids)), inbound_messages.c.state == state)
+        .values(state="deleted", processed_at=now)
+    ).rowcount
+    return int(done)
+
+
+def mark_entry_assigned(conn: Connection, inbound_id: str, by: str) -> None:
+    """Mark the conversation entry of an inbound SMS as added from the unrecognised list."""
+    conn.execute(
+        request_messages.update()
+        .where(request_messages.c.inbound_id == inbound_id)
+        .values(assigned_by=by[:100])
     )

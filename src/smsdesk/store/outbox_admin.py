@@ -8,13 +8,18 @@ writer's transaction, so the check and the change see the same status.
 where it went); a message in a final status is removed with its timeline. Messages that are
 being sent or wait for a delivery report cannot be deleted: a later report would no longer
 find them.
+
+A bulk action (`BulkAction`) does the same to every message a search matches, in batches of
+`BULK_BATCH` messages, one writer transaction each (so other writes go between them), and
+leaves one audit entry with the search and the counts.
 """
 
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,8 +30,10 @@ from smsdesk.domain.errors import InvalidStatusTransition
 from smsdesk.domain.message import Status, check_cancel, check_resend
 from smsdesk.events import EventSink
 from smsdesk.store.audit import AuditTrail
+from smsdesk.store.hash_key import keyed_hash
 from smsdesk.store.messages import change_status, get_message
 from smsdesk.store.tables import message_events, messages
+from smsdesk.store.writer import Writer
 
 m = messages
 
@@ -154,22 +161,34 @@ class OperatorAction:
         row = get_message(conn, self.message_id)
         if row is None:
             return Outcome.MISSING
-        current = Status(row.status)
-        try:
-            if self.action is Action.RESEND:
-                return self._change(conn, current, check_resend(current), Outcome.RESENT)
-            if self.action is Action.CANCEL or current is Status.QUEUED:
-                return self._change(conn, current, check_cancel(current), Outcome.CANCELLED)
-        except InvalidStatusTransition:
-            return Outcome.NOT_ALLOWED
-        if not current.is_final:
-            return Outcome.NOT_ALLOWED
-        return Outcome.DELETED if delete_final(conn, self.message_id) else Outcome.NOT_ALLOWED
-
-    def _change(self, conn: Connection, current: Status, new: Status, done: Outcome) -> Outcome:
         detail = f"{self.action.value} by {self.actor}"
-        changed = change_status(conn, self.message_id, current, new, self.now, detail, self.events)
-        return done if changed else Outcome.NOT_ALLOWED
+        return act_on(conn, row, self.action, self.now, detail, self.events)
+
+
+def act_on(
+    conn: Connection,
+    row: sa.Row[Any],
+    action: Action,
+    now: float,
+    detail: str,
+    events: EventSink | None,
+) -> Outcome:
+    """Resend, cancel or delete the message `row` (read in this transaction) if its status
+    allows it."""
+    current = Status(row.status)
+    try:
+        if action is Action.RESEND:
+            new, done = check_resend(current), Outcome.RESENT
+        elif action is Action.CANCEL or current is Status.QUEUED:
+            new, done = check_cancel(current), Outcome.CANCELLED
+        elif current.is_final:
+            return Outcome.DELETED if delete_final(conn, row.id) else Outcome.NOT_ALLOWED
+        else:
+            return Outcome.NOT_ALLOWED
+    except InvalidStatusTransition:
+        return Outcome.NOT_ALLOWED
+    changed = change_status(conn, row.id, current, new, now, detail, events)
+    return done if changed else Outcome.NOT_ALLOWED
 
 
 def delete_final(conn: Connection, message_id: str) -> bool:
@@ -179,3 +198,111 @@ def delete_final(conn: Connection, message_id: str) -> bool:
     if removed:
         conn.execute(message_events.delete().where(message_events.c.message_id == message_id))
     return bool(removed)
+
+
+# -- bulk actions ----------------------------------------------------------------------------
+
+BULK_BATCH = 500
+
+# The statuses each action can change: a bulk action counts and touches only these.
+ACTS_ON: dict[Action, tuple[str, ...]] = {
+    Action.CANCEL: (Status.QUEUED.value,),
+    Action.RESEND: tuple(
+        s.value for s in (Status.FAILED, Status.EXPIRED, Status.UNDELIVERED, Status.CANCELLED)
+    ),
+    Action.DELETE: (Status.QUEUED.value, *sorted(s.value for s in Status if s.is_final)),
+}
+BULK_AUDITED = {
+    Action.CANCEL: "message.bulk_cancelled",
+    Action.RESEND: "message.bulk_resent",
+    Action.DELETE: "message.bulk_deleted",
+}
+
+
+def bulk_search(search: MessageSearch, action: Action) -> MessageSearch:
+    """The search narrowed to the messages `action` can change."""
+    allowed = ACTS_ON[action]
+    if search.statuses is None:
+        return replace(search, statuses=allowed)
+    return replace(search, statuses=tuple(s for s in search.statuses if s in allowed))
+
+
+def count_messages(conn: Connection, search: MessageSearch) -> int:
+    """How many messages match (the indexes on status and created_at serve the usual filters)."""
+    query = sa.select(sa.func.count()).select_from(m).where(*_conditions(search))
+    return int(conn.execute(query).scalar_one())
+
+
+def search_details(search: MessageSearch, key: bytes) -> dict[str, Any]:
+    """The search for the audit trail: numbers and texts as keyed hashes, never as typed."""
+    details: dict[str, Any] = {}
+    for name in ("statuses", "module", "priority", "since", "until", "message_id"):
+        value = getattr(search, name)
+        if value is not None:
+            details[name] = list(value) if isinstance(value, tuple) else value
+    for name in ("recipient", "recipient_digits", "text"):
+        value = getattr(search, name)
+        if value is not None:
+            details[f"{name}_hash"] = keyed_hash(key, value)
+    return details
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult:
+    """What a bulk action did: how many messages it changed, and how many it found changed
+    meanwhile (by the dispatcher or someone else) and left alone."""
+
+    action: Action
+    done: int
+    skipped: int
+
+
+@dataclass(frozen=True, slots=True)
+class BulkAction:
+    """Cancel, resend or delete every message a search matches, newest first, in batches."""
+
+    search: MessageSearch
+    action: Action
+    now: float
+    actor: str  # for the timelines
+    trail: AuditTrail
+    by: Actor
+    events: EventSink | None = None
+    batch: int = BULK_BATCH
+
+    async def run(self, writer: Writer) -> BulkResult:
+        search = bulk_search(self.search, self.action)
+        tally: Counter[Outcome] = Counter()
+        cursor: str | None = None
+        while True:
+            cursor, more = await writer.run(self._batch_job(search, cursor, tally))
+            if not more:
+                break
+        done = sum(n for outcome, n in tally.items() if outcome in AUDITED)
+        return BulkResult(self.action, done, tally[Outcome.NOT_ALLOWED])
+
+    def _batch_job(self, search: MessageSearch, cursor: str | None, tally: Counter[Outcome]) -> Any:
+        def job(conn: Connection) -> tuple[str | None, bool]:
+            rows = search_messages(conn, search, before_id=cursor, limit=self.batch)
+            detail = f"{self.action.value} by {self.actor} (bulk)"
+            found: Counter[Outcome] = Counter(
+                act_on(conn, row, self.action, self.now, detail, self.events) for row in rows
+            )
+            tally.update(found)
+            more = len(rows) == self.batch
+            if not more:  # the last batch's transaction holds the one audit entry
+                self._record(conn, tally)
+            return (rows[-1].id if rows else cursor), more
+
+        return job
+
+    def _record(self, conn: Connection, tally: Counter[Outcome]) -> None:
+        done = sum(n for outcome, n in tally.items() if outcome in AUDITED)
+        details = {
+            "filter": search_details(self.search, self.trail.key),
+            "count": done,
+            "skipped": tally[Outcome.NOT_ALLOWED],
+        }
+        if self.action is Action.DELETE:
+            details["cancelled"] = tally[Outcome.CANCELLED]
+        self.trail.record(conn, self.by, BULK_AUDITED[self.action], details=details)

@@ -1,6 +1,10 @@
 """The outbox screen: what is still to be sent and what failed, with resend, cancel, delete
 and a CSV export of the same list.
 
+Bulk actions act on every message the filters match (not only the page shown): a confirmation
+page shows how many first; the work runs in batches through the writer (`BulkAction`). Agents
+may cancel and resend in bulk, as they may one message; deleting is for administrators.
+
 The filters and the status names here are shared with the messages screen.
 """
 
@@ -27,9 +31,12 @@ from smsdesk.store import messages as repo
 from smsdesk.store.outbox_admin import (
     OUTBOX_STATUSES,
     Action,
+    BulkAction,
     MessageSearch,
     OperatorAction,
     Outcome,
+    bulk_search,
+    count_messages,
     iter_messages,
     search_messages,
 )
@@ -152,11 +159,13 @@ def choices() -> dict[str, Any]:
     }
 
 
-OUTBOX_FILTERS = ("status", "module", "priority", "from", "to")
+OUTBOX_FILTERS = ("status", "module", "priority", "from", "to", "number")
 
 
-def _outbox_filters(request: Request) -> Filters:
-    return parse_filters(request.query_params, OUTBOX_FILTERS, OUTBOX_STATUSES)
+def _outbox_filters(request: Request, params: Mapping[str, str] | None = None) -> Filters:
+    country_code = service_of(request).settings.load().default_country_code
+    source = request.query_params if params is None else params
+    return parse_filters(source, OUTBOX_FILTERS, OUTBOX_STATUSES, country_code)
 
 
 def _outbox_page(request: Request, filters: Filters, before: str | None) -> dict[str, Any]:
@@ -186,6 +195,7 @@ async def outbox(
         filters=filters,
         before=before,
         notice=notice,
+        bulk_done=_bulk_done(request),
         notice_ok=outcome in (Outcome.RESENT, Outcome.CANCELLED, Outcome.DELETED),
         status_names=STATUS_NAMES,
         back=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
@@ -326,3 +336,80 @@ async def delete(
 ) -> Response:
     """Administrators only: a queued message is cancelled, a finished one removed."""
     return await _act(request, session, message_id, Action.DELETE)
+
+
+# -- bulk actions ----------------------------------------------------------------------------
+
+
+def _bulk_action(session: WebSession, name: str) -> Action | None:
+    """The action named in the address, if there is one and this user may do it."""
+    if name not in set(Action):
+        return None
+    action = Action(name)
+    if action is Action.DELETE and not session.user.is_admin:
+        raise Forbidden()
+    return action
+
+
+def _bulk_done(request: Request) -> dict[str, Any] | None:
+    """What the last bulk action did, from the address it sent the user back to."""
+    name, count, skipped = (request.query_params.get(k, "") for k in ("bulk", "count", "skipped"))
+    if name not in set(Action) or not count.isdigit():
+        return None
+    return {"action": name, "count": int(count), "skipped": int(skipped or 0)}
+
+
+@router.get("/outbox/bulk/{name}")
+async def bulk_confirm(
+    request: Request, name: str, session: WebSession = Depends(page_session)
+) -> Response:
+    """The confirmation step: how many messages the action will change, and the button."""
+    action = _bulk_action(session, name)
+    if action is None:
+        return RedirectResponse("/outbox", status_code=303)
+    filters = _outbox_filters(request)
+    if filters.errors:
+        return RedirectResponse("/outbox?" + filters.query(), status_code=303)
+    service = service_of(request)
+
+    def count() -> int:
+        with service.engine.connect() as conn:
+            return count_messages(conn, bulk_search(filters.search, action))
+
+    return render(
+        request,
+        "bulk_confirm.html",
+        session,
+        kind=f"outbox-{action.value}",
+        count=await run_in_threadpool(count),
+        action_url=f"/outbox/bulk/{action.value}",
+        hidden={k: v for k, v in filters.values.items() if v},
+        back_url="/outbox" + (f"?{filters.query()}" if filters.query() else ""),
+    )
+
+
+@router.post("/outbox/bulk/{name}")
+async def bulk_run(
+    request: Request, name: str, session: WebSession = Depends(page_session)
+) -> Response:
+    """Every message the posted filters match (now), in batches; back to the outbox after."""
+    form = await form_with_csrf(request, session)
+    action = _bulk_action(session, name)
+    filters = _outbox_filters(request, form)
+    if action is None or filters.errors:
+        return RedirectResponse("/outbox", status_code=303)
+    service = service_of(request)
+    job = BulkAction(
+        filters.search,
+        action,
+        service.clock(),
+        f"{session.user.username} (web)",
+        service.trail,
+        user_actor(request, session),
+        service.events,
+    )
+    result = await job.run(service.writer)
+    if action is not Action.DELETE or result.done:
+        service.wake_dispatcher()
+    done = {"bulk": action.value, "count": str(result.done), "skipped": str(result.skipped)}
+    return RedirectResponse("/outbox?" + filters.query(**done), status_code=303)

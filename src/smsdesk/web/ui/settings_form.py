@@ -36,6 +36,7 @@ MAILBOX_FIELDS = (
     "priority",
     "language",
     "conversation_days",
+    "agents_triage",
     "opt_out_confirmation",
     "opt_in_confirmation",
 )
