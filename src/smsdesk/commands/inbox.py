@@ -73,3 +73,27 @@ def delete(inbound_id: str, data_dir: DataDir = None, database_url: DatabaseUrl 
     service = open_service(data_dir, database_url)
     _run(actions.delete_inbound(service, inbound_id, Actor.cli()))
     out.print("deleted")
+
+
+@app.command("bulk-delete")
+def bulk_delete(
+    sender: Annotated[str | None, typer.Option(help="Only SMS whose sender holds this.")] = None,
+    text: Annotated[str | None, typer.Option(help="Only SMS whose text holds this.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Only count them.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Delete every unrecognised SMS matching the filter, 500 per transaction."""
+    service = open_service(data_dir, database_url)
+    with service.engine.connect() as conn:
+        count = store.count_inbound(conn, state="unrecognised", sender_part=sender, text=text)
+    out.print(f"{count} unrecognised SMS to delete")
+    if dry_run or count == 0:
+        return
+    if not yes and not typer.confirm(f"Delete {count} unrecognised SMS?"):
+        raise typer.Exit(1)
+    deleted = asyncio.run(
+        actions.delete_matching(service, Actor.cli(), sender_part=sender, text=text)
+    )
+    out.print(f"{deleted} deleted")

@@ -1,7 +1,9 @@
-"""`smsdesk messages`: outbound messages and their timelines, for a look without the web UI."""
+"""`smsdesk messages`: outbound messages and their timelines, for a look without the web UI, and
+`messages bulk` to cancel, resend or delete every message matching a filter."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated
 
@@ -9,7 +11,18 @@ import typer
 from rich.table import Table
 
 from smsdesk.commands.common import DatabaseUrl, DataDir, fail, open_service, out
+from smsdesk.domain.audit import Actor
+from smsdesk.domain.errors import DomainError
+from smsdesk.domain.message import Status
+from smsdesk.domain.phone import normalise_msisdn
 from smsdesk.store import messages as repo
+from smsdesk.store.outbox_admin import (
+    Action,
+    BulkAction,
+    MessageSearch,
+    bulk_search,
+    count_messages,
+)
 
 app = typer.Typer(help="Look at messages.", no_args_is_help=True)
 
@@ -51,3 +64,47 @@ def messages_show(
             fail(f"there is no message '{message_id}'.")
         events = repo.get_timeline(conn, message_id)
     out.print_json(json.dumps({**message_out(row), "timeline": [event_out(e) for e in events]}))
+
+
+@app.command("bulk")
+def messages_bulk(
+    action: Annotated[Action, typer.Argument(help="cancel, resend or delete.")],
+    status: Annotated[
+        list[Status] | None, typer.Option(help="Only messages in this status (repeatable).")
+    ] = None,
+    module: Annotated[str | None, typer.Option()] = None,
+    priority: Annotated[int | None, typer.Option(min=1, max=3)] = None,
+    to: Annotated[str | None, typer.Option(help="Only messages to this number.")] = None,
+    text: Annotated[str | None, typer.Option(help="Only messages whose text holds this.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Only count them.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Cancel, resend or delete every message matching the filter, 500 per transaction."""
+    service = open_service(data_dir, database_url)
+    recipient = None
+    if to:
+        try:
+            recipient = normalise_msisdn(to, service.settings.load().default_country_code)
+        except DomainError as exc:
+            fail(exc.message)
+    search = MessageSearch(
+        statuses=tuple(s.value for s in status) if status else None,
+        module=module,
+        priority=priority,
+        recipient=recipient,
+        text=text or None,
+    )
+    with service.engine.connect() as conn:
+        count = count_messages(conn, bulk_search(search, action))
+    out.print(f"{count} messages to {action.value}")
+    if dry_run or count == 0:
+        return
+    if not yes and not typer.confirm(f"{action.value.capitalize()} {count} messages?"):
+        raise typer.Exit(1)
+    job = BulkAction(
+        search, action, service.clock(), "command line", service.trail, Actor.cli(), service.events
+    )
+    result = asyncio.run(job.run(service.writer))
+    out.print(f"{result.done} done, {result.skipped} changed meanwhile and left alone")

@@ -25,6 +25,7 @@ from smsdesk.service import Service
 from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKey
 from smsdesk.web.actors import key_actor
+from smsdesk.web.api import bulk_messages
 from smsdesk.web.api.schemas import (
     SendBatch,
     SendMessage,
@@ -311,3 +312,6 @@ def cancel_message(message_id: str, request: Request, key: ApiKey = Depends(api_
 @router.post("/{message_id}/resend", summary="Queue a failed, expired or undelivered message again")
 def resend_message(message_id: str, request: Request, key: ApiKey = Depends(api_key)) -> Json:
     return _operator_action(request, key, message_id, "resend")
+
+
+router.include_router(bulk_messages.router)  # POST /api/v1/messages/bulk
