@@ -1,4 +1,5 @@
-"""One smsdesk process: database, writer, configuration, API keys, providers, dispatcher."""
+"""One smsdesk process: database, writer, configuration, API keys, providers, dispatcher,
+notifications to agents."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from smsdesk.events import EventSink
 from smsdesk.inbound.processor import InboundProcessor
 from smsdesk.lifecycle.retention import RetentionJob
 from smsdesk.live.feed import LiveFeed
+from smsdesk.notify.sender import NotificationSender
 from smsdesk.outbox.accept import NewMessage, prepare_message
 from smsdesk.outbox.dispatcher import Dispatcher
 from smsdesk.outbox.optout_cache import OptOutCache
@@ -71,6 +73,7 @@ class Service:
         self.dispatcher: Dispatcher | None = None
         self.reconciler: Reconciler | None = None
         self.inbound: InboundProcessor | None = None
+        self.notifier: NotificationSender | None = None
         self.retention = RetentionJob(self, owner=self.owner, hash_key=lambda: self.hash_key)
         self._retention_started = False
         self._own_http = False
@@ -179,6 +182,17 @@ class Service:
                 on_outbound=self.wake_dispatcher,
             )
             await self.inbound.start()
+            # Notifications to agents: e-mail over SMTP, SMS through the outbox.
+            self.notifier = NotificationSender(
+                writer=self.writer,
+                settings=self.settings,
+                sms_row=self.notification_sms,
+                public_url=lambda: self.public_url,
+                on_outbound=self.wake_dispatcher,
+                clock=self.clock,
+                poll_interval=self.config.poll_interval,
+            )
+            await self.notifier.start()
             await self.retention.start()
             self._retention_started = True
 
@@ -214,6 +228,9 @@ class Service:
         if self.inbound is not None:
             await self.inbound.stop()
             self.inbound = None
+        if self.notifier is not None:
+            await self.notifier.stop()
+            self.notifier = None
         if self.reconciler is not None:
             await self.reconciler.stop()
             self.reconciler = None
@@ -246,6 +263,15 @@ class Service:
         """An SMS confirming an opt-out or opt-in, checked as the outbox checks every SMS;
         transactional, so it reaches a number that just opted out (`inbound.pipeline`)."""
         return prepare_message(NewMessage(to=number, text=text), config, now, transactional=True)
+
+    def notification_sms(
+        self, number: str, text: str, config: SmsConfiguration, now: float, reference: str
+    ) -> dict[str, Any]:
+        """An SMS notifying an agent on their own number (`notify.sender`): transactional, and
+        marked by its reference `notification:<id>`."""
+        return prepare_message(
+            NewMessage(to=number, text=text, reference=reference), config, now, transactional=True
+        )
 
     def wake_inbound(self) -> None:
         """Inbound SMS were stored: process them now rather than at the next scan."""

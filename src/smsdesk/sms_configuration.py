@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from smsdesk.domain.email_settings import SENDER_NEEDED
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.settings import (
     MASK,
@@ -67,10 +68,14 @@ def validate_configuration(
     """Check a submitted configuration against the stored one; raise ConfigurationInvalid."""
     stored = stored or SmsConfiguration()
     data = {**stored.model_dump(exclude={"module_settings"}), **submitted}
-    for section in ("inbound", "retention"):
+    for section in ("inbound", "retention", "email"):
         if isinstance(submitted.get(section), Mapping):
             # These sections are merged field by field, like the general ones.
             data[section] = {**getattr(stored, section).model_dump(), **submitted[section]}
+    if isinstance(data.get("email"), Mapping):
+        data["email"] = {**data["email"]}
+        if _is_kept(data["email"].get("password")):
+            data["email"]["password"] = stored.email.password
     errors: list[FieldError] = []
     try:
         info = get_module(str(data.get("module", "")))
@@ -93,6 +98,8 @@ def validate_configuration(
     data["plugin_configuration"] = plugin_text
     data["module_settings"] = {}
     config = _validate_general(data, errors)
+    if config is not None and config.email.host and not config.email.sender:
+        errors.append(FieldError("email.sender", SENDER_NEEDED))
     validated = _validate_modules(modules, errors)
     if errors or config is None:
         raise ConfigurationInvalid(errors)
@@ -172,4 +179,5 @@ def masked(config: SmsConfiguration) -> dict[str, Any]:
             else:
                 out[key] = value
         shown["module_settings"][name] = out
+    shown["email"]["password"] = MASK if config.email.password.get_secret_value() else ""
     return shown

@@ -1,4 +1,5 @@
-"""Storing the SMS configuration: one JSON document, secrets encrypted field by field.
+"""Storing the SMS configuration: one JSON document, secrets encrypted field by field (the
+modules' secret fields and the e-mail section's password).
 
 Which fields are secret is each module's settings model's to say; the store is handed a lookup
 (`settings_model_of`, raising LookupError for a module this build does not have) rather than
@@ -159,9 +160,14 @@ class ConfigurationStore:
                 else:
                     out[key] = value
             doc["module_settings"][name] = out
+        password = config.email.password.get_secret_value()
+        doc["email"]["password"] = {_ENCRYPTED: self.box.encrypt(password)} if password else ""
         return doc
 
     def _decode(self, doc: dict[str, Any]) -> SmsConfiguration:
+        email = doc.get("email")
+        if isinstance(email, dict) and isinstance(email.get("password"), dict):
+            email["password"] = self.box.decrypt(email["password"][_ENCRYPTED])
         modules: dict[str, dict[str, Any]] = {}
         for name, fields in doc.pop("module_settings", {}).items():
             try:

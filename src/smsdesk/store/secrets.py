@@ -1,9 +1,10 @@
 """Finding and re-encrypting every stored secret, for key rotation.
 
-Secrets live in four places: the SMS configuration's secret fields, the callback secret,
-the key of keyed hashes (`hash_key.py`) and each webhook subscription's secret. Each is
-re-encrypted in its own short transaction that writes only if the stored value is still the
-one read, so a save made meanwhile (already under the newest key) is never overwritten.
+Secrets live in four places: the SMS configuration's secret fields (the modules' and the
+e-mail password), the callback secret, the key of keyed hashes (`hash_key.py`) and each webhook
+subscription's secret. Each is re-encrypted in its own short transaction that writes only if
+the stored value is still the one read, so a save made meanwhile (already under the newest key)
+is never overwritten.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def _sealed_fields(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, str]]]:
         for key, value in fields.items():
             if isinstance(value, dict) and _ENCRYPTED in value:
                 yield f"{module}.{key}", value
+    password = (doc.get("email") or {}).get("password")
+    if isinstance(password, dict) and _ENCRYPTED in password:
+        yield "email.password", password
 
 
 def _reseal_configuration(engine: Engine, box: SecretBox) -> int:

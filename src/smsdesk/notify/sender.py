@@ -1,0 +1,186 @@
+"""The background task that sends queued notifications: e-mail through the SMTP server of the
+SMS configuration, SMS to the agent's own number through the outbox.
+
+Notifications are leased (`lease_until`) while they are sent, so several processes on one
+database never send one twice. A failure is tried again later (`retry.py`) and, after the last
+attempt, the notification is dead with its error kept. An SMS notification is queued in the
+outbox as transactional (an agent's own number is never refused as opted out), with the
+reference `notification:<id>`, and the outbox sends it like any other message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlalchemy import Connection
+
+from smsdesk.domain.errors import DomainError
+from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.notify.mailer import MailFailed, send_email
+from smsdesk.notify.messages import with_links
+from smsdesk.notify.retry import NotifyPolicy, next_attempt_at
+from smsdesk.store import messages as outbox_store
+from smsdesk.store import notifications as store
+from smsdesk.store.writer import Writer
+
+log = logging.getLogger(__name__)
+
+# An SMS to the agent's number, checked as the outbox checks every SMS: (number, text,
+# configuration, now, reference) -> the message row. The service hands it in.
+SmsRow = Callable[[str, str, SmsConfiguration, float, str], dict[str, Any]]
+
+
+class SettingsSource(Protocol):
+    def load(self) -> SmsConfiguration: ...
+
+
+class NotificationSender:
+    """One process's notification loop; several may run against one database."""
+
+    def __init__(
+        self,
+        *,
+        writer: Writer,
+        settings: SettingsSource,
+        sms_row: SmsRow,
+        public_url: Callable[[], str],
+        on_outbound: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+        policy: NotifyPolicy = NotifyPolicy(),
+        poll_interval: float = 1.0,
+        lease_seconds: float = 120.0,
+        concurrency: int = 4,
+    ) -> None:
+        self.writer = writer
+        self.settings = settings
+        self.sms_row = sms_row
+        self.public_url = public_url
+        self.on_outbound = on_outbound
+        self.clock = clock
+        self.policy = policy
+        self.poll_interval = poll_interval
+        self.lease_seconds = lease_seconds
+        self.concurrency = concurrency
+        self._wake = asyncio.Event()
+        self._main: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+        self.scans = 0
+        self.attempts = 0  # attempts finished and recorded (for tests and metrics)
+
+    def wake(self) -> None:
+        """Notifications were queued: look now rather than at the next poll (any thread)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._main = asyncio.create_task(self._run(), name="notification-sender")
+
+    async def stop(self) -> None:
+        """Stop at once: a notification being sent is tried again after its lease."""
+        self._stopping = True
+        if self._main is not None:
+            self._main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._main
+        self._main = None
+        self._loop = None
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                claimed = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("notification scan failed; trying again")
+                claimed = 0
+            if claimed:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def run_once(self) -> int:
+        """Claim the due notifications, send them, record each outcome; how many were claimed."""
+        now = self.clock()
+        claimed = await self.writer.run(
+            lambda c: store.claim_due(
+                c, now=now, lease_until=now + self.lease_seconds, limit=self.concurrency
+            )
+        )
+        self.scans += 1
+        if claimed:
+            config = self.settings.load()
+            await asyncio.gather(*(self._send(item, config) for item in claimed))
+        return len(claimed)
+
+    async def _send(self, item: Any, config: SmsConfiguration) -> None:
+        error: str | None = None
+        permanent = False
+        sms: dict[str, Any] | None = None
+        text = with_links(item.body, self.public_url())
+        if item.channel == "email":
+            if not item.email:
+                error, permanent = "The user has no e-mail address any more.", True
+            else:
+                try:
+                    await send_email(config.email, item.email, item.subject, text)
+                except MailFailed as exc:
+                    error = str(exc)
+        elif not item.phone:
+            error, permanent = "The user has no mobile number any more.", True
+        else:
+            reference = f"notification:{item.id}"
+            try:
+                sms = self.sms_row(item.phone, text, config, self.clock(), reference)
+            except DomainError as exc:
+                error, permanent = exc.message, True
+        await self._record(item, error, permanent, sms)
+        if sms is not None:
+            self.on_outbound()
+
+    async def _record(
+        self, item: Any, error: str | None, permanent: bool, sms: dict[str, Any] | None
+    ) -> None:
+        """Record the attempt, in one transaction with the SMS it queued (if any)."""
+        now = self.clock()
+        attempts = item.attempts + 1
+        retry_at = (
+            None if permanent or error is None else next_attempt_at(attempts, now, self.policy)
+        )
+        if error is None:
+            outcome = {"status": store.SENT, "next_attempt_at": now, "sent_at": now}
+        elif retry_at is None:
+            outcome = {"status": store.DEAD, "next_attempt_at": now, "sent_at": None}
+        else:
+            outcome = {"status": store.PENDING, "next_attempt_at": retry_at, "sent_at": None}
+        outcome.update(nid=item.id, attempts=attempts, last_error=error)
+
+        def write(conn: Connection) -> None:
+            if sms is not None:
+                outbox_store.insert_messages(conn, [sms], "notification")
+            store.record_outcomes(conn, [outcome])
+
+        await self.writer.run(write)
+        self.attempts += 1
+        log.log(
+            logging.INFO if error is None else logging.WARNING,
+            "notification %s",
+            outcome["status"],
+            extra={
+                "notification_id": item.id,
+                "channel": item.channel,
+                "event": item.event,
+                "attempts": attempts,
+                "error": error,
+            },
+        )
