@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from smsdesk.conversations.assignment import assigned_hook
+from smsdesk.conversations.business_hours import Arrived, answer_out_of_hours
 from smsdesk.conversations.groups import Arrival, Router
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.settings import SmsConfiguration
@@ -68,6 +69,8 @@ class SmsRequests:
         self.new_rows: list[dict[str, Any]] = []  # requests created, as stored
         self.entries: list[dict[str, Any]] = []  # conversation entries added
         self.router = Router(conn, now)  # new requests' groups and round-robin owners
+        self.arrived: list[Arrived] = []  # customers' SMS, for the out-of-hours answer
+        self.answered = 0  # out-of-hours answers queued
 
     def load(self, numbers: set[str], session_keys: set[str], customer_ids: set[str]) -> None:
         """Read the requests the senders' SMS may join."""
@@ -119,6 +122,7 @@ class SmsRequests:
         request.touched = True
         self.open_of[customer_id] = request.id
         self.replied_to[number] = request.id
+        self.arrived.append(Arrived(request.id, number, at))
         return request
 
     def _new_request_row(
@@ -179,6 +183,7 @@ class SmsRequests:
         ]
         store.touch_requests(self.conn, touched, self.now)
         store.insert_entries(self.conn, self.entries)
+        self.answered = answer_out_of_hours(self.conn, self.config, self.arrived, self.now)
         self.router.write()
         for row in self.new_rows:
             if row["owner_id"] is not None:

@@ -168,6 +168,7 @@ class _Batch:
             events.emit(self.conn, ev.OPT_OUT_CHANGED, self.opt_changes)
         self.tally.customers_created = self.customers.created
         self.tally.requests_created = len(self.requests.new_rows)
+        self.tally.outbound += self.requests.answered  # out-of-hours answers
 
 
 def process_pending(

@@ -427,3 +427,65 @@ def assignment_of(conn: Connection, request_id: str) -> Any:
         .join(groups, groups.c.id == requests.c.group_id, isouter=True)
         .where(requests.c.id == request_id)
     ).first()
+
+
+# -- opening hours and the out-of-hours answer -------------------------------------------------
+
+
+def hours_of(conn: Connection, group_id: str) -> Any:
+    """(time_zone, hours, holidays, out_of_hours_reply) of a group, or None."""
+    return conn.execute(
+        sa.select(
+            groups.c.time_zone, groups.c.hours, groups.c.holidays, groups.c.out_of_hours_reply
+        ).where(groups.c.id == group_id)
+    ).first()
+
+
+def all_hours(conn: Connection) -> dict[str, Any]:
+    """group id -> (time_zone, hours, holidays, out_of_hours_reply) of every group."""
+    rows = conn.execute(
+        sa.select(
+            groups.c.id,
+            groups.c.time_zone,
+            groups.c.hours,
+            groups.c.holidays,
+            groups.c.out_of_hours_reply,
+        )
+    )
+    return {row.id: row for row in rows}
+
+
+def out_of_hours_facts(conn: Connection, request_ids: Iterable[str]) -> list[Any]:
+    """For the requests with a group: their session key, out-of-hours mark and period, and
+    their group's hours and answer, in one query."""
+    wanted = set(request_ids)
+    if not wanted:
+        return []
+    return list(
+        conn.execute(
+            sa.select(
+                requests.c.id,
+                requests.c.session_key,
+                requests.c.out_of_hours,
+                requests.c.out_of_hours_period,
+                groups.c.id.label("group_id"),
+                groups.c.time_zone,
+                groups.c.hours,
+                groups.c.holidays,
+                groups.c.out_of_hours_reply,
+            )
+            .join(groups, groups.c.id == requests.c.group_id)
+            .where(requests.c.id.in_(wanted))
+        ).all()
+    )
+
+
+def mark_out_of_hours(conn: Connection, marks: Sequence[dict[str, Any]]) -> None:
+    """Set requests' (`rid`) out-of-hours mark (`flag`) and answered period (`period`)."""
+    if marks:
+        conn.execute(
+            requests.update()
+            .where(requests.c.id == sa.bindparam("rid"))
+            .values(out_of_hours=sa.bindparam("flag"), out_of_hours_period=sa.bindparam("period")),
+            list(marks),
+        )

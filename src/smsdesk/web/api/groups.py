@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from smsdesk.conversations import groups
+from smsdesk.conversations import business_hours, groups
 from smsdesk.domain.times import iso
 from smsdesk.store.apikeys import ApiKey
 from smsdesk.web.actors import key_actor
@@ -41,6 +41,24 @@ class GroupPatch(BaseModel):
     name: str | None = Field(None, max_length=1000)
     description: str | None = Field(None, max_length=1000)
     round_robin: bool | None = None
+    time_zone: str | None = Field(None, max_length=100, examples=["Europe/Amsterdam"])
+    hours: dict[str, str | list[str]] | None = Field(
+        None,
+        description="The whole week: mon..sun to intervals of the local clock, e.g. "
+        '{"mon": ["09:00-12:00", "13:00-17:30"]}; days left out are closed; {} is open '
+        "around the clock. An interval ends at 24:00 at the latest.",
+    )
+    holidays: list[str] | None = Field(
+        None, max_length=1000, description="Dates closed all day.", examples=[["2026-12-25"]]
+    )
+    out_of_hours_reply: str | None = Field(
+        None,
+        max_length=2000,
+        description="The SMS a customer gets once per closed stretch; empty for none.",
+    )
+
+
+HOURS_FIELDS = ("time_zone", "hours", "holidays", "out_of_hours_reply")
 
 
 class NewMember(BaseModel):
@@ -75,6 +93,19 @@ def group_out(group: groups.Group, members: int | None = None) -> dict[str, Any]
     if members is not None:
         body["member_count"] = members
     return body
+
+
+def hours_out(found: business_hours.GroupHours) -> dict[str, Any]:
+    hours = found.hours
+    return {
+        "time_zone": hours.time_zone,
+        "hours": {
+            day: [str(interval) for interval in hours.week[index]]
+            for index, day in enumerate(business_hours.WEEKDAYS)
+        },
+        "holidays": [d.isoformat() for d in sorted(hours.holidays)],
+        "out_of_hours_reply": found.reply,
+    }
 
 
 def member_out(member: groups.Member) -> dict[str, Any]:
@@ -128,18 +159,38 @@ def create_group(body: NewGroup, request: Request, key: ApiKey = Depends(admin_k
 def get_group(group: str, request: Request, _: ApiKey = Depends(api_key)) -> Json:
     with answers():
         found, members = groups.group_members(service_of(request), group)
-    return Json({**group_out(found, len(members)), "members": [member_out(m) for m in members]})
+        hours = business_hours.hours_of_group(service_of(request), found.id)
+    return Json(
+        {
+            **group_out(found, len(members)),
+            **hours_out(hours),
+            "members": [member_out(m) for m in members],
+        }
+    )
 
 
-@router.patch("/{group}", summary="Rename a group, change its description or round-robin")
+@router.patch(
+    "/{group}",
+    summary="Rename a group, change its description, round-robin, opening hours or answer",
+)
 def change_group(
     group: str, body: GroupPatch, request: Request, key: ApiKey = Depends(admin_key)
 ) -> Json:
     service = service_of(request)
+    given = body.model_dump(exclude_none=True)
+    hours = {name: given.pop(name) for name in HOURS_FIELDS if name in given}
     with answers():
-        changed = groups.change_group(
-            service, key_actor(request, key), group, **body.model_dump(exclude_none=True)
-        )
+        changed = groups.change_group(service, key_actor(request, key), group, **given)
+        if hours:
+            business_hours.set_hours(
+                service,
+                key_actor(request, key),
+                changed.id,
+                time_zone=hours.get("time_zone"),
+                week=hours.get("hours"),
+                holidays=hours.get("holidays"),
+                reply=hours.get("out_of_hours_reply"),
+            )
     return get_group(changed.id, request)
 
 
