@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from smsdesk.commands.common import DatabaseUrl, DataDir, fail, open_service, out, when
+from smsdesk.commands.group_hours import hours
 from smsdesk.conversations import assignment, groups
 from smsdesk.conversations.requests import NotFound
 from smsdesk.domain.audit import Actor
@@ -19,6 +20,7 @@ from smsdesk.store import groups as group_store
 app = typer.Typer(help="Groups of agents and routing rules.", no_args_is_help=True)
 rules_app = typer.Typer(help="Rules routing new requests to groups.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
+app.command("hours")(hours)
 
 Wanted = Annotated[str, typer.Argument(help="The group's id or name.")]
 RoundRobin = Annotated[
