@@ -69,6 +69,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("last_customer_message_at", sa.Double))
     op.create_index("ix_requests_owner", "requests", ["owner_id", "status"])
     op.create_index("ix_requests_group", "requests", ["group_id", "status"])
+    # Existing requests: the customer's last message is their newest inbound entry, so the
+    # Waiting and unread marks are right from the start.
+    op.execute(
+        "UPDATE requests SET last_customer_message_at = (SELECT max(m.at) FROM request_messages m"
+        " WHERE m.request_id = requests.id AND m.direction = 'in')"
+    )
     with op.batch_alter_table("request_messages") as batch:
         batch.add_column(sa.Column("assigned_by", sa.String(100)))
     op.create_table(
