@@ -23,6 +23,7 @@ from smsdesk.conversations.groups import (
 )
 from smsdesk.conversations.requests import NotFound
 from smsdesk.domain.audit import Actor
+from smsdesk.notify.events import queue_for_event
 from smsdesk.store import groups as store
 from smsdesk.store import requests as request_store
 
@@ -139,8 +140,4 @@ def assign(
 
 def assigned_hook(conn: Connection, request_id: str, actor_user_id: int | None, at: float) -> None:
     """Queue the "assigned to me" notification of the request's new owner (smsdesk.notify)."""
-    try:
-        from smsdesk.notify.events import queue_for_event
-    except ImportError:
-        return
     queue_for_event(conn, "request.assigned", request_id, actor_user_id, at)
