@@ -12,6 +12,7 @@ from sqlalchemy import Row
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk.conversations.requests import REQUEST_STATUSES, get_request, reply_number
+from smsdesk.conversations.start import opt_out_of
 from smsdesk.domain.errors import DomainError
 from smsdesk.host import SendingHost
 from smsdesk.outbox.accept import NewMessage, opted_out_refusals, prepare_message
@@ -47,8 +48,14 @@ async def reply(
                 session_key=request.session_key,
             )
             refusals = opted_out_refusals(conn, [row])
+            # Carries when and how the number opted out, for screens that word it for agents.
+            refused = (
+                opt_out_of(conn, number, message=refusals[0].message, field=refusals[0].field)
+                if refusals
+                else None
+            )
         if refusals:
-            raise refusals[0]
+            raise refused or refusals[0]
         return request, row
 
     request, row = await run_in_threadpool(prepare)

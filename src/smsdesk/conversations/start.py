@@ -46,17 +46,29 @@ class OptedOut(DomainError):
     field = "number"
 
     def __init__(
-        self, number: str, since: float, how: str, keyword: str | None, message: str
+        self,
+        number: str,
+        since: float,
+        how: str,
+        keyword: str | None,
+        message: str,
+        *,
+        field: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, field=field)
         self.number = number
         self.since = since
         self.how = how
         self.keyword = keyword
 
 
-def opt_out_of(conn: Connection, number: str) -> OptedOut | None:
-    """Why `number` receives no SMS (as an OptedOut not yet raised), or None if it may."""
+def opt_out_of(
+    conn: Connection, number: str, *, message: str | None = None, field: str | None = None
+) -> OptedOut | None:
+    """Why `number` receives no SMS (as an OptedOut not yet raised), or None if it may.
+
+    Without `message`, the refusal of a new conversation.
+    """
     row = optout_store.get_opt_out(conn, number)
     if row is None:
         return None
@@ -67,7 +79,8 @@ def opt_out_of(conn: Connection, number: str) -> OptedOut | None:
         row.created_at,
         how,
         row.keyword,
-        f"{number} opted out of SMS ({reason}); no conversation was started.",
+        message or f"{number} opted out of SMS ({reason}); no conversation was started.",
+        field=field,
     )
 
 

@@ -254,3 +254,17 @@ def list_opt_outs(
         escaped = digits.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(opt_outs.c.number.like(f"%{escaped}%", escape="\\"))
     return list(conn.execute(query.limit(limit)).all())
+
+
+def list_erased(conn: Connection, *, limit: int = 100) -> list[OptOutRow]:
+    """Opt-outs of erased customers, newest first, without their numbers (only hashes are
+    kept): number (None), keyword, source, inbound_id (None), created_at."""
+    e = erased_opt_outs
+    query = sa.select(
+        sa.null().label("number"),
+        e.c.keyword,
+        e.c.source,
+        sa.null().label("inbound_id"),
+        e.c.created_at,
+    ).order_by(e.c.created_at.desc(), e.c.number_hash)
+    return list(conn.execute(query.limit(limit)).all())

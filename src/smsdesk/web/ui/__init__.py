@@ -15,6 +15,8 @@ from smsdesk.web.ui import (
     live,
     login,
     messages,
+    new_request,
+    optouts,
     outbox,
     reply_templates,
     request_list,
@@ -48,6 +50,8 @@ def install(app: FastAPI) -> None:
     app.include_router(dashboard.router)
     app.include_router(sms_settings.router)
     app.include_router(request_list.router)
+    app.include_router(new_request.router)
+    app.include_router(optouts.router)
     app.include_router(requests.router)
     app.include_router(reply_templates.router)
     app.include_router(groups.router)

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from smsdesk.conversations import actions
 from smsdesk.conversations import requests as requests_repo
+from smsdesk.conversations.start import OptedOut
 from smsdesk.customers import CustomerNotFound, erasure, export
 from smsdesk.domain.errors import DomainError
 from smsdesk.inbound import actions as inbound_actions
@@ -23,6 +24,7 @@ from smsdesk.web.actors import user_actor
 from smsdesk.web.auth import service_of
 from smsdesk.web.ui.field_errors import translate_error
 from smsdesk.web.ui.i18n import translations
+from smsdesk.web.ui.optouts import number_badge, refusal_text
 from smsdesk.web.ui.render import render
 from smsdesk.web.ui.request_list import assignment_page, mark_read
 from smsdesk.web.ui.session import admin_session, form_with_csrf, page_language, page_session
@@ -66,6 +68,10 @@ async def _show_request(
     page = await run_in_threadpool(_conversation_page, request, request_id)
     if page is None:
         return render(request, "request.html", session, status=404, missing=True)
+    badge = await run_in_threadpool(
+        number_badge, service_of(request), page["reply_to"], page_language(request, session)
+    )
+    page["opt_out_badge"] = badge
     return render(
         request,
         "request.html",
@@ -104,6 +110,11 @@ async def request_reply(
         sent = await actions.reply(service, request_id, text, author=session.user.username)
     except requests_repo.NotFound:
         return render(request, "request.html", session, status=404, missing=True)
+    except OptedOut as refused:
+        reason = refusal_text(refused, page_language(request, session))
+        return await _show_request(
+            request, session, request_id, status=422, text=text, reply_error=reason
+        )
     except DomainError as exc:
         # The domain's own words, in the page language where the catalogue knows them.
         language = translations(page_language(request, session))
