@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from smsdesk.conversations import groups
+from smsdesk.conversations import business_hours, groups
 from smsdesk.store import groups as group_store
 from smsdesk.store.users import WebSession
 from smsdesk.web.actors import user_actor
@@ -33,7 +33,15 @@ def _load(request: Request) -> dict[str, Any]:
         members = {g.id: group_store.members(conn, g.id) for g in found}
         users = group_store.all_users(conn)
         rules = group_store.list_rules(conn)
-    return {"groups": found, "members": members, "users": users, "rules": rules}
+    hours = business_hours.all_hours(service)
+    return {
+        "groups": found,
+        "members": members,
+        "users": users,
+        "rules": rules,
+        "hours": hours,
+        "weekdays": business_hours.WEEKDAYS,
+    }
 
 
 async def _page(
@@ -81,7 +89,7 @@ async def _change(
     form = await form_with_csrf(request, session)
     try:
         await run_in_threadpool(work, form)
-    except groups.GroupProblem as exc:
+    except (groups.GroupProblem, business_hours.HoursProblem) as exc:
         gettext = translations(page_language(request, session)).gettext
         reason = str(gettext(exc.msgid)).format(**exc.params)
         return await _page(
@@ -174,6 +182,27 @@ async def group_save(
         )
 
     return await _change(request, session, f"group-{group_id}", work, "saved")
+
+
+@router.post("/groups/{group_id}/hours")
+async def group_hours_save(
+    request: Request, group_id: str, session: WebSession = Depends(admin_session)
+) -> Response:
+    service = service_of(request)
+    actor = user_actor(request, session)
+
+    def work(form: dict[str, str]) -> None:
+        business_hours.set_hours(
+            service,
+            actor,
+            group_id,
+            time_zone=form.get("time_zone", ""),
+            week={day: form.get(day, "") for day in business_hours.WEEKDAYS},
+            holidays=[form.get("holidays", "")],
+            reply=form.get("out_of_hours_reply", ""),
+        )
+
+    return await _change(request, session, f"hours-{group_id}", work, "saved")
 
 
 @router.post("/groups/{group_id}/delete")
