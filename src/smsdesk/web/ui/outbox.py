@@ -382,13 +382,13 @@ async def bulk_confirm(
         session,
         kind=f"outbox-{action.value}",
         count=await run_in_threadpool(count),
-        action_url=f"/outbox/bulk/{action.value}",
+        action_url=f"/outbox/bulk/{action.value}/run",
         hidden={k: v for k, v in filters.values.items() if v},
         back_url="/outbox" + (f"?{filters.query()}" if filters.query() else ""),
     )
 
 
-@router.post("/outbox/bulk/{name}")
+@router.post("/outbox/bulk/{name}/run")  # not /outbox/bulk/cancel: that is one message's
 async def bulk_run(
     request: Request, name: str, session: WebSession = Depends(page_session)
 ) -> Response:
