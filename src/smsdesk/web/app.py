@@ -27,6 +27,7 @@ from smsdesk.web.api import retention as retention_api
 from smsdesk.web.api import webhooks_out as outgoing_webhooks
 from smsdesk.web.jsonresponse import Json
 from smsdesk.web.limits import BodySizeLimit
+from smsdesk.web.ui import email_test, me
 from smsdesk.web.webhooks import routes as webhooks
 
 
@@ -72,5 +73,7 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(webhooks.router)
     ui.install(app)
+    app.include_router(me.router)
+    app.include_router(email_test.router)
     app.add_middleware(BodySizeLimit, limit=service.config.max_body_bytes)
     return app

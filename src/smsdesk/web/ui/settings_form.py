@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, SecretStr
 
+from smsdesk.domain.email_settings import EmailSettings
 from smsdesk.domain.retention_settings import RetentionSettings
 from smsdesk.domain.settings import (
     MASK,
@@ -41,6 +42,7 @@ MAILBOX_FIELDS = (
     "opt_in_confirmation",
 )
 RETENTION_FIELDS = tuple(RetentionSettings.model_fields)
+EMAIL_FIELDS = tuple(EmailSettings.model_fields)
 CHECKBOX_OFF = "off"
 
 
@@ -160,6 +162,7 @@ class SettingsForm:
     sending: list[FormField]
     mailbox: list[FormField]
     retention: list[FormField]
+    email: list[FormField]
     modules: list[ModuleSection]
     selected_module: str
     errors: dict[str, list[str]]
@@ -171,6 +174,7 @@ class SettingsForm:
             *self.sending,
             *self.mailbox,
             *self.retention,
+            *self.email,
             *(f for m in self.modules for f in m.fields),
         ]
 
@@ -214,6 +218,7 @@ def build_form(
         retention=model_fields(
             RetentionSettings, "retention.", shown.get("retention") or {}, RETENTION_FIELDS
         ),
+        email=model_fields(EmailSettings, "email.", shown.get("email") or {}, EMAIL_FIELDS),
         modules=sections,
         selected_module=module_field.value,
         errors=dict(errors or {}),
@@ -251,6 +256,9 @@ def submitted_configuration(values: Mapping[str, str]) -> dict[str, Any]:
     }
     if retention:
         body["retention"] = retention
+    email = {name: values[f"email.{name}"] for name in EMAIL_FIELDS if f"email.{name}" in values}
+    if email:
+        body["email"] = email
     modules: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
         if not key.startswith("module_settings."):
@@ -283,6 +291,9 @@ def typed_view(body: Mapping[str, Any], stored: Mapping[str, Any]) -> dict[str, 
     for key, value in body.items():
         if key in ("inbound", "retention"):
             shown[key] = {**(stored.get(key) or {}), **value}
+        elif key == "email":  # a typed password is not sent back
+            kept = {"password": (stored.get("email") or {}).get("password", "")}
+            shown[key] = {**(stored.get(key) or {}), **value, **kept}
         elif key == "module_settings":
             merged = dict(stored.get("module_settings") or {})
             for module, fields in value.items():
@@ -301,6 +312,8 @@ def typed_view(body: Mapping[str, Any], stored: Mapping[str, Any]) -> dict[str, 
 def typed_secrets(body: Mapping[str, Any]) -> set[str]:
     """Dotted names of the secrets that were typed (not left blank) in a submitted form."""
     typed = set()
+    if (body.get("email") or {}).get("password") not in ("", None, MASK):
+        typed.add("email.password")
     for module, fields in (body.get("module_settings") or {}).items():
         for name, value in fields.items():
             if _is_secret(module, name) and value not in ("", None, MASK):

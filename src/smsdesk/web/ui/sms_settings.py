@@ -56,6 +56,7 @@ def _page(
     saved: bool = False,
     test: dict[str, Any] | None = None,
     test_input: dict[str, str] | None = None,
+    **extra: Any,
 ) -> Response:
     form = build_form(shown, errors)
     return render(
@@ -69,6 +70,7 @@ def _page(
         test=test,
         test_input=test_input or {"to": "", "text": ""},
         callback_hint=None,
+        **extra,
     )
 
 
