@@ -22,6 +22,7 @@ from smsdesk.web.ui import (
     request_list,
     requests,
     sms_settings,
+    unrecognised,
 )
 from smsdesk.web.ui.render import render
 from smsdesk.web.ui.session import (
@@ -53,6 +54,7 @@ def install(app: FastAPI) -> None:
     app.include_router(new_request.router)
     app.include_router(optouts.router)
     app.include_router(requests.router)
+    app.include_router(unrecognised.router)
     app.include_router(reply_templates.router)
     app.include_router(groups.router)
     app.include_router(live.router)

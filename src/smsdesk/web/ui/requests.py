@@ -1,14 +1,14 @@
-"""Requests (customer conversations by SMS) and the inbox of unrecognised inbound SMS.
+"""Requests (customer conversations by SMS); the unrecognised inbound SMS are in `unrecognised`.
 
-Every change goes through the functions the REST API uses (`conversations`, `inbound.actions`);
-this module only reads pages' worth of rows (`store.requests`, `store.inbound`) and renders them.
+Every change goes through the functions the REST API uses (`conversations`); this module only
+reads pages' worth of rows (`store.requests`) and renders them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -17,8 +17,6 @@ from smsdesk.conversations import requests as requests_repo
 from smsdesk.conversations.start import OptedOut
 from smsdesk.customers import CustomerNotFound, erasure, export
 from smsdesk.domain.errors import DomainError
-from smsdesk.inbound import actions as inbound_actions
-from smsdesk.store import inbound as inbound_store
 from smsdesk.store.users import WebSession
 from smsdesk.web.actors import user_actor
 from smsdesk.web.auth import service_of
@@ -152,107 +150,6 @@ async def request_status(
             request, session, request_id, status=422, text="", status_error=True
         )
     return RedirectResponse(f"/requests/{request_id}", status_code=303)
-
-
-# -- unrecognised inbound SMS ------------------------------------------------------------------
-
-
-async def _show_unrecognised(
-    request: Request,
-    session: WebSession,
-    cursor: str | None = None,
-    *,
-    status: int = 200,
-    problem: str | None = None,
-    detail: str = "",
-    failed_id: str | None = None,
-    typed_request_id: str = "",
-) -> Response:
-    service = service_of(request)
-
-    def load() -> list[Any]:
-        """Inbound SMS that carried no SMS endpoint code, newest first, paged by id."""
-        with service.engine.connect() as conn:
-            return inbound_store.list_inbound(
-                conn, state="unrecognised", before=cursor, limit=PAGE_SIZE + 1
-            )
-
-    rows = await run_in_threadpool(load)
-    page = rows[:PAGE_SIZE]
-    return render(
-        request,
-        "unrecognised.html",
-        session,
-        status=status,
-        rows=page,
-        next_cursor=page[-1].id if len(rows) > PAGE_SIZE else None,
-        problem=problem,
-        detail=detail,
-        failed_id=failed_id,
-        typed_request_id=typed_request_id,
-    )
-
-
-@router.get("/inbox/unrecognised")
-async def unrecognised_list(
-    request: Request,
-    cursor: str | None = Query(None, max_length=26),
-    session: WebSession = Depends(admin_session),
-) -> Response:
-    return await _show_unrecognised(request, session, cursor)
-
-
-@router.post("/inbox/unrecognised/{inbound_id}/assign")
-async def unrecognised_assign(
-    request: Request, inbound_id: str, session: WebSession = Depends(admin_session)
-) -> Response:
-    """Into the request with the given id; without one, a new request for the sender."""
-    form = await form_with_csrf(request, session)
-    target = form.get("request_id", "").strip()
-    service = service_of(request)
-    try:
-        await inbound_actions.assign_inbound(service, inbound_id, request_id=target or None)
-    except (requests_repo.NotFound, inbound_actions.Conflict, DomainError) as exc:
-        problem = (
-            "not_found"
-            if isinstance(exc, requests_repo.NotFound)
-            else "conflict"
-            if isinstance(exc, inbound_actions.Conflict)
-            else "refused"
-        )
-        return await _show_unrecognised(
-            request,
-            session,
-            status=404 if problem == "not_found" else 409,
-            problem=problem,
-            detail=exc.message if isinstance(exc, DomainError) else "",
-            failed_id=inbound_id,
-            typed_request_id=target,
-        )
-
-    def assigned_request() -> str | None:
-        with service.engine.connect() as conn:
-            row = inbound_store.get_inbound(conn, inbound_id)
-        return row.request_id if row is not None else None
-
-    request_id = await run_in_threadpool(assigned_request)
-    return RedirectResponse(
-        f"/requests/{request_id}" if request_id else "/inbox/unrecognised", status_code=303
-    )
-
-
-@router.post("/inbox/unrecognised/{inbound_id}/delete")
-async def unrecognised_delete(
-    request: Request, inbound_id: str, session: WebSession = Depends(admin_session)
-) -> Response:
-    await form_with_csrf(request, session)
-    try:
-        await inbound_actions.delete_inbound(service_of(request), inbound_id)
-    except (requests_repo.NotFound, inbound_actions.Conflict):
-        return await _show_unrecognised(
-            request, session, status=409, problem="gone", failed_id=inbound_id
-        )
-    return RedirectResponse("/inbox/unrecognised", status_code=303)
 
 
 # -- the request's customer: download their data, erase them (administrators) ----------------
