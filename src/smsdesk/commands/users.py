@@ -11,6 +11,9 @@ from rich.table import Table
 
 from smsdesk.commands.common import DatabaseUrl, DataDir, fail, open_service, out
 from smsdesk.domain.audit import Actor
+from smsdesk.notify.events import choices
+from smsdesk.notify.messages import EVENTS
+from smsdesk.notify.preferences import ContactInvalid, check_contact, parse_choices
 from smsdesk.store.users import MIN_PASSWORD_LENGTH, ROLES, UserError
 from smsdesk.web.ui.i18n import LANGUAGES
 
@@ -63,10 +66,19 @@ def create(
 
 @app.command("list")
 def list_(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
-    """List users with their role and language."""
-    table = Table("user", "role", "language")
-    for user in open_service(data_dir, database_url).users.list():
-        table.add_row(user.username, user.role, user.language)
+    """List users with their role, language and contact details."""
+    table = Table("user", "role", "language", "e-mail", "mobile", "time zone")
+    users = open_service(data_dir, database_url).users
+    for user in users.list():
+        contact = users.contact(user.username)
+        table.add_row(
+            user.username,
+            user.role,
+            user.language,
+            contact.email or "",
+            contact.phone or "",
+            contact.time_zone or "",
+        )
     out.print(table)
 
 
@@ -100,6 +112,57 @@ def set_role(
     except UserError as exc:
         fail(str(exc))
     out.print(f"'{username}' is now {role}", highlight=False)
+
+
+@app.command("set")
+def set_contact(
+    username: Username,
+    email: Annotated[
+        str | None, typer.Option(help="E-mail address for notifications; '' clears it.")
+    ] = None,
+    phone: Annotated[
+        str | None,
+        typer.Option(help="Own mobile number for SMS notifications; '' clears it."),
+    ] = None,
+    time_zone: Annotated[
+        str | None, typer.Option(help="IANA time zone, e.g. Europe/Amsterdam; '' clears it.")
+    ] = None,
+    notify: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="EVENT=CHANNELS, repeatable: events "
+            f"{', '.join(EVENTS)}; channels email, sms (comma-separated) or none. "
+            "Events not named keep their choice."
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Set a user's contact details and which events notify them by e-mail or SMS."""
+    service = open_service(data_dir, database_url)
+    try:
+        current = service.users.contact(username)
+        chosen = {**choices(current.notify), **parse_choices(notify or [])}
+        contact = check_contact(
+            email=current.email if email is None else email,
+            phone=current.phone if phone is None else phone,
+            time_zone=current.time_zone if time_zone is None else time_zone,
+            notify=chosen,
+            default_country_code=service.settings.load().default_country_code,
+        )
+        service.users.set_contact(username, contact.values(), Actor.cli())
+    except UserError as exc:
+        fail(str(exc))
+        raise
+    except ContactInvalid as exc:
+        fail("; ".join(f"{e.field}: {e.message}" for e in exc.errors))
+        raise
+    wanted = ", ".join(f"{e}={'+'.join(c)}" for e, c in contact.notify.items()) or "nothing"
+    out.print(
+        f"'{username}': e-mail {contact.email or '-'}, mobile {contact.phone or '-'}, "
+        f"time zone {contact.time_zone or '-'}; notified of {wanted}",
+        highlight=False,
+    )
 
 
 @app.command("delete")

@@ -23,6 +23,7 @@ from smsdesk.web.api import (
     settings,
     templates,
 )
+from smsdesk.web.api import notifications as notifications_api
 from smsdesk.web.api import retention as retention_api
 from smsdesk.web.api import webhooks_out as outgoing_webhooks
 from smsdesk.web.jsonresponse import Json
@@ -73,6 +74,7 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(webhooks.router)
     ui.install(app)
+    app.include_router(notifications_api.router)
     app.include_router(me.router)
     app.include_router(email_test.router)
     app.add_middleware(BodySizeLimit, limit=service.config.max_body_bytes)
