@@ -30,7 +30,7 @@ SEED_FIELDS_EN = [
 SEED_FIELDS_NL = [
     "SMS-eindpunt",
     "Webservice gebruiken",
-    "Bezorgingsrapport",
+    "Afleverrapport",
     "Service-ID",
     "Gebruikersnaam",
     "Wachtwoord",

@@ -49,7 +49,7 @@ async def test_the_dashboard_in_dutch(harness: Harness) -> None:
     async with harness.browser() as browser:
         await log_in(browser, "anna")
         page = await browser.get("/dashboard")
-    assert "Bezorgpercentage" in page.text
+    assert "Afleverpercentage" in page.text
     assert "Geen berichten in deze periode." in page.text
     assert "Afgelopen 14 dagen" in page.text
     assert ">–<" in page.text  # no delivery rate yet: a dash, not 0 %

@@ -125,7 +125,7 @@ async def test_the_message_page_speaks_dutch(harness: Harness) -> None:
         page = (await client.get(f"/messages/{message_id}")).text
     assert "Tekst bevat" in search and ">afgeleverd<" in search
     assert "Tijdlijn" in page and ">in wachtrij<" in page and ">afgeleverd<" in page
-    assert "bezorgingsrapport" in page
+    assert "afleverrapport" in page
     assert ">delivered<" not in page and "Timeline" not in page
 
 

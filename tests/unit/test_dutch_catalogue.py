@@ -24,7 +24,7 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
 ORIGINAL_INTELECOM_LABELS = {
     "sms_endpoint": "SMS-eindpunt",
     "use_web_service": "Webservice gebruiken",
-    "delivery_report": "Bezorgingsrapport",
+    "delivery_report": "Afleverrapport",
     "service_id": "Service-ID",
     "username": "Gebruikersnaam",
     "password": "Wachtwoord",

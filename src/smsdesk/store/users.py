@@ -43,6 +43,7 @@ class User:
     username: str
     role: Role
     language: str
+    time_zone: str | None = None  # the user's own choice (IANA name); None: not chosen
 
     @property
     def is_admin(self) -> bool:
@@ -74,7 +75,13 @@ def _token_hash(token: str) -> str:
 
 
 def _user(row: sa.Row[tuple[object, ...]]) -> User:
-    return User(id=row.id, username=row.username, role=row.role, language=row.language)
+    return User(
+        id=row.id,
+        username=row.username,
+        role=row.role,
+        language=row.language,
+        time_zone=row._mapping.get("time_zone"),
+    )
 
 
 def check_password(password: str) -> None:

@@ -2,6 +2,17 @@
 (function () {
   "use strict";
 
+  // Times are shown in the browser's time zone until the user chooses one in My settings.
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && /^[A-Za-z0-9_+\/-]{1,64}$/.test(zone) &&
+        document.cookie.indexOf("smsdesk_tz=" + zone) < 0) {
+      document.cookie = "smsdesk_tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
+    }
+  } catch (error) {
+    // No Intl: times stay in UTC.
+  }
+
   function onReady(fn) {
     if (document.readyState === "loading") {
       document.addEventListener("DOMContentLoaded", fn);

@@ -11,7 +11,6 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk.domain.retention_settings import KINDS
-from smsdesk.domain.times import iso
 from smsdesk.store.stats import DashboardStats, dashboard_stats
 from smsdesk.store.users import WebSession
 from smsdesk.web.auth import service_of
@@ -36,7 +35,7 @@ class RetentionSummary:
 
     hour: int
     upcoming: list[tuple[str, int]]
-    last_finished: str | None
+    last_finished: float | None
     last_purged: list[tuple[str, int]]
 
 
@@ -48,7 +47,7 @@ def _retention(request: Request) -> RetentionSummary:
     return RetentionSummary(
         hour=job.settings().hour,
         upcoming=[(kind, forecast[kind]) for kind in KINDS if forecast.get(kind)],
-        last_finished=iso(last.get("finished_at")),
+        last_finished=last.get("finished_at"),
         last_purged=[(kind, purged[kind]) for kind in KINDS if purged.get(kind)],
     )
 

@@ -6,11 +6,12 @@ with each render from the page's language, so one environment serves every langu
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.dates import format_datetime
+from babel.dates import format_date
 from babel.numbers import format_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -43,12 +44,39 @@ environment = Environment(
 environment.install_null_translations()  # type: ignore[attr-defined]
 
 
-def _formatters(language: str) -> dict[str, Any]:
+# The cookie a small script in app.js sets from the browser's own time zone; it is used
+# until the user chooses one under My settings.
+TIME_ZONE_COOKIE = "smsdesk_tz"
+
+
+def _zone(name: str | None) -> tzinfo | None:
+    if not name or len(name) > 64:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def page_time_zone(request: Request, session: WebSession | None) -> tzinfo:
+    """The zone times are shown in: the user's setting, else the browser's, else UTC."""
+    chosen = _zone(session.user.time_zone) if session else None
+    return chosen or _zone(request.cookies.get(TIME_ZONE_COOKIE)) or UTC
+
+
+def format_moment(ts: float, language: str, zone: tzinfo) -> str:
+    """A moment in the locale's date format, 24-hour time and the zone's abbreviation:
+    "Dec 6, 2026 14:05:09 CET", "6 dec 2026 14:05:09 CET"."""
+    moment = datetime.fromtimestamp(ts, UTC).astimezone(zone)
+    day = format_date(moment.date(), "medium", locale=language)
+    return f"{day} {moment:%H:%M:%S} {moment.tzname() or 'UTC'}"
+
+
+def _formatters(language: str, zone: tzinfo = UTC) -> dict[str, Any]:
     def when(ts: float | None) -> str:
         if ts is None:
             return ""
-        moment = datetime.fromtimestamp(ts, UTC)
-        return format_datetime(moment, "yyyy-MM-dd HH:mm:ss", locale=language) + " UTC"
+        return format_moment(ts, language, zone)
 
     def number(value: float | int | None, digits: int = 0) -> str:
         if value is None:
@@ -61,6 +89,7 @@ def _formatters(language: str) -> dict[str, Any]:
 
 def page_context(request: Request, session: WebSession | None) -> dict[str, Any]:
     language = page_language(request, session)
+    zone = page_time_zone(request, session)
     t = translations(language)
     return {
         "request": request,
@@ -74,7 +103,8 @@ def page_context(request: Request, session: WebSession | None) -> dict[str, Any]
         "ngettext": t.ngettext,
         "_": t.gettext,
         "path": request.url.path,
-        **_formatters(language),
+        "time_zone": zone,
+        **_formatters(language, zone),
     }
 
 
