@@ -115,6 +115,9 @@ async def test_one_answer_per_night_and_none_in_opening_hours(
     assert await sms(h, clock, "2026-12-07T19:00", "And now?") == request_id  # Monday 20:00
     assert len(answers_to(h, request_id)) == 2
     assert marked(h, request_id)
+    shown = (await h.get(f"/api/v1/requests/{request_id}")).json()
+    assert shown["out_of_hours"] is True
+    assert [e["author"] for e in shown["conversation"] if e["direction"] == "out"] == [None, None]
 
     with h.service.engine.connect() as conn:
         entries = conn.execute(

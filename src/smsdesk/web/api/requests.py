@@ -97,6 +97,8 @@ def request_out(row: Any) -> dict[str, Any]:
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
         "last_activity_at": iso(row.last_activity_at),
+        # The customer's last SMS arrived while the request's group was closed.
+        "out_of_hours": bool(row.out_of_hours),
     }
 
 
