@@ -3,6 +3,7 @@ retries while the mail server is down; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -14,6 +15,8 @@ from sqlalchemy.engine import Engine
 
 from smsdesk.notify.retry import NotifyPolicy
 from smsdesk.notify.sender import NotificationSender
+from smsdesk.process_config import AppConfig
+from smsdesk.service import Service
 from smsdesk.store.tables import messages, notifications, settings
 from smsdesk.testing import FakeClock, free_port
 from tests.conftest import database_url
@@ -230,3 +233,46 @@ async def test_the_smtp_password_is_never_shown_logged_or_stored_in_the_clear(
     assert secret not in error
     assert secret not in caplog.text
     assert inbox.received() == []
+
+
+async def test_two_processes_send_each_notification_once(
+    quiet_harness: Harness, tmp_path: Path
+) -> None:
+    """Two processes' senders on one database, sending at the same time, deliver every queued
+    e-mail exactly once."""
+    h = quiet_harness
+    create_user(h.service, "anna", "agent")
+    choose(h, "anna", email="anna@example.org", notify={"request.assigned": ["email"]})
+    ids = []
+    for n in range(12):
+        made = await h.post("/api/v1/requests", {"number": f"+3161234{n:04d}", "text": f"R{n}"})
+        assert made.status_code == 201, made.text
+        ids.append(made.json()["id"])
+        await h.client.patch(
+            f"/api/v1/requests/{ids[-1]}", json={"owner": "anna"}, headers=h.headers
+        )
+    other = Service(
+        AppConfig(data_dir=tmp_path / "other", database_url=h.service.config.database_url)
+    )
+    other.writer.start()
+    try:
+        with SmtpInbox() as inbox:
+            await use_smtp(h, inbox.port)
+            senders = [
+                NotificationSender(
+                    writer=service.writer,
+                    settings=service.settings,
+                    sms_row=service.notification_sms,
+                    public_url=lambda: BASE_URL,
+                    concurrency=3,
+                )
+                for service in (h.service, other)
+            ]
+            while any(status == "pending" for _, status, _, _ in statuses(h)):
+                await asyncio.gather(*(s.run_once() for s in senders))
+        subjects = sorted(str(m.message["Subject"]) for m in inbox.received())
+        assert subjects == sorted(f"Request assigned to you: R{n}" for n in range(12))
+        assert sum(s.attempts for s in senders) == 12
+    finally:
+        other.writer.stop()
+        other.close()
