@@ -22,7 +22,7 @@ from smsdesk.testing import FakeClock, free_port
 from tests.conftest import database_url
 from tests.support.harness import BASE_URL, Harness, running_service
 from tests.support.smtp import SmtpInbox
-from tests.support.webui import create_user
+from tests.support.webui import create_user, log_in
 
 EVERYTHING = {
     "request.new_in_group": ["email"],
@@ -136,6 +136,11 @@ async def test_the_sms_channel_queues_an_outbox_message_to_the_agents_number(
     )
     sent = await h.wait_for(row.id, "sent", "delivered")
     assert sent["to"] == "+31612000001"
+    create_user(h.service, "admin", "admin")
+    async with h.browser() as browser:
+        await log_in(browser, "admin")
+        shown = (await browser.get(f"/messages/{row.id}")).text
+    assert f"notification:{row.reference.split(':')[1]}" in shown
 
 
 @pytest.fixture
