@@ -40,7 +40,7 @@ async def test_the_dashboard_counts_delivered_and_failed_messages(harness: Harne
     assert len(svgs) == 2
     for svg in svgs:
         ET.fromstring(svg)  # well-formed
-    assert "simulator" in page.text
+    assert "Simulator" in page.text
     assert "selected>Last 7 days" in page.text
 
 
@@ -53,3 +53,22 @@ async def test_the_dashboard_in_dutch(harness: Harness) -> None:
     assert "Geen berichten in deze periode." in page.text
     assert "Afgelopen 14 dagen" in page.text
     assert ">–<" in page.text  # no delivery rate yet: a dash, not 0 %
+
+
+async def test_the_figures_add_up_and_modules_are_shown_by_title(harness: Harness) -> None:
+    """The sentence under the figures splits every message of the period into delivered,
+    waiting, failed, in the outbox and cancelled, and the per-module table names the module
+    by its title (in Dutch too)."""
+    for i in range(2):
+        answer = await harness.post("/api/v1/messages", {"to": f"+3161234567{i}", "text": "Hi"})
+        await harness.wait_for(answer.json()["id"], "delivered")
+    create_user(harness.service, "agent", "agent")
+    async with harness.browser() as browser:
+        await log_in(browser, "agent")
+        page = (await browser.get("/dashboard?days=7")).text
+    assert (
+        "Of 2 messages made in this period: 2 delivered, 0 waiting for a delivery report, "
+        "0 failed, 0 still in the outbox and 0 cancelled." in page
+    )
+    assert "<td>Simulator</td>" in page
+    assert "reached the provider" in page

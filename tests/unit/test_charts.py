@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -164,3 +165,19 @@ def test_the_horizontal_chart_with_no_data() -> None:
 def test_nice_ticks(maximum: float, integers: bool, expected: list[float]) -> None:
     """Ticks are round steps from zero to at least the maximum."""
     assert nice_ticks(maximum, integers=integers) == pytest.approx(expected)
+
+
+def test_large_ticks_are_shortened_and_never_clip() -> None:
+    """At 250,000 messages a day the axis reads 250K (Dutch: 2,5 mln. for millions) and the
+    plot starts right of the longest tick label."""
+    from smsdesk.web.ui.charts import compact_number
+
+    assert compact_number("en")(250_000) == "250K"
+    assert compact_number("nl")(2_500_000) == "2,5\N{NO-BREAK SPACE}mln."
+    wide = stacked_bar_chart(
+        "t", ["a"], [Series("sent", "Sent", [1_234_567])], format_value=lambda v: f"{v:,.0f}"
+    )
+    found = re.search(r'<line class="chart-axis" x1="([0-9.]+)"', str(wide))
+    assert found
+    left = float(found.group(1))
+    assert left >= len("1,400,000") * 6.5

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from babel.numbers import format_compact_decimal
 from markupsafe import Markup, escape
 
 _KEY = re.compile(r"[a-z][a-z0-9-]*\Z")
@@ -46,6 +47,15 @@ def _num(value: float) -> str:
 def plain_number(value: float) -> str:
     """The default tick and value format: 12, 2.5, 1500."""
     return f"{value:.0f}" if value == int(value) else f"{value:g}"
+
+
+def compact_number(language: str) -> Callable[[float], str]:
+    """Tick and value labels in the language's digits, large ones shortened: 2.5K, 1,5 mln."""
+
+    def formatted(value: float) -> str:
+        return format_compact_decimal(value, locale=language, fraction_digits=1)
+
+    return formatted
 
 
 def nice_ticks(maximum: float, *, count: int = 5, integers: bool = True) -> list[float]:
@@ -109,10 +119,12 @@ def stacked_bar_chart(
     """
     if any(len(s.values) != len(labels) for s in series):
         raise ValueError("every series needs one value per label")
-    left, right, top, bottom = 44.0, 8.0, 28.0, 24.0
-    plot_w, plot_h = width - left - right, height - top - bottom
+    right, top, bottom = 8.0, 28.0, 24.0
     totals = [sum(_clean(s.values[i]) for s in series) for i in range(len(labels))]
     ticks = nice_ticks(max(totals, default=0.0))
+    # The axis is as wide as its longest tick label: 100,000 and more never clip.
+    left = max(44.0, max(len(format_value(t)) for t in ticks) * _CHAR + 12)
+    plot_w, plot_h = width - left - right, height - top - bottom
     scale = plot_h / ticks[-1]
     slot = plot_w / max(len(labels), 1)
     parts = [_svg_open(width, height, title, "chart-bars")]

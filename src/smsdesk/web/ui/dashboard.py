@@ -5,16 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from babel.dates import format_date
+from babel.numbers import format_decimal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk.domain.retention_settings import KINDS
+from smsdesk.providers.registry import UnknownModule, get_module
 from smsdesk.store.stats import DashboardStats, dashboard_stats
 from smsdesk.store.users import WebSession
 from smsdesk.web.auth import service_of
-from smsdesk.web.ui.charts import Series, horizontal_bar_chart, stacked_bar_chart
+from smsdesk.web.ui.charts import (
+    Series,
+    compact_number,
+    horizontal_bar_chart,
+    stacked_bar_chart,
+)
 from smsdesk.web.ui.i18n import translations
 from smsdesk.web.ui.render import render
 from smsdesk.web.ui.session import page_language, page_session
@@ -67,14 +74,28 @@ def _charts(stats: DashboardStats, language: str) -> dict[str, Markup]:
             ),
             Series("failed", gettext("Failed"), [d.counts.failed for d in stats.days]),
         ],
+        format_value=compact_number(language),
     )
+    titles = module_titles(stats.modules, language)
     latency = horizontal_bar_chart(
         gettext("Median time to delivery (seconds)"),
-        list(stats.modules),
+        [titles[m] for m in stats.modules],
         [stats.median_delivery_by_module[m] for m in stats.modules],
-        format_value=lambda v: f"{v:.1f}",
+        format_value=lambda v: format_decimal(v, "#,##0.0", locale=language),
     )
     return {"daily": daily, "latency": latency}
+
+
+def module_titles(modules: tuple[str, ...], language: str) -> dict[str, str]:
+    """Each module's title in the page's language (the name itself for a module now gone)."""
+    gettext = translations(language).gettext
+    titles = {}
+    for name in modules:
+        try:
+            titles[name] = gettext(get_module(name).title)
+        except UnknownModule:
+            titles[name] = name
+    return titles
 
 
 @router.get("/dashboard")
@@ -86,7 +107,8 @@ async def dashboard(
     days = days if days in PERIODS else 14
     stats = await run_in_threadpool(_stats, request, days)
     retention = await run_in_threadpool(_retention, request)
-    charts = _charts(stats, page_language(request, session))
+    language = page_language(request, session)
+    charts = _charts(stats, language)
     return render(
         request,
         "dashboard.html",
@@ -96,4 +118,5 @@ async def dashboard(
         periods=PERIODS,
         charts=charts,
         retention=retention,
+        titles=module_titles(stats.modules, language),
     )
