@@ -51,6 +51,8 @@ def request_path(request_id: str) -> str:
 def render(event: str, language: str, title: str, group: str | None, request_id: str) -> Text:
     """The subject and body of one event's notification, in `language` (English if unknown)."""
     _ = gettext(language)
+    title = " ".join(title.split())  # one line: it is also an e-mail's subject
+    group = " ".join((group or "").split())
     if event == "request.new_in_group":
         subject = _("New request in {group}: {title}").format(group=group or "", title=title)
         lead = _("A new request arrived in the group {group}.").format(group=group or "")

@@ -120,8 +120,18 @@ class NotificationSender:
         self.scans += 1
         if claimed:
             config = self.settings.load()
-            await asyncio.gather(*(self._send(item, config) for item in claimed))
+            await asyncio.gather(*(self._guarded(item, config) for item in claimed))
         return len(claimed)
+
+    async def _guarded(self, item: Any, config: SmsConfiguration) -> None:
+        """Send one; a fault of ours is recorded as the attempt's error, never left leased."""
+        try:
+            await self._send(item, config)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("notification %s failed unexpectedly", item.id)
+            await self._record(item, f"{type(exc).__name__}: {exc}", False, None)
 
     async def _send(self, item: Any, config: SmsConfiguration) -> None:
         error: str | None = None
