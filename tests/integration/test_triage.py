@@ -239,3 +239,27 @@ async def test_the_sms_configuration_screen_offers_the_setting(any_db_harness: H
         page = (await root.get("/preferences/general/sms")).text
     assert 'name="inbound.agents_triage"' in page
     assert "Agents handle unrecognised SMS" in page
+
+
+async def test_the_api_counts_then_deletes_all_matching(any_db_harness: Harness) -> None:
+    """POST /api/v1/inbound/bulk: dry_run counts, the call deletes, the key is the actor;
+    a sender key is refused."""
+    h = any_db_harness
+    await open_desk(h)
+    await h.receive(STRANGER, "spam one")
+    await h.receive(STRANGER, "spam two")
+    await h.receive(CUSTOMER, "keep me")
+    body = {"action": "delete", "filter": {"from": "1111", "text": "SPAM"}, "dry_run": True}
+    counted = await h.post("/api/v1/inbound/bulk", body)
+    assert counted.json() == {"action": "delete", "dry_run": True, "count": 2}
+    _, plain = h.service.keys.create("shop", "sender")
+    refused = await h.client.post(
+        "/api/v1/inbound/bulk", json=body, headers={"Authorization": f"Bearer {plain}"}
+    )
+    assert refused.status_code == 403
+    done = await h.post("/api/v1/inbound/bulk", {**body, "dry_run": False})
+    assert done.json() == {"action": "delete", "dry_run": False, "count": 2}
+    remaining = (await h.get("/api/v1/inbound")).json()["inbound"]
+    assert [row["text"] for row in remaining] == ["keep me"]
+    [entry] = entries(h, "inbound.bulk_deleted")
+    assert (entry.actor_kind, entry.actor_name) == ("api_key", "test admin")

@@ -1,15 +1,19 @@
 """Inbound SMS: the inbox of everything received, unrecognised ones, and injecting SMS.
 
+`POST /api/v1/inbound/bulk` deletes every unrecognised SMS a filter matches (`dry_run`: only
+the count), in batches, with one audit entry.
+
 `POST /api/v1/inbound` is the counterpart of the original product's CreateMessage: another
 system (or a test) hands us an SMS it received, optionally with the session key to thread on.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from smsdesk.conversations.requests import NotFound
 from smsdesk.domain.ids import new_id
@@ -48,6 +52,21 @@ class Assignment(BaseModel):
 
     customer_id: str | None = None
     request_id: str | None = None
+
+
+class BulkInboundFilter(BaseModel):
+    model_config = {"extra": "forbid", "populate_by_name": True}
+
+    sender: str | None = Field(None, alias="from", max_length=40, description="Part of it.")
+    text: str | None = Field(None, max_length=200, description="A part of the text, any case.")
+
+
+class BulkInbound(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    action: Literal["delete"]
+    filter: BulkInboundFilter = Field(default_factory=BulkInboundFilter)
+    dry_run: bool = Field(False, description="Only count the SMS the action would delete.")
 
 
 def inbound_out(row: Any) -> dict[str, Any]:
@@ -103,6 +122,28 @@ def _get(request: Request, inbound_id: str) -> Any:
     if row is None:
         raise ApiError(404, "not_found", f"There is no inbound message with id '{inbound_id}'.")
     return row
+
+
+@router.post("/bulk", summary="Delete every unrecognised SMS matching a filter")
+async def bulk_inbound(
+    body: BulkInbound, request: Request, key: ApiKey = Depends(admin_key)
+) -> Json:
+    service = service_of(request)
+    sender, text = body.filter.sender or None, body.filter.text or None
+    if body.dry_run:
+
+        def count() -> int:
+            with service.engine.connect() as conn:
+                return store.count_inbound(
+                    conn, state="unrecognised", sender_part=sender, text=text
+                )
+
+        found = await run_in_threadpool(count)
+        return Json({"action": body.action, "dry_run": True, "count": found})
+    deleted = await actions.delete_matching(
+        service, key_actor(request, key), sender_part=sender, text=text
+    )
+    return Json({"action": body.action, "dry_run": False, "count": deleted})
 
 
 @router.get("/{inbound_id}", summary="One inbound SMS")
