@@ -8,6 +8,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.progress import Progress
 from rich.table import Table
 
 from smsdesk.commands.common import DatabaseUrl, DataDir, fail, open_service, out
@@ -106,5 +107,7 @@ def messages_bulk(
     job = BulkAction(
         search, action, service.clock(), "command line", service.trail, Actor.cli(), service.events
     )
-    result = asyncio.run(job.run(service.writer))
+    with Progress(transient=True) as bar:
+        task = bar.add_task(action.value, total=count)
+        result = asyncio.run(job.run(service.writer, lambda seen: bar.update(task, completed=seen)))
     out.print(f"{result.done} done, {result.skipped} changed meanwhile and left alone")

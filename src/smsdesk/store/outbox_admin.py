@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -270,12 +270,17 @@ class BulkAction:
     events: EventSink | None = None
     batch: int = BULK_BATCH
 
-    async def run(self, writer: Writer) -> BulkResult:
+    async def run(
+        self, writer: Writer, progress: Callable[[int], None] | None = None
+    ) -> BulkResult:
+        """Batch after batch until none is full; `progress` hears how many were looked at."""
         search = bulk_search(self.search, self.action)
         tally: Counter[Outcome] = Counter()
         cursor: str | None = None
         while True:
             cursor, more = await writer.run(self._batch_job(search, cursor, tally))
+            if progress is not None:
+                progress(sum(tally.values()))
             if not more:
                 break
         done = sum(n for outcome, n in tally.items() if outcome in AUDITED)
