@@ -17,8 +17,10 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from smsdesk.cli import app
+from smsdesk.domain.audit import Actor
 from smsdesk.store.audit import AuditFilter, list_entries
 from smsdesk.store.hash_key import keyed_hash
+from smsdesk.store.outbox_admin import Action, BulkAction, MessageSearch
 from smsdesk.store.tables import audit_log, messages
 from tests.support.harness import Harness
 from tests.support.webui import create_user, csrf_of, log_in
@@ -246,3 +248,26 @@ async def test_the_command_line_dry_run_changes_nothing(any_db_harness: Harness)
     assert done.exit_code == 0, done.output
     assert "3 messages to cancel" in done.output
     assert statuses(h) == {"queued": 3}
+
+
+async def test_a_bulk_action_works_in_batches_with_one_audit_entry(
+    any_db_harness: Harness,
+) -> None:
+    """Five messages in batches of two: three transactions, progress after each, and still
+    one audit entry for the whole action."""
+    h = any_db_harness
+    await queue_later(h, numbers(5))
+    seen: list[int] = []
+    job = BulkAction(
+        MessageSearch(),
+        Action.CANCEL,
+        h.service.clock(),
+        "test",
+        h.service.trail,
+        Actor.system("test"),
+        batch=2,
+    )
+    result = await job.run(h.service.writer, seen.append)
+    assert (result.done, result.skipped, seen) == (5, 0, [2, 4, 5])
+    assert statuses(h) == {"cancelled": 5}
+    assert [details(e)["count"] for e in entries(h, "message.bulk_cancelled")] == [5]
