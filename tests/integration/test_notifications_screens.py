@@ -68,6 +68,9 @@ async def test_an_agent_sets_contact_details_and_choices_on_my_settings(harness:
         )
         assert saved.status_code == 303
         page = (await anna.get(saved.headers["location"])).text
+    entries = (await h.get("/api/v1/audit?action=user.contact_changed")).json()
+    assert entries["entries"][0]["actor"]["name"] == "anna"
+    assert "anna@example.org" not in json.dumps(entries)  # field names only
     contact = h.service.users.contact("anna")
     assert (contact.email, contact.phone, contact.time_zone) == (
         "anna@example.org",

@@ -35,6 +35,7 @@ ACTION_LABELS = {
     "user.created": N_("User created"),
     "user.password_changed": N_("Password changed"),
     "user.role_changed": N_("Role changed"),
+    "user.contact_changed": N_("Contact details or notifications changed"),
     "user.deleted": N_("User deleted"),
     "apikey.created": N_("API key created"),
     "apikey.revoked": N_("API key revoked"),
