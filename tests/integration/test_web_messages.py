@@ -72,7 +72,10 @@ async def test_the_message_page_shows_fields_and_timeline_with_provider_codes(
     page = await admin.get(f"/messages/{message_id}")
     assert page.status_code == 200
     timeline = page.text.split('id="timeline"')[1]
-    assert "<code>DELIVRD:000</code>" in timeline
+    assert (
+        '<code>DELIVRD:000</code><br><span class="hint">delivered to the phone</span>' in timeline
+    )
+    assert "accepted by the provider" in timeline
     statuses = re.findall(r'class="status status-(\w+)"', timeline)
     assert statuses == ["queued", "sending", "sent", "delivered"]
     details = page.text.split('id="message-details"')[1].split("</dl>")[0]
@@ -80,7 +83,7 @@ async def test_the_message_page_shows_fields_and_timeline_with_provider_codes(
         TO,
         "Hello there",
         "GSM-7 · 1 SMS part",
-        "simulator",
+        "Simulator",
         body["provider_message_id"],
     ):
         assert value in details, value

@@ -8,10 +8,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from smsdesk.providers.registry import UnknownModule, get_module
 from smsdesk.store import messages as repo
 from smsdesk.store.outbox_admin import Outcome, search_messages
 from smsdesk.store.users import WebSession
 from smsdesk.web.auth import service_of
+from smsdesk.web.ui.dashboard import module_titles
+from smsdesk.web.ui.i18n import translations
 from smsdesk.web.ui.outbox import (
     N_,
     NOTICES,
@@ -24,7 +27,8 @@ from smsdesk.web.ui.outbox import (
     parse_filters,
 )
 from smsdesk.web.ui.render import render
-from smsdesk.web.ui.session import page_session
+from smsdesk.web.ui.session import page_language, page_session
+from smsdesk.web.ui.timeline_words import code_meaning, detail_text
 
 router = APIRouter(include_in_schema=False)
 
@@ -98,6 +102,8 @@ async def message(
         return render(request, "message.html", session, status=404, message=None)
     row, timeline = found
     outcome = Outcome(done) if done in set(Outcome) else None
+    language = page_language(request, session)
+    gettext = translations(language).gettext
     return render(
         request,
         "message.html",
@@ -110,4 +116,20 @@ async def message(
         priority_names=PRIORITY_NAMES,
         source_names=SOURCE_NAMES,
         back=request.url.path,
+        module_title=module_titles((row.module,), language)[row.module],
+        chased_at=_chased_at(request, row),
+        detail_text=lambda detail: detail_text(detail, gettext),
+        code_meaning=lambda code: code_meaning(code, gettext),
     )
+
+
+def _chased_at(request: Request, row: Any) -> float | None:
+    """When smsdesk asks the provider about a sent message whose report has not come."""
+    if row.status != "sent" or not row.sent_at:
+        return None
+    minutes = service_of(request).settings.load().reconcile_after_minutes
+    try:
+        asks = get_module(row.module).supports_status_query
+    except UnknownModule:
+        return None
+    return float(row.sent_at) + minutes * 60.0 if minutes > 0 and asks else None
