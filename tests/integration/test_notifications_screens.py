@@ -207,3 +207,26 @@ async def test_my_settings_lists_my_notifications_with_the_error_of_a_dead_one(
     assert "Request assigned to you: Parcel" in page
     with h.service.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(notifications)).scalar() == 1
+
+
+async def test_the_browsers_time_zone_is_kept_for_a_user_without_one(harness: Harness) -> None:
+    """Pages of a user without a time zone send the browser's; it is stored once, never over
+    a chosen one; a made-up zone and a missing CSRF token are refused."""
+    h = harness
+    async with agent(h, "anna") as anna:
+        page = (await anna.get("/requests")).text
+        assert 'id="time-zone-default"' in page
+        token = csrf_of((await anna.get("/me")).text)
+        refused = await anna.post("/me/time-zone", data={"time_zone": "Europe/Amsterdam"})
+        assert refused.status_code == 403
+        bad = await anna.post(
+            "/me/time-zone", data={"time_zone": "Mars/Base"}, headers={"X-CSRF-Token": token}
+        )
+        assert bad.status_code == 422
+        for zone in ("America/New_York", "Europe/Amsterdam"):
+            kept = await anna.post(
+                "/me/time-zone", data={"time_zone": zone}, headers={"X-CSRF-Token": token}
+            )
+            assert kept.status_code == 204
+        assert h.service.users.contact("anna").time_zone == "America/New_York"
+        assert 'id="time-zone-default"' not in (await anna.get("/requests")).text

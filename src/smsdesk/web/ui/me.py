@@ -1,7 +1,9 @@
 """My settings (`/me`): every user's own e-mail address, mobile number, time zone and which
 events reach them by e-mail or SMS, with their latest notifications and what became of them.
 
-A time zone not yet chosen is filled in from the browser (`static/me.js`) for the user to save.
+A user without a time zone gets the browser's on the first page they open (`static/time_zone.js`
+posts it to `/me/time-zone`, which never overrides one already set); until then My settings
+shows the browser's zone for the user to save.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk.notify import events as notify_events
@@ -22,12 +24,12 @@ from smsdesk.notify.preferences import (
     time_zones,
 )
 from smsdesk.store import notifications as notification_store
-from smsdesk.store.users import Contact, WebSession
+from smsdesk.store.users import Contact, User, UserError, WebSession
 from smsdesk.web.actors import user_actor
 from smsdesk.web.auth import service_of
 from smsdesk.web.ui.field_errors import translate_error
 from smsdesk.web.ui.i18n import translations
-from smsdesk.web.ui.render import render
+from smsdesk.web.ui.render import environment, render
 from smsdesk.web.ui.session import form_with_csrf, page_language, page_session
 
 router = APIRouter(include_in_schema=False)
@@ -118,3 +120,32 @@ async def save(request: Request, session: WebSession = Depends(page_session)) ->
         user_actor(request, session),
     )
     return RedirectResponse(f"{PATH}?saved=1", status_code=303)
+
+
+def time_zone_unset(request: Request, user: User | None) -> bool:
+    """Whether the logged-in user has no time zone yet (the page then sends the browser's)."""
+    if user is None:
+        return False
+    try:
+        return service_of(request).users.contact(user.username).time_zone is None
+    except UserError:
+        return False
+
+
+environment.globals["time_zone_unset"] = time_zone_unset
+
+
+@router.post(f"{PATH}/time-zone")
+async def browser_time_zone(
+    request: Request, session: WebSession = Depends(page_session)
+) -> Response:
+    """Store the browser's time zone as the user's, unless they have one already."""
+    fields = await form_with_csrf(request, session)
+    zone = fields.get("time_zone", "").strip()
+    if zone not in time_zones():
+        return JSONResponse({"error": {"code": "invalid_field", "field": "time_zone"}}, 422)
+    users = service_of(request).users
+    contact = await run_in_threadpool(users.contact, session.user.username)
+    if contact.time_zone is None:
+        await run_in_threadpool(users.set_contact, session.user.username, {"time_zone": zone})
+    return Response(status_code=204)
