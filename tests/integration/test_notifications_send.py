@@ -155,7 +155,7 @@ async def test_smtp_down_is_retried_then_sent_or_dead_with_the_error_kept(
 ) -> None:
     """While the mail server is down the notification waits and is tried again later with the
     error kept; once the server is back it is sent; one that keeps failing is dead after the
-    last attempt, its error kept."""
+    last attempt, its error kept; after 30 days both are deleted."""
     h = quiet_harness
     clock = FakeClock()
     port = free_port()
@@ -205,6 +205,9 @@ async def test_smtp_down_is_retried_then_sent_or_dead_with_the_error_kept(
     assert second[3] is not None and "Could not send through" in second[3]
     clock.advance(3600)
     assert await sender.run_once() == 0
+    clock.advance(31 * 86400)  # finished notifications are kept for 30 days
+    await sender.run_once()
+    assert statuses(h) == []
 
 
 async def test_the_smtp_password_is_never_shown_logged_or_stored_in_the_clear(

@@ -5,7 +5,8 @@ Notifications are leased (`lease_until`) while they are sent, so several process
 database never send one twice. A failure is tried again later (`retry.py`) and, after the last
 attempt, the notification is dead with its error kept. An SMS notification is queued in the
 outbox as transactional (an agent's own number is never refused as opted out), with the
-reference `notification:<id>`, and the outbox sends it like any other message.
+reference `notification:<id>`, and the outbox sends it like any other message. Sent and dead
+notifications are deleted after 30 days.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from smsdesk.store import notifications as store
 from smsdesk.store.writer import Writer
 
 log = logging.getLogger(__name__)
+KEEP_SECONDS = 30 * 86400  # sent and dead notifications are kept this long
+PURGE_EVERY = 3600.0
 
 # An SMS to the agent's number, checked as the outbox checks every SMS: (number, text,
 # configuration, now, reference) -> the message row. The service hands it in.
@@ -70,6 +73,7 @@ class NotificationSender:
         self._main: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self._purged_at = float("-inf")
         self.scans = 0
         self.attempts = 0  # attempts finished and recorded (for tests and metrics)
 
@@ -118,6 +122,10 @@ class NotificationSender:
             )
         )
         self.scans += 1
+        if now - self._purged_at >= PURGE_EVERY:
+            self._purged_at = now
+            before = now - KEEP_SECONDS
+            await self.writer.run(lambda c: store.purge_finished(c, before))
         if claimed:
             config = self.settings.load()
             await asyncio.gather(*(self._guarded(item, config) for item in claimed))

@@ -151,3 +151,20 @@ def list_notifications(
     if status is not None:
         query = query.where(n.c.status == status)
     return list(conn.execute(query.order_by(n.c.created_at.desc(), n.c.id.desc()).limit(limit)))
+
+
+def purge_finished(conn: Connection, before: float, limit: int = 500) -> int:
+    """Delete up to `limit` sent or dead notifications created before `before`."""
+    ids = (
+        conn.execute(
+            sa.select(n.c.id)
+            .where(n.c.status.in_((SENT, DEAD)), n.c.created_at < before)
+            .order_by(n.c.created_at)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return 0
+    return int(conn.execute(n.delete().where(n.c.id.in_(ids))).rowcount)
