@@ -79,6 +79,21 @@ ACTION_GROUPS = {
     "database.": N_("Backups"),
 }
 
+# What an entry is about, as the screen names it.
+TARGET_KINDS = {
+    "apikey": N_("API key"),
+    "batch": N_("batch"),
+    "configuration": N_("SMS configuration"),
+    "customer": N_("customer"),
+    "group": N_("group"),
+    "inbound": N_("inbound SMS"),
+    "message": N_("message"),
+    "number": N_("number"),
+    "request": N_("request"),
+    "routing_rule": N_("routing rule"),
+    "user": N_("user"),
+    "webhook": N_("webhook"),
+}
 ACTOR_KINDS = {
     "user": N_("user"),
     "api_key": N_("API key"),
@@ -136,6 +151,8 @@ def _entry_view(row: Any) -> dict[str, Any]:
         "action": row.action,
         "label": ACTION_LABELS.get(row.action),
         "target": " ".join(p for p in (row.target_kind, row.target_id) if p),
+        "target_kind": TARGET_KINDS.get(row.target_kind or "", row.target_kind),
+        "target_id": row.target_id,
         "details": _details(row.details),
     }
 

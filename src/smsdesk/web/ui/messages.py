@@ -13,8 +13,6 @@ from smsdesk.store import messages as repo
 from smsdesk.store.outbox_admin import Outcome, search_messages
 from smsdesk.store.users import WebSession
 from smsdesk.web.auth import service_of
-from smsdesk.web.ui.dashboard import module_titles
-from smsdesk.web.ui.i18n import translations
 from smsdesk.web.ui.outbox import (
     N_,
     NOTICES,
@@ -27,8 +25,7 @@ from smsdesk.web.ui.outbox import (
     parse_filters,
 )
 from smsdesk.web.ui.render import render
-from smsdesk.web.ui.session import page_language, page_session
-from smsdesk.web.ui.timeline_words import code_meaning, detail_text
+from smsdesk.web.ui.session import page_session
 
 router = APIRouter(include_in_schema=False)
 
@@ -102,8 +99,6 @@ async def message(
         return render(request, "message.html", session, status=404, message=None)
     row, timeline = found
     outcome = Outcome(done) if done in set(Outcome) else None
-    language = page_language(request, session)
-    gettext = translations(language).gettext
     return render(
         request,
         "message.html",
@@ -116,10 +111,7 @@ async def message(
         priority_names=PRIORITY_NAMES,
         source_names=SOURCE_NAMES,
         back=request.url.path,
-        module_title=module_titles((row.module,), language)[row.module],
         chased_at=_chased_at(request, row),
-        detail_text=lambda detail: detail_text(detail, gettext),
-        code_meaning=lambda code: code_meaning(code, gettext),
     )
 
 

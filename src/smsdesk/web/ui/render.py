@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from smsdesk.store.users import WebSession
 from smsdesk.web.ui.i18n import LANGUAGES, translations
 from smsdesk.web.ui.session import CSRF_FIELD, page_language
+from smsdesk.web.ui.timeline_words import code_meaning, detail_text, module_title
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -104,6 +105,9 @@ def page_context(request: Request, session: WebSession | None) -> dict[str, Any]
         "_": t.gettext,
         "path": request.url.path,
         "time_zone": zone,
+        "detail_text": lambda detail: detail_text(detail, t.gettext),
+        "code_meaning": lambda code: code_meaning(code, t.gettext),
+        "module_title": lambda name: module_title(name, t.gettext),
         **_formatters(language, zone),
     }
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from markupsafe import Markup, escape
 
 from smsdesk.domain.message import Status
+from smsdesk.providers.registry import UnknownModule, get_module
 
 Gettext = Callable[[str], str]
 
@@ -113,3 +114,13 @@ def code_meaning(code: str | None, gettext: Gettext) -> str | None:
     if error and error in _SMPP_ERRORS and error != "000":
         words += "; " + gettext(_SMPP_ERRORS[error])
     return words
+
+
+def module_title(name: str | None, gettext: Gettext) -> str:
+    """A module by its title in the page's language (its name if it is no longer known)."""
+    if not name:
+        return ""
+    try:
+        return gettext(get_module(name).title)
+    except UnknownModule:
+        return name
