@@ -33,15 +33,50 @@ from smsdesk.web.ui.settings_form import (
     typed_view,
 )
 
+
+def N_(text: str) -> str:
+    """Marks a text for the catalogue; translated where it is shown."""
+    return text
+
+
 router = APIRouter(include_in_schema=False)
 PATH = "/preferences/general/sms"
 FINAL = frozenset({"delivered", "undelivered", "failed", "expired", "cancelled"})
 
 
+# The settings models' patterns, as a person would say them (pydantic names the raw pattern).
+PATTERN_WORDS = {
+    "String should match pattern '^\\d*$'": N_("Use digits only."),
+    "String should match pattern '^(https?://[^\\s]+)?$'": N_(
+        "Enter a web address starting with http:// or https://, without spaces, or leave it empty."
+    ),
+    "String should match pattern '^(AC[0-9a-fA-F]{32})?$'": N_(
+        "Enter AC followed by 32 hexadecimal characters (0-9, a-f), or leave it empty."
+    ),
+    "String should match pattern '^(SK[0-9a-fA-F]{32})?$'": N_(
+        "Enter SK followed by 32 hexadecimal characters (0-9, a-f), or leave it empty."
+    ),
+    "String should match pattern '^(MG[0-9a-fA-F]{32})?$'": N_(
+        "Enter MG followed by 32 hexadecimal characters (0-9, a-f), or leave it empty."
+    ),
+    "String should match pattern '^[\\w\\-, ]*$'": N_(
+        "Use only letters, digits, underscores (_), hyphens (-), commas and spaces."
+    ),
+    "String should match pattern '^[A-Za-z0-9_.\\-]*$'": N_(
+        "Use only letters A-Z, digits, underscores (_), dots and hyphens (-)."
+    ),
+    "String should match pattern '^[^\\s/]*$'": N_("Use no spaces and no slashes (/)."),
+    "String should match pattern '^([^@\\s]+@[^@\\s]+\\.[^@\\s]+)?$'": N_(
+        "Enter a valid e-mail address, such as name@example.com, or leave it empty."
+    ),
+}
+
+
 def _errors_by_field(exc: ConfigurationInvalid, gettext: Any) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for error in exc.errors:
-        errors.setdefault(error.field, []).append(translate_error(error.message, gettext))
+        message = PATTERN_WORDS.get(error.message, error.message)
+        errors.setdefault(error.field, []).append(translate_error(message, gettext))
     return errors
 
 
