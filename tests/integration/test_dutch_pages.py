@@ -203,6 +203,7 @@ async def realistic_data(h: Harness) -> dict[str, str]:
     assert opted.status_code in (200, 201), opted.text
     request = await h.receive("+31611122233", "HULP mijn pakket is niet gekomen")
     stray = await h.receive("+31699988877", "Hallo, wie is dit?")
+    await h.receive("+31611122244", "HULP")  # no text: the request is titled by its number
     return {
         "message_id": refused,
         "template_id": str(template.json()["id"]),

@@ -4,7 +4,7 @@ own words quoted as theirs, and reported codes explained."""
 from __future__ import annotations
 
 from smsdesk.web.ui.i18n import translations
-from smsdesk.web.ui.timeline_words import code_meaning, detail_text
+from smsdesk.web.ui.timeline_words import code_meaning, detail_text, request_title
 
 DUTCH = translations("nl").gettext
 ENGLISH = translations("en").gettext
@@ -42,3 +42,10 @@ def test_delivery_codes_are_explained_in_words() -> None:
         == "niet verzonden: de ontvanger heeft zich voor sms afgemeld"
     )
     assert code_meaning("E123", DUTCH) is None and code_meaning(None, DUTCH) is None
+
+
+def test_a_title_made_from_an_empty_sms_is_translated() -> None:
+    """ "SMS from +316..." reads "Sms van +316..." on a Dutch page; other titles stay as typed."""
+    assert request_title("SMS from +31612345678", DUTCH) == "Sms van +31612345678"
+    assert request_title("SMS from +31612345678", ENGLISH) == "SMS from +31612345678"
+    assert request_title("Mijn pakket", DUTCH) == "Mijn pakket"

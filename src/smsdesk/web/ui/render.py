@@ -20,7 +20,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from smsdesk.store.users import WebSession
 from smsdesk.web.ui.i18n import LANGUAGES, translations
 from smsdesk.web.ui.session import CSRF_FIELD, page_language
-from smsdesk.web.ui.timeline_words import code_meaning, detail_text, module_title
+from smsdesk.web.ui.timeline_words import (
+    code_meaning,
+    detail_text,
+    module_title,
+    request_title,
+)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -108,6 +113,7 @@ def page_context(request: Request, session: WebSession | None) -> dict[str, Any]
         "detail_text": lambda detail: detail_text(detail, t.gettext),
         "code_meaning": lambda code: code_meaning(code, t.gettext),
         "module_title": lambda name: module_title(name, t.gettext),
+        "request_title": lambda title: request_title(title, t.gettext),
         **_formatters(language, zone),
     }
 

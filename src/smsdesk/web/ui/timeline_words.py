@@ -124,3 +124,14 @@ def module_title(name: str | None, gettext: Gettext) -> str:
         return gettext(get_module(name).title)
     except UnknownModule:
         return name
+
+
+_FROM_NUMBER = re.compile(r"SMS from (\+?[0-9]+)\Z")
+
+
+def request_title(title: str | None, gettext: Gettext) -> str:
+    """A request's title; one made from an SMS without text ("SMS from +31...") translated."""
+    found = _FROM_NUMBER.match(title or "")
+    if found is None:
+        return title or ""
+    return gettext(N_("SMS from {number}")).replace("{number}", found.group(1))
