@@ -21,6 +21,12 @@
     document.querySelectorAll("#module-descriptions li").forEach(function (item) {
       item.hidden = item.getAttribute("data-module") !== name;
     });
+    // A module with its own SMS endpoint field: the mailbox's is not shown beside it.
+    var mailboxEndpoint = document.getElementById("mailbox-endpoint");
+    if (mailboxEndpoint) {
+      var own = (mailboxEndpoint.getAttribute("data-unless-modules") || "").split(" ");
+      mailboxEndpoint.hidden = own.indexOf(name) >= 0;
+    }
   }
 
   function clearLiveErrors(form) {
@@ -134,6 +140,13 @@
           }
           var statusLine = line(block, fill(box.dataset.status, { status: message.status_label }),
             "data-test-status", message.status);
+          var recipient = line(block, fill(box.dataset.sentTo, { number: message.recipient }) + " ",
+            "data-test-recipient", "");
+          var link = document.createElement("a");
+          link.href = "/messages/" + encodeURIComponent(message.id);
+          link.textContent = box.dataset.openMessage;
+          link.setAttribute("data-test-message", "");
+          recipient.appendChild(link);
           if (!message.final) {
             follow(box, statusLine, message.id, csrf, 0);
           }

@@ -167,6 +167,9 @@ class SettingsForm:
     selected_module: str
     errors: dict[str, list[str]]
     unplaced_errors: list[str]  # errors of no shown field (kept, never dropped)
+    # Modules with an SMS endpoint field of their own: with one of them chosen, the mailbox's
+    # SMS endpoint is not shown (one endpoint field on the screen, never two).
+    own_endpoint_modules: list[str] = field(default_factory=list)
 
     def all_fields(self) -> list[FormField]:
         return [
@@ -223,6 +226,9 @@ def build_form(
         selected_module=module_field.value,
         errors=dict(errors or {}),
         unplaced_errors=[],
+        own_endpoint_modules=[
+            m.name for m in all_modules() if "sms_endpoint" in m.settings_model.model_fields
+        ],
     )
     placed: set[str] = set()
     for f in form.all_fields():

@@ -153,6 +153,7 @@ async def save(request: Request, session: WebSession = Depends(admin_session)) -
 def _status_view(row: Any, gettext: Any) -> dict[str, Any]:
     return {
         "id": row.id,
+        "recipient": row.recipient,  # the number as normalised and sent
         "status": row.status,
         "status_label": gettext(row.status),
         "final": row.status in FINAL,
