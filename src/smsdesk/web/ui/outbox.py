@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -43,8 +43,15 @@ from smsdesk.store.outbox_admin import (
 from smsdesk.store.users import WebSession
 from smsdesk.web.actors import user_actor
 from smsdesk.web.auth import service_of
+from smsdesk.web.ui.i18n import translations
 from smsdesk.web.ui.render import SECURITY_HEADERS, render
-from smsdesk.web.ui.session import Forbidden, form_with_csrf, page_session, safe_next
+from smsdesk.web.ui.session import (
+    Forbidden,
+    form_with_csrf,
+    page_language,
+    page_session,
+    safe_next,
+)
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -221,6 +228,24 @@ CSV_COLUMNS = (
     "segments",
     "text",
 )
+# The header line in a language other than English (English keeps the column keys).
+CSV_LABELS = {
+    "id": N_("Message ID"),
+    "created_at": N_("Created"),
+    "status": N_("Status"),
+    "module": N_("Module"),
+    "to": N_("Recipient"),
+    "sender": N_("Sender"),
+    "priority": N_("SMS priority"),
+    "attempts": N_("Attempts"),
+    "next_attempt_at": N_("Next attempt"),
+    "status_code": N_("Provider code"),
+    "error": N_("Reason"),
+    "provider_message_id": N_("Provider's message ID"),
+    "encoding": N_("Encoding"),
+    "segments": N_("SMS parts"),
+    "text": N_("Message text"),
+}
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -252,12 +277,12 @@ def _csv_row(row: Any) -> list[str]:
     return [csv_cell(value) for value in values]
 
 
-def csv_lines(rows: Iterator[Any]) -> Iterator[str]:
+def csv_lines(rows: Iterator[Any], header: Sequence[str] = CSV_COLUMNS) -> Iterator[str]:
     """The export: a byte-order mark (for spreadsheets), a header, then a line per message."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
     buffer.write("\ufeff")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(header)
     for count, row in enumerate(rows, 1):
         writer.writerow(_csv_row(row))
         if count % 200 == 0:
@@ -265,6 +290,14 @@ def csv_lines(rows: Iterator[Any]) -> Iterator[str]:
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def _csv_header(request: Request, session: WebSession) -> Sequence[str]:
+    language = page_language(request, session)
+    if language == "en":
+        return CSV_COLUMNS
+    gettext = translations(language).gettext
+    return [gettext(CSV_LABELS[column]) for column in CSV_COLUMNS]
 
 
 @router.get("/outbox.csv")
@@ -278,7 +311,7 @@ async def outbox_csv(request: Request, session: WebSession = Depends(page_sessio
         "Content-Disposition": f'attachment; filename="smsdesk-outbox-{stamp}.csv"',
     }
     return StreamingResponse(
-        csv_lines(iter_messages(service.engine, filters.search)),
+        csv_lines(iter_messages(service.engine, filters.search), _csv_header(request, session)),
         media_type="text/csv; charset=utf-8",
         headers=headers,
     )
