@@ -135,8 +135,23 @@
             line(block, fill(box.dataset.accepted, { id: message.provider_message_id || "–" }),
               "data-test-outcome", "accepted");
           } else {
-            var reason = [result.error_code, result.error_message].filter(Boolean).join(" ");
-            line(block, fill(box.dataset.refused, { error: reason }), "data-test-outcome", "refused");
+            // The provider's own words are quoted as theirs, after our sentence.
+            var refusedLine = line(block, fill(box.dataset.refused, { error: "" }),
+              "data-test-outcome", "refused");
+            if (result.error_code) {
+              var code = document.createElement("code");
+              code.textContent = result.error_code;
+              refusedLine.appendChild(code);
+              refusedLine.appendChild(document.createTextNode(" "));
+            }
+            if (result.error_message) {
+              var quoted = document.createElement("q");
+              quoted.lang = "en";
+              quoted.setAttribute("data-user-text", "");
+              quoted.className = "provider-text";
+              quoted.textContent = result.error_message;
+              refusedLine.appendChild(quoted);
+            }
           }
           var statusLine = line(block, fill(box.dataset.status, { status: message.status_label }),
             "data-test-status", message.status);
