@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 from playwright.sync_api import Browser, Page, expect
 
 import smsdesk.web.ui
+from tests.integration.test_dutch_pages import english_sentences
 from tests.support.processes import Processes, smsdesk_command, smsdesk_env
 
 PASSWORD = "correct horse battery staple"
@@ -82,29 +83,29 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         assert key, server.output()
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=server.url, headers=headers, timeout=10) as api:
-            settings = {"default_country_code": "+31", "inbound": {"sms_endpoint": "HELP"}}
+            settings = {"default_country_code": "+31", "inbound": {"sms_endpoint": "HULP"}}
             assert api.put("/api/v1/settings", json=settings).status_code == 200
-            assert api.post("/api/v1/groups", json={"name": "Customer service"}).status_code == 201
+            assert api.post("/api/v1/groups", json={"name": "Klantenservice"}).status_code == 201
             template = api.post(
                 "/api/v1/templates",
                 json={
-                    "name": "Parcel on its way",
-                    "language": "en",
-                    "body": "Hello {customer.name}, order {prompt:order number} left today.",
+                    "name": "Pakket onderweg",
+                    "language": "nl",
+                    "body": "Hallo {customer.name}, bestelling {prompt:bestelnummer} is verzonden.",
                 },
             )
             assert template.status_code == 201, template.text
             sent = api.post(
                 "/api/v1/messages",
-                json={"to": "+31612345678", "text": "Your parcel arrives tomorrow " * 6},
+                json={"to": "+31612345678", "text": "Uw pakket komt morgen " * 6},
             )
             assert sent.status_code == 201, sent.text
             opted = api.post("/api/v1/opt-outs", json={"number": "+31655544433"})
             assert opted.status_code in (200, 201), opted.text
             request = _inbound(
-                api, "+31611122233", "HELP my parcel with a very long reference " * 4
+                api, "+31611122233", "HULP mijn pakket met een heel lang kenmerk " * 4
             )
-            stray = _inbound(api, "+31699988877", "Somethingwithoutanyspacesatall" * 5)
+            stray = _inbound(api, "+31699988877", "Ietszonderspatiesertussen" * 5)
             ids = {
                 "message_id": str(sent.json()["id"]),
                 "template_id": str(template.json()["id"]),
@@ -150,13 +151,15 @@ _OVERFLOWING = """(limit) => Array.from(document.querySelectorAll('body *'))
 
 @pytest.mark.parametrize(("user", "locale"), [("admin", "en-GB"), ("beheer", "nl-NL")])
 def test_every_screen_fits_390_px(site: Site, browser: Browser, user: str, locale: str) -> None:
-    """Logged in on a phone, each screen (the login page first) is at most 390 px wide."""
+    """Logged in on a phone, each screen (the login page first) is at most 390 px wide; in
+    Dutch, the page as the browser shows it (after its scripts ran) holds no English."""
     context = browser.new_context(locale=locale, viewport={"width": PHONE, "height": 800})
     context.set_default_timeout(15_000)
     page = context.new_page()
     try:
         page.goto(site.url + "/login")
         too_wide: dict[str, object] = {"/login": _width(page)} if _width(page) > PHONE else {}
+        english: dict[str, list[str]] = {}
         page.fill("#username", user)
         page.fill("#password", PASSWORD)
         page.click("#login")
@@ -168,6 +171,9 @@ def test_every_screen_fits_390_px(site: Site, browser: Browser, user: str, local
             assert response is not None and response.ok, f"{path}: {response and response.status}"
             if _width(page) > PHONE:
                 too_wide[path] = (_width(page), page.evaluate(_OVERFLOWING, PHONE))
+            if locale.startswith("nl") and (found := english_sentences(page.content())):
+                english[path] = found
         assert not too_wide, f"wider than {PHONE} px: {too_wide}"
+        assert not english, f"English on Dutch pages, as the browser shows them: {english}"
     finally:
         context.close()
