@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import httpx
+from babel.dates import format_date
 
 from smsdesk.web.ui.render import format_moment
 from tests.support.harness import Harness
@@ -43,3 +45,16 @@ async def test_the_browsers_zone_is_used_until_the_user_chooses_one(
     harness.service.users.set_contact("admin", {"time_zone": None})
     admin.cookies.set("smsdesk_tz", "Not/AZone")
     assert created_shown((await admin.get(address)).text).endswith(" UTC")
+
+
+async def test_the_dashboards_days_are_the_users_days(
+    harness: Harness, admin: httpx.AsyncClient
+) -> None:
+    """The per-day chart ends with today where the user is: Pacific/Kiritimati (UTC+14) and
+    Pacific/Pago_Pago (UTC-11) are never on the same date."""
+    for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):
+        harness.service.users.set_contact("admin", {"time_zone": zone})
+        page = (await admin.get("/dashboard?days=7")).text
+        labels = re.findall(r'<text class="chart-label"[^>]*>([^<]*)</text>', page)
+        today = datetime.now(ZoneInfo(zone)).date()
+        assert labels[-1] == format_date(today, "d MMM", locale="en"), (zone, labels)

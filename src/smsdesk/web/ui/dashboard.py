@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import tzinfo
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
@@ -23,17 +25,20 @@ from smsdesk.web.ui.charts import (
     stacked_bar_chart,
 )
 from smsdesk.web.ui.i18n import translations
-from smsdesk.web.ui.render import render
+from smsdesk.web.ui.render import page_time_zone, render
 from smsdesk.web.ui.session import page_language, page_session
 
 router = APIRouter(include_in_schema=False)
 PERIODS = (7, 14, 30, 90)
 
 
-def _stats(request: Request, days: int) -> DashboardStats:
+def _stats(request: Request, days: int, zone: tzinfo) -> DashboardStats:
+    """The figures per calendar day of the user's time zone."""
     service = service_of(request)
     with service.engine.connect() as conn:
-        return dashboard_stats(conn, now=service.clock(), days=days)
+        return dashboard_stats(
+            conn, now=service.clock(), days=days, tz=zone if isinstance(zone, ZoneInfo) else "UTC"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +110,7 @@ async def dashboard(
     session: WebSession = Depends(page_session),
 ) -> Response:
     days = days if days in PERIODS else 14
-    stats = await run_in_threadpool(_stats, request, days)
+    stats = await run_in_threadpool(_stats, request, days, page_time_zone(request, session))
     retention = await run_in_threadpool(_retention, request)
     language = page_language(request, session)
     charts = _charts(stats, language)
