@@ -162,6 +162,7 @@ def choices() -> dict[str, Any]:
     return {
         "statuses": list(STATUS_NAMES),
         "modules": [module.name for module in all_modules()],
+        "module_labels": {module.name: module.title for module in all_modules()},
         "priorities": PRIORITY_NAMES,
     }
 
