@@ -2,8 +2,8 @@
 
 The walk visits every screen the web interface's routers serve (path parameters filled with
 real rows), as a Dutch administrator, after delivered, refused and failed messages, a request
-with a conversation, an unrecognised SMS, a group with an out-of-hours answer, a template, an
-opt-out and audit entries exist. Visible text (and placeholders, labels for assistive
+that arrived out of hours with its automatic answer, an unrecognised SMS, a group, a
+template, an opt-out and audit entries exist. Visible text (and placeholders, labels for assistive
 technology and confirmation questions) is split into sentences; one holding an English
 function word fails the test. What users typed and customers wrote is in Dutch here; words
 that are not ours (a provider's answer) carry `lang="en"`, and `<code>` holds identifiers:
@@ -15,8 +15,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -190,10 +192,17 @@ async def realistic_data(h: Harness) -> dict[str, str]:
     assert group.status_code == 201, group.text
     closed = await h.client.patch(
         f"/api/v1/groups/{group.json()['id']}",
-        json={"out_of_hours_reply": "Wij zijn gesloten; morgen weer open."},
+        json={
+            "out_of_hours_reply": "Wij zijn gesloten; morgen weer open.",
+            "time_zone": "Europe/Amsterdam",
+            "hours": {"mon": ["09:00-17:00"]},
+            "holidays": [datetime.now(ZoneInfo("Europe/Amsterdam")).date().isoformat()],
+        },
         headers=h.headers,
     )
     assert closed.status_code == 200, closed.text
+    rule = {"kind": "endpoint_code", "value": "HULP", "group": "Klantenservice"}
+    assert (await h.post("/api/v1/routing-rules", rule)).status_code == 201
     template = await h.post(
         "/api/v1/templates",
         {"name": "Pakket onderweg", "language": "nl", "body": "Hallo {customer.name}, tot morgen."},
@@ -235,6 +244,8 @@ async def test_every_screen_reads_in_dutch(harness: Harness) -> None:
         for path in [*paths, f"/messages/{ids['message_id']}"]:
             page = await browser.get(path)
             assert page.status_code == 200, f"{path}: {page.status_code}"
+            if path == f"/requests/{ids['request_id']}":
+                assert "out-of-hours-badge" in page.text  # the data is realistic
             if found := english_sentences(page.text):
                 english[path] = found
     assert not english, "English on Dutch pages:\n" + "\n".join(
