@@ -59,6 +59,15 @@ TEMPLATES: tuple[str, ...] = (
     "The numbers belong to different customers: {names}.",
     "{phone} is not a number of customer {customer}.",
     "{phone} is the customer's only number; add another first or delete the customer.",
+    # outbox/accept.py and domain/phone.py: a message or reply that cannot be sent
+    "The sender '{sender}' is not a mobile number that can be answered: {reason}",
+    "The scheduled time is {when}; give a time from now up to 35 days ahead (up to 5 minutes "
+    "in the past counts as now), or leave it out to send now.",
+    "Priority {priority} does not exist; use 1 (fastest), 2 or 3.",
+    "Validity {validity} is out of range; give more than 0 and at most 336 hours (14 days), "
+    "or leave it out for the configured validity.",
+    "The module {module} cannot send in this version of smsdesk; choose another module in the "
+    "SMS configuration.",
     # pydantic, for the field types the settings models use
     "String should have at most {max_length} characters",
     "String should have at most {max_length} character",
