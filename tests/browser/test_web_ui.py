@@ -225,7 +225,7 @@ def test_a_reply_counts_segments_and_offers_gsm_characters(page: Page, site: Sit
 
     page.on("dialog", refuse)
     log_in(page, site, "agent", "/requests")
-    page.locator("a[href^='/requests/']").first.click()
+    page.locator("td a[href^='/requests/']").first.click()
     expect(page.locator(".bubble.inbound").first).to_contain_text("<script>alert(1)</script>")
 
     reply = page.locator("textarea[name=text]")
