@@ -49,3 +49,23 @@ async def test_a_send_test_shows_the_normalised_number_and_links_to_the_message(
     await harness.wait_for(found.group(1), "delivered")
     outbox = (await admin.get("/outbox?status=delivered")).text
     assert "data-test-message>Test message<" in outbox
+
+
+async def test_test_messages_are_left_out_of_the_dashboards_figures(
+    harness: Harness, admin: httpx.AsyncClient
+) -> None:
+    """A Send test is not counted as sent or delivered; the dashboard says it left it out."""
+    form = general(
+        module="simulator",
+        test_to="+31612345678",
+        test_text="Test",
+        **{"module_settings.simulator.report_delay": "0.02"},
+    )
+    answer = await post(admin, f"{PATH}/test", form)
+    found = re.search(r'<a href="/messages/(\w+)" data-test-message>', answer.text)
+    assert found
+    await harness.wait_for(found.group(1), "delivered")
+    page = (await admin.get("/dashboard?days=7")).text
+    assert re.search(r'id="figure-sent"><div class="value">0<', page)
+    assert "Of 0 messages made in this period" in page
+    assert "1 test message is not counted." in page
