@@ -35,7 +35,11 @@ class Cluster:
 
 def _create_user(env: dict[str, str], name: str, role: str, language: str = "en") -> None:
     subprocess.run(
-        [*smsdesk_command(), "users", "create", name, "--role", role, "--password-stdin"],
+        [
+            *smsdesk_command(),
+            *("users", "create", name, "--role", role, "--language", language),
+            "--password-stdin",
+        ],
         input=PASSWORD + "\n",
         env=env,
         check=True,
@@ -51,6 +55,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     env = smsdesk_env(data_dir=root / "data")
     for name in ("anna", "bram"):
         _create_user(env, name, "agent")
+    _create_user(env, "cor", "agent", "nl")
     _create_user(env, "admin", "admin")
     processes = Processes(root)
     try:
@@ -124,6 +129,77 @@ def receive(cluster: Cluster, text: str, sender: str = CUSTOMER) -> None:
         "/api/v1/inbound", json={"from": sender, "to": "+3197010", "text": text}
     )
     assert answer.status_code in (200, 202), answer.text
+
+
+def request_of(cluster: Cluster, text: str, sender: str) -> str:
+    """The request an SMS from `sender` opened (waits until it is processed)."""
+    answer = cluster.api.post(
+        "/api/v1/inbound", json={"from": sender, "to": "+3197010", "text": text}
+    )
+    assert answer.status_code in (200, 202), answer.text
+    inbound_id = answer.json()["id"]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = cluster.api.get(f"/api/v1/inbound/{inbound_id}").json()
+        if found.get("request_id"):
+            return str(found["request_id"])
+        time.sleep(0.05)
+    raise AssertionError(f"no request for inbound {inbound_id}: {found}")
+
+
+def test_two_agents_see_a_reply_and_its_delivery_tick_without_reloading(
+    cluster: Cluster, pages: Any
+) -> None:
+    """Anna replies on one process; her reply is confirmed in place, Cor (in Dutch, on the
+    other process) sees it appear, and both see its tick turn to delivered; the customer's
+    answer then appears for both."""
+    sender = "+31611122233"
+    request_id = request_of(cluster, "HELP my parcel never came", sender)
+    path = f"/requests/{request_id}"
+    anna, cor = pages(), pages("nl-NL")
+    log_in(anna, cluster.first, "anna", path)
+    log_in(cor, cluster.second, "cor", path)
+    for page in (anna, cor):
+        wait_live(page)
+        mark(page)
+
+    anna.fill("#reply-text", "We are sending a new parcel today")
+    anna.click("#send-reply")
+    for page in (anna, cor):
+        reply = page.locator("#conversation .bubble.outbound").last
+        expect(reply).to_contain_text("We are sending a new parcel today", timeout=5_000)
+        expect(reply.locator(".tick")).to_have_attribute("data-status", "delivered", timeout=10_000)
+    expect(anna.locator("#reply-text")).to_have_value("")
+    expect(anna.locator("#conversation .tick[data-status=delivered]").last).to_contain_text(
+        "SMS delivered"
+    )
+    expect(cor.locator("#conversation .tick[data-status=delivered]").last).to_contain_text(
+        "Sms afgeleverd"
+    )
+    assert anna.locator("#conversation .tick svg").count() >= 1
+
+    receive(cluster, "Thanks, it arrived", sender=sender)
+    for page in (anna, cor):
+        expect(page.locator("#conversation .bubble.inbound").last).to_contain_text(
+            "Thanks, it arrived", timeout=5_000
+        )
+        assert not_reloaded(page)
+
+
+def test_a_refused_reply_keeps_the_text_and_shows_why_in_place(
+    cluster: Cluster, pages: Any
+) -> None:
+    """A reply the server refuses shows the reason beside the box, without a reload."""
+    request_id = request_of(cluster, "HELP question", "+31611122244")
+    page = pages()
+    log_in(page, cluster.first, "anna", f"/requests/{request_id}")
+    wait_live(page)
+    mark(page)
+    page.fill("#reply-text", "x" * 2000)
+    page.click("#send-reply")
+    expect(page.locator("#reply-error")).to_be_visible(timeout=5_000)
+    expect(page.locator("#reply-text")).to_have_value("x" * 2000)
+    assert not_reloaded(page)
 
 
 def test_the_outbox_and_a_timeline_follow_a_message_sent_through_another_process(

@@ -166,7 +166,7 @@
 
   // A form marked data-live-submit is posted in the background. Accepted, the page's live
   // parts are reloaded from the answer and the form is emptied; refused, the reasons of the
-  // answer (its role=alert elements in the form's section) replace those shown, and what was
+  // answer (the role=alert children of the form's section) replace those shown, and what was
   // typed stays. Without scripts the form posts as usual.
   function section(form) {
     var holder = form.parentNode;
@@ -182,8 +182,8 @@
     if (!fresh) {
       return false;
     }
-    holder.querySelectorAll("[role=alert]").forEach(function (old) { old.remove(); });
-    fresh.querySelectorAll("[role=alert]").forEach(function (alert) {
+    holder.querySelectorAll(":scope > [role=alert]").forEach(function (old) { old.remove(); });
+    fresh.querySelectorAll(":scope > [role=alert]").forEach(function (alert) {
       form.parentNode.insertBefore(document.importNode(alert, true), form);
     });
     return true;
@@ -192,10 +192,10 @@
   function accepted(form, html) {
     var holder = section(form);
     if (holder) {
-      holder.querySelectorAll("[role=alert]").forEach(function (old) { old.remove(); });
+      holder.querySelectorAll(":scope > [role=alert]").forEach(function (old) { old.remove(); });
     }
-    form.reset();
-    form.querySelectorAll("textarea, input").forEach(function (field) {
+    form.querySelectorAll("textarea").forEach(function (field) {
+      field.value = "";
       field.removeAttribute("aria-invalid");
       field.dispatchEvent(new Event("input", { bubbles: true }));
     });
