@@ -20,6 +20,7 @@ from smsdesk import metrics
 from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.message import Status, check_cancel, check_resend
+from smsdesk.domain.templating import MissingVariable
 from smsdesk.outbox.accept import NewMessage, prepare_message, refusals, schedule_notice
 from smsdesk.service import Service
 from smsdesk.store import messages as repo
@@ -33,6 +34,7 @@ from smsdesk.web.api.schemas import (
     event_out,
     message_out,
 )
+from smsdesk.web.api.templates import missing_variable, text_for_recipient
 from smsdesk.web.auth import api_key, service_of
 from smsdesk.web.errors import ApiError, error_body
 from smsdesk.web.jsonresponse import Json
@@ -40,10 +42,14 @@ from smsdesk.web.jsonresponse import Json
 router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
 
 
-def _new_message(item: SendMessage) -> NewMessage:
+def _new_message(item: SendMessage, service: Service) -> NewMessage:
+    """The message to prepare; a template is rendered for the recipient first."""
+    text = item.text
+    if item.template is not None:
+        text = text_for_recipient(service, item.to, item.template, item.language, item.variables)
     return NewMessage(
         to=item.to,
-        text=item.text,
+        text=text or "",
         sender=item.sender,
         priority=item.priority,
         module=item.module,
@@ -51,6 +57,17 @@ def _new_message(item: SendMessage) -> NewMessage:
         reference=item.reference,
         scheduled_at=item.scheduled_at.timestamp() if item.scheduled_at else None,
     )
+
+
+def _new_messages(items: list[SendMessage], service: Service) -> list[NewMessage | DomainError]:
+    """Each item's message, or why its template could not be rendered."""
+    built: list[NewMessage | DomainError] = []
+    for item in items:
+        try:
+            built.append(_new_message(item, service))
+        except DomainError as exc:
+            built.append(exc)
+    return built
 
 
 def _check_transactional(key: ApiKey, wanted: bool) -> None:
@@ -169,7 +186,10 @@ async def send_message(
         return replay
     _check_transactional(key, item.transactional)
     config = service.settings.load()
-    wanted = _new_message(item)
+    try:
+        wanted = await run_in_threadpool(_new_message, item, service)
+    except MissingVariable as exc:
+        raise missing_variable(exc) from None
     row = prepare_message(
         wanted,
         config,
@@ -205,8 +225,11 @@ async def send_batch(
     _check_transactional(key, any(item.transactional for item in items))
     prepared: list[dict[str, Any] | DomainError] = []
     notices: dict[str, str] = {}
-    for item in items:
-        message = _new_message(item)
+    built = await run_in_threadpool(_new_messages, items, service)
+    for item, message in zip(items, built, strict=True):
+        if isinstance(message, DomainError):
+            prepared.append(message)
+            continue
         try:
             row = prepare_message(
                 message, config, now, api_key_id=key.id, transactional=item.transactional

@@ -6,7 +6,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails
 
 from smsdesk.domain.times import iso
 
@@ -39,11 +40,30 @@ class SendMessage(BaseModel):
         description="Mobile number; without country code the default country code is added.",
         examples=["+31612345678"],
     )
-    text: str = Field(
-        ...,
+    text: str | None = Field(
+        None,
         max_length=10_000,
         description="The message; longer than one SMS is "
-        "sent in parts, up to the configured maximum.",
+        "sent in parts, up to the configured maximum. Give either text or template.",
+    )
+    template: str | None = Field(
+        None,
+        max_length=100,
+        description="A reply template's id or name, instead of text; {customer.number} is the "
+        "recipient, {customer.name} the customer holding that number.",
+        examples=["Order shipped"],
+    )
+    language: str | None = Field(
+        None,
+        max_length=10,
+        description="The language of a template given by name (default: the customer's, or "
+        "the only language it exists in).",
+    )
+    variables: dict[str, str] | None = Field(
+        None,
+        description="Answers to the template's prompts by their question, and values for its "
+        "variables (e.g. agent.name, request.id, customer.name).",
+        examples=[{"order number": "A-1042", "agent.name": "Sam"}],
     )
     sender: str | None = Field(None, max_length=20, description="Overrides the configured sender.")
     priority: Priority = Field(None, description="SMS priority: 1 (fastest), 2 or 3.")
@@ -65,6 +85,24 @@ class SendMessage(BaseModel):
         "admin keys and keys created with --transactional.",
     )
 
+    @model_validator(mode="after")
+    def _text_or_template(self) -> SendMessage:
+        check_text_or_template(self.text, self.template, self.language, self.variables)
+        return self
+
+
+def check_text_or_template(
+    text: str | None, template: str | None, language: str | None, variables: Any
+) -> None:
+    """A message has a text or a template; without either, `text` is the missing field."""
+    if text is None and template is None:
+        missing = InitErrorDetails(type="missing", loc=("text",), input=None)
+        raise ValidationError.from_exception_data("SendMessage", [missing])
+    if text is not None and template is not None:
+        raise ValueError("Give either 'text' or 'template', not both.")
+    if template is None and (language is not None or variables is not None):
+        raise ValueError("'language' and 'variables' go with 'template'.")
+
 
 class SendBatch(BaseModel):
     """Up to 1,000 messages: either a list of messages, or one text to a list of numbers."""
@@ -74,6 +112,9 @@ class SendBatch(BaseModel):
     messages: list[SendMessage] | None = Field(None, max_length=MAX_BATCH)
     to: list[str] | None = Field(None, max_length=MAX_BATCH)
     text: str | None = Field(None, max_length=10_000)
+    template: str | None = Field(None, max_length=100)
+    language: str | None = Field(None, max_length=10)
+    variables: dict[str, str] | None = None
     sender: str | None = Field(None, max_length=20)
     priority: Priority = None
     module: str | None = Field(None, max_length=40)
@@ -88,8 +129,10 @@ class SendBatch(BaseModel):
                 "Give either 'messages' (a list of messages) or 'to' (a list of "
                 "numbers) with 'text', not both or neither."
             )
-        if self.to is not None and self.text is None:
-            raise ValueError("'text' is required when 'to' is a list of numbers.")
+        if self.to is not None:
+            if self.text is None and self.template is None:
+                raise ValueError("'text' or 'template' is required with 'to'.")
+            check_text_or_template(self.text, self.template, self.language, self.variables)
         return self
 
     def items(self) -> list[SendMessage]:
@@ -98,7 +141,10 @@ class SendBatch(BaseModel):
         return [
             SendMessage(
                 to=number,
-                text=self.text or "",
+                text=self.text,
+                template=self.template,
+                language=self.language,
+                variables=self.variables,
                 sender=self.sender,
                 priority=self.priority,
                 module=self.module,
