@@ -178,9 +178,17 @@ def test_no_import_crosses_a_layer(rule: str) -> None:
     [
         ("smsdesk.domain.sms", "from smsdesk.providers.base import Provider", "the domain"),
         ("smsdesk.providers.cm", "from smsdesk.store import messages", "providers import"),
-        ("smsdesk.store.reports", "import smsdesk.providers.registry", "the store imports no provider"),
+        (
+            "smsdesk.store.reports",
+            "import smsdesk.providers.registry",
+            "the store imports no provider",
+        ),
         ("smsdesk.web.api.messages", "from sqlalchemy import select", "web and commands"),
-        ("smsdesk.commands.inbox", "from smsdesk.store.tables import inbound_messages", "only the store"),
+        (
+            "smsdesk.commands.inbox",
+            "from smsdesk.store.tables import inbound_messages",
+            "only the store",
+        ),
         ("smsdesk.outbox.reconcile", "import sqlalchemy as sa", "feature packages"),
         ("smsdesk.customers", "from smsdesk import service", "only the web app"),
         ("smsdesk.outbox.pool", "from ..inbound import pipeline", "the outbox does not"),

@@ -116,9 +116,7 @@ async def template_list(
 
 
 @router.get("/templates/new")
-async def template_new(
-    request: Request, session: WebSession = Depends(admin_session)
-) -> Response:
+async def template_new(request: Request, session: WebSession = Depends(admin_session)) -> Response:
     language = page_language(request, session)
     return _form_page(
         request, session, template_id=None, values={"name": "", "language": language, "body": ""}
@@ -270,4 +268,3 @@ async def picker_render(
             "characters": counted.units,
         }
     )
-
