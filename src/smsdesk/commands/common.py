@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 
@@ -66,6 +67,9 @@ def make_config(data_dir: Path | None, database_url: str | None, **extra: Any) -
 def open_service(data_dir: Path | None, database_url: str | None) -> Service:
     """A service on an up-to-date schema, for commands that work on the database directly."""
     service = Service(make_config(data_dir, database_url))
+    context = click.get_current_context(silent=True)
+    if context is not None:  # its database connections close when the command ends
+        context.call_on_close(service.close)
     service.upgrade()
     return service
 
