@@ -95,24 +95,11 @@ async def test_csv_export_holds_every_matching_entry_safely(any_db_harness: Harn
         assert [r["action"] for r in rows] == ["login.failed", "login.succeeded"]
         assert rows[1]["address"] == "10.0.0.1" and len(rows[0]["hash"]) == 64
         assert json.loads(rows[0]["details"])["username"] == "=HYPERLINK(1)"
-    quoted = (await h.get("/api/v1/audit.csv?actor=nobody")).text.splitlines()
-    assert quoted == [
-        ",".join(
-            [
-                "id",
-                "at",
-                "actor_kind",
-                "actor_id",
-                "actor_name",
-                "address",
-                "action",
-                "target_kind",
-                "target_id",
-                "details",
-                "hash",
-            ]
-        )
-    ]
+    # With nothing matching, the export is its header alone, naming the same columns.
+    columns = next(csv.reader(io.StringIO(answer.text)))
+    assert {"at", "actor_name", "address", "action", "target_id", "details", "hash"} <= set(columns)
+    empty = (await h.get("/api/v1/audit.csv?actor=nobody")).text.splitlines()
+    assert empty == [",".join(columns)]
 
 
 async def test_the_api_verifies_the_chain(any_db_harness: Harness) -> None:
