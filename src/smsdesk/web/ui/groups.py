@@ -14,6 +14,8 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk.conversations import business_hours, groups
+from smsdesk.domain.audit import Actor
+from smsdesk.service import Service
 from smsdesk.store import groups as group_store
 from smsdesk.store.users import WebSession
 from smsdesk.web.actors import user_actor
@@ -78,17 +80,19 @@ async def group_list(
     return await _page(request, session, notice=notice if notice in NOTICES else None)
 
 
+Work = Callable[[Service, Actor, dict[str, str]], object]
+
+
 async def _change(
-    request: Request,
-    session: WebSession,
-    where: str,
-    work: Callable[[dict[str, str]], object],
-    notice: str,
+    request: Request, session: WebSession, where: str, notice: str, work: Work
 ) -> Response:
-    """Run a change from a form; a refusal shows the page with the reason beside `where`."""
+    """Run a change from a form as the signed-in administrator; a refusal shows the page with
+    the reason beside `where`, a change done goes back to the list with `notice`."""
+    service = service_of(request)
+    actor = user_actor(request, session)
     form = await form_with_csrf(request, session)
     try:
-        await run_in_threadpool(work, form)
+        await run_in_threadpool(work, service, actor, form)
     except (groups.GroupProblem, business_hours.HoursProblem) as exc:
         gettext = translations(page_language(request, session)).gettext
         reason = str(gettext(exc.msgid)).format(**exc.params)
@@ -103,75 +107,60 @@ async def _change(
 # -- routing rules (before /groups/{group_id}, which would match "rules") ----------------------
 
 
+def _add_rule(service: Service, actor: Actor, form: dict[str, str]) -> None:
+    groups.add_rule(
+        service, actor, form.get("kind", ""), form.get("value", ""), form.get("group", "")
+    )
+
+
 @router.post("/groups/rules")
 async def rule_add(request: Request, session: WebSession = Depends(admin_session)) -> Response:
-    service = service_of(request)
-    actor = user_actor(request, session)
-
-    def work(form: dict[str, str]) -> None:
-        groups.add_rule(
-            service, actor, form.get("kind", ""), form.get("value", ""), form.get("group", "")
-        )
-
-    return await _change(request, session, "new-rule", work, "added")
+    return await _change(request, session, "new-rule", "added", _add_rule)
 
 
 @router.post("/groups/rules/{rule_id}/move")
 async def rule_move(
     request: Request, rule_id: str, session: WebSession = Depends(admin_session)
 ) -> Response:
-    service = service_of(request)
-    actor = user_actor(request, session)
-
-    def work(form: dict[str, str]) -> None:
+    def work(service: Service, actor: Actor, form: dict[str, str]) -> None:
         groups.move_rule(service, actor, rule_id, -1 if form.get("step") == "up" else 1)
 
-    return await _change(request, session, f"rule-{rule_id}", work, "saved")
+    return await _change(request, session, f"rule-{rule_id}", "saved", work)
 
 
 @router.post("/groups/rules/{rule_id}/delete")
 async def rule_delete(
     request: Request, rule_id: str, session: WebSession = Depends(admin_session)
 ) -> Response:
-    service = service_of(request)
-    actor = user_actor(request, session)
-    return await _change(
-        request,
-        session,
-        f"rule-{rule_id}",
-        lambda _form: groups.delete_rule(service, actor, rule_id),
-        "deleted",
-    )
+    def work(service: Service, actor: Actor, _form: dict[str, str]) -> None:
+        groups.delete_rule(service, actor, rule_id)
+
+    return await _change(request, session, f"rule-{rule_id}", "deleted", work)
 
 
 # -- groups and members ------------------------------------------------------------------------
 
 
+def _add_group(service: Service, actor: Actor, form: dict[str, str]) -> None:
+    groups.create_group(
+        service,
+        actor,
+        form.get("name", ""),
+        form.get("description", ""),
+        form.get("round_robin") == "on",
+    )
+
+
 @router.post("/groups")
 async def group_add(request: Request, session: WebSession = Depends(admin_session)) -> Response:
-    service = service_of(request)
-    actor = user_actor(request, session)
-
-    def work(form: dict[str, str]) -> None:
-        groups.create_group(
-            service,
-            actor,
-            form.get("name", ""),
-            form.get("description", ""),
-            form.get("round_robin") == "on",
-        )
-
-    return await _change(request, session, "new-group", work, "added")
+    return await _change(request, session, "new-group", "added", _add_group)
 
 
 @router.post("/groups/{group_id}")
 async def group_save(
     request: Request, group_id: str, session: WebSession = Depends(admin_session)
 ) -> Response:
-    service = service_of(request)
-    actor = user_actor(request, session)
-
-    def work(form: dict[str, str]) -> None:
+    def work(service: Service, actor: Actor, form: dict[str, str]) -> None:
         groups.change_group(
             service,
             actor,
@@ -181,17 +170,14 @@ async def group_save(
             round_robin=form.get("round_robin") == "on",
         )
 
-    return await _change(request, session, f"group-{group_id}", work, "saved")
+    return await _change(request, session, f"group-{group_id}", "saved", work)
 
 
 @router.post("/groups/{group_id}/hours")
 async def group_hours_save(
     request: Request, group_id: str, session: WebSession = Depends(admin_session)
 ) -> Response:
-    service = service_of(request)
-    actor = user_actor(request, session)
-
-    def work(form: dict[str, str]) -> None:
+    def work(service: Service, actor: Actor, form: dict[str, str]) -> None:
         business_hours.set_hours(
             service,
             actor,
@@ -202,50 +188,37 @@ async def group_hours_save(
             reply=form.get("out_of_hours_reply", ""),
         )
 
-    return await _change(request, session, f"hours-{group_id}", work, "saved")
+    return await _change(request, session, f"hours-{group_id}", "saved", work)
 
 
 @router.post("/groups/{group_id}/delete")
 async def group_delete(
     request: Request, group_id: str, session: WebSession = Depends(admin_session)
 ) -> Response:
-    service = service_of(request)
-    actor = user_actor(request, session)
-    return await _change(
-        request,
-        session,
-        f"group-{group_id}",
-        lambda _form: groups.delete_group(service, actor, group_id),
-        "deleted",
-    )
+    def work(service: Service, actor: Actor, _form: dict[str, str]) -> None:
+        groups.delete_group(service, actor, group_id)
+
+    return await _change(request, session, f"group-{group_id}", "deleted", work)
 
 
 @router.post("/groups/{group_id}/members")
 async def member_add(
     request: Request, group_id: str, session: WebSession = Depends(admin_session)
 ) -> Response:
-    service = service_of(request)
-    actor = user_actor(request, session)
-
-    def work(form: dict[str, str]) -> None:
+    def work(service: Service, actor: Actor, form: dict[str, str]) -> None:
         wanted = form.get("user_id", "")
         if not wanted.isdigit():
             raise groups.GroupProblem("Choose a user to add.", field="user")
         groups.add_member(service, actor, group_id, int(wanted))
 
-    return await _change(request, session, f"group-{group_id}", work, "saved")
+    return await _change(request, session, f"group-{group_id}", "saved", work)
 
 
 @router.post("/groups/{group_id}/members/{user_id}/remove")
 async def member_remove(
     request: Request, group_id: str, user_id: int, session: WebSession = Depends(admin_session)
 ) -> Response:
-    service = service_of(request)
-    actor = user_actor(request, session)
-    return await _change(
-        request,
-        session,
-        f"group-{group_id}",
-        lambda _form: groups.remove_member(service, actor, group_id, user_id),
-        "saved",
-    )
+    def work(service: Service, actor: Actor, _form: dict[str, str]) -> None:
+        groups.remove_member(service, actor, group_id, user_id)
+
+    return await _change(request, session, f"group-{group_id}", "saved", work)
