@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.markup import escape
@@ -32,13 +34,24 @@ RoundRobin = Annotated[
 ]
 
 
-def _problem(exc: Exception) -> None:
+def _problem(exc: Exception) -> NoReturn:
     if isinstance(exc, DomainError):
         fail(escape(exc.message))
     fail(escape(getattr(exc, "message", str(exc))))
+    raise typer.Exit(1)
 
 
 _ERRORS = (DomainError, groups.GroupNotFound)
+T = TypeVar("T")
+
+
+def _run(data_dir: Path | None, database_url: str | None, work: Callable[[Service, Actor], T]) -> T:
+    """`work` done by the command line on the database; a refusal ends the command with it."""
+    service = open_service(data_dir, database_url)
+    try:
+        return work(service, Actor.cli())
+    except _ERRORS as exc:
+        _problem(exc)
 
 
 @app.command("list")
@@ -66,12 +79,13 @@ def add(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add a group."""
-    service = open_service(data_dir, database_url)
-    try:
-        group = groups.create_group(service, Actor.cli(), name, description, bool(round_robin))
-    except _ERRORS as exc:
-        _problem(exc)
-        return
+    group = _run(
+        data_dir,
+        database_url,
+        lambda service, actor: groups.create_group(
+            service, actor, name, description, bool(round_robin)
+        ),
+    )
     out.print(f"{group.id}  {group.name}  added", markup=False)
 
 
@@ -83,12 +97,11 @@ def rename(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Give a group a new name."""
-    service = open_service(data_dir, database_url)
-    try:
-        changed = groups.change_group(service, Actor.cli(), group, name=new_name)
-    except _ERRORS as exc:
-        _problem(exc)
-        return
+    changed = _run(
+        data_dir,
+        database_url,
+        lambda service, actor: groups.change_group(service, actor, group, name=new_name),
+    )
     out.print(f"{changed.id}  {changed.name}  saved", markup=False)
 
 
@@ -101,26 +114,20 @@ def set_group(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Change a group's description or switch round-robin on or off."""
-    service = open_service(data_dir, database_url)
-    try:
-        changed = groups.change_group(
-            service, Actor.cli(), group, description=description, round_robin=round_robin
-        )
-    except _ERRORS as exc:
-        _problem(exc)
-        return
+    changed = _run(
+        data_dir,
+        database_url,
+        lambda service, actor: groups.change_group(
+            service, actor, group, description=description, round_robin=round_robin
+        ),
+    )
     out.print(f"{changed.id}  {changed.name}  saved", markup=False)
 
 
 @app.command("delete")
 def delete(group: Wanted, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Delete a group (refused while it holds open or pending requests)."""
-    service = open_service(data_dir, database_url)
-    try:
-        groups.delete_group(service, Actor.cli(), group)
-    except _ERRORS as exc:
-        _problem(exc)
-        return
+    _run(data_dir, database_url, lambda service, actor: groups.delete_group(service, actor, group))
     out.print("deleted")
 
 
@@ -129,12 +136,11 @@ def add_member(
     group: Wanted, username: str, data_dir: DataDir = None, database_url: DatabaseUrl = None
 ) -> None:
     """Add a user to a group."""
-    service = open_service(data_dir, database_url)
-    try:
-        added = groups.add_member(service, Actor.cli(), group, username)
-    except _ERRORS as exc:
-        _problem(exc)
-        return
+    added = _run(
+        data_dir,
+        database_url,
+        lambda service, actor: groups.add_member(service, actor, group, username),
+    )
     out.print("added" if added else f"{username} is a member already", markup=False)
 
 
@@ -143,12 +149,11 @@ def remove_member(
     group: Wanted, username: str, data_dir: DataDir = None, database_url: DatabaseUrl = None
 ) -> None:
     """Take a user out of a group."""
-    service = open_service(data_dir, database_url)
-    try:
-        removed = groups.remove_member(service, Actor.cli(), group, username)
-    except _ERRORS as exc:
-        _problem(exc)
-        return
+    removed = _run(
+        data_dir,
+        database_url,
+        lambda service, actor: groups.remove_member(service, actor, group, username),
+    )
     if not removed:
         fail(escape(f"{username} is not a member of {group}."))
     out.print("removed")
@@ -175,24 +180,18 @@ def add_rule(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add a rule, tried after the others."""
-    service = open_service(data_dir, database_url)
-    try:
-        rule = groups.add_rule(service, Actor.cli(), kind, value, group)
-    except _ERRORS as exc:
-        _problem(exc)
-        return
+    rule = _run(
+        data_dir,
+        database_url,
+        lambda service, actor: groups.add_rule(service, actor, kind, value, group),
+    )
     out.print(f"{rule.id}  {rule.kind} {rule.value} -> {rule.group_name}", markup=False)
 
 
 @rules_app.command("delete")
 def delete_rule(rule_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Delete a rule."""
-    service = open_service(data_dir, database_url)
-    try:
-        groups.delete_rule(service, Actor.cli(), rule_id)
-    except _ERRORS as exc:
-        _problem(exc)
-        return
+    _run(data_dir, database_url, lambda service, actor: groups.delete_rule(service, actor, rule_id))
     out.print("deleted")
 
 
@@ -203,12 +202,11 @@ def order_rules(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Put the rules in a new order."""
-    service = open_service(data_dir, database_url)
-    try:
-        groups.reorder_rules(service, Actor.cli(), rule_ids)
-    except _ERRORS as exc:
-        _problem(exc)
-        return
+    _run(
+        data_dir,
+        database_url,
+        lambda service, actor: groups.reorder_rules(service, actor, rule_ids),
+    )
     out.print("saved")
 
 
