@@ -8,17 +8,12 @@ import pytest
 from typer.testing import CliRunner
 
 from smsdesk.cli import app
+from tests.support.cli import cli_runner, ok
 
 
 @pytest.fixture
 def run(tmp_path: Path) -> CliRunner:
-    return CliRunner(env={"SMSDESK_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"})
-
-
-def ok(runner: CliRunner, *args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.stdout
+    return cli_runner(tmp_path / "data")
 
 
 def test_hours_holidays_zone_and_answer_from_the_command_line(run: CliRunner) -> None:

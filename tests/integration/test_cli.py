@@ -11,33 +11,22 @@ from typer.testing import CliRunner
 
 from smsdesk.cli import app
 from smsdesk.domain.settings import MASK
+from tests.support.cli import cli_runner, fails, ok
 
 
 @pytest.fixture
 def run(tmp_path: Path) -> CliRunner:
-    return CliRunner(env={"SMSDESK_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"})
+    return cli_runner(tmp_path / "data")
 
 
 def test_settings_show_is_parseable_in_a_narrow_terminal(tmp_path: Path) -> None:
     """Output meant for files and scripts is never wrapped to the terminal's width."""
-    narrow = CliRunner(env={"SMSDESK_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "20"})
+    narrow = cli_runner(tmp_path / "data", columns=20)
     ok(narrow, "settings", "set", "module_settings.simulator.duplicate_report_rate=0.25")
     shown = tomllib.loads(ok(narrow, "settings", "show"))
     assert shown["module_settings"]["simulator"]["duplicate_report_rate"] == 0.25
     as_json = json.loads(ok(narrow, "settings", "show", "--json"))
     assert as_json["module_settings"]["simulator"]["duplicate_report_rate"] == 0.25
-
-
-def ok(runner: CliRunner, *args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def fails(runner: CliRunner, *args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code != 0, result.output
-    return result.stderr
 
 
 def test_settings_set_and_show(run: CliRunner) -> None:

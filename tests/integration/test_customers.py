@@ -9,9 +9,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from smsdesk.cli import app
 from smsdesk.domain.ids import new_id
 from smsdesk.store.tables import customer_numbers, customers, requests
+from tests.support.cli import cli_runner, fails, ok
 from tests.support.harness import Harness
 
 ADA = "+31612345678"
@@ -206,19 +206,7 @@ async def test_changes_need_an_admin_key(harness: Harness) -> None:
 
 @pytest.fixture
 def run(tmp_path: Path) -> CliRunner:
-    return CliRunner(env={"SMSDESK_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"})
-
-
-def ok(runner: CliRunner, *args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def fails(runner: CliRunner, *args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code != 0, result.output
-    return result.stderr
+    return cli_runner(tmp_path / "data")
 
 
 def test_cli_add_list_show_update_remove(run: CliRunner) -> None:

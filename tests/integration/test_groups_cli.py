@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from smsdesk.cli import app
 from smsdesk.commands.common import open_service
-from tests.integration.test_requests_cli import receive
+from tests.support.cli import cli_runner, fails, ok, receive
 from tests.support.webui import create_user
 
 
@@ -21,19 +20,7 @@ def data(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def run(data: Path) -> CliRunner:
-    return CliRunner(env={"SMSDESK_DATA_DIR": str(data), "COLUMNS": "200"})
-
-
-def ok(runner: CliRunner, *args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def fails(runner: CliRunner, *args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code != 0, result.output
-    return result.stderr
+    return cli_runner(data)
 
 
 def test_groups_members_and_rules_from_the_command_line(run: CliRunner, data: Path) -> None:

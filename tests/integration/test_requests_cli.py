@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from smsdesk.cli import app
 from smsdesk.commands.common import open_service
-from smsdesk.domain.ids import new_id
-from smsdesk.domain.sms import InboundSms
-from smsdesk.inbound.pipeline import process_pending
-from smsdesk.store.inbound import inbound_row, insert_new
-from smsdesk.store.tables import inbound_messages, messages
+from smsdesk.store.tables import messages
+from tests.support.cli import cli_runner, fails, ok, receive
 
 
 @pytest.fixture
@@ -25,40 +20,7 @@ def data(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def run(data: Path) -> CliRunner:
-    return CliRunner(env={"SMSDESK_DATA_DIR": str(data), "COLUMNS": "200"})
-
-
-def ok(runner: CliRunner, *args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def fails(runner: CliRunner, *args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code != 0, result.output
-    return result.stderr
-
-
-def receive(data: Path, sender: str, text: str) -> str:
-    """Store an inbound SMS and process it, as a running service would."""
-    service = open_service(data, None)
-    row = inbound_row("simulator", InboundSms(new_id(), sender, "+3197010", text), time.time())
-    service.writer.run_sync(lambda c: insert_new(c, [row]))
-    config = service.settings.load()
-    service.writer.run_sync(
-        lambda c: process_pending(
-            c, config, service.events, time.time(), reply=service.confirmation_sms
-        )
-    )
-    with service.engine.connect() as conn:
-        state = conn.execute(
-            sa.select(inbound_messages.c.request_id, inbound_messages.c.state).where(
-                inbound_messages.c.id == row["id"]
-            )
-        ).one()
-    service.close()
-    return str(state.request_id or row["id"])
+    return cli_runner(data)
 
 
 def test_an_agent_lists_reads_answers_and_closes_a_request(run: CliRunner, data: Path) -> None:

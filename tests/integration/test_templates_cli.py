@@ -11,31 +11,14 @@ from typer.testing import CliRunner
 
 from smsdesk.cli import app
 from tests.conftest import database_url
+from tests.support.cli import cli_runner, fails, ok
 
 SHIPPED = "Hello {customer.name},\norder {prompt:order number} ships today. {{ok}}"
 
 
 @pytest.fixture
 def run(tmp_path: Path, engine: Engine) -> CliRunner:
-    return CliRunner(
-        env={
-            "SMSDESK_DATA_DIR": str(tmp_path / "data"),
-            "SMSDESK_DATABASE_URL": database_url(engine),
-            "COLUMNS": "200",
-        }
-    )
-
-
-def ok(runner: CliRunner, *args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def fails(runner: CliRunner, *args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code != 0, result.output
-    return result.stderr
+    return cli_runner(tmp_path / "data", SMSDESK_DATABASE_URL=database_url(engine))
 
 
 def test_add_list_edit_and_delete(run: CliRunner, tmp_path: Path) -> None:
