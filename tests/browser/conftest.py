@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.support.browser import PHONE, new_page
 
 CHROMIUM = Path("/usr/bin/chromium")
 HERE = Path(__file__).parent
@@ -42,3 +45,33 @@ def browser() -> Iterator[Browser]:
         )
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def pages(browser: Browser) -> Iterator[Any]:
+    """Opens pages (width, locale, time zone) in browser contexts of their own, one person
+    each; closes them after the test."""
+    opened: list[Page] = []
+
+    def open_page(
+        width: int = 1280, locale: str = "en-GB", zone: str | None = None, timeout: float = 15_000
+    ) -> Page:
+        page = new_page(browser, width, locale, zone, timeout)
+        opened.append(page)
+        return page
+
+    yield open_page
+    for page in opened:
+        page.context.close()
+
+
+@pytest.fixture
+def page(pages: Any) -> Page:
+    """A desktop-wide English page."""
+    return cast(Page, pages())
+
+
+@pytest.fixture
+def phone(pages: Any) -> Page:
+    """An English page at a phone's width."""
+    return cast(Page, pages(PHONE))

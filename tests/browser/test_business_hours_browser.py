@@ -12,12 +12,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import expect
 
-from tests.browser.test_assign_browser import Site, _create_user, log_in, request_of
-from tests.support.processes import Processes, smsdesk_env
+from tests.support.browser import Site, fits, log_in, request_of, serving
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ANSWER = "We are closed now; we answer on our next working day."
@@ -25,53 +23,21 @@ ANSWER = "We are closed now; we answer on our next working day."
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    root = tmp_path_factory.mktemp("hours")
-    env = smsdesk_env(data_dir=root / "data")
-    _create_user(env, "admin", "admin")
-    _create_user(env, "bram", "agent", "nl")
-    processes = Processes(root)
-    try:
-        server = processes.server(env).wait_ready()
-        key = server.first_key()
-        assert key, server.output()
-        headers = {"Authorization": f"Bearer {key}"}
-        with httpx.Client(base_url=server.url, headers=headers, timeout=10) as api:
-            settings = {"default_country_code": "+31", "inbound": {"sms_endpoint": "HELP"}}
-            assert api.put("/api/v1/settings", json=settings).status_code == 200
-            assert api.post("/api/v1/groups", json={"name": "Service"}).status_code == 201
-            rule = {"kind": "endpoint_code", "value": "HELP", "group": "Service"}
-            assert api.post("/api/v1/routing-rules", json=rule).status_code == 201
-            yield Site(server.url, api)
-    finally:
-        processes.stop_all()
-
-
-@pytest.fixture
-def pages(browser: Browser) -> Iterator[Any]:
-    contexts = []
-
-    def open_page(width: int = 1200, locale: str = "en-GB") -> Page:
-        context = browser.new_context(locale=locale, viewport={"width": width, "height": 800})
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield open_page
-    for context in contexts:
-        context.close()
-
-
-def fits(page: Page, what: str) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, f"{what} is {width} px wide"
+    users = [("admin", "admin"), ("bram", "agent", "nl")]
+    settings = {"default_country_code": "+31", "inbound": {"sms_endpoint": "HELP"}}
+    with serving(tmp_path_factory.mktemp("hours"), users, settings) as site:
+        assert site.api.post("/api/v1/groups", json={"name": "Service"}).status_code == 201
+        rule = {"kind": "endpoint_code", "value": "HELP", "group": "Service"}
+        assert site.api.post("/api/v1/routing-rules", json=rule).status_code == 201
+        yield site
 
 
 def test_an_out_of_hours_sms_gets_one_answer_and_shows_the_badge(site: Site, pages: Any) -> None:
     """Hours set on a phone; two SMS while closed give one automatic answer, shown in the
     conversation beside the Out of hours badge, in English and in Dutch."""
     open_day = DAYS[(datetime.now(UTC).weekday() + 3) % 7]
-    phone = pages(width=390)
-    log_in(phone, site, "admin", "/groups")
+    phone = pages(390)
+    log_in(phone, site.url, "admin", "/groups")
     card = phone.locator(".group-card", has_text="Service")
     expect(card.locator(".hours-summary")).to_contain_text("Open around the clock.")
     card.locator("summary", has_text="Change the opening hours").click()
@@ -85,8 +51,8 @@ def test_an_out_of_hours_sms_gets_one_answer_and_shows_the_badge(site: Site, pag
     expect(card.locator(".hours-summary")).to_contain_text(ANSWER)
     fits(phone, "the Groups screen with hours")
 
-    request_id = request_of(site, "HELP my parcel did not arrive", "+31633344455")
-    assert request_of(site, "Are you there?", "+31633344455") == request_id
+    request_id = request_of(site.api, "HELP my parcel did not arrive", "+31633344455")
+    assert request_of(site.api, "Are you there?", "+31633344455") == request_id
 
     phone.goto(site.url + "/requests?view=all")
     expect(phone.locator(f"#request-{request_id}")).to_contain_text("Out of hours")
@@ -101,7 +67,7 @@ def test_an_out_of_hours_sms_gets_one_answer_and_shows_the_badge(site: Site, pag
     fits(phone, "the request")
 
     dutch = pages(locale="nl-NL")
-    log_in(dutch, site, "bram", f"/requests/{request_id}")
+    log_in(dutch, site.url, "bram", f"/requests/{request_id}")
     expect(dutch.locator("#request-out-of-hours")).to_have_text("Buiten openingstijden")
     expect(dutch.locator(".bubble.automatic")).to_contain_text(
         "Automatisch antwoord buiten openingstijden"

@@ -7,16 +7,14 @@ One `smsdesk serve` on loopback and one aiosmtpd server for the module.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.browser.test_assign_browser import Site, _create_user, log_in, request_of
-from tests.support.processes import Processes, smsdesk_env
+from tests.support.browser import PHONE, Site, fits, log_in, request_of, serving
+from tests.support.processes import wait_until
 from tests.support.smtp import SmtpInbox
 
 
@@ -28,63 +26,35 @@ def inbox() -> Iterator[SmtpInbox]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, inbox: SmtpInbox) -> Iterator[Site]:
-    root = tmp_path_factory.mktemp("notify")
-    env = smsdesk_env(data_dir=root / "data")
-    _create_user(env, "admin", "admin")
-    _create_user(env, "anna", "agent")
-    _create_user(env, "bram", "agent", "nl")
-    processes = Processes(root)
-    try:
-        server = processes.server(env).wait_ready()
-        key = server.first_key()
-        assert key, server.output()
-        headers = {"Authorization": f"Bearer {key}"}
-        with httpx.Client(base_url=server.url, headers=headers, timeout=10) as api:
-            settings = {"default_country_code": "+31", "inbound": {"sms_endpoint": "HELP"}}
-            assert api.put("/api/v1/settings", json=settings).status_code == 200
-            assert api.post("/api/v1/groups", json={"name": "Service"}).status_code == 201
-            for name in ("anna", "bram"):
-                added = api.post("/api/v1/groups/Service/members", json={"user": name})
-                assert added.status_code == 201
-            rule = {"kind": "endpoint_code", "value": "HELP", "group": "Service"}
-            assert api.post("/api/v1/routing-rules", json=rule).status_code == 201
-            yield Site(server.url, api)
-    finally:
-        processes.stop_all()
+    users = [("admin", "admin"), ("anna", "agent"), ("bram", "agent", "nl")]
+    settings = {"default_country_code": "+31", "inbound": {"sms_endpoint": "HELP"}}
+    with serving(tmp_path_factory.mktemp("notify"), users, settings) as site:
+        assert site.api.post("/api/v1/groups", json={"name": "Service"}).status_code == 201
+        for name in ("anna", "bram"):
+            added = site.api.post("/api/v1/groups/Service/members", json={"user": name})
+            assert added.status_code == 201
+        rule = {"kind": "endpoint_code", "value": "HELP", "group": "Service"}
+        assert site.api.post("/api/v1/routing-rules", json=rule).status_code == 201
+        yield site
 
 
 @pytest.fixture
-def pages(browser: Browser) -> Iterator[Any]:
-    contexts = []
+def phones(pages: Any) -> Any:
+    """Opens pages at a phone's width, in Amsterdam unless told."""
 
-    def open_page(locale: str = "en-GB", zone: str = "Europe/Amsterdam") -> Page:
-        context = browser.new_context(
-            locale=locale, timezone_id=zone, viewport={"width": 390, "height": 800}
-        )
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        return context.new_page()
+    def open_phone(locale: str = "en-GB", zone: str = "Europe/Amsterdam") -> Page:
+        return cast(Page, pages(PHONE, locale, zone))
 
-    yield open_page
-    for context in contexts:
-        context.close()
-
-
-def fits(page: Page, what: str) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, f"{what} is {width} px wide"
+    return open_phone
 
 
 def wait_for_mail(inbox: SmtpInbox, count: int) -> None:
-    deadline = time.monotonic() + 15
-    while len(inbox.received()) < count:
-        assert time.monotonic() < deadline, f"{len(inbox.received())} e-mails, not {count}"
-        time.sleep(0.05)
+    wait_until(lambda: len(inbox.received()) >= count, f"{count} e-mails")
 
 
 def set_up_email(phone: Page, site: Site, inbox: SmtpInbox) -> None:
     """The administrator fills in the e-mail section, saves, and sends a test e-mail."""
-    log_in(phone, site, "admin", "/preferences/general/sms")
+    log_in(phone, site.url, "admin", "/preferences/general/sms")
     phone.locator("#email summary").click()
     phone.fill("#f-email-host", "127.0.0.1")
     phone.fill("#f-email-port", str(inbox.port))
@@ -102,24 +72,24 @@ def set_up_email(phone: Page, site: Site, inbox: SmtpInbox) -> None:
 
 
 def test_the_administrator_sets_up_and_tests_email_on_a_phone(
-    site: Site, pages: Any, inbox: SmtpInbox
+    site: Site, phones: Any, inbox: SmtpInbox
 ) -> None:
     """The e-mail section is filled in and saved; Send test e-mail reaches the server; the
     screen fits a phone."""
-    phone = pages()
+    phone = phones()
     set_up_email(phone, site, inbox)
     fits(phone, "the SMS configuration after Send test e-mail")
 
 
 def test_an_agent_chooses_email_and_is_told_of_a_new_request(
-    site: Site, pages: Any, inbox: SmtpInbox
+    site: Site, phones: Any, inbox: SmtpInbox
 ) -> None:
     """Anna opens My settings from the header: the time zone is her browser's;
     she chooses e-mail for new requests in her group, and the next SMS for the group brings
     her an e-mail with a link to the request."""
-    set_up_email(pages(), site, inbox)
-    phone = pages(zone="America/New_York")
-    log_in(phone, site, "anna", "/requests")
+    set_up_email(phones(), site, inbox)
+    phone = phones(zone="America/New_York")
+    log_in(phone, site.url, "anna", "/requests")
     phone.click("#my-settings-link")
     expect(phone.locator("h1")).to_have_text("My settings")
     # Her first page sent the browser's time zone; My settings shows it (saved or filled in).
@@ -134,7 +104,7 @@ def test_an_agent_chooses_email_and_is_told_of_a_new_request(
     expect(phone.locator("input[name='notify.request.new_in_group.email']")).to_be_checked()
 
     before = len(inbox.received())
-    request_id = request_of(site, "HELP my order is missing", "+31644455566")
+    request_id = request_of(site.api, "HELP my order is missing", "+31644455566")
     wait_for_mail(inbox, before + 1)
     mail = inbox.received()[-1]
     assert mail.rcpt_tos == ["anna@example.org"]
@@ -147,10 +117,10 @@ def test_an_agent_chooses_email_and_is_told_of_a_new_request(
     fits(phone, "My settings with a notification")
 
 
-def test_a_dutch_agent_reads_my_settings_and_its_refusals_in_dutch(site: Site, pages: Any) -> None:
+def test_a_dutch_agent_reads_my_settings_and_its_refusals_in_dutch(site: Site, phones: Any) -> None:
     """Bram's page and its refusals are Dutch, beside their fields, on a phone."""
-    phone = pages(locale="nl-NL")
-    log_in(phone, site, "bram", "/me")
+    phone = phones(locale="nl-NL")
+    log_in(phone, site.url, "bram", "/me")
     expect(phone.locator("h1")).to_have_text("Mijn instellingen")
     phone.fill("#me-email", "bram-at-example")
     phone.check("input[name='notify.request.assigned.sms']")

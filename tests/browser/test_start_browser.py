@@ -7,132 +7,56 @@ through the REST API as the simulator's inbound.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import Any, cast
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.support.processes import Processes, smsdesk_command, smsdesk_env, wait_until
+from tests.support.browser import PHONE, Site, fits, inbound, log_in, serving
 
-PASSWORD = "correct horse battery staple"
 FIRST = "+31612345678"  # typed as 06 1234 5678
 ADA = "+31687650001"
 STOPPED = "+31687650002"
 
 
-@dataclass
-class Site:
-    url: str
-    api: httpx.Client
-
-
-def _create_user(env: dict[str, str], name: str, role: str, language: str = "en") -> None:
-    subprocess.run(
-        [
-            *smsdesk_command(),
-            *("users", "create", name, "--role", role, "--language", language),
-            "--password-stdin",
-        ],
-        input=PASSWORD + "\n",
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def receive(site: Site, sender: str, text: str) -> str:
     """The customer's SMS, handed to the server; answers the inbound id once processed."""
-    answer = site.api.post("/api/v1/inbound", json={"from": sender, "to": "+3197010", "text": text})
-    assert answer.status_code in (200, 202), answer.text
-    inbound_id = str(answer.json()["id"])
-
-    def processed() -> bool:
-        return site.api.get(f"/api/v1/inbound/{inbound_id}").json()["state"] != "pending"
-
-    wait_until(processed, f"inbound {inbound_id} processed")
-    return inbound_id
+    return str(inbound(site.api, sender, text)["id"])
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    root = tmp_path_factory.mktemp("start")
-    env = smsdesk_env(data_dir=root / "data")
-    _create_user(env, "admin", "admin")
-    _create_user(env, "sam", "agent")
-    _create_user(env, "bea", "agent", "nl")
-    _create_user(env, "beheer", "admin", "nl")
-    processes = Processes(root)
-    try:
-        server = processes.server(env).wait_ready()
-        key = server.first_key()
-        assert key, server.output()
-        headers = {"Authorization": f"Bearer {key}"}
-        with httpx.Client(base_url=server.url, headers=headers, timeout=10) as api:
-            settings = {"default_country_code": "+31", "inbound": {"sms_endpoint": "HELP"}}
-            assert api.put("/api/v1/settings", json=settings).status_code == 200
-            made = api.post("/api/v1/customers", json={"name": "Ada", "numbers": [ADA]})
-            assert made.status_code == 201, made.text
-            template = {
-                "name": "Bike ready",
-                "language": "en",
-                "body": "Hi {customer.name}, your {prompt:bike} is ready. {agent.name}",
-            }
-            assert api.post("/api/v1/templates", json=template).status_code == 201
-            site = Site(server.url, api)
-            receive(site, STOPPED, "STOP")
-            yield site
-    finally:
-        processes.stop_all()
-
-
-def _page(browser: Browser, width: int = 1280, locale: str = "en-GB") -> Page:
-    context = browser.new_context(locale=locale, viewport={"width": width, "height": 800})
-    context.set_default_timeout(15_000)
-    return context.new_page()
+    users = [
+        ("admin", "admin"),
+        ("sam", "agent"),
+        ("bea", "agent", "nl"),
+        ("beheer", "admin", "nl"),
+    ]
+    settings = {"default_country_code": "+31", "inbound": {"sms_endpoint": "HELP"}}
+    with serving(tmp_path_factory.mktemp("start"), users, settings) as site:
+        made = site.api.post("/api/v1/customers", json={"name": "Ada", "numbers": [ADA]})
+        assert made.status_code == 201, made.text
+        template = {
+            "name": "Bike ready",
+            "language": "en",
+            "body": "Hi {customer.name}, your {prompt:bike} is ready. {agent.name}",
+        }
+        assert site.api.post("/api/v1/templates", json=template).status_code == 201
+        receive(site, STOPPED, "STOP")
+        yield site
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    opened = _page(browser)
-    yield opened
-    opened.context.close()
-
-
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Page]:
-    opened = _page(browser, 390, "nl-NL")
-    yield opened
-    opened.context.close()
-
-
-def log_in(page: Page, site: Site, name: str) -> None:
-    page.goto(site.url + "/login")
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    expect(page.locator("#logout")).to_be_visible()
-
-
-def fits(page: Page, width: int = 390) -> None:
-    """Nothing on the page scrolls sideways."""
-    wide = page.evaluate(
-        """w => Array.from(document.querySelectorAll('body *'))
-        .filter(e => e.getBoundingClientRect().right > w)
-        .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)""",
-        width,
-    )
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, (page.url, wide)
+def phone(pages: Any) -> Page:
+    """A Dutch page at a phone's width."""
+    return cast(Page, pages(PHONE, "nl-NL"))
 
 
 def test_an_agent_starts_a_conversation_and_the_answer_appears_live(page: Page, site: Site) -> None:
     """Typed nationally with spaces; the first SMS is counted and sent; on the new request the
     customer's answer (without the endpoint code) appears without a reload."""
-    log_in(page, site, "sam")
+    log_in(page, site.url, "sam")
     page.goto(site.url + "/requests")
     page.click("#new-conversation")
     expect(page).to_have_url(site.url + "/requests/new")
@@ -156,7 +80,7 @@ def test_an_agent_starts_a_conversation_and_the_answer_appears_live(page: Page, 
 
 def test_a_template_fills_the_first_sms_for_the_chosen_customer(page: Page, site: Site) -> None:
     """The customer is found by name; the template's name, prompt and agent are filled in."""
-    log_in(page, site, "sam")
+    log_in(page, site.url, "sam")
     page.goto(site.url + "/requests/new")
     page.fill("#customer-query", "ad")
     page.click("#find-customer")
@@ -175,7 +99,7 @@ def test_a_template_fills_the_first_sms_for_the_chosen_customer(page: Page, site
 def test_an_opted_out_number_is_refused_in_dutch_on_a_phone(phone: Page, site: Site) -> None:
     """At 390 px, in Dutch: the refusal says when and how, the number stays typed, and
     nothing scrolls sideways."""
-    log_in(phone, site, "bea")
+    log_in(phone, site.url, "bea")
     phone.goto(site.url + "/requests/new")
     fits(phone)
     phone.fill("#new-number", "06 8765 0002")
@@ -194,7 +118,7 @@ def test_the_stop_and_the_badge_show_on_the_request(phone: Page, site: Site) -> 
     number = "+31687650003"
     receive(site, number, "HELP waar blijft mijn fiets")
     receive(site, number, "stop")
-    log_in(phone, site, "bea")
+    log_in(phone, site.url, "bea")
     phone.goto(site.url + "/requests?view=all&status=all")
     row = phone.locator("#requests tr", has_text="waar blijft mijn fiets")
     expect(row.locator(".optout-badge")).to_contain_text("Afgemeld op")
@@ -209,7 +133,7 @@ def test_the_stop_and_the_badge_show_on_the_request(phone: Page, site: Site) -> 
 
 def test_an_administrator_removes_a_number_after_confirming(phone: Page, site: Site) -> None:
     """The Opt-outs screen in Dutch at 390 px: search, add, remove after the confirmation."""
-    log_in(phone, site, "beheer")
+    log_in(phone, site.url, "beheer")
     phone.click("nav.mainnav a[href='/opt-outs']")
     expect(phone.locator("h1")).to_have_text("Afmeldingen")
     fits(phone)

@@ -5,121 +5,45 @@ One `smsdesk serve` on loopback for the module; the customer's SMS arrives throu
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import Any
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.support.processes import Processes, smsdesk_command, smsdesk_env, wait_until
+from tests.support.browser import Site, fits, log_in, request_of, serving
 
-PASSWORD = "correct horse battery staple"
 CUSTOMER = "+31687650000"
 SHIPPED = "Hi {customer.name}, order {prompt:order number} ships today. {agent.name}"
 
 
-@dataclass
-class Site:
-    url: str
-    api: httpx.Client
-
-
-def _create_user(env: dict[str, str], name: str, role: str, language: str = "en") -> None:
-    subprocess.run(
-        [
-            *smsdesk_command(),
-            *("users", "create", name, "--role", role, "--language", language),
-            "--password-stdin",
-        ],
-        input=PASSWORD + "\n",
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    root = tmp_path_factory.mktemp("templates")
-    env = smsdesk_env(data_dir=root / "data")
-    _create_user(env, "admin", "admin")
-    _create_user(env, "sam", "agent")
-    _create_user(env, "bea", "agent", "nl")
-    processes = Processes(root)
-    try:
-        server = processes.server(env).wait_ready()
-        key = server.first_key()
-        assert key, server.output()
-        headers = {"Authorization": f"Bearer {key}"}
-        with httpx.Client(base_url=server.url, headers=headers, timeout=10) as api:
-            settings = {"default_country_code": "+31", "inbound": {"sms_endpoint": "HELP"}}
-            assert api.put("/api/v1/settings", json=settings).status_code == 200
-            customer = {"name": "Ada", "numbers": [CUSTOMER]}
-            assert api.post("/api/v1/customers", json=customer).status_code == 201
-            for name, language, body in (
-                ("Order shipped", "en", SHIPPED),
-                ("Order shipped", "nl", "Hoi {customer.name}, {prompt:ordernummer} is onderweg."),
-                ("Thanks", "en", "Thank you, {customer.name}!"),
-            ):
-                made = api.post(
-                    "/api/v1/templates", json={"name": name, "language": language, "body": body}
-                )
-                assert made.status_code == 201, made.text
-            yield Site(server.url, api)
-    finally:
-        processes.stop_all()
-
-
-def _page(browser: Browser, width: int = 1280) -> Page:
-    context = browser.new_context(locale="en-GB", viewport={"width": width, "height": 800})
-    context.set_default_timeout(15_000)
-    return context.new_page()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    opened = _page(browser)
-    yield opened
-    opened.context.close()
-
-
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Page]:
-    opened = _page(browser, 390)
-    yield opened
-    opened.context.close()
-
-
-def log_in(page: Page, site: Site, name: str) -> None:
-    page.goto(site.url + "/login")
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    expect(page.locator("#logout")).to_be_visible()
+    users = [("admin", "admin"), ("sam", "agent"), ("bea", "agent", "nl")]
+    settings = {"default_country_code": "+31", "inbound": {"sms_endpoint": "HELP"}}
+    with serving(tmp_path_factory.mktemp("templates"), users, settings) as site:
+        customer = {"name": "Ada", "numbers": [CUSTOMER]}
+        assert site.api.post("/api/v1/customers", json=customer).status_code == 201
+        for name, language, body in (
+            ("Order shipped", "en", SHIPPED),
+            ("Order shipped", "nl", "Hoi {customer.name}, {prompt:ordernummer} is onderweg."),
+            ("Thanks", "en", "Thank you, {customer.name}!"),
+        ):
+            made = site.api.post(
+                "/api/v1/templates", json={"name": name, "language": language, "body": body}
+            )
+            assert made.status_code == 201, made.text
+        yield site
 
 
 def new_request(site: Site, text: str) -> str:
-    answer = site.api.post(
-        "/api/v1/inbound", json={"from": CUSTOMER, "to": "+3197010", "text": f"HELP {text}"}
-    )
-    assert answer.status_code in (200, 202), answer.text
-    inbound_id = answer.json()["id"]
-
-    def request_of_sms() -> str | None:
-        found = site.api.get(f"/api/v1/inbound/{inbound_id}").json()
-        return str(found["request_id"]) if found.get("request_id") else None
-
-    return wait_until(request_of_sms, "the SMS to open a request")
+    return request_of(site.api, f"HELP {text}", CUSTOMER)
 
 
 def test_a_template_with_a_prompt_renders_counts_and_sends(page: Page, site: Site) -> None:
     """The agent searches, answers the prompt, sees the text counted, edits it and sends it."""
     request_id = new_request(site, "where is my parcel?")
-    log_in(page, site, "sam")
+    log_in(page, site.url, "sam")
     page.goto(f"{site.url}/requests/{request_id}")
     page.click("#template-picker-open")
     expect(page.locator("#template-insert")).to_be_hidden()  # until a template is chosen
@@ -152,7 +76,7 @@ def test_a_template_with_a_prompt_renders_counts_and_sends(page: Page, site: Sit
 
 def test_a_template_without_prompts_goes_straight_into_the_box(page: Page, site: Site) -> None:
     request_id = new_request(site, "thanks")
-    log_in(page, site, "sam")
+    log_in(page, site.url, "sam")
     page.goto(f"{site.url}/requests/{request_id}")
     page.click("#template-picker-open")
     page.fill("#template-search", "thank")
@@ -162,37 +86,31 @@ def test_a_template_without_prompts_goes_straight_into_the_box(page: Page, site:
     expect(page.locator("#reply-text")).to_have_value("Thank you, Ada!")
 
 
-def test_a_dutch_agent_sees_dutch_templates_first_and_dutch_words(
-    browser: Browser, site: Site
-) -> None:
-    page = _page(browser)
-    try:
-        request_id = new_request(site, "waar blijft mijn pakket?")
-        log_in(page, site, "bea")
-        page.goto(f"{site.url}/requests/{request_id}")
-        expect(page.locator("#template-picker-open")).to_have_text("Sjabloon gebruiken")
-        page.click("#template-picker-open")
-        page.fill("#template-search", "order")
-        first = page.locator("#template-picker .template-choice").first
-        expect(first).to_contain_text("onderweg")
-        first.click()
-        expect(page.locator("#template-picker label[for$='-prompt-0']")).to_have_text("ordernummer")
-        page.click("#template-insert")
-        expect(page.locator("#template-picker .field-error")).to_have_text(
-            "Vul 'ordernummer' in: het sjabloon vraagt erom."
-        )
-    finally:
-        page.context.close()
+def test_a_dutch_agent_sees_dutch_templates_first_and_dutch_words(pages: Any, site: Site) -> None:
+    page = pages()
+    request_id = new_request(site, "waar blijft mijn pakket?")
+    log_in(page, site.url, "bea")
+    page.goto(f"{site.url}/requests/{request_id}")
+    expect(page.locator("#template-picker-open")).to_have_text("Sjabloon gebruiken")
+    page.click("#template-picker-open")
+    page.fill("#template-search", "order")
+    first = page.locator("#template-picker .template-choice").first
+    expect(first).to_contain_text("onderweg")
+    first.click()
+    expect(page.locator("#template-picker label[for$='-prompt-0']")).to_have_text("ordernummer")
+    page.click("#template-insert")
+    expect(page.locator("#template-picker .field-error")).to_have_text(
+        "Vul 'ordernummer' in: het sjabloon vraagt erom."
+    )
 
 
 def test_phone_width_has_no_sideways_scrolling(phone: Page, site: Site) -> None:
     """At 390 px the templates screen, its form and the reply box with the picker open fit."""
     request_id = new_request(site, "phone")
-    log_in(phone, site, "admin")
+    log_in(phone, site.url, "admin")
     for path in ("/templates", "/templates/new", f"/requests/{request_id}"):
         phone.goto(site.url + path)
         if path.startswith("/requests/"):
             phone.click("#template-picker-open")
             expect(phone.locator("#template-picker .template-choice").first).to_be_visible()
-        width = phone.evaluate("document.documentElement.scrollWidth")
-        assert width <= 390, f"{path} is {width} px wide"
+        fits(phone, path)
