@@ -8,8 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
 
 from tests.conftest import database_url
+from tests.support.cli import cli_runner
 from tests.support.harness import Harness, running_service
 from tests.support.webui import create_user, log_in
 
@@ -37,3 +39,15 @@ async def admin(harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
     async with harness.browser() as client:
         await log_in(client, "admin")
         yield client
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """The data directory of the `smsdesk` commands a test runs."""
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def run(data: Path) -> CliRunner:
+    """Runs `smsdesk` commands in-process on `data` (with tests.support.cli's ok and fails)."""
+    return cli_runner(data)

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from typer.testing import CliRunner
 
 from smsdesk.cli import app
-from tests.support.cli import cli_runner, ok
-
-
-@pytest.fixture
-def run(tmp_path: Path) -> CliRunner:
-    return cli_runner(tmp_path / "data")
+from tests.support.cli import ok
 
 
 def test_hours_holidays_zone_and_answer_from_the_command_line(run: CliRunner) -> None:

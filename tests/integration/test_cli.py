@@ -6,17 +6,11 @@ import json
 import tomllib
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from smsdesk.cli import app
 from smsdesk.domain.settings import MASK
 from tests.support.cli import cli_runner, fails, ok
-
-
-@pytest.fixture
-def run(tmp_path: Path) -> CliRunner:
-    return cli_runner(tmp_path / "data")
 
 
 def test_settings_show_is_parseable_in_a_narrow_terminal(tmp_path: Path) -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from typer.testing import CliRunner
 
 from smsdesk.domain.ids import new_id
 from smsdesk.store.tables import customer_numbers, customers, requests
-from tests.support.cli import cli_runner, fails, ok
+from tests.support.cli import fails, ok
 from tests.support.harness import Harness
 
 ADA = "+31612345678"
@@ -202,11 +200,6 @@ async def test_changes_need_an_admin_key(harness: Harness) -> None:
     )
     assert refused.status_code == 403
     assert (await h.client.get("/api/v1/customers", headers=headers)).status_code == 200
-
-
-@pytest.fixture
-def run(tmp_path: Path) -> CliRunner:
-    return cli_runner(tmp_path / "data")
 
 
 def test_cli_add_list_show_update_remove(run: CliRunner) -> None:

@@ -5,22 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from smsdesk.commands.common import open_service
-from tests.support.cli import cli_runner, fails, ok, receive
+from tests.support.cli import fails, ok, receive
 from tests.support.webui import create_user
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def run(data: Path) -> CliRunner:
-    return cli_runner(data)
 
 
 def test_groups_members_and_rules_from_the_command_line(run: CliRunner, data: Path) -> None:

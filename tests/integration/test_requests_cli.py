@@ -4,23 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from smsdesk.commands.common import open_service
 from smsdesk.store.tables import messages
-from tests.support.cli import cli_runner, fails, ok, receive
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def run(data: Path) -> CliRunner:
-    return cli_runner(data)
+from tests.support.cli import fails, ok, receive
 
 
 def test_an_agent_lists_reads_answers_and_closes_a_request(run: CliRunner, data: Path) -> None:
