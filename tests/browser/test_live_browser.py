@@ -7,7 +7,6 @@ the marker after the change knows the page was updated in place.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,11 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Page, Route, expect
 
-from tests.support.processes import Processes, Server, smsdesk_command, smsdesk_env
+from tests.support.browser import api_of, create_user, request_of
+from tests.support.browser import log_in as log_in_at
+from tests.support.processes import Processes, Server, smsdesk_env
 
-PASSWORD = "correct horse battery staple"
 CUSTOMER = "+31612345678"
 
 
@@ -33,39 +33,19 @@ class Cluster:
     processes: Processes
 
 
-def _create_user(env: dict[str, str], name: str, role: str, language: str = "en") -> None:
-    subprocess.run(
-        [
-            *smsdesk_command(),
-            *("users", "create", name, "--role", role, "--language", language),
-            "--password-stdin",
-        ],
-        input=PASSWORD + "\n",
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("live")
     env = smsdesk_env(data_dir=root / "data")
     for name in ("anna", "bram"):
-        _create_user(env, name, "agent")
-    _create_user(env, "cor", "agent", "nl")
-    _create_user(env, "admin", "admin")
+        create_user(env, name, "agent")
+    create_user(env, "cor", "agent", "nl")
+    create_user(env, "admin", "admin")
     processes = Processes(root)
     try:
         first = processes.server(env, "first").wait_ready()
-        key = first.first_key()
-        assert key, first.output()
         second = processes.server(env, "second").wait_ready()
-        with httpx.Client(
-            base_url=first.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
-        ) as api:
+        with api_of(first) as api:
             answer = api.put(
                 "/api/v1/settings",
                 json={
@@ -80,28 +60,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         processes.stop_all()
 
 
-@pytest.fixture
-def pages(browser: Browser) -> Iterator[Any]:
-    """Opens pages in browser contexts of their own (one person each); closes them after."""
-    contexts = []
-
-    def open_page(locale: str = "en-GB") -> Page:
-        context = browser.new_context(locale=locale)
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield open_page
-    for context in contexts:
-        context.close()
-
-
 def log_in(page: Page, server: Server, name: str, path: str) -> None:
-    page.goto(server.url + path)
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    expect(page.locator("#logout")).to_be_visible()
+    """Log in on the page `path` sends to, and be back on `path`."""
+    log_in_at(page, server.url, name, path)
     expect(page).to_have_url(server.url + path)
 
 
@@ -131,22 +92,6 @@ def receive(cluster: Cluster, text: str, sender: str = CUSTOMER) -> None:
     assert answer.status_code in (200, 202), answer.text
 
 
-def request_of(cluster: Cluster, text: str, sender: str) -> str:
-    """The request an SMS from `sender` opened (waits until it is processed)."""
-    answer = cluster.api.post(
-        "/api/v1/inbound", json={"from": sender, "to": "+3197010", "text": text}
-    )
-    assert answer.status_code in (200, 202), answer.text
-    inbound_id = answer.json()["id"]
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        found = cluster.api.get(f"/api/v1/inbound/{inbound_id}").json()
-        if found.get("request_id"):
-            return str(found["request_id"])
-        time.sleep(0.05)
-    raise AssertionError(f"no request for inbound {inbound_id}: {found}")
-
-
 def test_two_agents_see_a_reply_and_its_delivery_tick_without_reloading(
     cluster: Cluster, pages: Any
 ) -> None:
@@ -154,9 +99,9 @@ def test_two_agents_see_a_reply_and_its_delivery_tick_without_reloading(
     other process) sees it appear, and both see its tick turn to delivered; the customer's
     answer then appears for both."""
     sender = "+31611122233"
-    request_id = request_of(cluster, "HELP my parcel never came", sender)
+    request_id = request_of(cluster.api, "HELP my parcel never came", sender)
     path = f"/requests/{request_id}"
-    anna, cor = pages(), pages("nl-NL")
+    anna, cor = pages(), pages(locale="nl-NL")
     log_in(anna, cluster.first, "anna", path)
     log_in(cor, cluster.second, "cor", path)
     for page in (anna, cor):
@@ -190,7 +135,7 @@ def test_a_refused_reply_keeps_the_text_and_shows_why_in_place(
     cluster: Cluster, pages: Any
 ) -> None:
     """A reply the server refuses shows the reason beside the box, without a reload."""
-    request_id = request_of(cluster, "HELP question", "+31611122244")
+    request_id = request_of(cluster.api, "HELP question", "+31611122244")
     page = pages()
     log_in(page, cluster.first, "anna", f"/requests/{request_id}")
     wait_live(page)

@@ -6,7 +6,6 @@ through the REST API, and everything else is done by clicking and typing in chro
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,9 +13,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
-from tests.support.processes import Processes, Server, smsdesk_command, smsdesk_env
+from tests.support.browser import api_of, create_user
+from tests.support.processes import Processes, Server, smsdesk_env
+from tests.support.webui import PASSWORD
 
-PASSWORD = "correct horse battery staple"
 SETTINGS = "/preferences/general/sms"
 SEED_FIELDS_EN = [
     "SMS endpoint",
@@ -48,32 +48,16 @@ class Site:
         return self.server.url
 
 
-def _create_user(env: dict[str, str], name: str, role: str) -> None:
-    subprocess.run(
-        [*smsdesk_command(), "users", "create", name, "--role", role, "--password-stdin"],
-        input=PASSWORD + "\n",
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("webui")
     env = smsdesk_env(data_dir=root / "data")
-    _create_user(env, "admin", "admin")
-    _create_user(env, "agent", "agent")
+    create_user(env, "admin", "admin")
+    create_user(env, "agent", "agent")
     processes = Processes(root)
     try:
         server = processes.server(env).wait_ready()
-        key = server.first_key()
-        assert key, server.output()
-        with httpx.Client(
-            base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
-        ) as api:
+        with api_of(server) as api:
             answer = api.put(
                 "/api/v1/settings", json={"module_settings": {"simulator": {"report_delay": 0.3}}}
             )
