@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, bindparam
 
+from smsdesk.store.leases import lease_due
 from smsdesk.store.tables import group_members, groups, notifications, requests, users
 
 PENDING = "pending"
@@ -71,26 +72,9 @@ def claim_due(conn: Connection, *, now: float, lease_until: float, limit: int) -
     """Lease up to `limit` due notifications to the caller until `lease_until`, with the
     recipient's current address and number (rows another sender is claiming are skipped on
     PostgreSQL)."""
-    ids = (
-        conn.execute(
-            sa.select(n.c.id)
-            .where(
-                n.c.status == PENDING,
-                n.c.next_attempt_at <= now,
-                sa.or_(n.c.lease_until.is_(None), n.c.lease_until < now),
-            )
-            .order_by(n.c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        .scalars()
-        .all()
-    )
+    ids = lease_due(conn, n, PENDING, now=now, lease_until=lease_until, limit=limit)
     if not ids:
         return []
-    conn.execute(
-        n.update().where(n.c.id.in_(ids), n.c.status == PENDING).values(lease_until=lease_until)
-    )
     return list(
         conn.execute(
             sa.select(n, users.c.email, users.c.phone, users.c.language)

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, bindparam, event
 from sqlalchemy.engine import Engine
 
 from smsdesk.domain.ids import new_id
+from smsdesk.store.leases import lease_due
 from smsdesk.store.tables import webhook_deliveries, webhook_subscriptions
 
 d = webhook_deliveries
@@ -74,28 +75,13 @@ def claim_due(conn: Connection, *, now: float, lease_until: float, limit: int) -
     claiming are skipped, so one delivery is never POSTed by two processes at once. Deliveries
     whose subscription was deleted or deactivated become dead here, with the reason.
     """
-    ids = (
-        conn.execute(
-            sa.select(d.c.id)
-            .where(
-                d.c.status == PENDING,
-                d.c.next_attempt_at <= now,
-                sa.or_(d.c.lease_until.is_(None), d.c.lease_until < now),
-            )
-            .order_by(d.c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        .scalars()
-        .all()
-    )
+    ids = lease_due(conn, d, PENDING, now=now, lease_until=lease_until, limit=limit)
     if not ids:
         return []
     rows = conn.execute(
-        d.update()
-        .where(d.c.id.in_(ids), d.c.status == PENDING)
-        .values(lease_until=lease_until)
-        .returning(*d.c)
+        sa.select(d)
+        .where(d.c.id.in_(ids), d.c.lease_until == lease_until)
+        .order_by(d.c.next_attempt_at)
     ).all()
     claimed, dead = _sort_claimed(conn, rows)
     if dead:
