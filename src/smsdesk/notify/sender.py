@@ -25,6 +25,7 @@ from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.notify.mailer import MailFailed, send_email
 from smsdesk.notify.messages import with_links
 from smsdesk.notify.retry import NotifyPolicy, next_attempt_at
+from smsdesk.scan_loop import ScanLoop
 from smsdesk.store import messages as outbox_store
 from smsdesk.store import notifications as store
 from smsdesk.store.writer import Writer
@@ -42,8 +43,11 @@ class SettingsSource(Protocol):
     def load(self) -> SmsConfiguration: ...
 
 
-class NotificationSender:
+class NotificationSender(ScanLoop):
     """One process's notification loop; several may run against one database."""
+
+    scan_failed = "notification scan failed; trying again"
+    scan_log = log
 
     def __init__(
         self,
@@ -86,7 +90,7 @@ class NotificationSender:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = False
-        self._main = asyncio.create_task(self._run(), name="notification-sender")
+        self._main = asyncio.create_task(self._scan_forever(), name="notification-sender")
 
     async def stop(self) -> None:
         """Stop at once: a notification being sent is tried again after its lease."""
@@ -97,21 +101,6 @@ class NotificationSender:
                 await self._main
         self._main = None
         self._loop = None
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                claimed = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("notification scan failed; trying again")
-                claimed = 0
-            if claimed:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
     async def run_once(self) -> int:
         """Claim the due notifications, send them, record each outcome; how many were claimed."""

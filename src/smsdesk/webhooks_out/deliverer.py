@@ -25,6 +25,7 @@ import httpx
 from smsdesk import __version__
 from smsdesk.crypto import SecretBox, SecretKeyError
 from smsdesk.domain.webhook_settings import Network
+from smsdesk.scan_loop import ScanLoop
 from smsdesk.store.webhooks import Claimed, claim_due, record_attempt
 from smsdesk.store.writer import Writer
 from smsdesk.webhooks_out.destinations import (
@@ -42,8 +43,11 @@ log = logging.getLogger(__name__)
 ERROR_BODY_BYTES = 300
 
 
-class WebhookDeliverer:
+class WebhookDeliverer(ScanLoop):
     """One process's delivery loop; several may run against one PostgreSQL database."""
+
+    scan_failed = "webhook delivery scan failed; trying again"
+    scan_log = log
 
     def __init__(
         self,
@@ -105,7 +109,7 @@ class WebhookDeliverer:
             follow_redirects=False,
             headers={"User-Agent": f"smsdesk/{__version__} (webhooks)"},
         )
-        self._main = asyncio.create_task(self._run(), name="webhook-deliverer")
+        self._main = asyncio.create_task(self._scan_forever(), name="webhook-deliverer")
 
     async def stop(self) -> None:
         """Stop at once: deliveries under way are cut short and retried after their lease."""
@@ -126,22 +130,6 @@ class WebhookDeliverer:
     def _check(self, host: str, port: int) -> list[Address]:
         """The addresses of `host` this attempt may connect to (run in a worker thread)."""
         return checked_addresses(host, port, self.allowed(), self.resolve)
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                claimed = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("webhook delivery scan failed; trying again")
-                claimed = 0
-            if claimed:
-                await asyncio.sleep(0)
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
     async def run_once(self) -> int:
         """Claim as many due deliveries as there are free slots and start them."""
