@@ -9,21 +9,16 @@ opted-out customer is refused in an agent's words.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk.conversations import templates
 from smsdesk.conversations.requests import NotFound
 from smsdesk.conversations.start import NewConversation, OptedOut, opt_out_of, start_conversation
 from smsdesk.customers import Customer, CustomerNotFound, get_customer, search_customers
-from smsdesk.domain.encoding import analyse
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.phone import normalise_msisdn
-from smsdesk.domain.templating import MissingVariable, prompts
-from smsdesk.domain.text import check_outgoing
 from smsdesk.service import Service
 from smsdesk.store.users import WebSession
 from smsdesk.web.actors import user_actor
@@ -32,8 +27,8 @@ from smsdesk.web.ui.field_errors import translate_error
 from smsdesk.web.ui.i18n import translations
 from smsdesk.web.ui.optouts import badge_text, refusal_text
 from smsdesk.web.ui.render import render
-from smsdesk.web.ui.reply_templates import problem_text
-from smsdesk.web.ui.session import check_csrf, form_with_csrf, page_language, page_session
+from smsdesk.web.ui.session import form_with_csrf, page_language, page_session
+from smsdesk.web.ui.template_picker import render_answer, search_answer
 
 router = APIRouter(include_in_schema=False)
 
@@ -159,11 +154,6 @@ async def new_request_send(
 # -- the template picker of the form ----------------------------------------------------------
 
 
-def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
 @router.get("/requests/new/templates")
 async def new_request_templates(
     request: Request,
@@ -171,27 +161,7 @@ async def new_request_templates(
     session: WebSession = Depends(page_session),
 ) -> Response:
     """Templates matching `q` by name or text, the agent's language first, with their prompts."""
-    found = await run_in_threadpool(
-        templates.search_templates,
-        service_of(request),
-        q,
-        first_language=page_language(request, session),
-        limit=50,
-    )
-    return _json(
-        {
-            "templates": [
-                {
-                    "id": t.id,
-                    "name": t.name,
-                    "language": t.language,
-                    "body": t.body,
-                    "prompts": list(prompts(t.body)),
-                }
-                for t in found
-            ]
-        }
-    )
+    return await search_answer(request, session, q)
 
 
 @router.post("/requests/new/templates/{template_id}/render")
@@ -203,49 +173,18 @@ async def new_request_render(
     session: WebSession = Depends(page_session),
 ) -> Response:
     """The template rendered for the customer (or the number typed so far) and this agent."""
-    check_csrf(session, request.headers.get("x-csrf-token"))
-    try:
-        answers = await request.json()
-    except ValueError:
-        answers = None
-    filled = answers.get("prompts") if isinstance(answers, dict) else None
-    if not isinstance(filled, dict) or not all(isinstance(v, str) for v in filled.values()):
-        filled = {}
-    service = service_of(request)
-    gettext = translations(page_language(request, session)).gettext
 
-    def work() -> str:
-        template = templates.get_template(service, template_id)
-        country = service.settings.load().default_country_code
-        context: dict[str, str | None] = {}
+    def context_of(service: Service, country: str) -> dict[str, str | None]:
         with service.engine.connect() as conn:
             if customer_id:
-                context = templates.customer_context(conn, customer_id, country).values
-            elif to.strip():
+                return templates.customer_context(conn, customer_id, country).values
+            if to.strip():
                 try:
                     number = normalise_msisdn(to, country or None)
                 except DomainError:
                     number = None
                 if number is not None:
-                    context = templates.recipient_context(conn, number).values
-        context["agent.name"] = session.user.username
-        return templates.render_template(template, context, filled)
+                    return templates.recipient_context(conn, number).values
+        return {}
 
-    try:
-        text = await run_in_threadpool(work)
-        check_outgoing(text)
-    except (templates.TemplateNotFound, NotFound):
-        return _json({"error": {"code": "not_found"}}, 404)
-    except DomainError as exc:
-        missing = exc.name if isinstance(exc, MissingVariable) else None
-        error = {"code": "refused", "message": problem_text(exc, gettext), "variable": missing}
-        return _json({"error": error}, 422)
-    counted = analyse(text)
-    return _json(
-        {
-            "text": text,
-            "encoding": counted.encoding.value,
-            "segments": counted.segments,
-            "characters": counted.units,
-        }
-    )
+    return await render_answer(request, session, template_id, context_of)

@@ -11,38 +11,27 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from smsdesk.conversations import templates
-from smsdesk.conversations.requests import NotFound
-from smsdesk.domain.encoding import analyse
 from smsdesk.domain.errors import DomainError
-from smsdesk.domain.templating import VARIABLES, MissingVariable, TemplateProblem, prompts
-from smsdesk.domain.text import check_outgoing
+from smsdesk.domain.templating import VARIABLES, prompts
+from smsdesk.service import Service
 from smsdesk.store.users import WebSession
 from smsdesk.web.auth import service_of
-from smsdesk.web.ui.field_errors import translate_error
 from smsdesk.web.ui.i18n import LANGUAGES, translations
 from smsdesk.web.ui.render import render
 from smsdesk.web.ui.session import (
     admin_session,
-    check_csrf,
     form_with_csrf,
     page_language,
     page_session,
 )
+from smsdesk.web.ui.template_picker import problem_text, render_answer, search_answer
 
 router = APIRouter(include_in_schema=False)
 FIELDS = ("name", "language", "body")
-
-
-def problem_text(exc: DomainError, gettext: Any) -> str:
-    """A refusal in the page's language: templates' own errors by their msgid, others by the
-    shared field-error catalogue."""
-    if isinstance(exc, TemplateProblem):
-        return str(gettext(exc.msgid)).format(**exc.params)
-    return translate_error(exc.message, gettext)
 
 
 def _gettext(request: Request, session: WebSession) -> Any:
@@ -190,11 +179,6 @@ async def template_delete(
 # -- the reply box's picker (agents) ----------------------------------------------------------
 
 
-def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
 @router.get("/requests/{request_id}/templates")
 async def picker_search(
     request: Request,
@@ -203,24 +187,7 @@ async def picker_search(
     session: WebSession = Depends(page_session),
 ) -> Response:
     """Templates matching `q` by name or text, the agent's language first, with their prompts."""
-    language = page_language(request, session)
-    found = await run_in_threadpool(
-        templates.search_templates, service_of(request), q, first_language=language, limit=50
-    )
-    return _json(
-        {
-            "templates": [
-                {
-                    "id": t.id,
-                    "name": t.name,
-                    "language": t.language,
-                    "body": t.body,
-                    "prompts": list(prompts(t.body)),
-                }
-                for t in found
-            ]
-        }
-    )
+    return await search_answer(request, session, q)
 
 
 @router.post("/requests/{request_id}/templates/{template_id}/render")
@@ -231,40 +198,9 @@ async def picker_render(
     session: WebSession = Depends(page_session),
 ) -> Response:
     """The template rendered for this request by this agent; a missing value is named."""
-    check_csrf(session, request.headers.get("x-csrf-token"))
-    try:
-        answers = await request.json()
-    except ValueError:
-        answers = None
-    filled = answers.get("prompts") if isinstance(answers, dict) else None
-    if not isinstance(filled, dict) or not all(isinstance(v, str) for v in filled.values()):
-        filled = {}
-    service = service_of(request)
-    gettext = _gettext(request, session)
 
-    def work() -> str:
-        template = templates.get_template(service, template_id)
-        country = service.settings.load().default_country_code
+    def context_of(service: Service, country: str) -> dict[str, str | None]:
         with service.engine.connect() as conn:
-            context = templates.request_context(conn, request_id, country).values
-        context["agent.name"] = session.user.username
-        return templates.render_template(template, context, filled)
+            return templates.request_context(conn, request_id, country).values
 
-    try:
-        text = await run_in_threadpool(work)
-        check_outgoing(text)
-    except (templates.TemplateNotFound, NotFound):
-        return _json({"error": {"code": "not_found"}}, 404)
-    except DomainError as exc:
-        missing = exc.name if isinstance(exc, MissingVariable) else None
-        error = {"code": "refused", "message": problem_text(exc, gettext), "variable": missing}
-        return _json({"error": error}, 422)
-    counted = analyse(text)
-    return _json(
-        {
-            "text": text,
-            "encoding": counted.encoding.value,
-            "segments": counted.segments,
-            "characters": counted.units,
-        }
-    )
+    return await render_answer(request, session, template_id, context_of)
