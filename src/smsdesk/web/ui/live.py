@@ -20,7 +20,6 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from smsdesk.domain.errors import DomainError
 from smsdesk.live.feed import LiveFeed, Subscription
 from smsdesk.live.updates import Interest, LiveUpdate, cursor_text, parse_cursor, parse_interest
-from smsdesk.store.users import WebSession
 from smsdesk.web.auth import service_of
 from smsdesk.web.ui.i18n import translations
 from smsdesk.web.ui.render import SECURITY_HEADERS
@@ -56,7 +55,11 @@ def _login_required(request: Request) -> Response:
     return _refused(401, "login_required", language.gettext(N_("Log in to receive live updates.")))
 
 
-def _interest(request: Request, session: WebSession, topics: str, keys: str) -> Interest | Response:
+async def _interest(request: Request, topics: str, keys: str) -> Interest | Response:
+    """What the signed-in user asks to follow, or the refusal to answer instead."""
+    session = await optional_session(request)
+    if session is None:
+        return _login_required(request)
     try:
         return parse_interest(topics, keys)
     except DomainError as exc:
@@ -90,10 +93,7 @@ async def _stream(feed: LiveFeed, subscription: Subscription, announce: bool) ->
 async def live_events(
     request: Request, topics: str = "", keys: str = "", after: str = ""
 ) -> Response:
-    session = await optional_session(request)
-    if session is None:
-        return _login_required(request)
-    interest = _interest(request, session, topics, keys)
+    interest = await _interest(request, topics, keys)
     if isinstance(interest, Response):
         return interest
     resume = parse_cursor(request.headers.get("last-event-id") or after)
@@ -111,10 +111,7 @@ async def live_poll(
     request: Request, topics: str = "", keys: str = "", after: str = ""
 ) -> Response:
     """The updates after cursor `after` (none without one) and the cursor to ask from next."""
-    session = await optional_session(request)
-    if session is None:
-        return _login_required(request)
-    interest = _interest(request, session, topics, keys)
+    interest = await _interest(request, topics, keys)
     if isinstance(interest, Response):
         return interest
     updates, cursor = await service_of(request).live.poll(parse_cursor(after), interest)
