@@ -79,6 +79,21 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+DryRun = Annotated[bool, typer.Option(help="Only count them.")]
+AssumeYes = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")]
+
+
+def confirm_bulk(count: int, counted: str, question: str, *, dry_run: bool, yes: bool) -> bool:
+    """Print `counted`; whether to go on: not for a dry run or nothing to do, and only once the
+    user agrees to `question` (or gave --yes); a refusal ends the command."""
+    out.print(counted)
+    if dry_run or count == 0:
+        return False
+    if not yes and not typer.confirm(question):
+        raise typer.Exit(1)
+    return True
+
+
 def when(ts: float | None) -> str:
     from smsdesk.domain.times import iso
 

@@ -9,7 +9,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from smsdesk.commands.common import DatabaseUrl, DataDir, fail, open_service, out, when
+from smsdesk.commands.common import (
+    AssumeYes,
+    DatabaseUrl,
+    DataDir,
+    DryRun,
+    confirm_bulk,
+    fail,
+    open_service,
+    out,
+    when,
+)
 from smsdesk.conversations.requests import NotFound
 from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
@@ -79,8 +89,8 @@ def delete(inbound_id: str, data_dir: DataDir = None, database_url: DatabaseUrl 
 def bulk_delete(
     sender: Annotated[str | None, typer.Option(help="Only SMS whose sender holds this.")] = None,
     text: Annotated[str | None, typer.Option(help="Only SMS whose text holds this.")] = None,
-    dry_run: Annotated[bool, typer.Option(help="Only count them.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    dry_run: DryRun = False,
+    yes: AssumeYes = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -88,11 +98,11 @@ def bulk_delete(
     service = open_service(data_dir, database_url)
     with service.engine.connect() as conn:
         count = store.count_inbound(conn, state="unrecognised", sender_part=sender, text=text)
-    out.print(f"{count} unrecognised SMS to delete")
-    if dry_run or count == 0:
+    counted = f"{count} unrecognised SMS to delete"
+    if not confirm_bulk(
+        count, counted, f"Delete {count} unrecognised SMS?", dry_run=dry_run, yes=yes
+    ):
         return
-    if not yes and not typer.confirm(f"Delete {count} unrecognised SMS?"):
-        raise typer.Exit(1)
     deleted = asyncio.run(
         actions.delete_matching(service, Actor.cli(), sender_part=sender, text=text)
     )

@@ -11,7 +11,16 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from smsdesk.commands.common import DatabaseUrl, DataDir, fail, open_service, out
+from smsdesk.commands.common import (
+    AssumeYes,
+    DatabaseUrl,
+    DataDir,
+    DryRun,
+    confirm_bulk,
+    fail,
+    open_service,
+    out,
+)
 from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.message import Status
@@ -77,8 +86,8 @@ def messages_bulk(
     priority: Annotated[int | None, typer.Option(min=1, max=3)] = None,
     to: Annotated[str | None, typer.Option(help="Only messages to this number.")] = None,
     text: Annotated[str | None, typer.Option(help="Only messages whose text holds this.")] = None,
-    dry_run: Annotated[bool, typer.Option(help="Only count them.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    dry_run: DryRun = False,
+    yes: AssumeYes = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -99,11 +108,10 @@ def messages_bulk(
     )
     with service.engine.connect() as conn:
         count = count_messages(conn, bulk_search(search, action))
-    out.print(f"{count} messages to {action.value}")
-    if dry_run or count == 0:
+    counted = f"{count} messages to {action.value}"
+    question = f"{action.value.capitalize()} {count} messages?"
+    if not confirm_bulk(count, counted, question, dry_run=dry_run, yes=yes):
         return
-    if not yes and not typer.confirm(f"{action.value.capitalize()} {count} messages?"):
-        raise typer.Exit(1)
     job = BulkAction(
         search, action, service.clock(), "command line", service.trail, Actor.cli(), service.events
     )
