@@ -8,7 +8,6 @@ import contextlib
 import os
 import socket
 import time
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +59,7 @@ class Service:
         self.keys = ApiKeyStore(self.engine, clock=self.clock, trail=self.trail)
         self.users = UserStore(self.engine, trail=self.trail)
         self.opt_outs = OptOutCache(self.engine)
-        optouts.use_hash_key(self.engine, _hash_key_of(weakref.ref(self)))
+        optouts.use_hash_key(self.engine, lambda: self.hash_key)
         self._lingering: set[asyncio.Task[None]] = set()
         self.webhooks = WebhookHub(self.engine, self.box, self.clock, allowed=self.webhook_networks)
         self.events: EventSink = self.webhooks
@@ -283,14 +282,3 @@ class Service:
         with self.engine.connect() as conn:
             return repo.queue_depth(conn)
 
-
-def _hash_key_of(service: weakref.ref[Service]) -> Callable[[], bytes]:
-    """The service's hash key, without the opt-out store's engine map keeping it alive."""
-
-    def load() -> bytes:
-        alive = service()
-        if alive is None:
-            raise RuntimeError("The service that owned this database connection was closed.")
-        return alive.hash_key
-
-    return load
