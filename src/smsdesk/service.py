@@ -281,4 +281,3 @@ class Service:
     def queue_depth(self) -> dict[int, int]:
         with self.engine.connect() as conn:
             return repo.queue_depth(conn)
-
