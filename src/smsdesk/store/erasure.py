@@ -342,42 +342,34 @@ def customer_row(conn: Connection, customer_id: str) -> sa.Row[Any] | None:
     return conn.execute(sa.select(customers).where(customers.c.id == customer_id)).first()
 
 
-def request_rows(conn: Connection, request_ids: Sequence[str]) -> list[sa.Row[Any]]:
+def _rows_in(
+    conn: Connection, column: sa.Column[Any], ids: Sequence[str], order: Sequence[str]
+) -> list[sa.Row[Any]]:
+    """The rows of `column`'s table whose `column` is one of `ids`, sorted by `order`."""
     rows: list[sa.Row[Any]] = []
-    for chunk in _chunks(request_ids):
-        rows += conn.execute(sa.select(requests).where(requests.c.id.in_(chunk))).all()
-    return sorted(rows, key=lambda row: (row.created_at, row.id))
+    for chunk in _chunks(ids):
+        rows += conn.execute(sa.select(column.table).where(column.in_(chunk))).all()
+    return sorted(rows, key=lambda row: tuple(getattr(row, name) for name in order))
+
+
+def request_rows(conn: Connection, request_ids: Sequence[str]) -> list[sa.Row[Any]]:
+    return _rows_in(conn, requests.c.id, request_ids, ("created_at", "id"))
 
 
 def conversation_rows(conn: Connection, request_ids: Sequence[str]) -> list[sa.Row[Any]]:
-    rows: list[sa.Row[Any]] = []
-    rm = request_messages
-    for chunk in _chunks(request_ids):
-        rows += conn.execute(sa.select(rm).where(rm.c.request_id.in_(chunk))).all()
-    return sorted(rows, key=lambda row: row.id)
+    return _rows_in(conn, request_messages.c.request_id, request_ids, ("id",))
 
 
 def message_rows(conn: Connection, message_ids: Sequence[str]) -> list[sa.Row[Any]]:
-    rows: list[sa.Row[Any]] = []
-    for chunk in _chunks(message_ids):
-        rows += conn.execute(sa.select(messages).where(messages.c.id.in_(chunk))).all()
-    return sorted(rows, key=lambda row: (row.created_at, row.id))
+    return _rows_in(conn, messages.c.id, message_ids, ("created_at", "id"))
 
 
 def timeline_rows(conn: Connection, message_ids: Sequence[str]) -> list[sa.Row[Any]]:
-    rows: list[sa.Row[Any]] = []
-    e = message_events
-    for chunk in _chunks(message_ids):
-        rows += conn.execute(sa.select(e).where(e.c.message_id.in_(chunk))).all()
-    return sorted(rows, key=lambda row: row.id)
+    return _rows_in(conn, message_events.c.message_id, message_ids, ("id",))
 
 
 def inbound_rows(conn: Connection, inbound_ids: Sequence[str]) -> list[sa.Row[Any]]:
-    rows: list[sa.Row[Any]] = []
-    i = inbound_messages
-    for chunk in _chunks(inbound_ids):
-        rows += conn.execute(sa.select(i).where(i.c.id.in_(chunk))).all()
-    return sorted(rows, key=lambda row: (row.received_at, row.id))
+    return _rows_in(conn, inbound_messages.c.id, inbound_ids, ("received_at", "id"))
 
 
 def opt_out_rows(conn: Connection, numbers: Iterable[str]) -> dict[str, sa.Row[Any] | None]:
