@@ -17,6 +17,7 @@ from rich.table import Table
 
 from smsdesk.commands.common import DatabaseUrl, DataDir, err, fail, open_service, out, when
 from smsdesk.conversations import templates
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.templating import prompts
 from smsdesk.service import Service
@@ -115,7 +116,9 @@ def add(
         return
     service = open_service(data_dir, database_url)
     try:
-        _print(templates.create_template(service, name=name, language=language, body=text))
+        _print(
+            templates.create_template(service, Actor.cli(), name=name, language=language, body=text)
+        )
     except _ERRORS as exc:
         _problem(exc)
 
@@ -138,7 +141,7 @@ def edit(
     try:
         _print(
             templates.update_template(
-                service, found.id, name=name, language=new_language, body=text
+                service, Actor.cli(), found.id, name=name, language=new_language, body=text
             )
         )
     except _ERRORS as exc:
@@ -156,7 +159,7 @@ def delete(
     service = open_service(data_dir, database_url)
     found = _find(service, template, language)
     try:
-        templates.delete_template(service, found.id)
+        templates.delete_template(service, Actor.cli(), found.id)
     except _ERRORS as exc:
         _problem(exc)
     out.print(f"deleted {found.id} ({found.name}, {found.language})", markup=False)
@@ -202,7 +205,7 @@ def import_(
         fail(escape(f"{file} has no [[template]] tables (each with name, language and body)."))
         return
     service = open_service(data_dir, database_url)
-    results = templates.import_templates(service, entries, dry_run=dry_run)
+    results = templates.import_templates(service, Actor.cli(), entries, dry_run=dry_run)
     would = "would be " if dry_run else ""
     for result in results:
         what = f"template {result.index} ({result.name or '?'}, {result.language or '?'})"

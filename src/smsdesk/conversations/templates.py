@@ -2,7 +2,8 @@
 
 What the API, the screens and the CLI call. Names are 1 to 100 characters, unique per language
 (in any case); a language is one of the screens' languages or any two-letter code; bodies are
-checked by `domain.templating`. Rendering takes its values from a request (its customer's name
+checked by `domain.templating`. Every change is written to the audit trail by the names of the
+fields it set, never their text. Rendering takes its values from a request (its customer's name
 and number, its id), the agent, and what the caller fills in (prompts, or customer fields).
 """
 
@@ -14,7 +15,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from smsdesk.conversations.groups import AuditedHost
 from smsdesk.conversations.requests import NotFound, get_request, reply_number
+from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.phone import normalise_msisdn
 from smsdesk.domain.templating import (
@@ -32,6 +35,7 @@ from smsdesk.store import templates as store
 from smsdesk.store.templates import ReplyTemplate
 
 MAX_NAME = 100
+FIELDS = ("name", "language", "body")
 UI_LANGUAGES = ("en", "nl")
 
 __all__ = [
@@ -107,6 +111,31 @@ def _refuse_taken(conn: Connection, name: str, language: str, own_id: str | None
         raise NameTaken(other.name, language)
 
 
+def _audit(
+    conn: Connection,
+    host: AuditedHost,
+    actor: Actor,
+    action: str,
+    template_id: str,
+    fields: Iterable[str] = (),
+    source: str | None = None,
+) -> None:
+    """One entry naming the fields that were set; a template's name and text stay out."""
+    details: dict[str, Any] = {}
+    if fields:
+        details["fields"] = sorted(fields)
+    if source:
+        details["source"] = source
+    host.trail.record(
+        conn,
+        actor,
+        action,
+        target_kind="template",
+        target_id=template_id,
+        details=details or None,
+    )
+
+
 def _written(service: Host, job: Any, name: str, language: str) -> Any:
     try:
         return store.written(service.writer, job)
@@ -122,29 +151,43 @@ def get_template(service: Host, template_id: str) -> ReplyTemplate:
     return found
 
 
-def create_template(service: Host, *, name: str, language: str, body: str) -> ReplyTemplate:
+def create_template(
+    service: AuditedHost,
+    actor: Actor,
+    *,
+    name: str,
+    language: str,
+    body: str,
+    source: str | None = None,
+) -> ReplyTemplate:
+    """Add a template; `source` ("import") says in the audit entry how it came."""
     checked_name, checked_language = check_name(name), check_language(language)
     checked_body = check_body(body)
     now = service.clock()
 
     def insert(conn: Connection) -> str:
         _refuse_taken(conn, checked_name, checked_language, None)
-        return store.insert_template(
+        template_id = store.insert_template(
             conn, name=checked_name, language=checked_language, body=checked_body, now=now
         )
+        _audit(conn, service, actor, "template.created", template_id, FIELDS, source)
+        return template_id
 
     return get_template(service, _written(service, insert, checked_name, checked_language))
 
 
 def update_template(
-    service: Host,
+    service: AuditedHost,
+    actor: Actor,
     template_id: str,
     *,
     name: str | None = None,
     language: str | None = None,
     body: str | None = None,
+    source: str | None = None,
 ) -> ReplyTemplate:
-    """Change what is given; the (name, language) pair stays unique."""
+    """Change what is given; the (name, language) pair stays unique. The audit entry names the
+    fields whose value changed (none changed: no entry)."""
     changes: dict[str, str] = {}
     if name is not None:
         changes["name"] = check_name(name)
@@ -159,17 +202,22 @@ def update_template(
 
     def change(conn: Connection) -> None:
         _refuse_taken(conn, new_name, new_language, template_id)
-        if not store.update_template(conn, template_id, changes, now):
+        before = store.get_template(conn, template_id)
+        if before is None or not store.update_template(conn, template_id, changes, now):
             raise TemplateNotFound(template_id)
+        changed = [key for key, value in changes.items() if getattr(before, key) != value]
+        if changed:
+            _audit(conn, service, actor, "template.changed", template_id, changed, source)
 
     _written(service, change, new_name, new_language)
     return get_template(service, template_id)
 
 
-def delete_template(service: Host, template_id: str) -> None:
+def delete_template(service: AuditedHost, actor: Actor, template_id: str) -> None:
     def delete(conn: Connection) -> None:
         if not store.delete_template(conn, template_id):
             raise TemplateNotFound(template_id)
+        _audit(conn, service, actor, "template.deleted", template_id)
 
     service.writer.run_sync(delete)
 
@@ -321,9 +369,10 @@ class ImportResult:
 
 
 def import_templates(
-    service: Host, entries: list[Any], *, dry_run: bool = False
+    service: AuditedHost, actor: Actor, entries: list[Any], *, dry_run: bool = False
 ) -> list[ImportResult]:
-    """Add or update (by name and language) each entry; a bad entry is reported and skipped."""
+    """Add or update (by name and language) each entry; a bad entry is reported and skipped.
+    Each template added or changed has its audit entry, marked as imported."""
     results: list[ImportResult] = []
     for index, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict):
@@ -341,12 +390,19 @@ def import_templates(
             )
             results.append(ImportResult(index, name, language, "refused", reason))
             continue
-        results.append(_import_one(service, index, name, language, str(raw["body"]), dry_run))
+        body = str(raw["body"])
+        results.append(_import_one(service, actor, index, name, language, body, dry_run))
     return results
 
 
 def _import_one(
-    service: Host, index: int, name: str, language: str, body: str, dry_run: bool
+    service: AuditedHost,
+    actor: Actor,
+    index: int,
+    name: str,
+    language: str,
+    body: str,
+    dry_run: bool,
 ) -> ImportResult:
     try:
         checked_name, checked_language = check_name(name), check_language(language)
@@ -355,12 +411,16 @@ def _import_one(
             current = store.template_by_name(conn, checked_name, checked_language)
         if current is None:
             if not dry_run:
-                create_template(service, name=name, language=language, body=body)
+                create_template(
+                    service, actor, name=name, language=language, body=body, source="import"
+                )
             return ImportResult(index, checked_name, checked_language, "added")
         if current.body == body and current.name == checked_name:
             return ImportResult(index, checked_name, checked_language, "unchanged")
         if not dry_run:
-            update_template(service, current.id, name=checked_name, body=body)
+            update_template(
+                service, actor, current.id, name=checked_name, body=body, source="import"
+            )
         return ImportResult(index, checked_name, checked_language, "updated")
     except DomainError as exc:
         return ImportResult(index, name, language, "refused", f"{exc.field}: {exc.message}")

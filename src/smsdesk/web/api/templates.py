@@ -23,6 +23,7 @@ from smsdesk.domain.templating import MissingVariable, placeholders, prompts
 from smsdesk.domain.times import iso
 from smsdesk.service import Service
 from smsdesk.store.apikeys import ApiKey
+from smsdesk.web.actors import key_actor
 from smsdesk.web.auth import admin_key, api_key, service_of
 from smsdesk.web.errors import ApiError
 from smsdesk.web.jsonresponse import Json
@@ -116,9 +117,13 @@ def list_templates(
 
 
 @router.post("", status_code=201, summary="Add a reply template")
-def create_template(body: NewTemplate, request: Request, _: ApiKey = Depends(admin_key)) -> Json:
+def create_template(body: NewTemplate, request: Request, key: ApiKey = Depends(admin_key)) -> Json:
     template = templates.create_template(
-        service_of(request), name=body.name, language=body.language, body=body.body
+        service_of(request),
+        key_actor(request, key),
+        name=body.name,
+        language=body.language,
+        body=body.body,
     )
     return Json(template_out(template), 201)
 
@@ -131,19 +136,26 @@ def get_template(template_id: str, request: Request, _: ApiKey = Depends(api_key
 
 @router.patch("/{template_id}", summary="Change a reply template's name, language or text")
 def update_template(
-    template_id: str, body: TemplatePatch, request: Request, _: ApiKey = Depends(admin_key)
+    template_id: str, body: TemplatePatch, request: Request, key: ApiKey = Depends(admin_key)
 ) -> Json:
     with answers():
         template = templates.update_template(
-            service_of(request), template_id, name=body.name, language=body.language, body=body.body
+            service_of(request),
+            key_actor(request, key),
+            template_id,
+            name=body.name,
+            language=body.language,
+            body=body.body,
         )
     return Json(template_out(template))
 
 
 @router.delete("/{template_id}", status_code=204, summary="Delete a reply template")
-def delete_template(template_id: str, request: Request, _: ApiKey = Depends(admin_key)) -> Response:
+def delete_template(
+    template_id: str, request: Request, key: ApiKey = Depends(admin_key)
+) -> Response:
     with answers():
-        templates.delete_template(service_of(request), template_id)
+        templates.delete_template(service_of(request), key_actor(request, key), template_id)
     return Response(status_code=204)
 
 

@@ -19,6 +19,7 @@ from smsdesk.domain.errors import DomainError
 from smsdesk.domain.templating import VARIABLES, prompts
 from smsdesk.service import Service
 from smsdesk.store.users import WebSession
+from smsdesk.web.actors import user_actor
 from smsdesk.web.auth import service_of
 from smsdesk.web.ui.i18n import LANGUAGES, translations
 from smsdesk.web.ui.render import render
@@ -129,12 +130,13 @@ async def _save(request: Request, session: WebSession, template_id: str | None) 
     # Browsers post line breaks as CRLF; the text is kept as typed, with LF.
     values = {field: form.get(field, "").replace("\r\n", "\n") for field in FIELDS}
     service = service_of(request)
+    actor = user_actor(request, session)
 
     def save() -> None:
         if template_id is None:
-            templates.create_template(service, **values)
+            templates.create_template(service, actor, **values)
         else:
-            templates.update_template(service, template_id, **values)
+            templates.update_template(service, actor, template_id, **values)
 
     try:
         await run_in_threadpool(save)
@@ -170,7 +172,12 @@ async def template_delete(
 ) -> Response:
     await form_with_csrf(request, session)
     try:
-        await run_in_threadpool(templates.delete_template, service_of(request), template_id)
+        await run_in_threadpool(
+            templates.delete_template,
+            service_of(request),
+            user_actor(request, session),
+            template_id,
+        )
     except templates.TemplateNotFound:
         return await _list_page(request, session, status=404, problem="missing")
     return RedirectResponse("/templates?notice=deleted", status_code=303)
