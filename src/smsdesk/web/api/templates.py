@@ -91,7 +91,20 @@ def template_out(template: templates.ReplyTemplate) -> dict[str, Any]:
 def missing_variable(exc: MissingVariable) -> ApiError:
     """422 naming the variable (or prompt) that has no value."""
     fields = [{"field": exc.field, "message": exc.message}]
-    return ApiError(422, "missing_variable", exc.message, fields)
+    return ApiError(
+        422, "missing_variable", exc.message, fields, msgid=exc.msgid, params=exc.params
+    )
+
+
+NO_CUSTOMER = "There is no customer '{customer}'."
+NO_REQUEST = "There is no request with id '{request_id}'."
+
+
+def _not_found(exc: NotFound, field: str, msgid: str, **params: str) -> ApiError:
+    """422: the customer or request to fill the template from does not exist."""
+    message = str(exc)
+    fields = [{"field": field, "message": message}]
+    return ApiError(422, "not_found", message, fields, msgid=msgid, params=params)
 
 
 @contextmanager
@@ -175,16 +188,12 @@ def render_text(
             try:
                 context.update(templates.customer_context(conn, customer, country).values)
             except NotFound as exc:
-                raise ApiError(
-                    422, "not_found", str(exc), [{"field": "customer", "message": str(exc)}]
-                ) from None
+                raise _not_found(exc, "customer", NO_CUSTOMER, customer=customer) from None
         if request_id:
             try:
                 context.update(templates.request_context(conn, request_id, country).values)
             except NotFound as exc:
-                raise ApiError(
-                    422, "not_found", str(exc), [{"field": "request_id", "message": str(exc)}]
-                ) from None
+                raise _not_found(exc, "request_id", NO_REQUEST, request_id=request_id) from None
     with answers():
         return templates.render_template(template, context, variables)
 
