@@ -74,9 +74,7 @@ async def test_our_own_refusals_are_dutch_for_dutch_callers(any_db_harness: Harn
     missing = _error(await _post(h, render, {}, DUTCH))
     assert missing["code"] == "missing_variable"
     assert missing["message"] == "Vul 'order number' in: het sjabloon vraagt erom."
-    assert missing["fields"] == [
-        {"field": "variables.order number", "message": missing["message"]}
-    ]
+    assert missing["fields"] == [{"field": "variables.order number", "message": missing["message"]}]
     unknown = _error(await _post(h, render, {"customer": "+31600000000"}, DUTCH))
     assert unknown["code"] == "not_found"
     assert unknown["fields"] == [
@@ -97,6 +95,4 @@ async def test_a_logged_in_users_language_wins_over_the_browsers(harness: Harnes
             headers=ENGLISH_FIRST,
         )
     error = _error(answer)
-    assert error["fields"] == [
-        {"field": "q", "message": "Tekst mag maximaal 200 tekens bevatten"}
-    ]
+    assert error["fields"] == [{"field": "q", "message": "Tekst mag maximaal 200 tekens bevatten"}]
