@@ -9,6 +9,8 @@ opted-out customer is refused in an agent's words.
 
 from __future__ import annotations
 
+from datetime import tzinfo
+
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -26,7 +28,7 @@ from smsdesk.web.auth import service_of
 from smsdesk.web.ui.field_errors import translate_error
 from smsdesk.web.ui.i18n import translations
 from smsdesk.web.ui.optouts import badge_text, refusal_text
-from smsdesk.web.ui.render import render
+from smsdesk.web.ui.render import page_time_zone, render
 from smsdesk.web.ui.session import form_with_csrf, page_language, page_session
 from smsdesk.web.ui.template_picker import render_answer, search_answer
 
@@ -43,13 +45,13 @@ def _customer(service: Service, customer_id: str) -> Customer | None:
         return None
 
 
-def _badge(service: Service, customer: Customer | None, language: str) -> str | None:
+def _badge(service: Service, customer: Customer | None, language: str, zone: tzinfo) -> str | None:
     """The chosen customer's opt-out, if their first number opted out."""
     if customer is None or not customer.numbers:
         return None
     with service.engine.connect() as conn:
         found = opt_out_of(conn, customer.numbers[0])
-    return badge_text(found, language) if found is not None else None
+    return badge_text(found, language, zone) if found is not None else None
 
 
 async def _form(
@@ -69,7 +71,7 @@ async def _form(
     def load() -> tuple[Customer | None, list[Customer], str | None]:
         chosen = _customer(service, customer_id)
         found = search_customers(service, search, limit=CHOICES) if search else []
-        return chosen, found, _badge(service, chosen, language)
+        return chosen, found, _badge(service, chosen, language, page_time_zone(request, session))
 
     chosen, found, badge = await run_in_threadpool(load)
     return render(
@@ -130,7 +132,9 @@ async def new_request_send(
             session,
             customer_id=customer_id,
             values=values,
-            refusal=refusal_text(refused, language, starting=True),
+            refusal=refusal_text(
+                refused, language, page_time_zone(request, session), starting=True
+            ),
             status=422,
         )
     except (NotFound, DomainError) as exc:

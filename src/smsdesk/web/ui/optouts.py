@@ -10,7 +10,7 @@ an erased customer is listed only as "erased customer", as the list keeps only i
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from babel.dates import format_date
@@ -29,7 +29,7 @@ from smsdesk.web.actors import user_actor
 from smsdesk.web.auth import service_of
 from smsdesk.web.ui.field_errors import translate_error
 from smsdesk.web.ui.i18n import translations
-from smsdesk.web.ui.render import environment, render
+from smsdesk.web.ui.render import environment, page_time_zone, render
 from smsdesk.web.ui.session import admin_session, form_with_csrf, page_language
 
 router = APIRouter(include_in_schema=False)
@@ -56,10 +56,12 @@ START_REFUSED = _(
 )
 
 
-def short_date(at: float, language: str, now: float | None = None) -> str:
-    """3 Dec (with the year when it is not this year's), in the page's language."""
-    moment = datetime.fromtimestamp(at, UTC)
-    this_year = datetime.fromtimestamp(now, UTC).year if now else datetime.now(UTC).year
+def short_date(at: float, language: str, zone: tzinfo = UTC, now: float | None = None) -> str:
+    """3 Dec (with the year when it is not this year's), in the page's language, on the
+    viewer's calendar (`zone`): an opt-out at 23:30 UTC is the next day in Amsterdam."""
+    moment = datetime.fromtimestamp(at, UTC).astimezone(zone)
+    today = datetime.fromtimestamp(now, UTC) if now else datetime.now(UTC)
+    this_year = today.astimezone(zone).year
     pattern = "d MMM" if moment.year == this_year else "d MMM yyyy"
     return format_date(moment, pattern, locale=language)
 
@@ -71,23 +73,27 @@ def how_words(found: OptedOut, gettext: Gettext) -> str:
     return gettext(how).format(keyword=found.keyword or "")
 
 
-def badge_text(found: OptedOut, language: str) -> str:
-    """ "Opted out on 3 Dec (replied STOP)"."""
+def badge_text(found: OptedOut, language: str, zone: tzinfo = UTC) -> str:
+    """ "Opted out on 3 Dec (replied STOP)", the date in the viewer's time zone."""
     gettext = translations(language).gettext
     return gettext(BADGE).format(
-        date=short_date(found.since, language), how=how_words(found, gettext)
+        date=short_date(found.since, language, zone), how=how_words(found, gettext)
     )
 
 
-def refusal_text(found: OptedOut, language: str, *, starting: bool = False) -> str:
+def refusal_text(
+    found: OptedOut, language: str, zone: tzinfo = UTC, *, starting: bool = False
+) -> str:
     """Why an agent's SMS was not sent, without advice meant for API clients."""
     gettext = translations(language).gettext
     return gettext(START_REFUSED if starting else REPLY_REFUSED).format(
-        date=short_date(found.since, language), how=how_words(found, gettext)
+        date=short_date(found.since, language, zone), how=how_words(found, gettext)
     )
 
 
-def badges_for(service: Service, numbers: Iterable[str | None], language: str) -> dict[str, str]:
+def badges_for(
+    service: Service, numbers: Iterable[str | None], language: str, zone: tzinfo = UTC
+) -> dict[str, str]:
     """number -> its badge text, for those of `numbers` that opted out."""
     wanted = {n for n in numbers if n}
     if not wanted:
@@ -97,20 +103,20 @@ def badges_for(service: Service, numbers: Iterable[str | None], language: str) -
         for number in store.opted_out(conn, wanted):
             found = opt_out_of(conn, number)
             if found is not None:
-                badges[number] = badge_text(found, language)
+                badges[number] = badge_text(found, language, zone)
     return badges
 
 
 # -- the opt-out list (administrators) --------------------------------------------------------
 
 
-def _entry(row: Any, language: str, gettext: Gettext) -> dict[str, Any]:
+def _entry(row: Any, language: str, zone: tzinfo, gettext: Gettext) -> dict[str, Any]:
     how = {"sms": "keyword", "api": "api"}.get(row.source, "admin")
     found = OptedOut(row.number or "", row.created_at, how, row.keyword, "")
     return {
         "number": row.number,
         "how": how_words(found, gettext),
-        "date": short_date(row.created_at, language),
+        "date": short_date(row.created_at, language, zone),
         "at": row.created_at,
     }
 
@@ -128,6 +134,7 @@ async def _list_page(
 ) -> Response:
     service = service_of(request)
     language = page_language(request, session)
+    zone = page_time_zone(request, session)
     gettext = translations(language).gettext
 
     def load() -> tuple[list[Any], list[Any]]:
@@ -149,8 +156,8 @@ async def _list_page(
         session,
         status=status,
         view="list",
-        rows=[_entry(r, language, gettext) for r in page],
-        erased=[_entry(r, language, gettext) for r in erased],
+        rows=[_entry(r, language, zone, gettext) for r in page],
+        erased=[_entry(r, language, zone, gettext) for r in erased],
         search=search,
         next_cursor=store.opt_out_cursor(page[-1]) if len(rows) > PAGE_SIZE else None,
         notice=notice,
@@ -252,15 +259,18 @@ async def opt_out_remove(
     return RedirectResponse("/opt-outs?notice=removed", status_code=303)
 
 
-def number_badge(service: Service, number: str | None, language: str) -> str | None:
+def number_badge(
+    service: Service, number: str | None, language: str, zone: tzinfo = UTC
+) -> str | None:
     """The badge of `number` if it opted out (e.g. the number a request's replies go to)."""
-    return badges_for(service, [number], language).get(number or "")
+    return badges_for(service, [number], language, zone).get(number or "")
 
 
 def _list_badges(request: Request, rows: Iterable[Any], language: str) -> dict[str, str]:
     """For the requests list: each row's customer number -> its badge, if it opted out."""
     service: Service = request.app.state.service
-    return badges_for(service, (row.customer_number for row in rows), language)
+    zone = page_time_zone(request, getattr(request.state, "session", None))
+    return badges_for(service, (row.customer_number for row in rows), language, zone)
 
 
 # The requests list asks while it renders: one query for the page's numbers.

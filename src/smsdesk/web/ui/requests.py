@@ -23,7 +23,7 @@ from smsdesk.web.auth import service_of
 from smsdesk.web.ui.field_errors import translate_error
 from smsdesk.web.ui.i18n import translations
 from smsdesk.web.ui.optouts import number_badge, refusal_text
-from smsdesk.web.ui.render import render
+from smsdesk.web.ui.render import page_time_zone, render
 from smsdesk.web.ui.request_list import assignment_page, mark_read
 from smsdesk.web.ui.session import admin_session, form_with_csrf, page_language, page_session
 
@@ -67,7 +67,11 @@ async def _show_request(
     if page is None:
         return render(request, "request.html", session, status=404, missing=True)
     badge = await run_in_threadpool(
-        number_badge, service_of(request), page["reply_to"], page_language(request, session)
+        number_badge,
+        service_of(request),
+        page["reply_to"],
+        page_language(request, session),
+        page_time_zone(request, session),
     )
     page["opt_out_badge"] = badge
     return render(
@@ -109,7 +113,9 @@ async def request_reply(
     except requests_repo.NotFound:
         return render(request, "request.html", session, status=404, missing=True)
     except OptedOut as refused:
-        reason = refusal_text(refused, page_language(request, session))
+        reason = refusal_text(
+            refused, page_language(request, session), page_time_zone(request, session)
+        )
         return await _show_request(
             request, session, request_id, status=422, text=text, reply_error=reason
         )
