@@ -75,6 +75,29 @@ def nice_ticks(maximum: float, *, count: int = 5, integers: bool = True) -> list
     return [round(i * step, 10) for i in range(steps + 1)]
 
 
+def axis_ticks(
+    maximum: float, format_value: Callable[[float], str], *, integers: bool = True
+) -> list[float]:
+    """Nice ticks (see `nice_ticks`) whose labels, as `format_value` writes them, all differ.
+
+    A format with fewer decimals than the steps would write 0.05 and 0.15 as "0.1" and "0.2"
+    next to 0.1 and 0.2; fewer, wider steps are taken until every label is its own (at the
+    end one step from 0 to a round value the format tells from 0).
+    """
+    ticks = nice_ticks(maximum, integers=integers)
+    for count in range(5, 0, -1):
+        ticks = nice_ticks(maximum, count=count, integers=integers)
+        labels = [format_value(t) for t in ticks]
+        if len(set(labels)) == len(labels):
+            return ticks
+    top = ticks[-1]
+    for _ in range(40):
+        if format_value(top) != format_value(0.0):
+            break
+        top = nice_ticks(top * 1.5, count=1, integers=integers)[-1]
+    return [0.0, top]
+
+
 def _svg_open(width: float, height: float, title: str, css: str) -> str:
     label = escape(title)
     return (
@@ -121,7 +144,7 @@ def stacked_bar_chart(
         raise ValueError("every series needs one value per label")
     right, top, bottom = 8.0, 28.0, 24.0
     totals = [sum(_clean(s.values[i]) for s in series) for i in range(len(labels))]
-    ticks = nice_ticks(max(totals, default=0.0))
+    ticks = axis_ticks(max(totals, default=0.0), format_value)
     # The axis is as wide as its longest tick label: 100,000 and more never clip.
     left = max(44.0, max(len(format_value(t)) for t in ticks) * _CHAR + 12)
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -201,7 +224,8 @@ def horizontal_bar_chart(
     height = top + row * max(len(labels), 1) + bottom
     plot_w = width - label_width - right
     clean = [None if v is None else _clean(v) for v in values]
-    ticks = nice_ticks(max((v for v in clean if v is not None), default=0.0), integers=False)
+    highest = max((v for v in clean if v is not None), default=0.0)
+    ticks = axis_ticks(highest, format_value, integers=False)
     scale = plot_w / ticks[-1]
     parts = [_svg_open(width, height, title, "chart-hbars")]
     parts += _x_axis(ticks, label_width, top, height - bottom, scale, format_value)
