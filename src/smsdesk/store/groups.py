@@ -384,17 +384,18 @@ def find_in_view(
     elif status != "all":
         chosen = chosen.where(requests.c.status == status)
     if search:
-        number_matches = sa.exists().where(
-            customer_numbers.c.customer_id == requests.c.customer_id,
-            customer_numbers.c.number.contains(search, autoescape=True),
+        # The matching customers are found once (a scan of names and of numbers), not per
+        # request: a correlated lookup per request made a search read every request's rows.
+        matching_customers = sa.union_all(
+            sa.select(customers.c.id).where(customers.c.name.icontains(search, autoescape=True)),
+            sa.select(customer_numbers.c.customer_id).where(
+                customer_numbers.c.number.contains(search, autoescape=True)
+            ),
         )
-        chosen = chosen.join(
-            customers, customers.c.id == requests.c.customer_id, isouter=True
-        ).where(
+        chosen = chosen.where(
             sa.or_(
                 requests.c.title.icontains(search, autoescape=True),
-                customers.c.name.icontains(search, autoescape=True),
-                number_matches,
+                requests.c.customer_id.in_(matching_customers),
             )
         )
     if before_id:
