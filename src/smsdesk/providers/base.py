@@ -11,6 +11,24 @@ Errors map to what the dispatcher does next::
     │   └── RateLimitedError      try again after `retry_after` seconds and slow the module down
     ├── PermanentError            never retry: the message is failed with the provider's reason
     └── AuthenticationError       credentials are wrong: keep the message queued, tell the admin
+
+Every error also says how certain the failure is, for failing over to another connection:
+
+- `not_taken`: the provider certainly did not take the message (the connection was refused or
+  timed out before the request went out, a TLS handshake failed, credentials or the account
+  were refused, 429, a 5xx without a message id, an SMPP bind that is down, a throttled
+  submit). Only then may the message go to another connection. False means the provider may
+  have taken it (a read timeout after the request was sent, a connection dropped mid-answer,
+  an SMPP submit timeout): retried on the same connection, with the same reference, never
+  failed over. A plain message refusal (a PermanentError about the number or the text) is
+  certain too, but is final, so it keeps the default.
+- `connection_level`: the failure concerns the connection or the account, not this message
+  (unreachable, credentials, throttling, no credit, no route for the account): it counts for
+  the circuit breaker, and a PermanentError marked so may fail over.
+
+Both default to False (the safe reading: same connection, not counted); AuthenticationError and
+RateLimitedError default both to True, as a refusal of credentials or a request to slow down is
+always before the provider took anything and always about the connection.
 """
 
 from __future__ import annotations
@@ -28,12 +46,29 @@ from smsdesk.domain.sms import InboundSms, ModuleSettings, OutboundSms, StatusRe
 
 
 class ProviderError(Exception):
-    """A send or callback the provider could not handle; keeps the provider's code and text."""
+    """A send or callback the provider could not handle; keeps the provider's code and text.
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    `not_taken` and `connection_level` say how certain the failure is (module docstring).
+    """
+
+    default_not_taken: ClassVar[bool] = False
+    default_connection_level: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        not_taken: bool | None = None,
+        connection_level: bool | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.not_taken: bool = self.default_not_taken if not_taken is None else not_taken
+        self.connection_level: bool = (
+            self.default_connection_level if connection_level is None else connection_level
+        )
 
 
 class TemporaryError(ProviderError):
@@ -43,10 +78,19 @@ class TemporaryError(ProviderError):
 class RateLimitedError(TemporaryError):
     """The provider asks us to slow down, optionally saying for how long."""
 
+    default_not_taken: ClassVar[bool] = True
+    default_connection_level: ClassVar[bool] = True
+
     def __init__(
-        self, message: str, *, code: str | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+        not_taken: bool | None = None,
+        connection_level: bool | None = None,
     ) -> None:
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, not_taken=not_taken, connection_level=connection_level)
         self.retry_after = retry_after
 
 
@@ -56,6 +100,9 @@ class PermanentError(ProviderError):
 
 class AuthenticationError(ProviderError):
     """The provider refused our credentials; every message would fail the same way."""
+
+    default_not_taken: ClassVar[bool] = True
+    default_connection_level: ClassVar[bool] = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +180,10 @@ class Provider(abc.ABC):
     supports_status_query: ClassVar[bool] = False
     status_query_batch: ClassVar[int] = 20
     status_query_interval: ClassVar[float] = 0.0
+    # Whether the provider drops a second submission carrying the same client reference (our
+    # message id) within one account: a retry on the same connection after an ambiguous failure
+    # is then safe. It never makes failing over to another account safe.
+    dedupes_reference: ClassVar[bool] = False
 
     def __init__(self, settings: Any, http: httpx.AsyncClient, context: ProviderContext) -> None:
         self.settings = settings
