@@ -50,16 +50,21 @@ def decide(
     rng = rng or random.Random()
     if isinstance(error, PermanentError):
         return Decision(Status.FAILED, reason=error.message)
-    if isinstance(error, RateLimitedError) and error.retry_after is not None:
-        delay = error.retry_after
-    elif isinstance(error, AuthenticationError):
-        delay = max(policy.auth_delay, policy.backoff(attempts, rng))
-    else:
-        delay = policy.backoff(attempts, rng)
-    retry_at = now + delay
+    retry_at = now + delay_for(error, attempts, policy, rng)
     if retry_at >= expires_at:
         return Decision(
             Status.EXPIRED,
             reason=f"validity period ends before the next try (last error: {error.message})",
         )
     return Decision(Status.QUEUED, retry_at=retry_at, reason=error.message)
+
+
+def delay_for(
+    error: ProviderError, attempts: int, policy: RetryPolicy, rng: random.Random
+) -> float:
+    """Seconds to wait before trying again after `error`, `attempts` tries so far."""
+    if isinstance(error, RateLimitedError) and error.retry_after is not None:
+        return error.retry_after
+    if isinstance(error, AuthenticationError):
+        return max(policy.auth_delay, policy.backoff(attempts, rng))
+    return policy.backoff(attempts, rng)
