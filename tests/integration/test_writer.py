@@ -132,3 +132,43 @@ def test_stored_rows_read_back_as_given(engine: Engine, writer: Writer) -> None:
     assert [(e.status, e.source, e.detail, e.applied) for e in timeline] == [
         ("queued", "api", "scheduled", True)
     ]
+
+
+def test_a_background_job_waits_for_the_callers_queued_before_and_beside_it(
+    writer: Writer,
+) -> None:
+    order: list[str] = []
+    busy, gate = keep_busy(writer)
+    background = writer.submit_background(lambda conn: order.append("purge step"))
+    first = writer.submit(lambda conn: order.append("accept 1"))
+    second = writer.submit(lambda conn: order.append("accept 2"))
+    gate.set()
+    for future in (busy, background, first, second):
+        future.result(10)
+    assert order == ["accept 1", "accept 2", "purge step"]
+
+
+def test_a_background_job_never_shares_a_callers_transaction(writer: Writer) -> None:
+    row = make_row()
+    busy, gate = keep_busy(writer)
+    background = writer.submit_background(lambda conn: conn.execute(messages.insert(), row))
+    failing = writer.submit(lambda conn: (_ for _ in ()).throw(RuntimeError("refused")))
+    gate.set()
+    busy.result(10)
+    with pytest.raises(RuntimeError):
+        failing.result(10)
+    background.result(10)
+    with writer.engine.connect() as conn:
+        stored = conn.execute(sa.select(messages.c.id).where(messages.c.id == row["id"])).all()
+    assert len(stored) == 1
+
+
+def test_background_jobs_still_waiting_run_when_the_writer_stops(engine: Engine) -> None:
+    w = Writer(engine)
+    w.start()
+    busy, gate = keep_busy(w)
+    background = w.submit_background(lambda conn: "done")
+    gate.set()
+    w.stop()
+    assert busy.done()
+    assert background.result(10) == "done"

@@ -51,3 +51,19 @@ def test_next_run_is_the_coming_purge_hour() -> None:
     assert next_run(settings, MIDNIGHT + 3600) == MIDNIGHT + 3 * 3600
     assert next_run(settings, MIDNIGHT + 3 * 3600) == MIDNIGHT + DAY + 3 * 3600
     assert last_slot(settings, MIDNIGHT + 3600) == MIDNIGHT - DAY + 3 * 3600
+
+
+def test_a_purge_batch_shrinks_at_once_when_it_held_the_database_too_long() -> None:
+    from smsdesk.lifecycle.retention import SMALLEST_BATCH, next_batch_size
+
+    assert next_batch_size(400, busy=0.016, hold=0.004, largest=500) == 100
+    assert next_batch_size(400, busy=10.0, hold=0.004, largest=500) == SMALLEST_BATCH
+
+
+def test_a_purge_batch_grows_by_half_when_it_was_quick_up_to_the_largest() -> None:
+    from smsdesk.lifecycle.retention import next_batch_size
+
+    assert next_batch_size(100, busy=0.001, hold=0.004, largest=500) == 150
+    assert next_batch_size(400, busy=0.001, hold=0.004, largest=500) == 500
+    assert next_batch_size(1, busy=0.0, hold=0.004, largest=500) == 2
+    assert next_batch_size(100, busy=0.003, hold=0.004, largest=500) == 100

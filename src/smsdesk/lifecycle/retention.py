@@ -77,6 +77,21 @@ class LeaseHeld(Exception):
         self.until = until
 
 
+FIRST_BATCH = 50  # rows in the first batch of each kind; later ones follow `hold`
+SMALLEST_BATCH = 10
+
+
+def next_batch_size(size: int, busy: float, hold: float, largest: int) -> int:
+    """The next batch's row count, so that one batch holds the database about `hold` seconds:
+    shrunk at once in proportion when a batch took longer, grown by half when it took less
+    than half."""
+    if busy > hold:
+        return max(SMALLEST_BATCH, int(size * hold / busy))
+    if busy < hold / 2:
+        return min(largest, max(size + 1, size * 3 // 2))
+    return size
+
+
 def plan(settings: RetentionSettings, now: float) -> list[KindPlan]:
     """The cut-off of every kind for a run at `now`."""
     return [
@@ -118,6 +133,7 @@ class RetentionJob:
         batch: int = 500,
         pause: float = 0.0,
         share: float = 0.5,
+        hold: float = 0.004,
         lease_seconds: float = 300.0,
         check_interval: float = 60.0,
     ) -> None:
@@ -127,6 +143,7 @@ class RetentionJob:
         self.batch = batch
         self.pause = pause
         self.share = share  # of the time the purge may hold the database (the rest: pauses)
+        self.hold = hold  # seconds one batch should hold the database, at most (about)
         self.lease_seconds = lease_seconds
         self.check_interval = check_interval
         self.runs = 0
@@ -221,14 +238,31 @@ class RetentionJob:
     ) -> bool:
         step = self._step(kind, cutoff)
         after: Any = None
+        size = min(self.batch, FIRST_BATCH)
         while True:
-            began = time.monotonic()
-            deleted, after = self._write(partial(step, after=after, limit=self.batch))
+            deleted, after, busy = self._write_step(partial(step, after=after, limit=size))
             result.purged[kind] += deleted
             if after is None:
                 return True
-            if not go_on(time.monotonic() - began):
+            size = next_batch_size(size, busy, self.hold, self.batch)
+            if not go_on(busy):
                 return False
+
+    def _write_step(self, step: Callable[[Connection], sql.Batch]) -> tuple[int, Any, float]:
+        """One batch in a transaction of its own, timed from its first statement to its last.
+
+        On SQLite the writer runs it only when no other write is waiting, so an accepted
+        message waits for one short batch at most, never for a queue of them.
+        """
+
+        def timed(conn: Connection) -> tuple[int, Any, float]:
+            began = time.monotonic()
+            deleted, after = step(conn)
+            return deleted, after, time.monotonic() - began
+
+        if db.is_postgres(self.host.engine):
+            return self._write(timed)
+        return self.host.writer.submit_background(timed).result()
 
     def _step(self, kind: str, cutoff: float) -> Callable[..., sql.Batch]:
         if kind in ("timelines", "unmatched_reports"):

@@ -13,9 +13,10 @@ import asyncio
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
@@ -27,6 +28,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Job = Callable[[Connection], Any]
 _STOP = object()
+
+
+class _Background(NamedTuple):
+    job: Job
+    future: Future[Any]
 
 
 class Writer:
@@ -71,12 +77,38 @@ class Writer:
     def run_sync(self, job: Callable[[Connection], T]) -> T:
         return self.submit(job).result()
 
+    def submit_background(self, job: Callable[[Connection], T]) -> Future[T]:
+        """Queue a job that may wait: it runs alone, and only when no other job is waiting.
+
+        For long-running maintenance (the retention purge) done in small steps: a step never
+        shares a transaction with callers who are waiting for an answer, and callers who arrive
+        during a step wait for that one step only.
+        """
+        future: Future[T] = Future()
+        if self._thread is None:
+            future.set_running_or_notify_cancel()
+            self._run_alone(job, future)
+        else:
+            self._queue.put(_Background(job, future))
+        return future
+
     def _loop(self) -> None:
+        deferred: deque[_Background] = deque()
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(block=not deferred)
+            except queue.Empty:
+                waiting = deferred.popleft()
+                if waiting.future.set_running_or_notify_cancel():
+                    self._run_alone(waiting.job, waiting.future)
+                continue
+            if isinstance(item, _Background):
+                deferred.append(item)
+                continue
             if item is not _STOP and not item[1].set_running_or_notify_cancel():
                 continue  # the caller gave up before the job started: do not run it
             if item is _STOP:
+                self._drain(deferred)
                 return
             batch = [item]
             stop = False
@@ -88,11 +120,20 @@ class Writer:
                 if item is _STOP:
                     stop = True
                     break
-                if item[1].set_running_or_notify_cancel():
+                if isinstance(item, _Background):
+                    deferred.append(item)
+                elif item[1].set_running_or_notify_cancel():
                     batch.append(item)
             self._run_batch(batch)
             if stop:
+                self._drain(deferred)
                 return
+
+    def _drain(self, deferred: deque[_Background]) -> None:
+        """Run the background jobs still waiting at stop, so no caller waits forever."""
+        for waiting in deferred:
+            if waiting.future.set_running_or_notify_cancel():
+                self._run_alone(waiting.job, waiting.future)
 
     def _run_batch(self, batch: list[tuple[Job, Future[Any]]]) -> None:
         if len(batch) == 1:
