@@ -1,4 +1,4 @@
-"""The figures behind the web interface's dashboard, read in three queries (four on PostgreSQL).
+"""The figures behind the web interface's dashboard, read in three queries.
 
 Definitions (every figure but the queue is about the messages *created* in the period, so a
 day's bar shows what became of that day's messages and its parts never exceed its total):
@@ -245,11 +245,15 @@ def _medians(conn: Connection, start: float, end: float) -> tuple[float | None, 
     )
     if conn.dialect.name == "postgresql":
         median = sa.func.percentile_cont(0.5).within_group(duration)
+        # One scan for both: the row of the empty grouping set (module NULL) is the overall one.
+        every = sa.func.grouping(m.c.module).label("every")
         rows = conn.execute(
-            sa.select(m.c.module, median).where(*delivered).group_by(m.c.module)
+            sa.select(m.c.module, every, median)
+            .where(*delivered)
+            .group_by(sa.func.grouping_sets(sa.tuple_(m.c.module), sa.tuple_()))
         ).all()
-        overall = conn.execute(sa.select(median).where(*delivered)).scalar_one()
-        per_module = {str(module): float(value) for module, value in rows}
+        per_module = {str(module): float(value) for module, every, value in rows if not every}
+        overall = next((value for _, every, value in rows if every), None)
         return (None if overall is None else float(overall)), per_module
     durations: dict[str, list[float]] = {}
     for module, seconds in conn.execute(sa.select(m.c.module, duration).where(*delivered)):
