@@ -304,7 +304,7 @@ def pages(request_id: str) -> list[tuple[str, str]]:
         ("requests: all, closed", view + "all&status=closed"),
         ("requests: mine, search", view + "mine&status=all&q=Question+12"),
         ("requests: all, search number", view + "all&status=all&q=%2B31600001234"),
-        ("conversation", f"/requests/{request_id}"),
+        ("request: conversation", f"/requests/{request_id}"),
         ("outbox", "/outbox"),
         ("outbox: status failed", "/outbox?status=failed"),
         ("outbox: status queued", "/outbox?status=queued"),
