@@ -10,7 +10,7 @@ new code is one line rather than another branch.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeAlias
 
 from smsdesk.providers.base import ProviderError, RateLimitedError
@@ -25,23 +25,36 @@ class Meaning:
 
     `code` is what the error carries when that is not the code looked up (e.g. Twilio's 20003
     for an HTTP 401); `retry_after` is the pause a RateLimitedError asks for when the answer
-    gave none.
+    gave none. `not_taken` and `connection_level` mark how certain the failure is (see
+    `providers.base`); None keeps the error class's default.
     """
 
     kind: type[ProviderError]
     text: str
     code: str | None = None
     retry_after: float | None = None
+    not_taken: bool | None = None
+    connection_level: bool | None = None
 
     def error(self, code: str, retry_after: float | None = None, **values: object) -> ProviderError:
         """The error, its text filled in with `code` and `values`."""
         carried = self.code or code
         text = self.text.format(code=carried, **values)
         kind = self.kind
+        certainty = {"not_taken": self.not_taken, "connection_level": self.connection_level}
         if issubclass(kind, RateLimitedError):
             pause = self.retry_after if retry_after is None else retry_after
-            return kind(text, code=carried, retry_after=pause)
-        return kind(text, code=carried)
+            return kind(text, code=carried, retry_after=pause, **certainty)
+        return kind(text, code=carried, **certainty)
+
+
+def account_level(meaning: Meaning) -> Meaning:
+    """The same meaning, marked as a refusal of the account before it took the message.
+
+    For the account's permanent problems (no credit, no route or gate, a sender the account may
+    not use): the message may go out over another connection.
+    """
+    return replace(meaning, not_taken=True, connection_level=True)
 
 
 class ErrorTable:

@@ -26,7 +26,9 @@ from smsdesk.providers.errors import ErrorTable, Meaning
 from smsdesk.providers.fields import number_field, url_field
 from smsdesk.providers.timestamps import http_date
 
-# The answers that mean the same at every provider.
+# The answers that mean the same at every provider. A 5xx comes without a message id, so the
+# provider did not take the message, except 504: a gateway in front of the provider gave up
+# waiting for it, which is the read timeout of a request that was sent (ambiguous).
 TRANSPORT_ERRORS = ErrorTable(
     {
         429: Meaning(RateLimitedError, "The provider asks us to slow down (HTTP 429): {said}"),
@@ -35,10 +37,24 @@ TRANSPORT_ERRORS = ErrorTable(
             "The provider refused the credentials (HTTP 401); check the module's user name, "
             "password, token or key. It said: {said}",
         ),
-        range(500, 1000): Meaning(TemporaryError, "The provider failed (HTTP {key}): {said}"),
+        504: Meaning(
+            TemporaryError,
+            "The provider's gateway timed out (HTTP 504); the provider may have taken the "
+            "message: {said}",
+            connection_level=True,
+        ),
+        range(500, 1000): Meaning(
+            TemporaryError,
+            "The provider failed (HTTP {key}): {said}",
+            not_taken=True,
+            connection_level=True,
+        ),
     },
     code="http-{key}",
 )
+# Failures before the request went out: nothing reached the provider. (A TLS handshake that
+# fails is a ConnectError.)
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
 class HttpModuleSettings(ModuleSettings):
@@ -120,18 +136,35 @@ async def request(
     AuthenticationError. `errors` (a table without a default) names the statuses the module
     gives its own meaning, looked up first; the statuses in `own` are returned for the module to
     read whatever the shared table says, as is any other answer.
+
+    A failure before the request went out (refused, connect timeout, TLS handshake) is
+    `not_taken`; one after it was sent (read or write timeout, a connection dropped before the
+    whole answer came) is ambiguous: the provider may have taken the message. Both are
+    `connection_level`.
     """
     try:
         response = await http.request(method, url, timeout=timeout, **kwargs)
+    except NOT_SENT as exc:
+        raise TemporaryError(
+            f"Could not reach the provider at {url.split('?')[0]}: "
+            f"{exc or type(exc).__name__} ({type(exc).__name__}).",
+            code="connection",
+            not_taken=True,
+            connection_level=True,
+        ) from exc
     except httpx.TimeoutException as exc:
         raise TemporaryError(
-            f"The provider did not answer within {timeout:g} s ({type(exc).__name__}).",
+            f"The provider did not answer within {timeout:g} s ({type(exc).__name__}); it may "
+            "have taken the message.",
             code="timeout",
+            connection_level=True,
         ) from exc
     except httpx.TransportError as exc:
         raise TemporaryError(
-            f"Could not reach the provider at {url.split('?')[0]}: {exc or type(exc).__name__}.",
-            code="connection",
+            f"The connection to the provider at {url.split('?')[0]} broke before its answer "
+            f"came ({exc or type(exc).__name__}); it may have taken the message.",
+            code="connection-lost",
+            connection_level=True,
         ) from exc
     if response.status_code in own:
         return response

@@ -252,6 +252,8 @@ class KannelProvider(Provider):
                 f"Kannel's smsbox does not answer at {self.send_url} ({exc.message}); is "
                 "smsbox running and is the smsbox URL right? The message will be tried again.",
                 code="connection",
+                not_taken=exc.not_taken,
+                connection_level=exc.connection_level,
             ) from exc
         answer = response.text.strip()
         if response.status_code == 202 and answer.startswith(_ACCEPTED):

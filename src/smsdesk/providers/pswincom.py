@@ -321,7 +321,7 @@ class PsWinComProvider(Provider):
             )
         except TemporaryError as exc:
             failover = self._failover_base()
-            if exc.code != "connection" or not failover:
+            if not exc.not_taken or exc.code != "connection" or not failover:
                 raise
         return await request(
             self.http, "POST", f"{failover}/", timeout=timeout, content=body, headers=headers
