@@ -15,7 +15,16 @@ INBOUND_RECEIVED = "inbound.received"
 REQUEST_CREATED = "request.created"
 MESSAGE_STATUS = "message.status"
 OPT_OUT_CHANGED = "optout.changed"
-EVENT_TYPES = (INBOUND_RECEIVED, REQUEST_CREATED, MESSAGE_STATUS, OPT_OUT_CHANGED)
+CONNECTION_HEALTH = "connection.health"  # a connection's circuit opened, half-opened or closed
+SPEND_THRESHOLD = "spend.threshold"  # a daily spend cap reached its alert percentage
+EVENT_TYPES = (
+    INBOUND_RECEIVED,
+    REQUEST_CREATED,
+    MESSAGE_STATUS,
+    OPT_OUT_CHANGED,
+    CONNECTION_HEALTH,
+    SPEND_THRESHOLD,
+)
 
 
 class EventSink(Protocol):

@@ -25,6 +25,7 @@ from smsdesk.store.timeline import (
     Event,
     emit_status_events,
     event_rows,
+    failover_event,
     insert_events,
 )
 
@@ -106,9 +107,20 @@ class NewMessages:
 
 
 def claim_due(
-    conn: Connection, *, module: str, owner: str, limit: int, now: float, lease_until: float
+    conn: Connection,
+    *,
+    owner: str,
+    limit: int,
+    now: float,
+    lease_until: float,
+    connection_id: str | None = None,
+    module: str | None = None,
 ) -> list[sa.Row[Any]]:
-    """Take up to `limit` due messages of a module, most urgent first, for this owner.
+    """Take up to `limit` due messages of a connection, most urgent first, for this owner.
+
+    With `connection_id`, the connection's messages, and, if `module` is given too, messages
+    of that module with no connection yet (written before connections, or by a writer that
+    sets none): they become the connection's. With only `module`, the module's messages.
 
     On PostgreSQL rows locked by another dispatcher are skipped, so workers never wait for
     each other and never take the same message.
@@ -118,14 +130,21 @@ def claim_due(
     the table has no statistics yet, as after a burst of inserts), each run skipping the rows
     the UPDATE already took and locking the next `limit`: a claim of 25 took 2,000 messages.
     """
+    if connection_id is None and module is None:
+        raise ValueError("claim_due needs a connection or a module")
+    if connection_id is None:
+        whose = m.c.module == module
+    elif module is None:
+        whose = m.c.connection_id == connection_id
+    else:
+        whose = sa.or_(
+            m.c.connection_id == connection_id,
+            sa.and_(m.c.connection_id.is_(None), m.c.module == module),
+        )
     due = (
         conn.execute(
             sa.select(m.c.id)
-            .where(
-                m.c.status == Status.QUEUED.value,
-                m.c.module == module,
-                m.c.next_attempt_at <= now,
-            )
+            .where(m.c.status == Status.QUEUED.value, whose, m.c.next_attempt_at <= now)
             .order_by(m.c.priority, m.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -135,17 +154,21 @@ def claim_due(
     )
     if not due:
         return []
+    values: dict[str, Any] = {
+        "status": Status.SENDING.value,
+        "lease_owner": owner,
+        "lease_until": lease_until,
+        "attempts": m.c.attempts + 1,
+        "connection_attempts": m.c.connection_attempts + 1,
+        "updated_at": now,
+    }
+    if connection_id is not None:
+        values["connection_id"] = sa.func.coalesce(m.c.connection_id, connection_id)
     claimed = list(
         conn.execute(
             m.update()
             .where(m.c.id.in_(due), m.c.status == Status.QUEUED.value)
-            .values(
-                status=Status.SENDING.value,
-                lease_owner=owner,
-                lease_until=lease_until,
-                attempts=m.c.attempts + 1,
-                updated_at=now,
-            )
+            .values(**values)
             .returning(*m.c)
         ).all()
     )
@@ -159,6 +182,7 @@ def claim_due(
                 Status.SENDING.value,
                 "dispatcher",
                 detail=f"attempt {row.attempts} by {owner}",
+                connection_id=row.connection_id,
             )
             for row in claimed
         ),
@@ -210,6 +234,14 @@ class Outcome:
     detail: str | None = None
     provider_message_id: str | None = None
     next_attempt_at: float | None = None
+    # The connection the attempt went through (for the timeline), and, when the message moved
+    # to another connection of its plan (a failover): where to, its module, its place in the
+    # plan and why (a code of `outbox.failover`).
+    tried: str | None = None
+    connection_id: str | None = None
+    module: str | None = None
+    plan_index: int | None = None
+    failover_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,23 +297,11 @@ def record_send_outcomes(
                 lease_owner=None,
                 lease_until=None,
                 updated_at=now,
+                **_moved_values(),
             ),
             rows,
         )
-    insert_events(
-        conn,
-        (
-            Event(
-                o.message_id,
-                now,
-                o.status.value,
-                "provider" if o.code else "dispatcher",
-                o.code,
-                o.detail,
-            )
-            for o in mine
-        ),
-    )
+    insert_events(conn, _outcome_events(mine, now))
     emit_status_events(
         conn, events, ((held[o.message_id], o.status.value, o.code) for o in mine), now
     )
@@ -296,6 +316,7 @@ def record_send_outcomes(
 
 def _outcome_row(o: Outcome, now: float) -> dict[str, Any]:
     sent = o.status is Status.SENT
+    moved = o.failover_reason is not None
     return {
         "mid": o.message_id,
         "new_status": o.status.value,
@@ -305,7 +326,119 @@ def _outcome_row(o: Outcome, now: float) -> dict[str, Any]:
         "nat": o.next_attempt_at if o.next_attempt_at is not None else now,
         "sat": now if sent else None,
         "fat": now if o.status.is_final else None,
+        "cid": o.connection_id if moved else None,
+        "mod": o.module if moved else None,
+        "pix": o.plan_index if moved else None,
+        "moved": 1 if moved else 0,
     }
+
+
+def _moved_values() -> dict[str, Any]:
+    """Columns a failover changes (bound per row; a row that stays keeps its values)."""
+    moved = bindparam("moved", type_=sa.Integer)
+    return {
+        "connection_id": sa.func.coalesce(bindparam("cid", type_=sa.String), m.c.connection_id),
+        "module": sa.func.coalesce(bindparam("mod", type_=sa.String), m.c.module),
+        "plan_index": sa.func.coalesce(bindparam("pix", type_=sa.Integer), m.c.plan_index),
+        "failovers": m.c.failovers + moved,
+        "connection_attempts": sa.case((moved == 1, 0), else_=m.c.connection_attempts),
+    }
+
+
+def _outcome_events(outcomes: Sequence[Outcome], now: float) -> list[Event]:
+    """The timeline lines of recorded outcomes: the attempt's, then a failover's if it moved."""
+    lines: list[Event] = []
+    for o in outcomes:
+        lines.append(
+            Event(
+                o.message_id,
+                now,
+                o.status.value,
+                "provider" if o.code else "dispatcher",
+                o.code,
+                o.detail,
+                connection_id=o.tried,
+            )
+        )
+        if o.failover_reason is not None and o.connection_id is not None:
+            lines.append(
+                failover_event(o.message_id, now, o.connection_id, o.failover_reason, o.tried)
+            )
+    return lines
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A queued message leaving its connection for another one of its plan (not sent there)."""
+
+    message_id: str
+    from_connection: str | None
+    to_connection: str
+    module: str
+    plan_index: int
+    reason: str
+
+
+def waiting_on(
+    conn: Connection, connection_id: str, now: float, limit: int, module: str | None = None
+) -> list[sa.Row[Any]]:
+    """Due queued messages of a connection (and, with `module`, that module's without one)."""
+    whose: Any = m.c.connection_id == connection_id
+    if module is not None:
+        whose = sa.or_(whose, sa.and_(m.c.connection_id.is_(None), m.c.module == module))
+    rows: list[sa.Row[Any]] = list(
+        conn.execute(
+            sa.select(  # type: ignore[arg-type]
+                m.c.id,
+                m.c.connection_id,
+                m.c.route_plan,
+                m.c.plan_index,
+                m.c.attempts,
+                m.c.expires_at,
+            )
+            .where(m.c.status == Status.QUEUED.value, whose, m.c.next_attempt_at <= now)
+            .order_by(m.c.priority, m.c.id)
+            .limit(limit)
+        ).all()
+    )
+    return rows
+
+
+def move_connection(conn: Connection, moves: Sequence[Move], now: float) -> int:
+    """Move queued messages to another connection of their plan, with a failover line each.
+
+    Only messages still queued on the connection they were read on move; returns how many.
+    """
+    moved: list[Move] = []
+    for move in moves:
+        here = (
+            m.c.connection_id.is_(None)
+            if move.from_connection is None
+            else m.c.connection_id == move.from_connection
+        )
+        done = conn.execute(
+            m.update()
+            .where(m.c.id == move.message_id, m.c.status == Status.QUEUED.value, here)
+            .values(
+                connection_id=move.to_connection,
+                module=move.module,
+                plan_index=move.plan_index,
+                connection_attempts=0,
+                failovers=m.c.failovers + 1,
+                next_attempt_at=now,
+                updated_at=now,
+            )
+        ).rowcount
+        if done:
+            moved.append(move)
+    insert_events(
+        conn,
+        (
+            failover_event(m_.message_id, now, m_.to_connection, m_.reason, m_.from_connection)
+            for m_ in moved
+        ),
+    )
+    return len(moved)
 
 
 def get_message(conn: Connection, message_id: str) -> sa.Row[Any] | None:

@@ -33,6 +33,7 @@ class Event:
     code: str | None = None
     detail: str | None = None
     applied: bool = True
+    connection_id: str | None = None  # the connection the line is about, where there is one
 
     def row(self) -> dict[str, Any]:
         return {
@@ -43,7 +44,30 @@ class Event:
             "code": self.code,
             "detail": self.detail,
             "applied": self.applied,
+            "connection_id": self.connection_id,
         }
+
+
+FAILOVER_SOURCE = "failover"
+
+
+def failover_event(
+    message_id: str, at: float, to_connection: str, reason: str, from_connection: str | None
+) -> Event:
+    """The line saying a message moved to another connection of its plan, and why.
+
+    `reason` is a code of `outbox.failover` (not_taken, connection_refused, circuit_open,
+    plan_exhausted) and the detail the connection it left; the line's connection is the new one.
+    """
+    return Event(
+        message_id,
+        at,
+        Status.QUEUED.value,
+        FAILOVER_SOURCE,
+        reason,
+        from_connection,
+        connection_id=to_connection,
+    )
 
 
 def insert_events(conn: Connection, events: Iterable[Event]) -> None:
