@@ -9,7 +9,10 @@ An id taken by a transaction that commits after a higher one was read would be p
 ids skipped over are asked for again for `gap_seconds`.
 
 Each connection has a `Subscription`: a list of updates its page asked for, bounded; one that
-falls too far behind gets a single `refresh` instead and the page reloads what it shows.
+falls too far behind gets a single `refresh` instead and the page reloads what it shows. A
+subscription opened by a logged-in session ends when that session does (logout, revocation,
+expiry, in any process): the poller checks its subscribers' sessions every `session_check`
+seconds, in one query.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sqlalchemy import Engine
 from smsdesk.live.updates import Interest, LiveUpdate, cursor_text, refresh, updates_from
 from smsdesk.store import live as store
 from smsdesk.store.live import Changes, Cursor
+from smsdesk.store.live_sessions import live_tokens
 from smsdesk.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -37,9 +41,10 @@ MAX_GAPS = 200
 class Subscription:
     """The updates waiting for one connection."""
 
-    def __init__(self, interest: Interest, limit: int = 100) -> None:
+    def __init__(self, interest: Interest, limit: int = 100, session: str | None = None) -> None:
         self.interest = interest
         self.limit = limit
+        self.session = session  # the cookie token of the session that opened it
         self.start = Cursor()
         self._pending: list[LiveUpdate] = []
         self._ready = asyncio.Event()
@@ -100,6 +105,7 @@ class LiveFeed:
         purge_every: float = 60.0,
         gap_seconds: float = 5.0,
         heartbeat: float = 15.0,
+        session_check: float = 1.0,
     ) -> None:
         self.engine = engine
         self.writer = writer
@@ -109,6 +115,8 @@ class LiveFeed:
         self.purge_every = purge_every
         self.gap_seconds = gap_seconds
         self.heartbeat = heartbeat  # seconds between comments on an idle stream
+        self.session_check = session_check  # seconds between checks of subscribers' sessions
+        self._next_session_check = 0.0
         self.cursor = Cursor()
         self.polls = 0
         self._subscribers: set[Subscription] = set()
@@ -143,9 +151,12 @@ class LiveFeed:
 
         return await asyncio.get_running_loop().run_in_executor(None, run)
 
-    async def subscribe(self, interest: Interest, resume: Cursor | None = None) -> Subscription:
-        """A connection's subscription from now; with `resume`, what it missed comes first."""
-        subscription = Subscription(interest)
+    async def subscribe(
+        self, interest: Interest, resume: Cursor | None = None, *, session: str | None = None
+    ) -> Subscription:
+        """A connection's subscription from now; with `resume`, what it missed comes first.
+        With `session` (its cookie token) it ends when that session is no longer logged in."""
+        subscription = Subscription(interest, session=session)
         async with self._lock:
             self._loop = asyncio.get_running_loop()
             if self._task is None:
@@ -188,6 +199,7 @@ class LiveFeed:
                 return
             try:
                 await self._tick()
+                await self._end_logged_out()
                 await self._purge()
             except asyncio.CancelledError:
                 raise
@@ -241,6 +253,27 @@ class LiveFeed:
                 for gap_id in range(after + 1, max(new)):
                     if gap_id not in seen_ids:
                         gaps.setdefault(gap_id, until)
+
+    def end_session(self, token: str) -> int:
+        """End this process's streams of a session now (e.g. it just logged out); how many."""
+        ended = [s for s in self._subscribers if s.session == token]
+        for subscription in ended:
+            self.unsubscribe(subscription)
+        return len(ended)
+
+    async def _end_logged_out(self) -> None:
+        """End the streams whose session logged out, was revoked or expired meanwhile."""
+        now = time.monotonic()
+        if now < self._next_session_check:
+            return
+        self._next_session_check = now + self.session_check
+        tokens = {s.session for s in self._subscribers if s.session is not None}
+        if not tokens:
+            return
+        at = self.clock()
+        alive: set[str] = await self._read(lambda conn: live_tokens(conn, tokens, at))
+        for token in tokens - alive:
+            self.end_session(token)
 
     async def _purge(self) -> None:
         now = self.clock()

@@ -5,8 +5,9 @@ cannot keep one open.
 (`id:` lines carry the cursor, so a reconnecting browser's `Last-Event-ID` resumes where it
 stopped); a comment every `heartbeat` seconds keeps proxies from closing an idle stream, and
 `X-Accel-Buffering: no` keeps nginx from holding updates back. `GET /live/poll?after=<cursor>`
-answers the same updates as JSON. Both need a logged-in session; the page then reloads the
-parts of itself that changed (static/live.js).
+answers the same updates as JSON. Both need a logged-in session (an open stream ends within
+seconds of its session's logout or expiry, and polling then answers 401); the page then
+reloads the parts of itself that changed (static/live.js).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from smsdesk.live.updates import Interest, LiveUpdate, cursor_text, parse_cursor
 from smsdesk.web.auth import service_of
 from smsdesk.web.ui.i18n import translations
 from smsdesk.web.ui.render import SECURITY_HEADERS
-from smsdesk.web.ui.session import optional_session, page_language
+from smsdesk.web.ui.session import SESSION_COOKIE, optional_session, page_language
 
 router = APIRouter(include_in_schema=False)
 
@@ -98,7 +99,9 @@ async def live_events(
         return interest
     resume = parse_cursor(request.headers.get("last-event-id") or after)
     feed = service_of(request).live
-    subscription = await feed.subscribe(interest, resume)
+    # The stream ends when its session does (logout, revocation, expiry), within seconds.
+    session = request.cookies.get(SESSION_COOKIE)
+    subscription = await feed.subscribe(interest, resume, session=session)
     return StreamingResponse(
         _stream(feed, subscription, resume is None),
         media_type="text/event-stream",
