@@ -21,6 +21,7 @@ from smsdesk.domain.phone import parse_country_code
 from smsdesk.domain.retention_settings import RetentionSettings
 from smsdesk.domain.sender import validate_sender
 from smsdesk.domain.sms import ModuleSettings
+from smsdesk.domain.spend_settings import SpendSettings
 from smsdesk.domain.webhook_settings import WebhookSettings
 
 MASK = "********"
@@ -215,6 +216,7 @@ class SmsConfiguration(BaseModel):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    spend: SpendSettings = Field(default_factory=SpendSettings)
     module_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     limits: dict[str, ModuleLimits] = Field(default_factory=dict)
 

@@ -92,22 +92,24 @@ def integrity_problems(path: Path) -> list[str]:
 
 def holds_data(engine: Engine) -> bool:
     """Whether any table has rows; what every migrated, unused database holds (the schema
-    version, the audit anchor, the installation's own keys) is none."""
+    version, the audit anchor, the installation's own keys, the default connection) is none."""
     inspector = sa.inspect(engine)
     with engine.connect() as conn:
         for name in inspector.get_table_names():
             if name in _BOOKKEEPING:
                 continue
-            table = sa.table(name, sa.column("key"))
+            table = sa.table(name, sa.column("key"), sa.column("id"), sa.column("version"))
             query = sa.select(sa.literal(1)).select_from(table).limit(1)
             if name == "settings":
                 query = query.where(table.c.key.not_in(_OWN_KEYS))
+            elif name == "connections":  # the default connection, until someone edits it
+                query = query.where(sa.or_(table.c.id != "default", table.c.version > 1))
             if conn.execute(query).first():
                 return True
     return False
 
 
-_BOOKKEEPING = frozenset({"alembic_version", "audit_anchor"})
+_BOOKKEEPING = frozenset({"alembic_version", "audit_anchor", "connection_health"})
 _OWN_KEYS = (HASH_KEY, CALLBACK_KEY)
 
 

@@ -1,7 +1,8 @@
 """The database schema, as SQLAlchemy tables; Alembic migrations create it.
 
 Times are seconds since the epoch (floats): cheap to compare and sort on SQLite and PostgreSQL
-alike, and the outbox compares them on every scan.
+alike, and the outbox compares them on every scan. The connections, routes and spend tables
+are declared in `connection_tables.py` and can be imported from here too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
+    Numeric,
     SmallInteger,
     String,
     Table,
@@ -21,7 +22,14 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-metadata = MetaData()
+from smsdesk.store.connection_tables import connection_health as connection_health
+from smsdesk.store.connection_tables import connection_stats as connection_stats
+from smsdesk.store.connection_tables import connections as connections
+from smsdesk.store.connection_tables import route_connections as route_connections
+from smsdesk.store.connection_tables import routes as routes
+from smsdesk.store.connection_tables import spend_caps as spend_caps
+from smsdesk.store.connection_tables import spend_counters as spend_counters
+from smsdesk.store.metadata import metadata
 
 messages = Table(
     "messages",
@@ -55,8 +63,30 @@ messages = Table(
     Column("session_key", String(40)),
     Column("request_id", String(26)),
     Column("transactional", Boolean, nullable=False, default=False),
+    # The connection it goes to now ("module:<name>" for a module without a connection); the
+    # route chosen at accept (its name kept after the route is deleted) and its plan of
+    # connection ids (JSON), with the plan's current place.
+    Column("connection_id", String(40)),
+    Column("route_id", String(26)),
+    Column("route_name", String(100)),
+    Column("route_plan", Text),
+    Column("plan_index", SmallInteger, nullable=False, default=0),
+    Column("country", String(2)),  # ISO 3166 alpha-2 of the recipient
+    Column("tag", String(64)),
+    Column("estimated_cost", Numeric(12, 5)),
+    Column("cost_currency", String(3)),
+    # attempts on the current connection (`attempts` counts them all) and connections left
+    Column("connection_attempts", SmallInteger, nullable=False, default=0),
+    Column("failovers", SmallInteger, nullable=False, default=0),
 )
 Index("ix_messages_claim", messages.c.status, messages.c.module, messages.c.priority, messages.c.id)
+Index(
+    "ix_messages_claim_conn",
+    messages.c.status,
+    messages.c.connection_id,
+    messages.c.priority,
+    messages.c.id,
+)
 Index("ix_messages_lease", messages.c.status, messages.c.lease_until)
 Index("ix_messages_provider_id", messages.c.module, messages.c.provider_message_id)
 Index("ix_messages_recipient", messages.c.recipient)
@@ -75,6 +105,7 @@ message_events = Table(
     Column("source", String(20), nullable=False),
     Column("code", String(100)),
     Column("detail", Text),
+    Column("connection_id", String(40)),
 )
 Index("ix_message_events_message", message_events.c.message_id, message_events.c.id)
 
@@ -132,6 +163,7 @@ inbound_messages = Table(
     Column("processed_at", Double),
     # control characters in the text as received were replaced with U+FFFD
     Column("text_altered", Boolean, nullable=False, default=False),
+    Column("connection_id", String(40)),  # the connection that received it
     UniqueConstraint("module", "provider_message_id", name="uq_inbound_provider_id"),
 )
 Index("ix_inbound_state", inbound_messages.c.state, inbound_messages.c.id)
