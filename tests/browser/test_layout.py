@@ -19,7 +19,6 @@ from tests.support.browser import PHONE, Site, inbound, log_in, new_page, servin
 from tests.support.processes import wait_until
 
 DESKTOP = 1280
-WIDTHS = (PHONE, DESKTOP)
 CUSTOMER = "+31612345001"
 
 
@@ -137,17 +136,19 @@ _TINY_LABELS = """() => Array.from(document.querySelectorAll('svg.chart text'))
   .slice(0, 4)"""
 
 
-@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize(
+    ("width", "user"), [(PHONE, "admin"), (DESKTOP, "admin"), (PHONE, "beheer")]
+)
 def test_nothing_overflows_its_box_and_no_word_is_broken(
-    site: Site, browser: Browser, width: int
+    site: Site, browser: Browser, width: int, user: str
 ) -> None:
     """At 390 and 1280 px, on the requests list, a conversation, the dashboard, the outbox,
     the audit trail, the groups and the SMS configuration, every element holds its content or
     scrolls it inside its own box, table cells, buttons and badges keep each word whole, and
-    chart labels are drawn at a readable size."""
+    chart labels are drawn at a readable size; in Dutch too at phone width."""
     page = new_page(browser, width)
     try:
-        log_in(page, site.url, "admin")
+        log_in(page, site.url, user)
         problems: dict[str, Any] = {}
         for path in _screens(site):
             response = page.goto(site.url + path)
@@ -158,7 +159,7 @@ def test_nothing_overflows_its_box_and_no_word_is_broken(
             tiny = page.evaluate(_TINY_LABELS)
             if overflowing or broken or tiny:
                 problems[path] = {"overflowing": overflowing, "broken": broken, "tiny": tiny}
-        assert not problems, f"at {width} px: {problems}"
+        assert not problems, f"{user} at {width} px: {problems}"
     finally:
         page.context.close()
 
