@@ -1,6 +1,7 @@
 """The updates a page receives, what a page asks for, and the cursor that resumes a stream.
 
-Three topics: `message` (a message's status changed: id, status, request_id), `conversation`
+Three topics: `message` (a message's status changed: id, status, request_id; or it was deleted:
+the same with status "deleted" and `deleted`), `conversation`
 (an SMS joined a request's conversation: request_id, direction, message_id) and `request`
 (a request itself changed: id, fields). A page asks for topics and, optionally, keys: a message
 update has the message's id and its request's id as keys, the others their request's id.
@@ -104,13 +105,12 @@ def updates_from(changes: Changes, start: Cursor) -> tuple[list[LiveUpdate], Cur
     for event in changes.live:
         live = max(live, event.id)
         data = {**event.payload, "id": event.key}
+        # A published message change (a deletion) is keyed as a status change is: by the
+        # message and by its request, so the request's conversation hears of it too.
+        related = event.payload.get("request_id")
+        keys = {k for k in (event.key, related if isinstance(related, str) else None) if k}
         updates.append(
-            LiveUpdate(
-                event.topic,
-                frozenset({event.key} if event.key else ()),
-                data,
-                Cursor(timeline, conversation, live),
-            )
+            LiveUpdate(event.topic, frozenset(keys), data, Cursor(timeline, conversation, live))
         )
     return updates, Cursor(timeline, conversation, live)
 

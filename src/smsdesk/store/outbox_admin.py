@@ -29,10 +29,11 @@ from smsdesk.domain.audit import Actor
 from smsdesk.domain.errors import InvalidStatusTransition
 from smsdesk.domain.message import Status, check_cancel, check_resend
 from smsdesk.events import EventSink
+from smsdesk.store import live
 from smsdesk.store.audit import AuditTrail
 from smsdesk.store.hash_key import keyed_hash
 from smsdesk.store.messages import change_status, get_message
-from smsdesk.store.tables import message_events, messages
+from smsdesk.store.tables import message_events, messages, request_messages
 from smsdesk.store.writer import Writer
 
 m = messages
@@ -182,7 +183,7 @@ def act_on(
         elif action is Action.CANCEL or current is Status.QUEUED:
             new, done = check_cancel(current), Outcome.CANCELLED
         elif current.is_final:
-            return Outcome.DELETED if delete_final(conn, row.id) else Outcome.NOT_ALLOWED
+            return Outcome.DELETED if delete_final(conn, row.id, now) else Outcome.NOT_ALLOWED
         else:
             return Outcome.NOT_ALLOWED
     except InvalidStatusTransition:
@@ -191,12 +192,17 @@ def act_on(
     return done if changed else Outcome.NOT_ALLOWED
 
 
-def delete_final(conn: Connection, message_id: str) -> bool:
-    """Remove a message in a final status and its timeline; False if it is not final (now)."""
+def delete_final(conn: Connection, message_id: str, now: float) -> bool:
+    """Remove a message in a final status, its timeline and its place in a conversation;
+    False if it is not final (now). Open pages hear of it live and drop it."""
     finals = [s.value for s in Status if s.is_final]
+    request_id = conn.execute(sa.select(m.c.request_id).where(m.c.id == message_id)).scalar()
     removed = conn.execute(m.delete().where(m.c.id == message_id, m.c.status.in_(finals))).rowcount
     if removed:
         conn.execute(message_events.delete().where(message_events.c.message_id == message_id))
+        conn.execute(request_messages.delete().where(request_messages.c.message_id == message_id))
+        payload = {"status": "deleted", "deleted": True, "request_id": request_id}
+        live.publish(conn, "message", message_id, payload, now)
     return bool(removed)
 
 

@@ -74,7 +74,20 @@
     });
   }
 
+  // A deleted message leaves the page at once (its row in a list has the id message-<id>);
+  // the parts showing it are then reloaded as for any change, without it.
+  function dropDeleted(topic, data) {
+    if (topic !== "message" || !data || !data.deleted || !data.id) {
+      return;
+    }
+    var row = document.getElementById("message-" + data.id);
+    if (row && !inUse(row)) {
+      row.parentNode.removeChild(row);
+    }
+  }
+
   function changed(topic, data) {
+    dropDeleted(topic, data);
     liveParts().forEach(function (part) {
       if (wants(part, topic, data || {})) {
         dirty[part.id] = true;
