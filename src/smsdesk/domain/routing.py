@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 
 import phonenumbers
 
+from smsdesk.domain.connections import DEFAULT_ID, Connection
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.sender import validate_sender
 
@@ -80,6 +81,34 @@ class RouteChoice:
     estimated_cost: Decimal | None
     currency: str | None
     matched: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingTable:
+    """The routes (in position order) and the stored connections they may name."""
+
+    routes: tuple[Route, ...] = ()
+    connections: tuple[Connection, ...] = ()
+
+    def __post_init__(self) -> None:
+        ordered = tuple(sorted(self.routes, key=lambda r: r.position))
+        object.__setattr__(self, "routes", ordered)
+
+    def default(self) -> Connection | None:
+        """The default connection (None only when no connection is stored)."""
+        return next((c for c in self.connections if c.is_default), None)
+
+    def default_id(self) -> str:
+        default = self.default()
+        return default.id if default is not None else DEFAULT_ID
+
+    def connection(self, id_or_name: str) -> Connection | None:
+        """A stored connection by id, else by name (names compare case-insensitively)."""
+        by_id = next((c for c in self.connections if c.id == id_or_name), None)
+        if by_id is not None:
+            return by_id
+        wanted = id_or_name.casefold()
+        return next((c for c in self.connections if c.name.casefold() == wanted), None)
 
 
 def _digits(prefix: str) -> str:

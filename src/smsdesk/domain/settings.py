@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
 from smsdesk.domain.email_settings import EmailSettings
 from smsdesk.domain.phone import parse_country_code
 from smsdesk.domain.retention_settings import RetentionSettings
+from smsdesk.domain.routing import RoutingTable
 from smsdesk.domain.sender import validate_sender
 from smsdesk.domain.sms import ModuleSettings
 from smsdesk.domain.spend_settings import SpendSettings
@@ -219,6 +220,13 @@ class SmsConfiguration(BaseModel):
     spend: SpendSettings = Field(default_factory=SpendSettings)
     module_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     limits: dict[str, ModuleLimits] = Field(default_factory=dict)
+    # The routes and connections, attached by the configuration store when it loads the
+    # document (`store.routes.attach_routing`); None for a configuration made in memory.
+    _routing: RoutingTable | None = PrivateAttr(None)
+
+    @property
+    def routing(self) -> RoutingTable | None:
+        return self._routing
 
     @field_validator("default_country_code")
     @classmethod

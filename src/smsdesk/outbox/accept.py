@@ -6,6 +6,8 @@ with the field it concerns.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -13,13 +15,24 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from smsdesk.domain.connections import Connection as SmsConnection
 from smsdesk.domain.encoding import check_text
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.message import Status
-from smsdesk.domain.phone import normalise_msisdn
+from smsdesk.domain.phone import normalise_msisdn, region_of
+from smsdesk.domain.routing import MessageFacts
 from smsdesk.domain.sender import Sender, validate_sender
 from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.outbox.routing import (
+    Plan,
+    default_connection,
+    explicit_plan,
+    for_module,
+    named_connection,
+    plan_for,
+    table_of,
+)
 from smsdesk.providers.registry import ModuleInfo, UnknownModule, get_module
 from smsdesk.sms_configuration import module_settings
 from smsdesk.store.optouts import opted_out
@@ -37,6 +50,8 @@ class NewMessage:
     scheduled_at: float | None = None
     validity_hours: float | None = None
     reference: str | None = None
+    connection: str | None = None
+    tag: str | None = None
 
 
 def resolve_module(name: str | None, config: SmsConfiguration) -> ModuleInfo:
@@ -124,6 +139,79 @@ def _checked_sender(raw: str) -> Sender:
     return validate_sender(raw)
 
 
+_TAG = re.compile(r"^[\w.\-:/]{1,64}$")
+
+
+def checked_tag(tag: str | None) -> str | None:
+    """A message's tag (for routes and reports): up to 64 letters, digits and . - _ : /"""
+    if tag is None or not tag.strip():
+        return None
+    if not _TAG.match(tag.strip()):
+        raise DomainError(
+            f"'{tag}' is not a tag; use up to 64 letters, digits and . - _ : /", field="tag"
+        )
+    return tag.strip()
+
+
+@lru_cache(maxsize=4096)
+def country_of(recipient: str) -> str | None:
+    """The ISO country of an E.164 number (remembered: the same numbers come back)."""
+    region = region_of(recipient)
+    return region if region and region not in ("ZZ", "001") else None
+
+
+def chosen_connection(request: NewMessage, config: SmsConfiguration) -> SmsConnection | None:
+    """The connection a caller asked for by id or name, or by module; None to follow routes."""
+    table = table_of(config)
+    if request.connection:
+        connection = named_connection(table, request.connection)
+        if request.module and request.module != connection.module:
+            raise DomainError(
+                f"The connection {connection.name} uses module {connection.module}, not "
+                f"{request.module}; give one of the two.",
+                field="module",
+            )
+        return connection
+    if request.module:
+        resolve_module(request.module, config)
+        return for_module(table, config, request.module)
+    return None
+
+
+_last_connection_defaults: tuple[str, int, ModuleDefaults] | None = None
+
+
+def connection_defaults(config: SmsConfiguration, connection: SmsConnection) -> ModuleDefaults:
+    """What a connection's settings decide for its messages (see `module_defaults`)."""
+    global _last_connection_defaults
+    if connection.implicit or connection.is_default:
+        return module_defaults(config, connection.module)
+    last = _last_connection_defaults
+    if last is not None and last[:2] == (connection.id, connection.version):
+        return last[2]
+    model = get_module(connection.module).settings_model
+    settings = model.model_validate(dict(connection.settings))
+    defaults = ModuleDefaults(settings.default_priority(), settings.wants_delivery_reports())
+    _last_connection_defaults = (connection.id, connection.version, defaults)
+    return defaults
+
+
+def route_columns(plan: Plan, country: str | None, tag: str | None) -> dict[str, Any]:
+    """The columns of a message row that record its route and connection plan."""
+    choice = plan.choice
+    return {
+        "connection_id": plan.first.id,
+        "route_id": choice.route_id,
+        "route_name": choice.route_name or None,
+        "route_plan": json.dumps([c.id for c in plan.connections]),
+        "plan_index": 0,
+        "country": country,
+        "tag": tag,
+        "estimated_cost": choice.estimated_cost,
+        "cost_currency": choice.currency,
+    }
+
+
 def prepare_message(
     request: NewMessage,
     config: SmsConfiguration,
@@ -135,17 +223,27 @@ def prepare_message(
     request_id: str | None = None,
     session_key: str | None = None,
 ) -> dict[str, Any]:
-    """Validate a message and build its database row; raise DomainError naming the field."""
-    info = resolve_module(request.module, config)
-    defaults = module_defaults(config, info.name)
-    priority = request.priority if request.priority is not None else defaults.priority
+    """Validate a message, choose its route and build its database row; raise DomainError
+    naming the field (SpendRefused for a destination outside the allowed countries)."""
+    explicit = chosen_connection(request, config)
+    base = explicit or default_connection(table_of(config), config)
+    resolve_module(base.module, config)
+    priority = (
+        request.priority
+        if request.priority is not None
+        else connection_defaults(config, base).priority
+    )
     if priority not in (1, 2, 3):
         raise DomainError(
             f"Priority {priority} does not exist; use 1 (fastest), 2 or 3.", field="priority"
         )
     recipient = normalise_msisdn(request.to, config.default_country_code or None)
+    country = country_of(recipient)
+    if not is_test:
+        config.spend.check_destination(country, config.default_country_code)
     sender = _checked_sender(request.sender if request.sender is not None else config.sender)
     text = check_text(request.text, config.max_segments)
+    tag = checked_tag(request.tag)
     validity = (
         request.validity_hours if request.validity_hours is not None else config.validity_hours
     )
@@ -156,11 +254,21 @@ def prepare_message(
             field="validity_hours",
         )
     start = send_from(request.scheduled_at, now)
+    if explicit is not None:
+        plan = explicit_plan(explicit, sender.value)
+    else:
+        facts = MessageFacts(
+            recipient, country, sender.value, priority, api_key_id, tag, text.segments
+        )
+        plan = plan_for(table_of(config), config, facts)
+    first = plan.first
+    info = resolve_module(first.module, config) if first is not base else get_module(base.module)
+    defaults = connection_defaults(config, first)
     return {
         "id": new_id(),
         "module": info.name,
         "recipient": recipient,
-        "sender": sender.value,
+        "sender": plan.choice.sender,
         "body": request.text,
         "encoding": text.encoding.value,
         "segments": text.segments,
@@ -179,6 +287,7 @@ def prepare_message(
         "session_key": session_key,
         "request_id": request_id,
         "transactional": transactional,
+        **route_columns(plan, country, tag),
     }
 
 

@@ -178,6 +178,16 @@ def message_out(row: Any) -> dict[str, Any]:
         "error": row.error,
         "reference": row.reference,
         "test": bool(row.is_test),
+        **route_out(row.route_name, row.estimated_cost, row.cost_currency),
+    }
+
+
+def route_out(route: str | None, cost: Any, currency: str | None) -> dict[str, Any]:
+    """The route a message took and its estimated cost (a decimal string), when known."""
+    return {
+        "route": route,
+        "estimated_cost": None if cost is None else str(cost),
+        "cost_currency": currency,
     }
 
 
@@ -194,6 +204,7 @@ def accepted_out(row: dict[str, Any], notice: str | None = None) -> dict[str, An
         "priority": row["priority"],
         "created_at": _iso_cached(row["created_at"]),
         "scheduled_at": _iso_cached(row["scheduled_at"]),
+        **route_out(row.get("route_name"), row.get("estimated_cost"), row.get("cost_currency")),
     }
     if notice:
         body["notice"] = notice
