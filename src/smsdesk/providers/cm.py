@@ -57,7 +57,7 @@ from smsdesk.providers.base import (
     Transport,
 )
 from smsdesk.providers.callbacks import folded, json_body, stable_id, xml_root, xml_text
-from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.errors import ErrorTable, Meaning, account_level
 from smsdesk.providers.fields import number_field, secret_field, text_field
 from smsdesk.providers.http import HttpModuleSettings, endpoint, request, short
 from smsdesk.providers.numbers import from_provider
@@ -119,7 +119,8 @@ ERRORS = ErrorTable(
             "CM refused to send because the account balance is too low (code 102): top up "
             "the CM account; the messages stay queued until then.{said}",
         ),
-        500: _retried("CM had an internal error"),
+        # CM's own failure, answered instead of creating the messages: nothing was taken.
+        500: account_level(_retried("CM had an internal error")),
         999: _retried("CM had an unknown error"),
         **{code: _refused(why) for code, why in _PERMANENT_REASONS.items()},
     },

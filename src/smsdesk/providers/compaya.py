@@ -61,7 +61,7 @@ from smsdesk.providers.base import (
     TemporaryError,
     Transport,
 )
-from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.errors import ErrorTable, Meaning, account_level
 from smsdesk.providers.fields import secret_field, text_field
 from smsdesk.providers.http import HttpModuleSettings, answer_json, api_base, request, short
 
@@ -156,7 +156,12 @@ ERRORS = ErrorTable(
             f"settings (empty means {DEFAULT_BASE_URL}).{{said}}",
         ),
     },
-    prefixes={"5": Meaning(TemporaryError, "CPSMS failed ({code}); trying again later.{said}")},
+    # CPSMS's own failure, answered instead of taking the message.
+    prefixes={
+        "5": account_level(
+            Meaning(TemporaryError, "CPSMS failed ({code}); trying again later.{said}")
+        )
+    },
     default=Meaning(PermanentError, "CPSMS refused the message ({code}): {text}"),
     said=" CPSMS said: {}",
 )

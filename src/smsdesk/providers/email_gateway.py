@@ -17,6 +17,12 @@ error tree of `smsdesk.providers.base`::
     TLS failures, STARTTLS missing                  AuthenticationError (settings are wrong)
     4xx replies, timeouts, refused connections      TemporaryError
     5xx on RCPT TO (550, 553, ...) or on DATA       PermanentError with the server's code and text
+
+How certain a failure is (see `providers.base`): a failure to connect, TLS, the login, and a
+refusal of MAIL FROM or RCPT TO come before the gateway had the message (`not_taken`); a
+refusal after DATA, a timeout or a dropped connection while an e-mail was being sent are
+ambiguous (the gateway may have taken it). The e-mails of a batch not yet started when the
+connection failed were not taken.
 """
 
 from __future__ import annotations
@@ -243,8 +249,29 @@ def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
     return None
 
 
-def classify(exc: Exception, settings: EmailGatewaySettings) -> ProviderError:
-    """Our error for what the SMTP client raised, with the server's code and text."""
+def classify(
+    exc: Exception, settings: EmailGatewaySettings, *, sending: bool = False
+) -> ProviderError:
+    """Our error for what the SMTP client raised, with the server's code and text.
+
+    `sending` says an e-mail was on its way when it happened: a timeout or a dropped
+    connection is then ambiguous rather than not taken.
+    """
+    error = _classified(exc, settings)
+    if isinstance(error, AuthenticationError | PermanentError):
+        return error
+    before_data = isinstance(
+        exc,
+        aiosmtplib.SMTPSenderRefused
+        | aiosmtplib.SMTPRecipientRefused
+        | aiosmtplib.SMTPRecipientsRefused,
+    )
+    error.not_taken = before_data or not (sending or isinstance(exc, aiosmtplib.SMTPDataError))
+    error.connection_level = not before_data
+    return error
+
+
+def _classified(exc: Exception, settings: EmailGatewaySettings) -> ProviderError:
     server = f"{settings.smtp_host}:{settings.smtp_port}"
     tls = _tls_failure(exc)
     if tls is not None:
@@ -320,6 +347,7 @@ async def send_emails(settings: EmailGatewaySettings, emails: Sequence[Email]) -
         )
         return [SendResult(e.message_id, error=error, raw_code=error.code) for e in emails]
     results: list[SendResult] = []
+    sending = False
     try:
         client = aiosmtplib.SMTP(
             hostname=settings.smtp_host,
@@ -335,15 +363,21 @@ async def send_emails(settings: EmailGatewaySettings, emails: Sequence[Email]) -
                     settings.smtp_username, settings.smtp_password.get_secret_value()
                 )
             for email in emails:
+                sending = True
                 results.append(await _send_one(client, settings, email))
+                sending = False
     except ProviderError as exc:
-        error = exc
+        error = unsent = exc
     except Exception as exc:
-        error = classify(exc, settings)
+        error = classify(exc, settings, sending=sending)
+        unsent = classify(exc, settings)
     else:
         return results
+    if sending:
+        current = emails[len(results)]
+        results.append(SendResult(current.message_id, error=error, raw_code=error.code))
     results.extend(
-        SendResult(e.message_id, error=error, raw_code=error.code) for e in emails[len(results) :]
+        SendResult(e.message_id, error=unsent, raw_code=unsent.code) for e in emails[len(results) :]
     )
     return results
 

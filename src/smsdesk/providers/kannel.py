@@ -61,7 +61,7 @@ from smsdesk.providers.base import (
     Transport,
 )
 from smsdesk.providers.callbacks import stable_id
-from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.errors import ErrorTable, Meaning, account_level
 from smsdesk.providers.fields import number_field, secret_field, switch_field, text_field, url_field
 from smsdesk.providers.http import HttpModuleSettings, endpoint, request, short
 from smsdesk.providers.numbers import from_provider
@@ -92,6 +92,8 @@ ERRORS = ErrorTable(
             "Kannel refused the sendsms user name or password (HTTP 403); check them against "
             "the sendsms-user group in kannel.conf (and its user-allow-ip). {said}",
         ),
+        # No SMSC route for it in kannel.conf: this Kannel cannot send it, another may.
+        "unroutable": account_level(_REFUSED),
         (400, 403): _REFUSED,
     },
     default=Meaning(
@@ -269,7 +271,11 @@ class KannelProvider(Provider):
 
 def error_for(status_code: int, answer: str) -> ProviderError:
     """The error one of Kannel's sendsms answers stands for."""
-    key = "auth" if status_code == 403 and "authorization" in answer.lower() else status_code
+    key: str | int = status_code
+    if status_code == 403 and "authorization" in answer.lower():
+        key = "auth"
+    elif status_code == 403 and "not routable" in answer.lower():
+        key = "unroutable"
     return ERRORS.error(key, reason=short(answer), code=f"http-{status_code}", status=status_code)
 
 

@@ -47,7 +47,7 @@ from smsdesk.providers.base import (
     Transport,
 )
 from smsdesk.providers.callbacks import json_body
-from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.errors import ErrorTable, Meaning, account_level
 from smsdesk.providers.fields import secret_field, text_field, url_field
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short, status_error
 from smsdesk.providers.numbers import from_provider
@@ -140,7 +140,11 @@ _AUTH_FIX = {
     106200: "check the Platform ID in the module settings (LINK Support gives it)",
     106201: "check the Platform partner ID in the module settings (LINK Support gives it)",
 }
-_TEMPORARY = frozenset({0, 1, 4, 5, 6, 105, 2107, 106000, 106300, 106301})
+_TEMPORARY = frozenset({0, 1, 4, 5, 6, 105, 2107, 106000})
+# Refusals of the account, not of the message (no gate, LINK's configuration, a kind of sender
+# the account may not use): LINK did not take it, and another connection may send it.
+_ACCOUNT_TEMPORARY = frozenset({106300, 106301})
+_ACCOUNT_PERMANENT = frozenset({104, 2001, 2002, 2003})
 _AGAIN = "{said}; sending again later."
 _UNSENDABLE = Meaning(PermanentError, "{said}; this message cannot be sent as it is.")
 # LINK's result codes ({said} is LINK's refusal in words); a code LINK did not document is
@@ -149,6 +153,8 @@ ERRORS = ErrorTable(
     {
         **dict.fromkeys(RESULT_TEXT, _UNSENDABLE),
         **dict.fromkeys(_TEMPORARY, Meaning(TemporaryError, _AGAIN)),
+        **dict.fromkeys(_ACCOUNT_TEMPORARY, account_level(Meaning(TemporaryError, _AGAIN))),
+        **dict.fromkeys(_ACCOUNT_PERMANENT, account_level(_UNSENDABLE)),
         3: Meaning(RateLimitedError, _AGAIN),
         **{
             code: Meaning(AuthenticationError, f"{{said}}; {fix}.")

@@ -62,7 +62,7 @@ from smsdesk.providers.callbacks import (
     xml_root,
     xml_text,
 )
-from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.errors import ErrorTable, Meaning, account_level
 from smsdesk.providers.fields import (
     OriginalScreenSettings,
     secret_field,
@@ -138,10 +138,13 @@ HTTP_ERRORS = ErrorTable(
             PermanentError, "PSWinCom refused the request as malformed (HTTP 400): {said}"
         ),
     },
-    default=Meaning(
-        TemporaryError,
-        "PSWinCom answered HTTP {key} instead of its XML answer: {said}. Check the base URL in "
-        "the module settings.",
+    # Another page answered (a 3xx or 4xx; a 5xx is the shared table's): nothing was taken.
+    default=account_level(
+        Meaning(
+            TemporaryError,
+            "PSWinCom answered HTTP {key} instead of its XML answer: {said}. Check the base URL "
+            "in the module settings.",
+        )
     ),
     code="http-{key}",
 )

@@ -221,6 +221,7 @@ class SimulatorProvider(Provider):
     transport = Transport.NONE
     without_fake = "It is a fake itself: nothing leaves the process but its reports."
     max_batch: ClassVar[int] = 500
+    dedupes_reference: ClassVar[bool] = True  # ON CONFLICT(reference)
     supports_status_query: ClassVar[bool] = True
     settings: SimulatorSettings
 

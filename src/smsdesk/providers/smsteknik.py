@@ -55,7 +55,7 @@ from smsdesk.providers.base import (
     Transport,
 )
 from smsdesk.providers.callbacks import folded, form_fields, stable_id, xml_fields, xml_root
-from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.errors import ErrorTable, Meaning, account_level
 from smsdesk.providers.fields import number_field, secret_field, switch_field, text_field, url_field
 from smsdesk.providers.http import (
     HttpModuleSettings,
@@ -102,10 +102,13 @@ HTTP_ERRORS = ErrorTable(
             "the module settings. It said: {said}",
         )
     },
-    default=Meaning(
-        TemporaryError,
-        "SMS Teknik answered HTTP {key}; check the base URL in the module settings. It said: "
-        "{said}",
+    # Another page answered (a 3xx or 4xx; a 5xx is the shared table's): nothing was taken.
+    default=account_level(
+        Meaning(
+            TemporaryError,
+            "SMS Teknik answered HTTP {key}; check the base URL in the module settings. It said: "
+            "{said}",
+        )
     ),
     code="http-{key}",
 )

@@ -59,7 +59,7 @@ from smsdesk.providers.base import (
     Transport,
 )
 from smsdesk.providers.callbacks import header
-from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.errors import ErrorTable, Meaning, account_level
 from smsdesk.providers.fields import secret_field
 from smsdesk.providers.http import HttpModuleSettings, api_base, request, short
 from smsdesk.providers.numbers import from_provider
@@ -143,9 +143,19 @@ ERRORS: dict[int, tuple[type[ProviderError], str]] = {
         "Messaging > Settings > Geo permissions.",
     ),
 }
+# Refusals of what this account may do (its senders, countries, trial limits), not of the
+# message: another connection may send it.
+ACCOUNT_LEVEL = frozenset({21212, 21408, 21601, 21606, 21608, 21612, 21659, 21660})
 _REFUSED = "Twilio refused the message (error {code}): {said}"
+
+
+def _meaning(code: int, kind: type[ProviderError], hint: str) -> Meaning:
+    meaning = Meaning(kind, f"{_REFUSED} — {hint}{{more}}")
+    return account_level(meaning) if code in ACCOUNT_LEVEL else meaning
+
+
 CODES = ErrorTable(
-    {code: Meaning(kind, f"{_REFUSED} — {hint}{{more}}") for code, (kind, hint) in ERRORS.items()},
+    {code: _meaning(code, kind, hint) for code, (kind, hint) in ERRORS.items()},
     default=Meaning(PermanentError, _REFUSED + "{more}"),
 )
 # The shared meanings of HTTP 401 and 429, with Twilio's codes for them.

@@ -58,7 +58,7 @@ from smsdesk.providers.base import (
     Transport,
 )
 from smsdesk.providers.callbacks import query_and_form, stable_id
-from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.errors import ErrorTable, Meaning, account_level
 from smsdesk.providers.fields import secret_field, switch_field, text_field, url_field
 from smsdesk.providers.http import HttpModuleSettings, answer_json, api_base, request, short
 from smsdesk.providers.numbers import from_provider
@@ -106,8 +106,18 @@ ERRORS: dict[int, tuple[type[ProviderError], str]] = {
     192: (TemporaryError, "Textlocal does not send at this time of day; trying again later."),
 }
 _SAID = " Textlocal said: {said} (code {code})."
+# Refusals of the account (a wrong base URL, no credits, a sender it may not use), not of
+# the message: Textlocal did not take it, and another connection may send it.
+ACCOUNT_LEVEL = frozenset({1, 2, 7, 43})
+
+
+def _meaning(code: int, kind: type[ProviderError], explanation: str) -> Meaning:
+    meaning = Meaning(kind, explanation + _SAID)
+    return account_level(meaning) if code in ACCOUNT_LEVEL else meaning
+
+
 CODES = ErrorTable(
-    {code: Meaning(kind, explanation + _SAID) for code, (kind, explanation) in ERRORS.items()},
+    {code: _meaning(code, kind, explanation) for code, (kind, explanation) in ERRORS.items()},
     default=Meaning(PermanentError, "Textlocal refused the message; see its reason." + _SAID),
 )
 

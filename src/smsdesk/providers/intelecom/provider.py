@@ -135,6 +135,10 @@ class _GatewayProvider(Provider):
 class IntelecomProvider(_GatewayProvider):
     """The *Intelecom (Puzzel)* module."""
 
+    # The gateway answers status 25 (duplicate) to a clientReference it already has; the
+    # original module may send by e-mail instead, which does not, so only this one says so.
+    dedupes_reference: ClassVar[bool] = True
+
     settings: IntelecomSettings
 
     def account(self) -> GatewayAccount:

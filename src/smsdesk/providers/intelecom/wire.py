@@ -30,7 +30,7 @@ from smsdesk.providers.callbacks import (
     xml_fields,
     xml_root,
 )
-from smsdesk.providers.errors import ErrorTable, Meaning
+from smsdesk.providers.errors import ErrorTable, Meaning, account_level
 from smsdesk.providers.http import short
 from smsdesk.providers.intelecom.settings import (
     IntelecomSettings,
@@ -90,9 +90,12 @@ STATUS_ERRORS = ErrorTable(
             PermanentError,
             "Intelecom refused the message (status 5, SYNTAX_ERROR: {said}).",
         ),
-        6: Meaning(
-            TemporaryError,
-            "Intelecom had an internal error (status 6: {said}); it will be tried again.",
+        # The gateway's own failure, answered instead of enqueuing the message.
+        6: account_level(
+            Meaning(
+                TemporaryError,
+                "Intelecom had an internal error (status 6: {said}); it will be tried again.",
+            )
         ),
     },
     default=Meaning(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import dataclasses
 import logging
 import random
@@ -118,6 +119,8 @@ class SmppProvider(Provider):
             failure: ProviderError = next(
                 (e for e in errors if isinstance(e, PermanentError)), errors[0]
             )
+            if failure.not_taken and len(errors) < len(outcomes):
+                failure = _partly_taken(failure)
             return SendResult(sms.message_id, error=failure, raw_code=failure.code)
         ids = [o for o in outcomes if isinstance(o, str)]
         self._receipts.track(ids)
@@ -251,3 +254,10 @@ class SmppProvider(Provider):
             text = codec.join_parts(assembly.parts)
         sender = codec.phone_number(part.sender)
         return InboundSms(f"smpp:{uuid.uuid4().hex}", sender, part.recipient, text, time.time())
+
+
+def _partly_taken(error: ProviderError) -> ProviderError:
+    """The error of a message the SMSC took some parts of: no longer certainly not taken."""
+    partly = copy.copy(error)
+    partly.not_taken = False
+    return partly

@@ -90,7 +90,12 @@ class SmppSession:
         if self._tx is None:
             if self._bind_error is not None:
                 raise self._bind_error
-            raise TemporaryError(f"Not bound to the SMSC at {self.where()} yet.", code="unbound")
+            raise TemporaryError(
+                f"Not bound to the SMSC at {self.where()} yet.",
+                code="unbound",
+                not_taken=True,
+                connection_level=True,
+            )
         return self._tx
 
     async def _wait_bind(self) -> None:

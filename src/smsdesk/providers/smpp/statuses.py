@@ -3,6 +3,11 @@
 The dispatcher acts on the error's class (retry, slow down, fail, tell the admin), so this
 mapping decides what a user sees when the SMSC refuses; it is kept apart from the session so it
 can be read and checked without one. Also the one bind PDU we build by hand (see `SmppSession`).
+
+How certain a failure is (see `providers.base`): a bind that is down or refused, throttling
+(0x58), a full queue (0x14) and a system error (0x08) answered to submit_sm mean the SMSC did
+not take the message (`not_taken`, `connection_level`); a submit_sm left unanswered, or a
+session that broke while one was out, is ambiguous (the SMSC may have taken it).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ BIND_TRANSMITTER = 0x00000002
 
 # command_status values (SMPP 3.4 §5.1.3).
 RINVPASWD, RINVSYSID, RBINDFAIL, RINVSYSTYP = 0x0E, 0x0F, 0x0D, 0x53
-RTHROTTLED, RMSGQFUL = 0x58, 0x14
+RTHROTTLED, RMSGQFUL, RSYSERR = 0x58, 0x14, 0x08
 AUTH_STATUSES = {RINVPASWD, RINVSYSID, RBINDFAIL, RINVSYSTYP}
 THROTTLE_STATUSES = {RTHROTTLED, RMSGQFUL}
 PERMANENT_STATUSES = {
@@ -62,15 +67,27 @@ def submit_outcome(
             f"The SMSC refused the message: {PERMANENT_STATUSES[command_status]} ({code}).",
             code=code,
         )
+    if command_status == RSYSERR:
+        return TemporaryError(
+            f"The SMSC had a system error ({code}) and did not take the message.",
+            code=code,
+            not_taken=True,
+            connection_level=True,
+        )
     if command_status == 0:
         return TemporaryError("The SMSC accepted but gave no message_id.", code=code)
     return TemporaryError(f"The SMSC refused submit_sm with status {code}.", code=code)
 
 
 def submit_timeout(timeout: float) -> TemporaryError:
-    """A submit_sm left unanswered for `timeout` seconds: worth sending again."""
+    """A submit_sm left unanswered for `timeout` seconds: worth sending again.
+
+    The SMSC may have taken the message, so this is ambiguous.
+    """
     return TemporaryError(
-        f"No submit_sm answer from the SMSC within {timeout:g} s.", code="timeout"
+        f"No submit_sm answer from the SMSC within {timeout:g} s; it may have taken the message.",
+        code="timeout",
+        connection_level=True,
     )
 
 
@@ -80,6 +97,7 @@ def session_failure(exc: BaseException) -> TemporaryError:
     return TemporaryError(
         f"The SMPP session failed during submit_sm: {exc}",
         code=f"0x{status:02X}" if status is not None else "session",
+        connection_level=True,
     )
 
 
@@ -96,6 +114,8 @@ def bind_failure(exc: BaseException, where: str, timeout: float) -> ProviderErro
         return TemporaryError(
             f"No bind answer from the SMSC at {where} within {timeout:g} s.",
             code="timeout",
+            not_taken=True,
+            connection_level=True,
         )
     hint = "host, port and TLS"
     if "bind" in str(exc).lower():  # connected, but the bind was not answered as expected
@@ -103,6 +123,8 @@ def bind_failure(exc: BaseException, where: str, timeout: float) -> ProviderErro
     return TemporaryError(
         f"Cannot bind to the SMSC at {where}: {exc}. Check {hint}.",
         code=f"0x{status:02X}" if status is not None else "connect",
+        not_taken=True,
+        connection_level=True,
     )
 
 
