@@ -190,7 +190,6 @@ class Service:
                 public_url=lambda: self.public_url,
                 on_outbound=self.wake_dispatcher,
                 clock=self.clock,
-                poll_interval=self.config.poll_interval,
             )
             await self.notifier.start()
             await self.retention.start()

@@ -4,19 +4,47 @@
 (one query, which is all it costs when nobody is to be told), leaves out the one who acted, reads
 each user's choices (`users.notify`: event -> channels) and stores one notification per user and
 channel they have an address or number for, in their language.
+
+Queueing wakes this process's notification senders of that database (`listen`), so a
+notification goes out at once rather than at the sender's next poll; the sender's claim goes
+through the same writer, after the queueing transaction's commit. Notifications queued by
+other processes wait for that poll.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from smsdesk.domain.ids import new_id
 from smsdesk.notify.messages import CHANNELS, EVENTS, render, sms_text
 from smsdesk.store import notifications as store
+
+Wake = Callable[[], None]
+
+# The senders of this process, by the database they send from.
+_listeners: weakref.WeakKeyDictionary[Engine, list[Wake]] = weakref.WeakKeyDictionary()
+
+
+def listen(engine: Engine, wake: Wake) -> Callable[[], None]:
+    """Call `wake` whenever notifications are queued on `engine`; returns the undo."""
+    _listeners.setdefault(engine, []).append(wake)
+
+    def unlisten() -> None:
+        waiting = _listeners.get(engine, [])
+        if wake in waiting:
+            waiting.remove(wake)
+
+    return unlisten
+
+
+def _announce(conn: Connection) -> None:
+    for wake in list(_listeners.get(conn.engine, ())):
+        wake()
 
 
 def choices(raw: str | None) -> dict[str, list[str]]:
@@ -82,4 +110,6 @@ def queue_for_requests(
                 }
             )
     store.insert_notifications(conn, rows)
+    if rows:
+        _announce(conn)
     return len(rows)

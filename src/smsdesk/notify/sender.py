@@ -7,6 +7,10 @@ attempt, the notification is dead with its error kept. An SMS notification is qu
 outbox as transactional (an agent's own number is never refused as opted out), with the
 reference `notification:<id>`, and the outbox sends it like any other message. Sent and dead
 notifications are deleted after 30 days.
+
+The sender is woken when this process queues a notification (`events.listen`); it polls every
+`poll_interval` seconds (5 by default) only for those queued by other processes and for
+retries that fall due.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from sqlalchemy import Connection
 
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.notify.events import listen
 from smsdesk.notify.mailer import MailFailed, send_email
 from smsdesk.notify.messages import with_links
 from smsdesk.notify.retry import NotifyPolicy, next_attempt_at
@@ -33,6 +38,7 @@ from smsdesk.store.writer import Writer
 log = logging.getLogger(__name__)
 KEEP_SECONDS = 30 * 86400  # sent and dead notifications are kept this long
 PURGE_EVERY = 3600.0
+POLL_SECONDS = 5.0  # for notifications queued by other processes, and retries falling due
 
 # An SMS to the agent's number, checked as the outbox checks every SMS: (number, text,
 # configuration, now, reference) -> the message row. The service hands it in.
@@ -59,7 +65,7 @@ class NotificationSender(ScanLoop):
         on_outbound: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
         policy: NotifyPolicy = NotifyPolicy(),
-        poll_interval: float = 1.0,
+        poll_interval: float = POLL_SECONDS,
         lease_seconds: float = 120.0,
         concurrency: int = 4,
     ) -> None:
@@ -77,6 +83,7 @@ class NotificationSender(ScanLoop):
         self._main: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self._unlisten: Callable[[], None] | None = None
         self._purged_at = float("-inf")
         self.scans = 0
         self.attempts = 0  # attempts finished and recorded (for tests and metrics)
@@ -90,11 +97,15 @@ class NotificationSender(ScanLoop):
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = False
+        self._unlisten = listen(self.writer.engine, self.wake)
         self._main = asyncio.create_task(self._scan_forever(), name="notification-sender")
 
     async def stop(self) -> None:
         """Stop at once: a notification being sent is tried again after its lease."""
         self._stopping = True
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         if self._main is not None:
             self._main.cancel()
             with contextlib.suppress(asyncio.CancelledError):
