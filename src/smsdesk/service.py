@@ -30,7 +30,7 @@ from smsdesk.outbox.reconcile import Reconciler
 from smsdesk.process_config import AppConfig
 from smsdesk.providers.base import Provider
 from smsdesk.providers.registry import get_module
-from smsdesk.store import audit, db, hash_key, optouts
+from smsdesk.store import audit, db, hash_key, optouts, spend
 from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKeyStore
 from smsdesk.store.configuration import ConfigurationStore
@@ -63,6 +63,7 @@ class Service:
         self._lingering: set[asyncio.Task[None]] = set()
         self.webhooks = WebhookHub(self.engine, self.box, self.clock, allowed=self.webhook_networks)
         self.events: EventSink = self.webhooks
+        spend.report_alerts_to(self.engine, self.events)  # spend.threshold, where stored
         # The screens' live updates: polls the database only while a page is connected.
         self.live = LiveFeed(self.engine, self.writer, self.clock)
         self.deliverer: WebhookDeliverer | None = None

@@ -3,6 +3,7 @@ PostgreSQL. A refused request stores nothing and the refusal names the rule."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -132,6 +133,11 @@ async def test_the_api_refuses_with_the_rule_and_stores_nothing(any_db_harness: 
     """422 names the rule for a country outside the allow-list and for a cap reached; the
     accepted answer and the message carry the route and the estimated cost."""
     h = any_db_harness
+    await h.configure(webhooks={"allow_private": ["127.0.0.0/8"]})
+    subscribed = await h.post(
+        "/api/v1/webhooks", {"url": "http://127.0.0.1:9/events", "events": ["spend.threshold"]}
+    )
+    assert subscribed.status_code == 201, subscribed.text
     await h.configure(default_country_code="+31", spend={"daily_total": 2})
     refused = await h.post("/api/v1/messages", {"to": BE, "text": "hi"})
     assert refused.status_code == 422, refused.text
@@ -146,3 +152,15 @@ async def test_the_api_refuses_with_the_rule_and_stores_nothing(any_db_harness: 
     assert _count(h.service.engine) == 1
     stored = (await h.get(f"/api/v1/messages/{body['id']}")).json()
     assert stored["route"] == "default" and stored["estimated_cost"] is None
+    dutch = await h.client.post(
+        "/api/v1/messages",
+        json={"to": BE, "text": "hi"},
+        headers={**h.headers, "Accept-Language": "nl"},
+    )
+    assert "Berichten naar BE zijn niet toegestaan" in dutch.json()["error"]["message"]
+    assert (await h.post("/api/v1/messages", {"to": NL, "text": "hi"})).status_code == 201
+    rows = h.service.webhooks.store.deliveries(subscription_id=subscribed.json()["id"])
+    events = [json.loads(row.payload) for row in rows]
+    assert [(e["type"], e["data"]["rule"], e["data"]["used"]) for e in events] == [
+        ("spend.threshold", "daily_total", 2)
+    ]

@@ -23,7 +23,6 @@ Test sends (Send test) are never charged.
 from __future__ import annotations
 
 import json
-import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -203,7 +202,6 @@ def _alert(
         "alert_percent": percent,
         "country": country or None,
         "api_key_id": key or None,
-        "at": time.time(),
     }
     sink.emit(conn, SPEND_THRESHOLD, [payload])
 
