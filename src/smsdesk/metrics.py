@@ -1,4 +1,5 @@
-"""Prometheus metrics: message counts per module, queue depth per priority, send latency."""
+"""Prometheus metrics: message counts per module, queue depth per priority, send latency, and
+per connection what sends gave, failovers and whether its circuit is open."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -40,6 +42,38 @@ SEND_LATENCY = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
     registry=None,
 )
+
+CONNECTION_SENDS = Counter(
+    "smsdesk_connection_sends",
+    "Messages tried through a connection, by result (accepted, not_taken, ambiguous, refused).",
+    ["connection", "result"],
+    registry=None,
+)
+CONNECTION_FAILOVERS = Counter(
+    "smsdesk_connection_failovers",
+    "Messages that left a connection for the next one of their route plan.",
+    ["connection"],
+    registry=None,
+)
+CONNECTION_CIRCUIT = Gauge(
+    "smsdesk_connection_circuit_open",
+    "1 while a connection's circuit is open or half-open (as this process last saw it).",
+    ["connection"],
+    registry=None,
+)
+
+
+def count_connection_sends(connection: str, results: dict[str, int], failovers: int) -> None:
+    """What a batch through a connection gave, and how many of its messages failed over."""
+    for result, count in results.items():
+        if count:
+            CONNECTION_SENDS.labels(connection, result).inc(count)
+    if failovers:
+        CONNECTION_FAILOVERS.labels(connection).inc(failovers)
+
+
+def set_circuit(connection: str, state: str) -> None:
+    CONNECTION_CIRCUIT.labels(connection).set(0 if state == "closed" else 1)
 
 
 def count_recorded(module: str, recorded: Any) -> None:
@@ -84,7 +118,15 @@ class QueueDepth(Collector):
 
 def registry_for(read_queue_depth: Callable[[], dict[int, int]]) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
-    for collector in (ACCEPTED, OUTCOMES, REPORTS, SEND_LATENCY):
+    for collector in (
+        ACCEPTED,
+        OUTCOMES,
+        REPORTS,
+        SEND_LATENCY,
+        CONNECTION_SENDS,
+        CONNECTION_FAILOVERS,
+        CONNECTION_CIRCUIT,
+    ):
         registry.register(collector)
     registry.register(QueueDepth(read_queue_depth))
     return registry

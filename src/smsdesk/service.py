@@ -15,6 +15,7 @@ import httpx
 
 from smsdesk.crypto import SecretBox, SecretKeyError
 from smsdesk.domain.audit import Actor
+from smsdesk.domain.connections import Connection
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.webhook_settings import Network
 from smsdesk.events import EventSink
@@ -145,6 +146,7 @@ class Service:
             clock=self.clock,
             inbound_stored=self.wake_inbound,
             events=self.events,
+            connections=self.stored_connections,
         )
         if run_dispatcher:
             self.dispatcher = Dispatcher(
@@ -195,6 +197,11 @@ class Service:
             await self.notifier.start()
             await self.retention.start()
             self._retention_started = True
+
+    def stored_connections(self) -> tuple[Connection, ...]:
+        """The connections stored in the database (the connection store caches them briefly)."""
+        store = getattr(self.settings, "connections", None)
+        return tuple(store.all()) if store is not None else ()
 
     def linger(self, provider: Provider, limit: float = 600.0) -> None:
         """Close `provider` once it has made its own pending callbacks (at most `limit` s).

@@ -1,8 +1,15 @@
-"""The dispatcher: claims due messages, sends them through their module, records outcomes.
+"""The dispatcher: claims due messages per connection, sends them, records outcomes.
 
-Messages go out by SMS priority (1 first), oldest first within a priority, never faster than the
-module's rate limit and with at most `concurrency` provider requests at once. A claim is a lease:
-if this process dies, another dispatcher takes the messages up again when the lease expires.
+Messages go out by SMS priority (1 first), oldest first within a priority, never faster than
+their connection's rate limit and with at most its `concurrency` provider requests at once. A
+claim is a lease: if this process dies, another dispatcher takes the messages up again when the
+lease expires.
+
+Each connection has a circuit breaker (`breaker.py`, kept in `store/connection_health.py`):
+an open circuit is not sent through; its waiting messages move on to the next healthy
+connection of their route plan at once, or wait. After a failed send, `failover.py` decides
+whether the message retries the same connection or fails over; only a failure the provider
+certainly did not take (or a refusal about the account) ever goes to another connection.
 """
 
 from __future__ import annotations
@@ -18,13 +25,29 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from smsdesk import metrics
+from smsdesk.domain.connections import Connection as SmsConnection
+from smsdesk.domain.connections import Health
 from smsdesk.domain.message import Status
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.sms import OutboundSms
 from smsdesk.events import EventSink
+from smsdesk.outbox.breaker import CLOSED, after_results, may_send
+from smsdesk.outbox.failover import off_open_circuit
+from smsdesk.outbox.outcomes import Scan, judge
 from smsdesk.outbox.pool import ProviderPool
 from smsdesk.outbox.ratelimit import TokenBucket
 from smsdesk.outbox.retry import RetryPolicy, decide
+from smsdesk.outbox.targets import (
+    HealthView,
+    Target,
+    by_id,
+    module_of,
+    owner_of,
+    placed,
+    plan_of,
+    targets,
+    usable,
+)
 from smsdesk.providers.base import (
     ProviderError,
     RateLimitedError,
@@ -33,6 +56,7 @@ from smsdesk.providers.base import (
     Transport,
 )
 from smsdesk.providers.registry import all_modules, get_module
+from smsdesk.store import connection_health as health_store
 from smsdesk.store import messages as repo
 from smsdesk.store.configuration import ConfigurationStore
 from smsdesk.store.optouts import opted_out
@@ -42,7 +66,21 @@ log = logging.getLogger(__name__)
 
 
 def callback_url(public_url: str, module: str, kind: str, secret: str) -> str:
+    """A module's callback URL: the default connection's and the implicit stand-ins'."""
     return f"{public_url}/webhooks/{module}/{kind}/{secret}"
+
+
+def connection_callback_url(public_url: str, connection_id: str, kind: str, secret: str) -> str:
+    """A connection's own callback URL (every connection but the default)."""
+    return f"{public_url}/webhooks/connections/{connection_id}/{kind}/{secret}"
+
+
+def status_url(public_url: str, connection: SmsConnection, secret: str) -> str:
+    """Where a connection's delivery reports go; the default keeps its module's URL, so the
+    URLs already set at providers stay valid."""
+    if connection.is_default or connection.implicit:
+        return callback_url(public_url, connection.module, "status", secret)
+    return connection_callback_url(public_url, connection.id, "status", secret)
 
 
 def to_outbound(row: Row[Any], status_callback_url: str | None) -> OutboundSms:
@@ -69,7 +107,7 @@ def outcome_for(
     *,
     retry: bool = True,
 ) -> repo.Outcome:
-    """Turn a provider's answer into the message's next status."""
+    """Turn a provider's answer into the message's next status (one connection, no failover)."""
     if result.error is None:
         return repo.Outcome(
             row.id,
@@ -89,14 +127,27 @@ def outcome_for(
 
 
 def claim_sendable(
-    conn: Connection, *, module: str, owner: str, limit: int, now: float, lease_until: float
+    conn: Connection,
+    *,
+    owner: str,
+    limit: int,
+    now: float,
+    lease_until: float,
+    connection_id: str | None = None,
+    module: str | None = None,
 ) -> tuple[list[Row[Any]], list[Row[Any]]]:
     """Claim due messages; also return those among them whose recipient has opted out.
 
     Transactional messages (allowed for permitted API keys) go out even then.
     """
     rows = repo.claim_due(
-        conn, module=module, owner=owner, limit=limit, now=now, lease_until=lease_until
+        conn,
+        connection_id=connection_id,
+        module=module,
+        owner=owner,
+        limit=limit,
+        now=now,
+        lease_until=lease_until,
     )
     candidates = {row.recipient for row in rows if not row.transactional}
     refused = opted_out(conn, candidates) if candidates else set()
@@ -149,13 +200,13 @@ class Dispatcher:
         self.policy = policy
         self.events = events
         self.rng = random.Random()
-        self._buckets: dict[str, TokenBucket] = {}
-        self._inflight: dict[str, int] = {}
+        self._buckets: dict[str, TokenBucket] = {}  # per connection id
+        self._inflight: dict[str, int] = {}  # per connection id
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._housekeeping_at = 0.0
-        # Modules whose reports come over their own connection (SMPP) with reports still due.
-        self._awaiting_reports: set[str] = set()
+        # Connections whose reports come over their own session (SMPP) with reports still due.
+        self._awaiting_reports: set[tuple[str | None, str]] = set()
         self._secret: str | None = None
         self._main: asyncio.Task[None] | None = None
         self._stopping = False
@@ -184,31 +235,38 @@ class Dispatcher:
         self._loop = asyncio.get_running_loop()
         self._secret = await asyncio.to_thread(self.store.callback_secret)
         config = await asyncio.to_thread(self.store.load)
-        await self._start_selected(config)
+        await self._start_selected(config, targets(config, self.pool.connections()))
         self._main = asyncio.create_task(self._run(), name="dispatcher")
 
-    async def _start_selected(self, config: SmsConfiguration) -> None:
-        """Keep the module in use started (an SMPP session receives while nothing is sent).
+    async def _start_selected(self, config: SmsConfiguration, found: Sequence[Target]) -> None:
+        """Keep the connections in use started (an SMPP session receives while nothing is sent).
 
-        Other modules are started only when a message of theirs is claimed: a module nobody
-        uses opens no connection and logs nothing (an unconfigured SMPP session retried a bind
-        to :2775 every few seconds).
+        Those are the default and every enabled stored connection. A module's stand-in is
+        started only when a message of its is claimed: a module nobody uses opens no connection
+        and logs nothing (an unconfigured SMPP session retried a bind to :2775 every few
+        seconds). A connection switched away from keeps its session while receipts of its
+        messages are due.
         """
-        info = get_module(config.module)
-        if info.available:
-            await self.pool.get(info.name, config)
-        # A module switched away from keeps its session while receipts of its messages are due.
-        for module in sorted(self._awaiting_reports - {info.name}):
-            await self.pool.get(module, config)
+        known = by_id(found)
+        default = found[0].connection
+        for connection in known.values():
+            if not connection.implicit and usable(connection):
+                await self.pool.get(connection, config)
+        for connection_id, module in sorted(self._awaiting_reports, key=str):
+            await self.pool.get(owner_of(connection_id, module, known, default), config)
 
-    def _modules_awaiting_reports(self, now: float) -> set[str]:
+    def _connections_awaiting_reports(self, now: float) -> set[tuple[str | None, str]]:
         connected = [
             info.name
             for info in all_modules()
             if info.provider_class is not None and info.provider_class.transport is Transport.SMPP
         ]
         with self.writer.engine.connect() as conn:
-            return repo.modules_awaiting_reports(conn, connected, now)
+            return repo.connections_awaiting_reports(conn, connected, now)
+
+    def _read_health(self) -> dict[str, Health]:
+        with self.writer.engine.connect() as conn:
+            return health_store.states(conn)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Finish the scan in progress and the sends under way, then stop.
@@ -250,45 +308,63 @@ class Dispatcher:
         return max(0.005, min([self.poll_interval, *waits]))
 
     async def run_once(self) -> int:
-        """One scan: housekeeping if due, then claim and start sending; returns messages claimed."""
+        """One scan: housekeeping if due, then claim and start sending; returns messages claimed
+        (or moved off a connection whose circuit is open)."""
         now = self.clock()
         if now >= self._housekeeping_at:
             await self.writer.run(lambda c: repo.release_expired_leases(c, now))
             await self.writer.run(lambda c: repo.expire_overdue(c, now, self.events))
-            self._awaiting_reports = await asyncio.to_thread(self._modules_awaiting_reports, now)
+            self._awaiting_reports = await asyncio.to_thread(
+                self._connections_awaiting_reports, now
+            )
             self._housekeeping_at = now + min(self.lease_seconds / 4, 5.0)
         config = await asyncio.to_thread(self.store.load)
-        await self._start_selected(config)
+        found = targets(config, self.pool.connections())
+        await self._start_selected(config, found)
+        health = await asyncio.to_thread(self._read_health)
+        scan = Scan(config, by_id(found), health)
         claimed = 0
-        for info in all_modules():
-            if info.available:
-                claimed += await self._claim_and_send(info.name, config)
+        for target in found:
+            claimed += await self._serve(target, scan)
         self.scans += 1
         return claimed
 
-    def _bucket(self, module: str, config: SmsConfiguration) -> TokenBucket:
-        rate = config.limits_for(module).rate_limit
-        bucket = self._buckets.get(module)
+    def _bucket(self, connection: SmsConnection) -> TokenBucket:
+        rate = connection.rate_limit
+        bucket = self._buckets.get(connection.id)
         if bucket is None or bucket.rate != rate:
-            bucket = self._buckets[module] = TokenBucket(rate, self.clock)
+            bucket = self._buckets[connection.id] = TokenBucket(rate, self.clock)
         return bucket
 
-    async def _claim_and_send(self, module: str, config: SmsConfiguration) -> int:
-        limits = config.limits_for(module)
-        free = limits.concurrency - self._inflight.get(module, 0)
+    async def _serve(self, target: Target, scan: Scan) -> int:
+        """Claim and send for one connection as its circuit allows; returns messages handled."""
+        connection = target.connection
+        now = self.clock()
+        health = scan.health.get(connection.id, CLOSED)
+        metrics.set_circuit(connection.id, health.state)
+        allowed = may_send(health, now, connection.cool_down) if usable(connection) else "no"
+        if allowed == "no":
+            return await self._move_off(target, scan, now)
+        inflight = self._inflight.get(connection.id, 0)
+        free = connection.concurrency - inflight
         if free <= 0:
             return 0
-        provider_class = get_module(module).provider_class
-        assert provider_class is not None  # only available modules are scanned
-        bucket = self._bucket(module, config)
+        provider_class = get_module(connection.module).provider_class
+        assert provider_class is not None  # only connections of available modules are served
+        bucket = self._bucket(connection)
         wanted = bucket.available(min(self.claim_batch, free * provider_class.max_batch))
         if wanted <= 0:
             return 0
-        now = self.clock()
+        probe = allowed == "probe"
+        if probe:
+            if inflight or not await self._take_probe(connection, now):
+                return await self._move_off(target, scan, now)
+            wanted = 1
         claimed, blocked = await self.writer.run(
             lambda c: claim_sendable(
                 c,
-                module=module,
+                connection_id=connection.id,
+                module=target.unassigned,
                 owner=self.owner,
                 limit=wanted,
                 now=now,
@@ -305,11 +381,70 @@ class Dispatcher:
         # The configuration loaded before the claim may predate a save that came before some
         # of these messages were accepted: send them with the settings as they are now.
         current = await asyncio.to_thread(self.store.load)
-        provider = await self.pool.get(module, current)
+        fresh = by_id(targets(current, self.pool.connections()))
+        connection = fresh.get(connection.id, connection)
+        provider = await self.pool.get(connection, current)
         size = provider.max_batch
         for start in range(0, len(rows), size):
-            self._spawn(module, provider, rows[start : start + size])
+            self._spawn(connection, provider, rows[start : start + size], scan)
         return len(rows)
+
+    async def _take_probe(self, connection: SmsConnection, now: float) -> bool:
+        until = now + self.lease_seconds
+        return bool(
+            await self.writer.run(
+                lambda c: health_store.take_probe(
+                    c,
+                    connection.id,
+                    self.owner,
+                    now,
+                    until,
+                    cool_down=connection.cool_down,
+                    events=self.events,
+                )
+            )
+        )
+
+    async def _move_off(self, target: Target, scan: Scan, now: float) -> int:
+        """Messages waiting on a connection that takes none go on to the next healthy one of
+        their plan at once; those with nowhere to go wait."""
+        connection = target.connection
+        view = HealthView(scan.health, scan.known)
+
+        def read() -> list[Row[Any]]:
+            with self.writer.engine.connect() as conn:
+                return repo.waiting_on(
+                    conn, connection.id, now, self.claim_batch, module=target.unassigned
+                )
+
+        moves = []
+        for row in await asyncio.to_thread(read):
+            step = off_open_circuit(
+                placed(row, connection.id), plan_of(row, connection.id), view, now
+            )
+            if step is not None and step.connection_id is not None:
+                module = module_of(step.connection_id, scan.known)
+                moves.append(
+                    repo.Move(
+                        row.id,
+                        row.connection_id,
+                        step.connection_id,
+                        module,
+                        step.plan_index,
+                        step.reason,
+                    )
+                )
+        if not moves:
+            return 0
+
+        def move(c: Connection) -> int:
+            moved = repo.move_connection(c, moves, now)
+            health_store.add_stats(c, connection.id, now, health_store.Tally(failovers=moved))
+            return moved
+
+        moved: int = await self.writer.run(move)
+        metrics.count_connection_sends(connection.id, {}, moved)
+        return moved
 
     async def _refuse_opted_out(self, rows: Sequence[Row[Any]]) -> None:
         """Messages to numbers that opted out after the message was accepted are not sent."""
@@ -327,55 +462,69 @@ class Dispatcher:
             lambda c: repo.record_outcomes(c, self.owner, outcomes, now, self.events)
         )
 
-    def _spawn(self, module: str, provider: Any, rows: Sequence[Row[Any]]) -> None:
-        self._inflight[module] = self._inflight.get(module, 0) + 1
-        task = asyncio.create_task(self._send(module, provider, rows))
+    def _spawn(
+        self, connection: SmsConnection, provider: Any, rows: Sequence[Row[Any]], scan: Scan
+    ) -> None:
+        key = connection.id
+        self._inflight[key] = self._inflight.get(key, 0) + 1
+        task = asyncio.create_task(self._send(connection, provider, rows, scan))
         self._tasks.add(task)
 
         def done(t: asyncio.Task[None]) -> None:
             self._tasks.discard(t)
             if not t.cancelled() and t.exception() is not None:
                 log.error("send task failed", exc_info=t.exception())
-            self._inflight[module] -= 1
+            self._inflight[key] -= 1
             self._wake.set()
 
         task.add_done_callback(done)
 
-    async def _send(self, module: str, provider: Any, rows: Sequence[Row[Any]]) -> None:
+    async def _send(
+        self, connection: SmsConnection, provider: Any, rows: Sequence[Row[Any]], scan: Scan
+    ) -> None:
         now = self.clock()
         live = [row for row in rows if row.expires_at > now]
         outcomes = [
-            repo.Outcome(row.id, Status.EXPIRED, None, "validity period ended")
+            repo.Outcome(row.id, Status.EXPIRED, None, "validity period ended", tried=connection.id)
             for row in rows
             if row.expires_at <= now
         ]
-        url = callback_url(self.public_url, module, "status", self._secret or "")
+        url = status_url(self.public_url, connection, self._secret or "")
         started = time.perf_counter()
         results = await send_batch(provider, live, url) if live else []
-        metrics.SEND_LATENCY.labels(module).observe(time.perf_counter() - started)
+        metrics.SEND_LATENCY.labels(connection.module).observe(time.perf_counter() - started)
         now = self.clock()
-        for row, result in zip(live, results, strict=True):
-            outcome = outcome_for(row, result, now, self.policy, self.rng)
-            outcomes.append(outcome)
+        batch = judge(connection, live, results, scan, now, self.policy, self.rng)
+        outcomes += batch.outcomes
+        for row, result, outcome in zip(live, results, batch.outcomes, strict=True):
             if isinstance(result.error, RateLimitedError):
-                self._bucket_pause(module, result.error)
-            self._log_outcome(module, row, outcome)
+                self._bucket_pause(connection.id, result.error)
+            self._log_outcome(connection, row, outcome)
+
+        def record(c: Connection) -> repo.Recorded:
+            recorded = repo.record_send_outcomes(c, self.owner, outcomes, now, self.events)
+            if batch.counted and not connection.implicit:
+                before = health_store.health_of(c, connection.id, lock=True)
+                after = after_results(before, batch.counted, now, connection.failure_threshold)
+                health_store.transition(c, connection.id, before, after, now, self.events)
+            health_store.add_stats(c, connection.id, now, batch.tally)
+            return recorded
+
         try:
-            recorded = await self.writer.run(
-                lambda c: repo.record_send_outcomes(c, self.owner, outcomes, now, self.events)
-            )
+            recorded = await self.writer.run(record)
         except Exception:
             log.exception("recording send outcomes failed; leases will expire and retry")
             return
-        metrics.count_recorded(module, recorded)
+        metrics.count_recorded(connection.module, recorded)
+        metrics.count_connection_sends(connection.id, batch.results, batch.tally.failovers)
 
-    def _bucket_pause(self, module: str, error: RateLimitedError) -> None:
-        bucket = self._buckets.get(module)
+    def _bucket_pause(self, connection_id: str, error: RateLimitedError) -> None:
+        bucket = self._buckets.get(connection_id)
         if bucket is not None:
             bucket.pause(error.retry_after if error.retry_after is not None else 1.0)
 
     @staticmethod
-    def _log_outcome(module: str, row: Row[Any], outcome: repo.Outcome) -> None:
+    def _log_outcome(connection: SmsConnection, row: Row[Any], outcome: repo.Outcome) -> None:
         level = logging.INFO if outcome.status is Status.SENT else logging.WARNING
         if log.isEnabledFor(level):
             log.log(
@@ -384,11 +533,13 @@ class Dispatcher:
                 outcome.status.value,
                 extra={
                     "message_id": row.id,
-                    "sms_module": module,
+                    "sms_module": connection.module,
+                    "connection": connection.id,
                     "status": outcome.status.value,
                     "code": outcome.code,
                     "detail": outcome.detail,
                     "provider_message_id": outcome.provider_message_id,
                     "attempt": row.attempts,
+                    "failover_to": outcome.connection_id if outcome.failover_reason else None,
                 },
             )

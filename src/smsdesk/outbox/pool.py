@@ -1,4 +1,10 @@
-"""Provider instances per module, rebuilt when that module's settings change."""
+"""Provider instances per connection, rebuilt when that connection's settings change.
+
+A connection is a module with settings of its own (`domain/connections.py`). A module named
+without a connection (a per-message `module=` override whose module has no connection) is
+served by its implicit stand-in, `module:<name>`, with the settings parked for that module in
+the SMS configuration, as before connections existed.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +14,16 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from smsdesk import metrics
+from smsdesk.domain.connections import DEFAULT_ID, Connection, implicit_id
 from smsdesk.domain.settings import SmsConfiguration
-from smsdesk.domain.sms import InboundSms, StatusReport
+from smsdesk.domain.sms import InboundSms, ModuleSettings, StatusReport
 from smsdesk.events import EventSink
 from smsdesk.providers.base import Provider, ProviderContext
 from smsdesk.providers.registry import get_module
@@ -27,8 +35,67 @@ from smsdesk.store.writer import Writer
 log = logging.getLogger(__name__)
 
 
+def implicit_connection(module: str, config: SmsConfiguration) -> Connection:
+    """The stand-in connection of a module without one: its parked settings and limits."""
+    limits = config.limits_for(module)
+    return Connection(
+        id=implicit_id(module),
+        name=module,
+        module=module,
+        settings=dict(config.module_settings.get(module, {})),
+        rate_limit=limits.rate_limit,
+        concurrency=limits.concurrency,
+        implicit=True,
+    )
+
+
+def default_of(connections: Iterable[Connection], config: SmsConfiguration) -> Connection:
+    """The default connection (before any is stored: the selected module's settings)."""
+    for connection in connections:
+        if connection.is_default:
+            return connection
+    limits = config.limits_for(config.module)
+    return Connection(
+        id=DEFAULT_ID,
+        name=DEFAULT_ID,
+        module=config.module,
+        settings=dict(config.module_settings.get(config.module, {})),
+        rate_limit=limits.rate_limit,
+        concurrency=limits.concurrency,
+        is_default=True,
+    )
+
+
+def for_module(
+    module: str, connections: Iterable[Connection], config: SmsConfiguration
+) -> Connection:
+    """The connection a module's name stands for: the default if it is of that module, else
+    the first enabled connection of it, else the module's implicit stand-in."""
+    stored = list(connections)
+    default = default_of(stored, config)
+    if default.module == module:
+        return default
+    for connection in stored:
+        if connection.module == module and connection.enabled:
+            return connection
+    return implicit_connection(module, config)
+
+
+def connection_settings(connection: Connection) -> ModuleSettings:
+    """The validated module settings of a connection."""
+    model = get_module(connection.module).settings_model
+    return model.model_validate(dict(connection.settings))
+
+
+def _plain(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        (k, v.get_secret_value() if hasattr(v, "get_secret_value") else v)
+        for k, v in sorted(values.items())
+    ]
+
+
 class ProviderPool:
-    """Hands out a started provider for a module, matching the current configuration."""
+    """Hands out a started provider for a connection, matching its current settings."""
 
     def __init__(
         self,
@@ -41,8 +108,11 @@ class ProviderPool:
         clock: Callable[[], float] = time.time,
         inbound_stored: Callable[[], None] | None = None,
         events: EventSink | None = None,
+        connections: Callable[[], Sequence[Connection]] = tuple,
     ) -> None:
         self.http = http
+        # The stored connections, as the connection store has them (cached briefly there).
+        self.connections = connections
         self.inbound_stored = inbound_stored
         self.events = events
         self.writer = writer
@@ -53,12 +123,22 @@ class ProviderPool:
         self._providers: dict[str, tuple[str, Provider]] = {}
         self._lock = asyncio.Lock()
 
-    def build(self, module: str, config: SmsConfiguration) -> Provider:
-        """A fresh, unstarted provider (for a one-off use such as Send test)."""
+    def _connection(self, target: Connection | str, config: SmsConfiguration) -> Connection:
+        if isinstance(target, Connection):
+            return target
+        return for_module(target, self.connections(), config)
+
+    def build(self, target: Connection | str, config: SmsConfiguration) -> Provider:
+        """A fresh, unstarted provider (for a one-off use such as Send test).
+
+        `target` is a connection, or a module name standing for one (see `for_module`).
+        """
+        connection = self._connection(target, config)
+        module = connection.module
         info = get_module(module)
         if info.provider_class is None:
             raise LookupError(f"Module {info.title} cannot send in this version.")
-        settings = module_settings(config, module)
+        settings = connection_settings(connection)
         context = ProviderContext(
             data_dir=self.data_dir,
             sender=config.sender,
@@ -89,33 +169,25 @@ class ProviderPool:
         assert self.writer is not None
         await store_inbound(self.writer, module, received, self.clock(), stored=self.inbound_stored)
 
-    async def get(self, module: str, config: SmsConfiguration) -> Provider:
+    async def get(self, target: Connection | str, config: SmsConfiguration) -> Provider:
+        """The started provider of a connection (or of the connection a module stands for)."""
+        connection = self._connection(target, config)
         fingerprint = json.dumps(
-            module_settings(config, module).model_dump(mode="json"), sort_keys=True
+            connection_settings(connection).model_dump(mode="json"), sort_keys=True
         )
         # SecretStr dumps as '**********', so a changed secret alone must also count.
-        fingerprint += repr(
-            [
-                v.get_secret_value() if hasattr(v, "get_secret_value") else v
-                for v in config.module_settings.get(module, {}).values()
-            ]
-        )
-        provider_class = get_module(module).provider_class
+        fingerprint += repr((connection.module, _plain(connection.settings)))
+        provider_class = get_module(connection.module).provider_class
         if provider_class is not None and provider_class.uses_email_module:
-            fingerprint += repr(
-                [
-                    (k, v.get_secret_value() if hasattr(v, "get_secret_value") else v)
-                    for k, v in sorted(config.module_settings.get("email", {}).items())
-                ]
-            )
+            fingerprint += repr(_plain(config.module_settings.get("email", {})))
         async with self._lock:
-            current = self._providers.get(module)
+            current = self._providers.get(connection.id)
             if current is not None and current[0] == fingerprint:
                 return current[1]
-            provider = self.build(module, config)
+            provider = self.build(connection, config)
             if self.background:
                 await provider.start()
-            self._providers[module] = (fingerprint, provider)
+            self._providers[connection.id] = (fingerprint, provider)
         if current is not None:
             await current[1].close()
         return provider

@@ -1,10 +1,11 @@
 """Reconciliation: ask the provider about messages whose delivery report never came.
 
-Every `interval` seconds, for each module whose API can be asked (`supports_status_query`),
-the job takes messages that are *sent*, asked for a delivery report, and were sent longer ago
-than the configuration's `reconcile_after_minutes`, and asks the provider about them in small
-batches (at most `per_module` messages per module per run). Final statuses go through
-`apply_reports`, which is idempotent and order-safe, with "reconcile" as their timeline source.
+Every `interval` seconds, for each connection whose module's API can be asked
+(`supports_status_query`), the job takes messages that are *sent*, asked for a delivery report,
+and were sent longer ago than the configuration's `reconcile_after_minutes`, and asks the
+account that sent them about them in small batches (at most `per_module` messages per
+connection per run). Final statuses go through `apply_reports`, which is idempotent and
+order-safe, with "reconcile" as their timeline source.
 
 A sent message's `next_attempt_at` (unused once a message is sent) says when it may be asked
 about next: taking a message pushes it back by as long as it has been waiting (at least the
@@ -36,8 +37,9 @@ from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.sms import StatusReport
 from smsdesk.events import EventSink
 from smsdesk.outbox.pool import ProviderPool
+from smsdesk.outbox.targets import Target, targets
 from smsdesk.providers.base import ProviderError
-from smsdesk.providers.registry import all_modules
+from smsdesk.providers.registry import get_module
 from smsdesk.store import reports as repo
 from smsdesk.store.configuration import ConfigurationStore
 from smsdesk.store.unreported import Unreported, take_unreported
@@ -55,7 +57,14 @@ def next_ask(sent_at: float, now: float, age: float) -> float:
 
 
 def take_due(
-    conn: Connection, *, module: str, now: float, age: float, limit: int
+    conn: Connection,
+    *,
+    module: str,
+    now: float,
+    age: float,
+    limit: int,
+    connection_id: str | None = None,
+    unassigned: bool = False,
 ) -> list[Unreported]:
     """Take up to `limit` sent messages due for a question, and push their next question back."""
     return take_unreported(
@@ -66,6 +75,8 @@ def take_due(
         now=now,
         limit=limit,
         next_ask=lambda sent_at: next_ask(sent_at, now, age),
+        connection_id=connection_id,
+        unassigned=unassigned,
     )
 
 
@@ -96,7 +107,7 @@ class Reconciler:
         self._wake = asyncio.Event()
         self._stopping = False
         self._main: asyncio.Task[None] | None = None
-        self._last_query: dict[str, float] = {}  # module -> when this process last asked it
+        self._last_query: dict[str, float] = {}  # connection -> when this process last asked it
 
     async def start(self) -> None:
         self._stopping = False
@@ -128,34 +139,45 @@ class Reconciler:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
 
     async def run_once(self) -> int:
-        """One run over every module that can be asked; returns how many messages were asked."""
+        """One run over every connection that can be asked; returns how many messages were asked."""
         config = await asyncio.to_thread(self.store.load)
         asked = 0
         if config.reconcile_after_minutes > 0:
-            for info in all_modules():
+            for target in targets(config, self.pool.connections()):
+                info = get_module(target.connection.module)
                 if info.available and info.supports_status_query:
-                    asked += await self._reconcile_module(info.name, config)
+                    asked += await self._reconcile(target, config)
         self.runs += 1
         return asked
 
-    async def _reconcile_module(self, module: str, config: SmsConfiguration) -> int:
+    async def _reconcile(self, target: Target, config: SmsConfiguration) -> int:
         now = self.clock()
-        provider = await self.pool.get(module, config)
+        connection = target.connection
+        module, key = connection.module, connection.id
+        provider = await self.pool.get(connection, config)
         batch, limit = min(self.batch, provider.status_query_batch), self.per_module
         interval = provider.status_query_interval
         if interval > 0:
-            if now < self._last_query.get(module, -interval) + interval:
+            if now < self._last_query.get(key, -interval) + interval:
                 return 0
             batch = limit = provider.status_query_batch
         age = config.reconcile_after_minutes * 60.0
         taken = await self.writer.run(
-            lambda c: take_due(c, module=module, now=now, age=age, limit=limit)
+            lambda c: take_due(
+                c,
+                module=module,
+                now=now,
+                age=age,
+                limit=limit,
+                connection_id=key,
+                unassigned=target.unassigned == module,
+            )
         )
         if not taken:
             return 0
         for start in range(0, len(taken), batch):
             part = taken[start : start + batch]
-            self._last_query[module] = self.clock()
+            self._last_query[key] = self.clock()
             try:
                 reports = await provider.query_status([u.provider_message_id for u in part])
             except ProviderError as exc:

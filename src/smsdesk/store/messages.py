@@ -561,12 +561,14 @@ def queue_depth(conn: Connection) -> dict[int, int]:
     return {int(priority): int(count) for priority, count in rows}
 
 
-def modules_awaiting_reports(conn: Connection, modules: Sequence[str], now: float) -> set[str]:
-    """Which of `modules` have sent messages still within their validity whose report is due."""
+def connections_awaiting_reports(
+    conn: Connection, modules: Sequence[str], now: float
+) -> set[tuple[str | None, str]]:
+    """(connection, module) of sent messages of `modules` whose report is still due."""
     if not modules:
         return set()
     rows = conn.execute(
-        sa.select(m.c.module)
+        sa.select(m.c.connection_id, m.c.module)
         .where(
             m.c.status == Status.SENT.value,
             m.c.module.in_(list(modules)),
@@ -574,5 +576,5 @@ def modules_awaiting_reports(conn: Connection, modules: Sequence[str], now: floa
             sa.or_(m.c.expires_at.is_(None), m.c.expires_at > now),
         )
         .distinct()
-    ).scalars()
-    return set(rows)
+    ).all()
+    return {(row.connection_id, row.module) for row in rows}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, bindparam
@@ -37,17 +38,27 @@ def take_unreported(
     now: float,
     limit: int,
     next_ask: Callable[[float], float],
+    connection_id: str | None = None,
+    unassigned: bool = False,
 ) -> list[Unreported]:
     """Take up to `limit` sent messages due for a question; push each one's next back.
 
     Taken are messages of `module` sent in (`sent_after`, `sent_before`], asked for a delivery
     report and due at `now`; `next_ask(sent_at)` says when each may be asked about again.
+    With `connection_id`, only those sent through that connection (and, if `unassigned`,
+    those of the module sent before connections existed).
     """
+    whose: Any = m.c.module == module
+    if connection_id is not None:
+        mine: Any = m.c.connection_id == connection_id
+        if unassigned:
+            mine = sa.or_(mine, m.c.connection_id.is_(None))
+        whose = sa.and_(whose, mine)
     rows = conn.execute(
         sa.select(m.c.id, m.c.provider_message_id, m.c.sent_at)
         .where(
             m.c.status == Status.SENT.value,
-            m.c.module == module,
+            whose,
             m.c.delivery_report.is_(sa.true()),
             m.c.provider_message_id.is_not(None),
             m.c.sent_at <= sent_before,

@@ -1,0 +1,138 @@
+"""What a batch's answers mean: each message's outcome, the breaker's results, the figures.
+
+`failover.next_step` decides each message's step from its route plan and the connections'
+health; this turns the steps into the outcomes `store/messages.py` records.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from smsdesk.domain.connections import Connection, Health
+from smsdesk.domain.message import Status
+from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.outbox.breaker import CLOSED, after_results, verdict
+from smsdesk.outbox.failover import Step, next_step
+from smsdesk.outbox.retry import RetryPolicy
+from smsdesk.outbox.targets import HealthView, module_of, placed, plan_of
+from smsdesk.providers.base import ProviderError, SendResult
+from smsdesk.store import messages as repo
+from smsdesk.store.connection_health import Tally
+
+_STATUS_OF_STEP = {
+    "sent": Status.SENT,
+    "retry_same": Status.QUEUED,
+    "failover": Status.QUEUED,
+    "fail": Status.FAILED,
+    "expire": Status.EXPIRED,
+}
+
+
+def outcome_of_step(
+    row: Any, result: SendResult, step: Step, tried: Connection, known: Mapping[str, Any]
+) -> repo.Outcome:
+    """The outcome to record for a message after `failover.next_step` decided its step."""
+    status = _STATUS_OF_STEP[step.kind]
+    if step.kind == "sent":
+        return repo.Outcome(
+            row.id,
+            status,
+            result.raw_code,
+            step.detail,
+            result.provider_message_id,
+            tried=tried.id,
+        )
+    error = result.error
+    code = (error.code or type(error).__name__) if error is not None else step.reason
+    if step.kind != "failover" or step.connection_id is None:
+        return repo.Outcome(
+            row.id, status, code, step.detail, next_attempt_at=step.retry_at, tried=tried.id
+        )
+    return repo.Outcome(
+        row.id,
+        status,
+        code,
+        step.detail,
+        next_attempt_at=step.retry_at,
+        tried=tried.id,
+        connection_id=step.connection_id,
+        module=module_of(step.connection_id, known),
+        plan_index=step.plan_index,
+        failover_reason=step.reason,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """What one scan read: the configuration, the connections by id, their health."""
+
+    config: SmsConfiguration
+    known: dict[str, Connection]
+    health: dict[str, Health]
+
+
+@dataclass(slots=True)
+class Judged:
+    """A batch's outcomes, what it says about the connection, and its figures."""
+
+    outcomes: list[repo.Outcome] = field(default_factory=list)
+    counted: list[tuple[bool, str | None]] = field(default_factory=list)
+    results: dict[str, int] = field(default_factory=dict)
+    tally: Tally = field(default_factory=Tally)
+
+
+def judge(
+    connection: Connection,
+    rows: Sequence[Any],
+    results: Sequence[SendResult],
+    scan: Scan,
+    now: float,
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> Judged:
+    """Each message's outcome after a batch through `connection`, and the breaker's results."""
+    judged = Judged()
+    for result in results:
+        seen = verdict(result.error)
+        if seen != "unknown":
+            error = result.error.message if result.error is not None else None
+            judged.counted.append((seen == "ok", error))
+    here = after_results(
+        scan.health.get(connection.id, CLOSED), judged.counted, now, connection.failure_threshold
+    )
+    view = HealthView({**scan.health, connection.id: here}, scan.known)
+    counts = {"accepted": 0, "not_taken": 0, "ambiguous": 0, "refused": 0}
+    for row, result in zip(rows, results, strict=True):
+        step = next_step(
+            placed(row, connection.id),
+            result.error,
+            plan_of(row, connection.id),
+            view,
+            now,
+            policy,
+            rng,
+        )
+        judged.outcomes.append(outcome_of_step(row, result, step, connection, scan.known))
+        counts[_result_name(result.error)] += 1
+    failovers = sum(1 for o in judged.outcomes if o.failover_reason is not None)
+    judged.results = counts
+    judged.tally = Tally(
+        attempts=len(rows),
+        accepted=counts["accepted"],
+        not_taken=counts["not_taken"],
+        ambiguous=counts["ambiguous"],
+        failovers=failovers,
+    )
+    return judged
+
+
+def _result_name(error: ProviderError | None) -> str:
+    if error is None:
+        return "accepted"
+    if error.not_taken:
+        return "not_taken"
+    seen = verdict(error)
+    return "ambiguous" if seen == "unknown" else "refused"
