@@ -26,6 +26,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class FailureMode(StrEnum):
@@ -36,6 +37,12 @@ class FailureMode(StrEnum):
     THROTTLE = "throttle"  # "too many requests", with Retry-After where the provider gives one
     AUTH = "auth"  # the credentials are refused
     PARTIAL = "partial"  # a batch where the provider refuses some messages and takes the rest
+    # The port refuses connections (the server is down) until `release_held()`; the messages
+    # the fake took so far stay. Not one request: nothing can be counted at a closed port.
+    REFUSE_CONNECTION = "refuse_connection"
+    # The next send is taken (stored, as if it went out) but its answer is held until the
+    # client gave up: the provider has the message and the client cannot know.
+    ACCEPT_THEN_TIMEOUT = "accept_then_timeout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +117,8 @@ class FakeProvider(abc.ABC):
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
+        self._port: int | None = None
+        self._down = False
         self._counter = 0
 
     # -- what each provider's fake defines -------------------------------------------------
@@ -148,7 +157,13 @@ class FakeProvider(abc.ABC):
             sms.delivered = delivered
 
     def fail_next(self, mode: FailureMode, times: int = 1) -> None:
-        """Make the next `times` send requests fail in this way."""
+        """Make the next `times` send requests fail in this way.
+
+        REFUSE_CONNECTION closes the port at once, until `release_held()`.
+        """
+        if mode is FailureMode.REFUSE_CONNECTION:
+            self._go_down()
+            return
         with self.lock:
             self._failures.extend([mode] * times)
 
@@ -167,10 +182,14 @@ class FakeProvider(abc.ABC):
         with self.lock:
             self.refused_numbers.add(number)
 
+    def is_send(self, path: str) -> bool:
+        """Whether `path` is one of the API's send endpoints."""
+        return path in self.send_paths
+
     def send_requests(self) -> list[ReceivedRequest]:
         """The requests that reached a send endpoint."""
         with self.lock:
-            return [r for r in self.requests if r.path in self.send_paths]
+            return [r for r in self.requests if self.is_send(r.path)]
 
     def point_callbacks(self, status_url: str | None, inbound_url: str | None) -> None:
         """What the customer configures in the provider's portal."""
@@ -178,9 +197,13 @@ class FakeProvider(abc.ABC):
         self.inbound_url = inbound_url
 
     def release_held(self) -> None:
-        """Let requests held by a TIMEOUT failure finish (their client is long gone)."""
+        """Let requests held by a TIMEOUT failure finish (their client is long gone), and
+        open the port again after REFUSE_CONNECTION."""
         release, self._release = self._release, threading.Event()
         release.set()
+        if self._down and self._port is not None:
+            self._down = False
+            self.start(self._port)
 
     def sent_to(self, number: str) -> list[FakeSms]:
         with self.lock:
@@ -217,6 +240,36 @@ class FakeProvider(abc.ABC):
         with self.lock:
             return self._failures.popleft() if self._failures else None
 
+    def _take_failure(self, mode: FailureMode) -> bool:
+        """Take the next failure if it is `mode`, before the send handler sees it."""
+        with self.lock:
+            if self._failures and self._failures[0] is mode:
+                self._failures.popleft()
+                return True
+        return False
+
+    def _answer_late(self, app: ASGIApp) -> ASGIApp:
+        """`app`, with ACCEPT_THEN_TIMEOUT: the send handler takes the message as always, and
+        its answer is held until released (the client's timeout fires first)."""
+
+        async def late(scope: Scope, receive: Receive, send: Send) -> None:
+            if not (
+                scope["type"] == "http"
+                and self.is_send(scope["path"])
+                and self._take_failure(FailureMode.ACCEPT_THEN_TIMEOUT)
+            ):
+                await app(scope, receive, send)
+                return
+
+            async def held(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    await self.hold()
+                await send(message)
+
+            await app(scope, receive, held)
+
+        return late
+
     async def hold(self) -> None:
         """Do not answer until released or stopped: the client's timeout fires first."""
         await asyncio.to_thread(self._release.wait, 120)
@@ -247,10 +300,17 @@ class FakeProvider(abc.ABC):
 
     @property
     def url(self) -> str:
-        if self._socket is None:
+        if self._port is None:
             raise RuntimeError("the fake is not started")
-        host, port = self._socket.getsockname()[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._port}"
+
+    def _go_down(self) -> None:
+        """Close the port (connections are refused) but keep every message and control."""
+        if self._server is None or self._down:
+            return
+        port = self._port
+        self.stop()
+        self._port, self._down = port, True
 
     def start(self, port: int = 0) -> Self:
         """Serve on `port` (0: any free one); a restarted fake can take its old port again."""
@@ -259,7 +319,9 @@ class FakeProvider(abc.ABC):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
         self._socket = sock
-        app = Starlette(routes=self.routes())
+        self._port = sock.getsockname()[1]
+        self._down = False
+        app = self._answer_late(Starlette(routes=self.routes()))
         self._server = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
         )
@@ -289,6 +351,7 @@ class FakeProvider(abc.ABC):
             with contextlib.suppress(OSError):
                 self._socket.close()
         self._server = self._thread = None
+        self._down = False
 
     def __enter__(self) -> Self:
         return self.start()

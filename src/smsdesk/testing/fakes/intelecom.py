@@ -6,6 +6,10 @@ each message's recipient, content, originator and settings, and answers with one
 does). Delivery reports and inbound SMS are posted batched to the URLs configured in Puzzel's
 portal: JSON by default, XML or one GET per item on request (`callback_format`).
 
+A message whose clientReference the gateway already has is answered with status 25
+(duplicate) and not enqueued again (providers.md: "25 duplicate"); the fake remembers every
+reference until `reset()`, and answers with the first message's id (UNCONFIRMED).
+
 Not faithful, by choice: web-form and XML requests and the GET send variant are refused (415 /
 405); which code a wrong service ID gets is UNCONFIRMED (the fake answers 4, ILLEGAL_SERVICE);
 throttling is UNCONFIRMED (the fake answers HTTP 429 with Retry-After).
@@ -224,6 +228,14 @@ class IntelecomFake(FakeProvider):
         code, with_id = scripted or (1, True)
         with self.lock:
             sent_before = len(self.sent_to(sms.to))
+            earlier = self.by_reference(sms.reference) if sms.reference else []
+        if scripted is None and earlier:
+            # The gateway's duplicate check on clientReference (status 25): nothing new is
+            # enqueued. Which messageId the real gateway gives then is UNCONFIRMED; the fake
+            # gives the first message's.
+            return _status(
+                25, STATUS_TEXT[25], sms.to, sms.reference, index, earlier[0].provider_id
+            )
         if code == 1 and self.quota_per_number is not None and sent_before >= self.quota_per_number:
             code = 24
         message_id = self.new_id("7a0", 9)

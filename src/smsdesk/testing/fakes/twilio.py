@@ -86,10 +86,9 @@ class TwilioFake(FakeProvider):
         with self.lock:
             return [r for r in self.requests if r.method == "GET" and "/Messages/" in r.path]
 
-    def send_requests(self) -> list[ReceivedRequest]:
-        """Requests to the Messages endpoint (the path holds the account SID, so no ClassVar)."""
-        with self.lock:
-            return [r for r in self.requests if r.path.endswith("/Messages.json")]
+    def is_send(self, path: str) -> bool:
+        """The Messages endpoint (the path holds the account SID, so no ClassVar)."""
+        return path.endswith("/Messages.json")
 
     def routes(self) -> list[BaseRoute]:
         return [
