@@ -18,14 +18,16 @@ from sqlalchemy import Engine
 
 from smsdesk import metrics
 from smsdesk.domain.audit import Actor
+from smsdesk.domain.connections import Connection
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.message import Status
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.events import EventSink
-from smsdesk.outbox.accept import NewMessage, prepare_message
-from smsdesk.outbox.dispatcher import callback_url, outcome_for, send_batch
+from smsdesk.outbox.accept import NewMessage, prepare_message, route_columns
+from smsdesk.outbox.dispatcher import callback_url, outcome_for, send_batch, status_url
 from smsdesk.outbox.pool import ProviderPool
 from smsdesk.outbox.retry import RetryPolicy
+from smsdesk.outbox.routing import explicit_plan
 from smsdesk.providers.base import Provider, ProviderError
 from smsdesk.store import messages as repo
 from smsdesk.store.audit import AuditTrail
@@ -85,14 +87,19 @@ async def send_test(
     to: str,
     text: str,
     actor: Actor | None = None,
+    connection: Connection | None = None,
 ) -> TestOutcome:
-    """Send one test SMS through `config`'s module; raises DomainError for invalid input.
+    """Send one test SMS through `config`'s module, or through `connection` (turned off or
+    not, its route and circuit breaker aside); raises DomainError for invalid input.
 
     With an `actor`, the send is written to the audit trail with the message (its id and
     module; the number and text stay in the message, which retention and erasure can remove).
     """
     now = service.clock()
     row = prepare_message(NewMessage(to=to, text=text), config, now, is_test=True)
+    if connection is not None:
+        plan = explicit_plan(connection, row["sender"])
+        row.update(route_columns(plan, row["country"], None), module=connection.module)
     owner = f"test:{row['id']}"
     row.update(
         status=Status.SENDING.value,
@@ -101,7 +108,8 @@ async def send_test(
         lease_until=now + service.config.lease_seconds,
     )
     try:
-        provider = service.pool.build(row["module"], config) if service.pool else None
+        target = connection or row["module"]
+        provider = service.pool.build(target, config) if service.pool else None
     except LookupError as exc:
         raise DomainError(str(exc), field="module") from None
     if provider is None:
@@ -118,12 +126,15 @@ async def send_test(
                 "message.test_sent",
                 target_kind="message",
                 target_id=row["id"],
-                details={"module": row["module"]},
+                details={"module": row["module"], "connection": row["connection_id"]},
             )
 
     await service.writer.run(insert)
     secret = await asyncio.to_thread(service.settings.callback_secret)
-    url = callback_url(service.public_url, row["module"], "status", secret)
+    if connection is not None:
+        url = status_url(service.public_url, connection, secret)
+    else:
+        url = callback_url(service.public_url, row["module"], "status", secret)
     with service.engine.connect() as conn:
         stored_row = repo.get_message(conn, row["id"])
     assert stored_row is not None  # committed just above

@@ -23,8 +23,11 @@ from smsdesk.web.api import (
     settings,
     templates,
 )
+from smsdesk.web.api import connections as connections_api
 from smsdesk.web.api import notifications as notifications_api
 from smsdesk.web.api import retention as retention_api
+from smsdesk.web.api import routes as routes_api
+from smsdesk.web.api import spend as spend_api
 from smsdesk.web.api import webhooks_out as outgoing_webhooks
 from smsdesk.web.jsonresponse import Json
 from smsdesk.web.limits import BodySizeLimit
@@ -61,6 +64,9 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     app.include_router(agent.router)
     app.include_router(reports.router)
     app.include_router(settings.router)
+    app.include_router(connections_api.router)
+    app.include_router(routes_api.router)
+    app.include_router(spend_api.router)
     app.include_router(customers.router)
     app.include_router(customers.numbers_router)
     app.include_router(optouts.router)
