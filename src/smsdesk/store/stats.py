@@ -21,7 +21,10 @@ day's bar shows what became of that day's messages and its parts never exceed it
   counted apart as `awaiting_report`: they have left the queue.
 
 Test sends (the settings screen's "send test") are left out of every figure but the queue
-and are counted apart in `DashboardStats.test_sends`; the queue is the outbox as it is.
+and are counted apart in `DashboardStats.test_sends`; so are the SMS notifying agents
+(`notify.sender`: transactional, without an API key, referenced `notification:<id>`), in
+`DashboardStats.notification_sends`: neither is a message to a customer. The queue is the
+outbox as it is.
 
 Days are calendar days in the given timezone (DST days are 23 or 25 hours long); every day of
 the period is present, with zeros when nothing happened.
@@ -120,6 +123,7 @@ class DashboardStats:
     median_delivery_by_module: Mapping[str, float | None]  # every module in `modules`
     queue: QueueDepth
     test_sends: Counts  # left out of everything above but the queue
+    notification_sends: Counts = Counts()  # SMS to agents: left out as test sends are
 
     @property
     def delivery_rate(self) -> float | None:
@@ -134,7 +138,7 @@ def dashboard_stats(
         raise ValueError("days must be at least 1")
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
     dates, bounds = day_bounds(now, days, zone)
-    cells, tests = _period_counts(conn, bounds)
+    cells, tests, notices = _period_counts(conn, bounds)
     modules = tuple(sorted({module for _, module in cells}))
     day_stats = tuple(
         DayStats(
@@ -160,6 +164,7 @@ def dashboard_stats(
         median_delivery_by_module={module: per_module.get(module) for module in modules},
         queue=queue_depth(conn),
         test_sends=tests,
+        notification_sends=notices,
     )
 
 
@@ -178,14 +183,25 @@ def _sum(parts: Iterable[Counts]) -> Counts:
     return total
 
 
+def _is_notification() -> sa.ColumnElement[bool]:
+    """An SMS notifying an agent (queued by `notify.sender`), not a message to a customer."""
+    return sa.and_(
+        m.c.reference.like("notification:%"),
+        m.c.api_key_id.is_(None),
+        m.c.transactional.is_(True),
+    )
+
+
 def _period_counts(
     conn: Connection, bounds: Sequence[float]
-) -> tuple[dict[tuple[int, str], Counts], Counts]:
-    """Counts per (day index, module) of real messages, and the test sends' counts."""
+) -> tuple[dict[tuple[int, str], Counts], Counts, Counts]:
+    """Counts per (day index, module) of messages to customers, the test sends' counts and
+    the agent notifications' counts."""
     whens = [(m.c.created_at < bound, index) for index, bound in enumerate(bounds[1:-1])]
     last = len(bounds) - 2
     day = sa.case(*whens, else_=last) if whens else sa.literal(last)
     reached = sa.case((m.c.sent_at.is_(None), 0), else_=1)
+    notice = sa.case((_is_notification(), 1), else_=0)
     # Grouped outside: PostgreSQL sees the CASE's parameters in GROUP BY as other values.
     inner = (
         sa.select(
@@ -193,23 +209,33 @@ def _period_counts(
             m.c.module,
             m.c.status,
             m.c.is_test,
+            notice.label("notice"),
             reached.label("reached"),
         )
         .where(m.c.created_at >= bounds[0], m.c.created_at < bounds[-1])
         .subquery()
     )
-    columns = (inner.c.day, inner.c.module, inner.c.status, inner.c.is_test, inner.c.reached)
+    columns = (
+        inner.c.day,
+        inner.c.module,
+        inner.c.status,
+        inner.c.is_test,
+        inner.c.notice,
+        inner.c.reached,
+    )
     rows = conn.execute(sa.select(*columns, sa.func.count()).group_by(*columns)).all()
     cells: dict[tuple[int, str], Counts] = {}
-    tests = Counts()
-    for day_index, module, status, is_test, was_sent, count in rows:
+    tests, notices = Counts(), Counts()
+    for day_index, module, status, is_test, is_notice, was_sent, count in rows:
         counts = _counts(Status(status), bool(was_sent), int(count))
         if is_test:
             tests = tests + counts
+        elif is_notice:
+            notices = notices + counts
         else:
             key = (int(day_index), str(module))
             cells[key] = cells.get(key, Counts()) + counts
-    return cells, tests
+    return cells, tests, notices
 
 
 def _counts(status: Status, was_sent: bool, count: int) -> Counts:
@@ -240,6 +266,7 @@ def _medians(conn: Connection, start: float, end: float) -> tuple[float | None, 
         m.c.created_at < end,
         m.c.status == Status.DELIVERED.value,
         m.c.is_test.is_(False),
+        sa.not_(_is_notification()),
         m.c.sent_at.is_not(None),
         m.c.final_at.is_not(None),
     )
