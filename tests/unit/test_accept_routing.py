@@ -9,11 +9,11 @@ import pytest
 
 from smsdesk.domain.connections import Connection, Health
 from smsdesk.domain.errors import DomainError
-from smsdesk.domain.routing import MessageFacts, Route, RoutingTable
+from smsdesk.domain.routing import Route, RoutingTable
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.spend_settings import SpendRefused, SpendSettings
-from smsdesk.outbox.accept import NewMessage, prepare_message
-from smsdesk.outbox.routing import explain
+from smsdesk.outbox.accept import NewMessage, message_facts, prepare_message
+from smsdesk.outbox.routing import explain, table_of
 from smsdesk.web.api.schemas import accepted_out
 
 NOW = 1_800_000_000.0
@@ -124,14 +124,28 @@ def test_the_allow_list_refuses_other_countries_but_not_test_sends() -> None:
     assert SpendSettings().allowed_regions("+1") >= {"US", "CA"}  # type: ignore[operator]
 
 
-def test_explain_agrees_with_accepting_and_names_skipped_connections() -> None:
-    """explain chooses the route accepting chooses, and says which connections it passes over."""
+@pytest.mark.parametrize(
+    "wanted",
+    [
+        NewMessage(to="+31612345678", text="hi"),
+        NewMessage(to="+31612345678", text="1234", tag="otp"),
+        NewMessage(to="+32470123456", text="hi"),
+    ],
+)
+def test_explain_agrees_with_accepting(wanted: NewMessage) -> None:
+    """explain, given the facts accepting sees, chooses the route and plan accepting chose."""
     config = _config()
-    row = prepare_message(NewMessage(to="+31612345678", text="hi"), config, NOW)
-    facts = MessageFacts("+31612345678", "NL", "smsdesk", 2)
-    explained = explain(config.routing, facts, {"cheap": Health(state="open")})  # type: ignore[arg-type]
+    row = prepare_message(wanted, config, NOW)
+    explained = explain(table_of(config), message_facts(wanted, config), {})
     assert explained.choice.route_id == row["route_id"]
     assert list(explained.plan) == json.loads(row["route_plan"])
+
+
+def test_explain_names_the_connections_it_would_skip() -> None:
+    """Turned-off connections and open circuits are skipped; the first usable one is named."""
+    config = _config()
+    facts = message_facts(NewMessage(to="+31612345678", text="hi"), config)
+    explained = explain(table_of(config), facts, {"cheap": Health(state="open")})
     assert [(s.connection_id, s.reason) for s in explained.skipped] == [
         ("off", "disabled"),
         ("cheap", "open_circuit"),

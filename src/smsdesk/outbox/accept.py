@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from smsdesk.domain.connections import Connection as SmsConnection
-from smsdesk.domain.encoding import check_text
+from smsdesk.domain.encoding import SegmentedText, check_text
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.message import Status
@@ -212,6 +212,38 @@ def route_columns(plan: Plan, country: str | None, tag: str | None) -> dict[str,
     }
 
 
+def _checked(
+    request: NewMessage, config: SmsConfiguration, base: SmsConnection, api_key_id: str | None
+) -> tuple[MessageFacts, SegmentedText]:
+    """The routing facts of a valid message, with its checked text; DomainError otherwise."""
+    priority = (
+        request.priority
+        if request.priority is not None
+        else connection_defaults(config, base).priority
+    )
+    if priority not in (1, 2, 3):
+        raise DomainError(
+            f"Priority {priority} does not exist; use 1 (fastest), 2 or 3.", field="priority"
+        )
+    recipient = normalise_msisdn(request.to, config.default_country_code or None)
+    country = country_of(recipient)
+    sender = _checked_sender(request.sender if request.sender is not None else config.sender)
+    text = check_text(request.text, config.max_segments)
+    tag = checked_tag(request.tag)
+    facts = MessageFacts(recipient, country, sender.value, priority, api_key_id, tag, text.segments)
+    return facts, text
+
+
+def message_facts(
+    request: NewMessage, config: SmsConfiguration, *, api_key_id: str | None = None
+) -> MessageFacts:
+    """What routing sees of a message, checked as accepting checks it (for the explainer:
+    `outbox.routing.explain(table_of(config), message_facts(...), health)`)."""
+    explicit = chosen_connection(request, config)
+    base = explicit or default_connection(table_of(config), config)
+    return _checked(request, config, base, api_key_id)[0]
+
+
 def prepare_message(
     request: NewMessage,
     config: SmsConfiguration,
@@ -228,22 +260,9 @@ def prepare_message(
     explicit = chosen_connection(request, config)
     base = explicit or default_connection(table_of(config), config)
     resolve_module(base.module, config)
-    priority = (
-        request.priority
-        if request.priority is not None
-        else connection_defaults(config, base).priority
-    )
-    if priority not in (1, 2, 3):
-        raise DomainError(
-            f"Priority {priority} does not exist; use 1 (fastest), 2 or 3.", field="priority"
-        )
-    recipient = normalise_msisdn(request.to, config.default_country_code or None)
-    country = country_of(recipient)
+    facts, text = _checked(request, config, base, api_key_id)
     if not is_test:
-        config.spend.check_destination(country, config.default_country_code)
-    sender = _checked_sender(request.sender if request.sender is not None else config.sender)
-    text = check_text(request.text, config.max_segments)
-    tag = checked_tag(request.tag)
+        config.spend.check_destination(facts.country, config.default_country_code)
     validity = (
         request.validity_hours if request.validity_hours is not None else config.validity_hours
     )
@@ -255,11 +274,8 @@ def prepare_message(
         )
     start = send_from(request.scheduled_at, now)
     if explicit is not None:
-        plan = explicit_plan(explicit, sender.value)
+        plan = explicit_plan(explicit, facts.sender)
     else:
-        facts = MessageFacts(
-            recipient, country, sender.value, priority, api_key_id, tag, text.segments
-        )
         plan = plan_for(table_of(config), config, facts)
     first = plan.first
     info = resolve_module(first.module, config) if first is not base else get_module(base.module)
@@ -267,12 +283,12 @@ def prepare_message(
     return {
         "id": new_id(),
         "module": info.name,
-        "recipient": recipient,
+        "recipient": facts.recipient,
         "sender": plan.choice.sender,
         "body": request.text,
         "encoding": text.encoding.value,
         "segments": text.segments,
-        "priority": priority,
+        "priority": facts.priority,
         "status": Status.QUEUED.value,
         "created_at": now,
         "updated_at": now,
@@ -287,7 +303,7 @@ def prepare_message(
         "session_key": session_key,
         "request_id": request_id,
         "transactional": transactional,
-        **route_columns(plan, country, tag),
+        **route_columns(plan, facts.country, facts.tag),
     }
 
 
