@@ -107,6 +107,9 @@ async def test_screen_changes_are_audited_with_the_user(any_db_harness: Harness)
         form = await admin.get(path)
         deleted = await admin.post(f"{path}/delete", data={"csrf_token": csrf_of(form.text)})
         assert deleted.status_code == 303, deleted.text
+        trail = (await admin.get("/audit", params={"action": "template."})).text
+        for label in ("Reply template added", "Reply template changed", "Reply template deleted"):
+            assert label in trail
 
     found = _entries(h)
     assert [_summary(e) for e in found] == [

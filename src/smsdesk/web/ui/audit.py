@@ -60,6 +60,9 @@ ACTION_LABELS = {
     "customer.erased": N_("Customer erased"),
     "customer.exported": N_("Customer data exported"),
     "retention.purged": N_("Old data purged"),
+    "template.created": N_("Reply template added"),
+    "template.changed": N_("Reply template changed"),
+    "template.deleted": N_("Reply template deleted"),
 }
 
 # Groups for the filter: every action starting with the key.
@@ -77,6 +80,7 @@ ACTION_GROUPS = {
     "retention.": N_("Data kept and purged"),
     "secrets.": N_("Secret keys"),
     "database.": N_("Backups"),
+    "template.": N_("Reply templates"),
 }
 
 # What an entry is about, as the screen names it.
@@ -91,6 +95,7 @@ TARGET_KINDS = {
     "number": N_("number"),
     "request": N_("request"),
     "routing_rule": N_("routing rule"),
+    "template": N_("reply template"),
     "user": N_("user"),
     "webhook": N_("webhook"),
 }
