@@ -160,3 +160,23 @@ async def test_send_test_goes_through_the_connection_asked_for(harness: Harness)
     assert sent.status_code == 200, sent.text
     assert sent.json()["accepted"] is True and sent.json()["connection"] == made["id"]
     assert connection_of(h, sent.json()["id"]) == made["id"]
+
+
+async def test_callbacks_reach_a_connection_by_its_own_url(harness: Harness) -> None:
+    """A connection's own inbound URL stores the SMS; an unknown connection is 404, a wrong
+    secret 403, and the module's old URL keeps working."""
+    h = harness
+    made = await add(h, {"name": "Second", "module": "simulator"})
+    secret = h.service.settings.callback_secret()
+    assert made["callbacks"]["inbound"].endswith(
+        f"/webhooks/connections/{made['id']}/inbound/{secret}"
+    )
+    sms = '{"id": "MO-7", "from": "+31612345678", "to": "2525", "text": "hello"}'
+    own = await h.client.post(f"/webhooks/connections/{made['id']}/inbound/{secret}", content=sms)
+    assert own.status_code == 200, own.text
+    old = await h.client.post(f"/webhooks/simulator/inbound/{secret}", content=sms)
+    assert old.status_code == 200
+    missing = await h.client.post(f"/webhooks/connections/nosuch/inbound/{secret}", content=sms)
+    assert missing.status_code == 404
+    forged = await h.client.post(f"/webhooks/connections/{made['id']}/status/wrong", content=sms)
+    assert forged.status_code == 403
