@@ -17,6 +17,7 @@ from smsdesk.events import CONNECTION_HEALTH, EVENT_TYPES
 from smsdesk.store import connection_health as health
 from smsdesk.store import messages as repo
 from smsdesk.store.db import write_transaction
+from smsdesk.store.stats import connection_figures
 from smsdesk.store.tables import connections, message_events, messages
 from tests.integration.test_store import NOW, make_row
 
@@ -231,3 +232,26 @@ def test_queued_messages_move_off_a_connection_once(engine: Engine) -> None:
     with engine.connect() as conn:
         assert repo.waiting_on(conn, "cm-a", NOW, 10) == []
         assert [w.id for w in repo.waiting_on(conn, "cm-b", NOW, 10)] == [row["id"]]
+
+
+def test_dashboard_figures_per_connection(engine: Engine) -> None:
+    """Each connection's circuit, accepted messages per minute, error rate and failovers over
+    the period; a stand-in that sent is listed by its id; a connection that did nothing has
+    no error rate."""
+    add_connection(engine, "cm-a")
+    add_connection(engine, "cm-b")
+    write(engine, lambda c: health.transition(c, "cm-a", Health(), OPEN, NOW))
+    a = health.Tally(attempts=10, accepted=6, not_taken=3, ambiguous=1, failovers=3)
+    write(engine, lambda c: health.add_stats(c, "cm-a", NOW, a))
+    write(engine, lambda c: health.add_stats(c, "module:twilio", NOW, health.Tally(2, 2)))
+    write(engine, lambda c: health.add_stats(c, "cm-b", NOW - 7200, health.Tally(5, 5)))
+    with engine.connect() as conn:
+        figures = connection_figures(conn, NOW - 180, NOW + 60)
+    assert [
+        (f.id, f.state, f.attempts, f.sent_per_min, f.error_rate, f.failovers) for f in figures
+    ] == [
+        ("cm-a", "open", 10, 1.5, 0.4, 3),
+        ("cm-b", "closed", 0, 0.0, None, 0),
+        ("default", "closed", 0, 0.0, None, 0),
+        ("module:twilio", "closed", 2, 0.5, 0.0, 0),
+    ]

@@ -46,7 +46,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from smsdesk.domain.message import Status
-from smsdesk.store.tables import messages
+from smsdesk.store import connection_health
+from smsdesk.store.tables import connections, messages
 
 m = messages
 
@@ -302,3 +303,51 @@ def queue_depth(conn: Connection) -> QueueDepth:
         sending=found.get(Status.SENDING.value, 0),
         awaiting_report=found.get(Status.SENT.value, 0),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionFigures:
+    """One connection over a period: its circuit now, throughput and errors, failovers.
+
+    `sent_per_min`: messages it got accepted per minute of the period. `error_rate`: the share
+    of its attempts that failed for a reason of the connection (not taken or ambiguous; a
+    provider's refusal of one message is not the connection's error), None without attempts.
+    `failovers`: messages that left it for the next connection of their plan.
+    """
+
+    id: str
+    name: str
+    state: str
+    attempts: int
+    sent_per_min: float
+    error_rate: float | None
+    failovers: int
+
+
+def connection_figures(conn: Connection, since: float, now: float) -> list[ConnectionFigures]:
+    """Every stored connection (and any stand-in that sent) from `since` to `now`, by name."""
+    stored = conn.execute(
+        sa.select(connections.c.id, connections.c.name).order_by(connections.c.name)
+    ).all()
+    names = {row.id: row.name for row in stored}
+    states = connection_health.states(conn)
+    tallies = connection_health.stats_between(conn, since, now)
+    minutes = max((now - since) / 60.0, 1.0)
+    ids = list(names) + sorted(set(tallies) - set(names))
+    figures = []
+    for connection_id in ids:
+        tally = tallies.get(connection_id, connection_health.Tally())
+        errors = tally.not_taken + tally.ambiguous
+        health = states.get(connection_id)
+        figures.append(
+            ConnectionFigures(
+                id=connection_id,
+                name=names.get(connection_id, connection_id),
+                state=health.state if health is not None else "closed",
+                attempts=tally.attempts,
+                sent_per_min=tally.accepted / minutes,
+                error_rate=errors / tally.attempts if tally.attempts else None,
+                failovers=tally.failovers,
+            )
+        )
+    return figures
