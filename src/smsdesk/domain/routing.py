@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import phonenumbers
 
@@ -31,6 +32,16 @@ MAX_PRICE = Decimal("9999999")
 _PREFIX = re.compile(r"^\+?[1-9]\d{0,14}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _TAG = re.compile(r"^[\w.\-:/]{1,64}$")
+BAD_TAG = "'{value}' is not a tag; use up to 64 letters, digits and . - _ : /"
+
+
+class RouteProblem(DomainError):
+    """A refusal about routes or connections; `msgid` and `params` make it translatable."""
+
+    def __init__(self, msgid: str, *, field: str, **params: Any) -> None:
+        super().__init__(msgid.format(**params), field=field)
+        self.msgid = msgid
+        self.params = params
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,9 +196,10 @@ def choose(routes: Iterable[Route], facts: MessageFacts, default_connection_id: 
 def _country(value: str) -> str:
     code = value.strip().upper()
     if code not in phonenumbers.SUPPORTED_REGIONS:
-        raise DomainError(
-            f"'{value}' is not a country code; use two letters such as NL or GB.",
+        raise RouteProblem(
+            "'{value}' is not a country code; use two letters such as NL or GB.",
             field="countries",
+            value=value,
         )
     return code
 
@@ -197,9 +209,10 @@ def _prefix(value: str) -> str:
     if cleaned.startswith("00"):
         cleaned = "+" + cleaned[2:]
     if not _PREFIX.match(cleaned):
-        raise DomainError(
-            f"'{value}' is not a number prefix; write it with its country code, e.g. +316.",
+        raise RouteProblem(
+            "'{value}' is not a number prefix; write it with its country code, e.g. +316.",
             field="prefixes",
+            value=value,
         )
     return "+" + _digits(cleaned)
 
@@ -211,27 +224,28 @@ def _number(value: str) -> str:
     except phonenumbers.NumberParseException:
         parsed = None
     if parsed is None or not phonenumbers.is_possible_number(parsed):
-        raise DomainError(
-            f"'{value}' is not a full phone number; write it with its country code, "
+        raise RouteProblem(
+            "'{value}' is not a full phone number; write it with its country code, "
             "e.g. +31612345678.",
             field="numbers",
+            value=value,
         )
     return prefix
 
 
 def _priority(value: int) -> int:
     if isinstance(value, bool) or value not in (1, 2, 3):
-        raise DomainError(f"Priority {value} does not exist; use 1, 2 or 3.", field="priorities")
+        raise RouteProblem(
+            "Priority {value} does not exist; use 1, 2 or 3.", field="priorities", value=value
+        )
     return value
 
 
-def _tag(value: str) -> str:
+def check_tag(value: str, field: str = "tags") -> str:
+    """A tag (of a message, or one a route matches): up to 64 letters, digits and . - _ : /"""
     tag = value.strip()
     if not _TAG.match(tag):
-        raise DomainError(
-            f"'{value}' is not a tag; use up to 64 letters, digits and . - _ : /",
-            field="tags",
-        )
+        raise RouteProblem(BAD_TAG, field=field, value=value)
     return tag
 
 
@@ -248,16 +262,20 @@ def check_price(
     try:
         value = Decimal(str(price))
     except InvalidOperation:
-        raise DomainError(
-            f"'{price}' is not a price; write it like 0.075.", field="price_per_segment"
+        raise RouteProblem(
+            "'{value}' is not a price; write it like 0.075.",
+            field="price_per_segment",
+            value=price,
         ) from None
     if not value.is_finite() or not 0 <= value <= MAX_PRICE:
-        raise DomainError(
-            f"The price {price} is out of range; give 0 or more.", field="price_per_segment"
+        raise RouteProblem(
+            "The price {value} is out of range; give 0 or more.",
+            field="price_per_segment",
+            value=price,
         )
     code = (currency or "").strip().upper()
     if not _CURRENCY.match(code):
-        raise DomainError(
+        raise RouteProblem(
             "Give the currency of the price as three letters, e.g. EUR.", field="currency"
         )
     return value.quantize(COST_PLACES), code
@@ -267,10 +285,10 @@ def check_route(route: Route) -> Route:
     """The route with its fields normalised; DomainError names the first field that is wrong."""
     name = route.name.strip()
     if not 1 <= len(name) <= 100:
-        raise DomainError("Give the route a name of 1 to 100 characters.", field="name")
+        raise RouteProblem("Give the route a name of 1 to 100 characters.", field="name")
     connection_ids = _unique(c.strip() for c in route.connection_ids if c.strip())
     if not connection_ids:
-        raise DomainError(
+        raise RouteProblem(
             "Choose at least one connection for the route; the first is tried first.",
             field="connection_ids",
         )
@@ -292,7 +310,7 @@ def check_route(route: Route) -> Route:
         senders=_unique(_checked_sender(s) for s in route.senders),
         priorities=tuple(sorted({_priority(p) for p in route.priorities})),
         api_key_ids=_unique(k.strip() for k in route.api_key_ids if k.strip()),
-        tags=_unique(_tag(t) for t in route.tags),
+        tags=_unique(check_tag(t) for t in route.tags),
         connection_ids=connection_ids,
         sender_override=sender or None,
         price_per_segment=price,

@@ -7,7 +7,6 @@ with the field it concerns.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,7 +20,7 @@ from smsdesk.domain.errors import DomainError
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.message import Status
 from smsdesk.domain.phone import normalise_msisdn, region_of
-from smsdesk.domain.routing import MessageFacts
+from smsdesk.domain.routing import MessageFacts, RouteProblem, check_tag
 from smsdesk.domain.sender import Sender, validate_sender
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.outbox.routing import (
@@ -139,18 +138,11 @@ def _checked_sender(raw: str) -> Sender:
     return validate_sender(raw)
 
 
-_TAG = re.compile(r"^[\w.\-:/]{1,64}$")
-
-
 def checked_tag(tag: str | None) -> str | None:
-    """A message's tag (for routes and reports): up to 64 letters, digits and . - _ : /"""
+    """A message's tag (for routes and reports), or None."""
     if tag is None or not tag.strip():
         return None
-    if not _TAG.match(tag.strip()):
-        raise DomainError(
-            f"'{tag}' is not a tag; use up to 64 letters, digits and . - _ : /", field="tag"
-        )
-    return tag.strip()
+    return check_tag(tag, field="tag")
 
 
 @lru_cache(maxsize=4096)
@@ -166,10 +158,12 @@ def chosen_connection(request: NewMessage, config: SmsConfiguration) -> SmsConne
     if request.connection:
         connection = named_connection(table, request.connection)
         if request.module and request.module != connection.module:
-            raise DomainError(
-                f"The connection {connection.name} uses module {connection.module}, not "
-                f"{request.module}; give one of the two.",
+            raise RouteProblem(
+                "The connection {name} uses module {module}, not {wanted}; give one of the two.",
                 field="module",
+                name=connection.name,
+                module=connection.module,
+                wanted=request.module,
             )
         return connection
     if request.module:

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from smsdesk.domain.connections import DEFAULT_ID, Connection, Health, implicit_id
-from smsdesk.domain.errors import DomainError
-from smsdesk.domain.routing import MessageFacts, RouteChoice, RoutingTable, choose
+from smsdesk.domain.routing import MessageFacts, RouteChoice, RouteProblem, RoutingTable, choose
 from smsdesk.domain.settings import SmsConfiguration
 
 SkipReason = Literal["disabled", "open_circuit", "unknown"]
@@ -67,13 +66,17 @@ def named_connection(table: RoutingTable, id_or_name: str) -> Connection:
     connection = table.connection(id_or_name.strip())
     if connection is None:
         known = ", ".join(sorted(c.name for c in table.connections)) or "none"
-        raise DomainError(
-            f"There is no connection '{id_or_name}'. Connections: {known}.", field="connection"
+        raise RouteProblem(
+            "There is no connection '{name}'. Connections: {known}.",
+            field="connection",
+            name=id_or_name,
+            known=known,
         )
     if not connection.enabled:
-        raise DomainError(
-            f"The connection {connection.name} is turned off; turn it on or choose another.",
+        raise RouteProblem(
+            "The connection {name} is turned off; turn it on or choose another.",
             field="connection",
+            name=connection.name,
         )
     return connection
 

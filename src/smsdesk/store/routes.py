@@ -23,7 +23,7 @@ from smsdesk.domain.audit import Actor
 from smsdesk.domain.connections import Connection as SmsConnection
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.ids import new_id
-from smsdesk.domain.routing import MATCH_FIELDS, Route, RoutingTable, check_route
+from smsdesk.domain.routing import MATCH_FIELDS, Route, RouteProblem, RoutingTable, check_route
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.store.audit import AuditTrail
 from smsdesk.store.tables import connections, route_connections, routes
@@ -95,7 +95,9 @@ def _resolved_connections(conn: Connection, wanted: Sequence[str]) -> tuple[str,
     for item in wanted:
         found = by_id.get(item) or by_name.get(item.casefold())
         if found is None:
-            raise DomainError(f"There is no connection '{item}'.", field="connection_ids")
+            raise RouteProblem(
+                "There is no connection '{name}'.", field="connection_ids", name=item
+            )
         resolved.append(found)
     return tuple(dict.fromkeys(resolved))
 
@@ -214,7 +216,7 @@ def reorder_routes(
     """Put the routes in this order (every route id exactly once). Audited."""
     current = [row.id for row in conn.execute(sa.select(r.c.id).order_by(r.c.position))]
     if sorted(route_ids) != sorted(current) or len(set(route_ids)) != len(route_ids):
-        raise DomainError("Give every route exactly once, in the new order.", field="route_ids")
+        raise RouteProblem("Give every route exactly once, in the new order.", field="route_ids")
     if list(route_ids) != current:
         # Two steps, so the unique positions never collide while they move.
         for index, route_id in enumerate(route_ids):
