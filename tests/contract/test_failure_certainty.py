@@ -8,6 +8,7 @@ test runs once per fake in `smsdesk.testing.fakes.FAKES`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +209,25 @@ async def test_an_intelecom_duplicate_reference_is_accepted_once(tmp_path: Path)
         assert second.raw_code == "25"
         assert second.provider_message_id == first.provider_message_id
         assert [m.reference for m in fake.messages] == [sms.message_id]
+
+
+async def test_link_requests_not_made_after_an_ambiguous_one_are_not_taken(
+    tmp_path: Path,
+) -> None:
+    """LINK sends each group of a batch in its own request and stops at the first failure:
+    the group whose answer never came is ambiguous, the groups never sent are not taken."""
+    info = get_module("linkmobility")
+    assert info.provider_class is not None
+    with load_fake("linkmobility")() as fake:
+        settings = info.settings_model(**{**fake.module_settings(), "timeout": TIMEOUT})
+        async with httpx.AsyncClient() as client:
+            provider = info.provider_class(settings, client, ProviderContext(data_dir=tmp_path))
+            with_report = outbound()
+            without_report = replace(outbound("+31612345679"), delivery_report=False)
+            fake.fail_next(FailureMode.ACCEPT_THEN_TIMEOUT)
+            first, second = await provider.send([with_report, without_report])
+            fake.release_held()
+
+        assert certainty(first.error)["not_taken"] is False
+        assert certainty(second.error)["not_taken"] is True
+        assert [m.to for m in fake.messages] == [TO]

@@ -22,6 +22,7 @@ lists them for /send); any validity limit (we never ask for more than LINK's 48 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -259,6 +260,15 @@ def _error_body_code(text: str) -> tuple[int | None, str]:
     return None, str(body.get("description") or "")
 
 
+def unsent(error: ProviderError) -> ProviderError:
+    """`error` for the messages of the requests not made after it: LINK has none of them."""
+    if error.not_taken:
+        return error
+    never_sent = copy.copy(error)
+    never_sent.not_taken = True
+    return never_sent
+
+
 def sender_fields(sender: str) -> dict[str, str]:
     """source and sourceTON for a sender, or PermanentError when LINK would refuse it."""
     digits = sender.removeprefix("+")
@@ -311,7 +321,8 @@ class LinkMobilityProvider(Provider):
                 except PermanentError as exc:
                     error: ProviderError = exc
                 except ProviderError as exc:
-                    error = stopped = exc  # the next requests would fail the same way
+                    error = exc
+                    stopped = unsent(exc)  # the next requests would fail the same way
             else:
                 error = stopped
             for sms, _ in group:
