@@ -96,3 +96,15 @@ async def test_a_logged_in_users_language_wins_over_the_browsers(harness: Harnes
         )
     error = _error(answer)
     assert error["fields"] == [{"field": "q", "message": "Tekst mag maximaal 200 tekens bevatten"}]
+
+
+async def test_refusals_of_other_resources_are_translated_too(harness: Harness) -> None:
+    """A group's refusal (its own msgid) in Dutch; the caller's q=-weighted choice counts."""
+    h = harness
+    assert (await _post(h, "/api/v1/groups", {"name": "Billing"}, {})).status_code == 201
+    taken = _error(
+        await _post(h, "/api/v1/groups", {"name": "billing"}, {"Accept-Language": "en;q=0.4, nl"})
+    )
+    assert taken["fields"] == [
+        {"field": "name", "message": "Er is al een groep met de naam 'Billing'."}
+    ]
