@@ -164,3 +164,17 @@ async def test_the_api_refuses_with_the_rule_and_stores_nothing(any_db_harness: 
     assert [(e["type"], e["data"]["rule"], e["data"]["used"]) for e in events] == [
         ("spend.threshold", "daily_total", 2)
     ]
+
+
+def test_automatic_messages_over_a_cap_are_left_out_not_failed(engine: Engine) -> None:
+    """An opt-out confirmation past a cap is not stored, and the transaction that makes it
+    (processing the inbound SMS) goes on; the ones within the cap are stored."""
+    config = _configure(engine, allowed_countries=["NL"], daily_total=1)
+    rows = _rows(config, NL, NL, key=None)
+    with engine.begin() as conn:
+        insert_messages(conn, rows, "inbound")
+        insert_messages(conn, _rows(config, NL, key=None), "out_of_hours")
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(messages.c.id)).scalars().all()
+        assert stored == [rows[0]["id"]]
+        assert [u.messages for u in usage(conn, utc_day(NOW))] == [1, 1]

@@ -18,7 +18,7 @@ from smsdesk.domain.message import Status
 from smsdesk.events import EventSink
 from smsdesk.store.bulk import insert_rows
 from smsdesk.store.reports import ReportTally, apply_early_reports
-from smsdesk.store.spend import charge
+from smsdesk.store.spend import admitted
 from smsdesk.store.tables import idempotency_keys, message_events, messages
 from smsdesk.store.timeline import (
     EVENT_COLUMNS,
@@ -36,8 +36,8 @@ ev = message_events
 
 def insert_messages(conn: Connection, rows: Sequence[dict[str, Any]], source: str) -> None:
     """Store new messages and their first timeline entry; the spend controls may refuse them
-    (`store.spend.SpendRefused`, nothing stored)."""
-    charge(conn, rows, max((row["created_at"] for row in rows), default=0.0))
+    (`store.spend.SpendRefused`, nothing stored; automatic messages are left out instead)."""
+    rows = admitted(conn, rows, source)
     insert_rows(conn, m, rows)
     insert_rows(
         conn,

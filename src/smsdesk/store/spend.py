@@ -23,6 +23,7 @@ Test sends (Send test) are never charged.
 from __future__ import annotations
 
 import json
+import logging
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,7 +42,21 @@ from smsdesk.domain.spend_settings import Rule, SpendRefused, SpendSettings
 from smsdesk.events import SPEND_THRESHOLD, EventSink
 from smsdesk.store.tables import settings, spend_counters
 
-__all__ = ["SpendRefused", "SpendUsage", "charge", "report_alerts_to", "usage", "utc_day"]
+__all__ = [
+    "SpendRefused",
+    "SpendUsage",
+    "admitted",
+    "charge",
+    "report_alerts_to",
+    "usage",
+    "utc_day",
+]
+log = logging.getLogger(__name__)
+
+# Messages smsdesk sends on its own (opt-out confirmations, out-of-hours answers, agents'
+# notifications) are stored in transactions that do other work too: a refused one is left out
+# (and logged) rather than failing the inbound SMS or notification that caused it.
+AUTOMATIC_SOURCES = frozenset({"inbound", "out_of_hours", "notification"})
 
 sc = spend_counters
 TOTAL, COUNTRY, API_KEY = "total", "country", "api_key"
@@ -136,6 +151,27 @@ def charge(
             )
         if cap and counted * 100 >= cap * spend.alert_percent:
             _alert(conn, day, scope, cap, counted, spend.alert_percent, events)
+
+
+def admitted(
+    conn: Connection, rows: Sequence[dict[str, Any]], source: str
+) -> Sequence[dict[str, Any]]:
+    """The rows that may be stored, charged: every row or SpendRefused for callers' messages;
+    for automatic ones (`AUTOMATIC_SOURCES`) those within the controls, the others left out."""
+    now = max((row["created_at"] for row in rows), default=0.0)
+    if source not in AUTOMATIC_SOURCES:
+        charge(conn, rows, now)
+        return rows
+    kept: list[dict[str, Any]] = []
+    for row in rows:
+        try:
+            with conn.begin_nested():
+                charge(conn, [row], now)
+        except SpendRefused as exc:
+            log.warning("automatic SMS %s not queued (%s): %s", row["id"], source, exc.rule)
+        else:
+            kept.append(row)
+    return kept
 
 
 def _add(conn: Connection, day: str, scope: Scope, tally: _Tally, cap: int | None) -> int | None:
