@@ -4,6 +4,7 @@ PostgreSQL. A refused request stores nothing and the refusal names the rule."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.outbox.accept import NewMessage, prepare_message
 from smsdesk.providers.registry import get_module
 from smsdesk.store.configuration import ConfigurationStore
+from smsdesk.store.db import write_transaction
 from smsdesk.store.messages import insert_messages
 from smsdesk.store.spend import SpendRefused, charge, usage, utc_day
 from smsdesk.store.tables import messages
@@ -178,3 +180,26 @@ def test_automatic_messages_over_a_cap_are_left_out_not_failed(engine: Engine) -
         stored = conn.execute(sa.select(messages.c.id)).scalars().all()
         assert stored == [rows[0]["id"]]
         assert [u.messages for u in usage(conn, utc_day(NOW))] == [1, 1]
+
+
+def test_concurrent_inserts_never_pass_a_cap(engine: Engine) -> None:
+    """Twelve transactions at once against a cap of 5: exactly five messages are stored."""
+    config = _configure(engine, allowed_countries=["*"], daily_total=5)
+    barrier = threading.Barrier(12)
+    refused: list[SpendRefused] = []
+
+    def one() -> None:
+        rows = _rows(config, NL)
+        barrier.wait()
+        try:
+            with write_transaction(engine) as conn, conn.begin():
+                insert_messages(conn, rows, "api")
+        except SpendRefused as exc:
+            refused.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert _count(engine) == 5 and len(refused) == 7
