@@ -12,6 +12,7 @@ from smsdesk.commands import (
     apikeys,
     audit,
     backup,
+    connections,
     customers,
     db,
     groups,
@@ -20,6 +21,7 @@ from smsdesk.commands import (
     optouts,
     requests,
     retention,
+    routes,
     secrets,
     send,
     serve,
@@ -40,6 +42,8 @@ send.register(app)
 backup.register(app)
 for name, group in (
     ("settings", settings.app),
+    ("connections", connections.app),
+    ("routes", routes.app),
     ("messages", messages.app),
     ("db", db.app),
     ("apikey", apikeys.app),

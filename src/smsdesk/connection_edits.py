@@ -21,6 +21,7 @@ from smsdesk.domain.settings import (
     secret_fields,
     validation_errors,
 )
+from smsdesk.outbox.dispatcher import callback_url, connection_callback_url
 from smsdesk.providers.registry import UnknownModule, get_module
 from smsdesk.sms_configuration import merge_secrets
 
@@ -139,3 +140,12 @@ def shown(connection: Connection) -> dict[str, Any]:
         "version": connection.version,
         "settings": masked_settings(connection),
     }
+
+
+def callback_urls(public_url: str, secret: str, connection: Connection) -> dict[str, str]:
+    """Where the provider must send a connection's reports and inbound SMS. The default
+    connection keeps its module's URLs, so those already set at providers stay valid."""
+    kinds = ("status", "inbound")
+    if connection.is_default or connection.implicit:
+        return {k: callback_url(public_url, connection.module, k, secret) for k in kinds}
+    return {k: connection_callback_url(public_url, connection.id, k, secret) for k in kinds}

@@ -4,7 +4,7 @@ share.
 Writes go through the writer with an audit entry (`store.routes`); afterwards this process's
 cached SMS configuration (which carries the routing table) is dropped, so the next accepted
 message routes by the change. `explained` builds a message's routing facts as accepting does
-(`outbox.accept.prepare_message`) and asks `outbox.routing.explain`, which makes the same
+(`outbox.accept.message_facts`) and asks `outbox.routing.explain`, which makes the same
 choice.
 """
 
@@ -17,10 +17,9 @@ from sqlalchemy import Connection as Db
 from sqlalchemy.engine import Engine
 
 from smsdesk.domain.audit import Actor
-from smsdesk.domain.routing import MessageFacts, Route
-from smsdesk.domain.sender import validate_sender
+from smsdesk.domain.routing import Route
 from smsdesk.domain.settings import SmsConfiguration
-from smsdesk.outbox.accept import NewMessage, prepare_message
+from smsdesk.outbox.accept import NewMessage, message_facts
 from smsdesk.outbox.routing import explain, table_of
 from smsdesk.store import connection_health
 from smsdesk.store import routes as route_store
@@ -162,18 +161,7 @@ def explained(host: RouteHost, message: Mapping[str, Any]) -> dict[str, Any]:
         priority=message.get("priority"),
         tag=message.get("tag"),
     )
-    api_key_id = message.get("api_key_id") or None
-    row = prepare_message(request, config, host.clock(), api_key_id=api_key_id, is_test=True)
-    sender = validate_sender(request.sender if request.sender is not None else config.sender)
-    facts = MessageFacts(
-        recipient=row["recipient"],
-        country=row["country"],
-        sender=sender.value,
-        priority=row["priority"],
-        api_key_id=api_key_id,
-        tag=row["tag"],
-        segments=row["segments"],
-    )
+    facts = message_facts(request, config, api_key_id=message.get("api_key_id") or None)
     with host.engine.connect() as conn:
         health = connection_health.states(conn)
     table = table_of(config)

@@ -1,7 +1,10 @@
 """`smsdesk settings`: the SMS configuration, readable and writable as TOML without the web UI.
 
 Secrets are masked on the way out; a masked value on the way in keeps the stored secret, so an
-exported file can be edited and imported again.
+exported file can be edited and imported again. An export also holds the connections
+(`[[connections]]`), the routes (`[[routes]]`, in the order they are tried) and the spend
+controls (`[spend]`); on import, a connection or route is matched by its id, else its name, and
+changed, or added when there is none; connections and routes the file does not name stay.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Annotated, Any
 import tomli_w
 import typer
 
+from smsdesk import route_edits
 from smsdesk.commands.common import (
     DatabaseUrl,
     DataDir,
@@ -25,7 +29,14 @@ from smsdesk.commands.common import (
     out,
     public_url_option,
 )
+from smsdesk.commands.settings_toml import (
+    connection_entry,
+    import_connection,
+    import_route,
+    route_entry,
+)
 from smsdesk.domain.audit import Actor
+from smsdesk.domain.errors import DomainError
 from smsdesk.domain.settings import ConfigurationInvalid
 from smsdesk.outbox.dispatcher import callback_url
 from smsdesk.providers.registry import UnknownModule, get_module
@@ -41,6 +52,8 @@ def _as_toml(doc: dict[str, Any]) -> str:
     def drop_none(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: drop_none(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [drop_none(v) for v in value]
         return value
 
     return tomli_w.dumps(drop_none(doc))
@@ -96,6 +109,42 @@ def _save(service: Service, changes: dict[str, Any]) -> None:
     service.settings.save(config, Actor.cli())
 
 
+def _exported(service: Service) -> dict[str, Any]:
+    """The configuration, the connections and the routes, as a TOML file holds them."""
+    return {
+        **masked(service.settings.load()),
+        "connections": [connection_entry(c) for c in service.settings.connections.all()],
+        "routes": [route_entry(service, r) for r in route_edits.all_routes(service)],
+    }
+
+
+def _import_all(service: Service, doc: dict[str, Any]) -> None:
+    """The configuration first, then each connection, then each route; stops at the first
+    refusal, naming the entry."""
+    connections = doc.pop("connections", [])
+    routes = doc.pop("routes", [])
+    _save(service, doc)
+    for index, entry in enumerate(connections):
+        try:
+            import_connection(service, entry)
+        except (ConfigurationInvalid, DomainError) as exc:
+            _refused(f"connections[{index}]", exc)
+    for index, entry in enumerate(routes):
+        try:
+            import_route(service, entry)
+        except DomainError as exc:
+            _refused(f"routes[{index}]", exc)
+
+
+def _refused(where: str, exc: Exception) -> None:
+    if isinstance(exc, ConfigurationInvalid):
+        for error in exc.errors:
+            err.print(f"[red]{where}.{error.field}[/red]: {error.message}")
+    else:
+        err.print(f"[red]{where}[/red]: {getattr(exc, 'message', exc)}")
+    raise typer.Exit(1)
+
+
 def _parse_assignment(item: str) -> tuple[list[str], Any]:
     """`a.b=c` as (["a", "b"], "c"); "true"/"false" become booleans."""
     key, sep, value = item.partition("=")
@@ -140,7 +189,7 @@ def settings_import(file: Path, data_dir: DataDir = None, database_url: Database
     except (OSError, tomllib.TOMLDecodeError) as exc:
         fail(f"cannot read {file}: {exc}")
         return
-    _save(open_service(data_dir, database_url), doc)
+    _import_all(open_service(data_dir, database_url), doc)
     out.print(f"imported {file}")
 
 
@@ -151,7 +200,7 @@ def settings_export(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Write the SMS configuration as TOML (secrets masked) to FILE or standard output."""
-    text = _as_toml(masked(open_service(data_dir, database_url).settings.load()))
+    text = _as_toml(_exported(open_service(data_dir, database_url)))
     if file is None:
         sys.stdout.write(text)
     else:

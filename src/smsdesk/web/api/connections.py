@@ -13,10 +13,9 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from smsdesk.connection_edits import changes_of, check_connection, shown
+from smsdesk.connection_edits import callback_urls, changes_of, check_connection, shown
 from smsdesk.domain.connections import Connection
 from smsdesk.outbox import sendtest
-from smsdesk.outbox.dispatcher import callback_url, connection_callback_url
 from smsdesk.service import Service
 from smsdesk.store import connection_health
 from smsdesk.store.apikeys import ApiKey
@@ -52,16 +51,7 @@ def found(service: Service, id_or_name: str) -> Connection:
 
 def callbacks(service: Service, connection: Connection) -> dict[str, str]:
     """Where the provider must send this connection's reports and inbound SMS."""
-    secret = service.settings.callback_secret()
-    if connection.is_default:
-        return {
-            kind: callback_url(service.public_url, connection.module, kind, secret)
-            for kind in ("status", "inbound")
-        }
-    return {
-        kind: connection_callback_url(service.public_url, connection.id, kind, secret)
-        for kind in ("status", "inbound")
-    }
+    return callback_urls(service.public_url, service.settings.callback_secret(), connection)
 
 
 def _out(service: Service, connection: Connection, health: Any = None) -> dict[str, Any]:
