@@ -207,6 +207,7 @@ class Dispatcher:
         self._housekeeping_at = 0.0
         # Connections whose reports come over their own session (SMPP) with reports still due.
         self._awaiting_reports: set[tuple[str | None, str]] = set()
+        self._unstartable: set[str] = set()  # connections whose start failed (logged once)
         self._secret: str | None = None
         self._main: asyncio.Task[None] | None = None
         self._stopping = False
@@ -249,11 +250,21 @@ class Dispatcher:
         """
         known = by_id(found)
         default = found[0].connection
-        for connection in known.values():
-            if not connection.implicit and usable(connection):
+        wanted = [c for c in known.values() if not c.implicit and usable(c)]
+        wanted += [
+            owner_of(connection_id, module, known, default)
+            for connection_id, module in sorted(self._awaiting_reports, key=str)
+        ]
+        for connection in wanted:
+            try:
                 await self.pool.get(connection, config)
-        for connection_id, module in sorted(self._awaiting_reports, key=str):
-            await self.pool.get(owner_of(connection_id, module, known, default), config)
+            except Exception:
+                # One connection that cannot start must not stop the others from sending.
+                if connection.id not in self._unstartable:
+                    log.exception("connection could not start", extra={"connection": connection.id})
+                self._unstartable.add(connection.id)
+            else:
+                self._unstartable.discard(connection.id)
 
     def _connections_awaiting_reports(self, now: float) -> set[tuple[str | None, str]]:
         connected = [
@@ -355,9 +366,12 @@ class Dispatcher:
         wanted = bucket.available(min(self.claim_batch, free * provider_class.max_batch))
         if wanted <= 0:
             return 0
-        probe = allowed == "probe"
-        if probe:
-            if inflight or not await self._take_probe(connection, now):
+        if allowed == "probe":
+            if inflight:
+                return await self._move_off(target, scan, now)
+            if not await self._waiting(target, now, 1):
+                return 0  # the probe is taken when there is a message to send
+            if not await self._take_probe(connection, now):
                 return await self._move_off(target, scan, now)
             wanted = 1
         claimed, blocked = await self.writer.run(
@@ -405,20 +419,24 @@ class Dispatcher:
             )
         )
 
+    async def _waiting(self, target: Target, now: float, limit: int) -> list[Row[Any]]:
+        """Due messages waiting on a connection (read, not claimed)."""
+
+        def read() -> list[Row[Any]]:
+            with self.writer.engine.connect() as conn:
+                return repo.waiting_on(
+                    conn, target.connection.id, now, limit, module=target.unassigned
+                )
+
+        return await asyncio.to_thread(read)
+
     async def _move_off(self, target: Target, scan: Scan, now: float) -> int:
         """Messages waiting on a connection that takes none go on to the next healthy one of
         their plan at once; those with nowhere to go wait."""
         connection = target.connection
         view = HealthView(scan.health, scan.known)
-
-        def read() -> list[Row[Any]]:
-            with self.writer.engine.connect() as conn:
-                return repo.waiting_on(
-                    conn, connection.id, now, self.claim_batch, module=target.unassigned
-                )
-
         moves = []
-        for row in await asyncio.to_thread(read):
+        for row in await self._waiting(target, now, self.claim_batch):
             step = off_open_circuit(
                 placed(row, connection.id), plan_of(row, connection.id), view, now
             )
