@@ -352,7 +352,8 @@ class Dispatcher:
         connection = target.connection
         now = self.clock()
         health = scan.health.get(connection.id, CLOSED)
-        metrics.set_circuit(connection.id, health.state)
+        if not connection.implicit:
+            metrics.set_circuit(connection.id, health.state)
         allowed = may_send(health, now, connection.cool_down) if usable(connection) else "no"
         if allowed == "no":
             return await self._move_off(target, scan, now)

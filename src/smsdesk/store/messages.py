@@ -136,25 +136,14 @@ def claim_due(
     if connection_id is None and module is None:
         raise ValueError("claim_due needs a connection or a module")
     if connection_id is None:
-        whose = m.c.module == module
-    elif module is None:
-        whose = m.c.connection_id == connection_id
+        found = _due_ids(conn, m.c.module == module, now, limit)
     else:
-        whose = sa.or_(
-            m.c.connection_id == connection_id,
-            sa.and_(m.c.connection_id.is_(None), m.c.module == module),
-        )
-    due = (
-        conn.execute(
-            sa.select(m.c.id)
-            .where(m.c.status == Status.QUEUED.value, whose, m.c.next_attempt_at <= now)
-            .order_by(m.c.priority, m.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        .scalars()
-        .all()
-    )
+        found = _due_ids(conn, m.c.connection_id == connection_id, now, limit)
+        if module is not None:
+            # A query of its own, so each one follows the claim index in order.
+            unassigned = sa.and_(m.c.connection_id.is_(None), m.c.module == module)
+            found = sorted(found + _due_ids(conn, unassigned, now, limit))[:limit]
+    due = [message_id for _, message_id in found]
     if not due:
         return []
     values: dict[str, Any] = {
@@ -191,6 +180,19 @@ def claim_due(
         ),
     )
     return claimed
+
+
+def _due_ids(conn: Connection, whose: Any, now: float, limit: int) -> list[tuple[int, str]]:
+    """(priority, id) of up to `limit` due queued messages, most urgent first, locked
+    (skipping rows another dispatcher locked)."""
+    rows = conn.execute(
+        sa.select(m.c.priority, m.c.id)
+        .where(m.c.status == Status.QUEUED.value, whose, m.c.next_attempt_at <= now)
+        .order_by(m.c.priority, m.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    return [(int(row.priority), str(row.id)) for row in rows]
 
 
 def release_expired_leases(conn: Connection, now: float) -> int:
