@@ -14,8 +14,9 @@ measured) gets, bulk-inserted straight into its database:
 Then, over HTTP (a session cookie for the pages, an API key for the API), each page below is
 asked once per round, the pages interleaved, for `--rounds` rounds after a warm-up round; the
 median and the 95th percentile are printed per database with PASS or FAIL against the target
-(median under 100 ms). `uptime`'s load is printed before and after: the figures are only as
-quiet as the machine.
+(median under 100 ms), and the server process's mean CPU time per request (`cpu/req`; on
+PostgreSQL the database's own CPU is not in it). `uptime`'s load is printed before and after:
+the wall times are only as quiet as the machine.
 
     python bench/list_pages.py                                  # SQLite and PostgreSQL
     python bench/list_pages.py --database sqlite --rounds 5     # quicker
@@ -342,22 +343,28 @@ def log_in(client: httpx.Client, username: str) -> None:
 
 def measure(
     server: Server, username: str, chosen: Sequence[tuple[str, str]], rounds: int
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall times per page (ms) and the server process's CPU time per request (ms; clock
+    ticks, so meaningful as a mean over the rounds), which the machine's load barely moves."""
     times: dict[str, list[float]] = {label: [] for label, _ in chosen}
+    cpu: dict[str, list[float]] = {label: [] for label, _ in chosen}
     api_headers = {"Authorization": f"Bearer {server.api_key}"}
     with httpx.Client(base_url=server.base_urls[0], timeout=120) as client:
         log_in(client, username)
         for round_number in range(rounds + 1):  # the first round warms caches and is dropped
             for label, path in chosen:
                 headers = api_headers if path.startswith("/api/") else {}
+                cpu_before = server.cpu_seconds()
                 started = time.perf_counter()
                 answer = client.get(path, headers=headers)
                 took = (time.perf_counter() - started) * 1000
+                cpu_used = (server.cpu_seconds() - cpu_before) * 1000
                 if answer.status_code != 200:
                     raise RuntimeError(f"{path}: {answer.status_code} {answer.text[:300]}")
                 if round_number:
                     times[label].append(took)
-    return times
+                    cpu[label].append(cpu_used)
+    return times, cpu
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -365,16 +372,19 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def table(name: str, times: dict[str, list[float]], paths: dict[str, str]) -> str:
+def table(
+    name: str, times: dict[str, list[float]], cpu: dict[str, list[float]], paths: dict[str, str]
+) -> str:
     lines = [
-        f"{'page (' + name + ')':34} {'median':>8} {'p95':>8}  verdict  path",
-        "-" * 100,
+        f"{'page (' + name + ')':34} {'median':>8} {'p95':>8} {'cpu/req':>8}  verdict  path",
+        "-" * 110,
     ]
     for label, values in times.items():
         median = statistics.median(values)
         verdict = "PASS" if median < TARGET_MS else "FAIL"
         lines.append(
-            f"{label:34} {median:8.1f} {percentile(values, 0.95):8.1f}  {verdict:7}  {paths[label]}"
+            f"{label:34} {median:8.1f} {percentile(values, 0.95):8.1f} "
+            f"{statistics.mean(cpu[label]):8.1f}  {verdict:7}  {paths[label]}"
         )
     failed = sum(statistics.median(v) >= TARGET_MS for v in times.values())
     lines.append(f"{failed} of {len(times)} pages at or over {TARGET_MS:.0f} ms median")
@@ -414,9 +424,9 @@ def run_one(name: str, sizes: Sizes, args: argparse.Namespace) -> None:
         )
         chosen = [p for p in pages(request_id) if not args.only or args.only in p[0]]
         print(f"  before: {load()}", flush=True)
-        times = measure(server, username, chosen, args.rounds)
+        times, cpu = measure(server, username, chosen, args.rounds)
         print(f"  after:  {load()}  ({args.rounds} rounds)")
-        print(table(name, times, dict(chosen)), flush=True)
+        print(table(name, times, cpu, dict(chosen)), flush=True)
 
 
 def main() -> None:
