@@ -30,6 +30,7 @@ from smsdesk.providers.base import (
 from smsdesk.providers.registry import get_module
 from smsdesk.testing.fakes import FAKES, FailureMode, FakeProvider, load_fake
 from smsdesk.testing.fakes.intelecom import IntelecomFake
+from tests.contract.conftest import Contract
 
 TO = "+31612345678"
 SENDER = "Smsdesk"
@@ -231,3 +232,38 @@ async def test_link_requests_not_made_after_an_ambiguous_one_are_not_taken(
         assert certainty(first.error)["not_taken"] is False
         assert certainty(second.error)["not_taken"] is True
         assert [m.to for m in fake.messages] == [TO]
+
+
+async def test_through_the_service_a_refused_connection_keeps_the_message_until_it_returns(
+    contract: Contract,
+) -> None:
+    """A closed port: the message waits, and goes out once when the provider is back."""
+    contract.fake.fail_next(FailureMode.REFUSE_CONNECTION)
+    accepted = await contract.send(TO, "Anyone there")
+
+    failed = await contract.wait_error(accepted["id"])
+    assert "could not reach" in failed["error"].lower()
+    contract.fake.release_held()
+
+    await contract.later(600)
+    await contract.harness.wait_for(accepted["id"], "sent")
+    assert len(contract.fake.sent_to(TO)) == 1
+
+
+async def test_through_the_service_an_ambiguous_send_is_retried_and_doubles_unless_deduplicated(
+    contract: Contract,
+) -> None:
+    """Taken but unanswered: retried on the same connection with the same reference, so the
+    phone gets it twice unless the provider drops the repeated reference."""
+    provider_class = get_module(contract.module).provider_class
+    assert provider_class is not None
+    contract.fake.fail_next(FailureMode.ACCEPT_THEN_TIMEOUT)
+    accepted = await contract.send(TO, "Maybe twice")
+
+    failed = await contract.wait_error(accepted["id"])
+    assert "may have taken" in failed["error"]
+    contract.fake.release_held()
+
+    await contract.later(600)
+    await contract.harness.wait_for(accepted["id"], "sent")
+    assert len(contract.fake.sent_to(TO)) == (1 if provider_class.dedupes_reference else 2)
