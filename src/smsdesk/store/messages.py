@@ -388,13 +388,15 @@ def waiting_on(
     conn: Connection, connection_id: str, now: float, limit: int, module: str | None = None
 ) -> list[sa.Row[Any]]:
     """Due queued messages of a connection (and, with `module`, that module's without one)."""
-    whose: Any = m.c.connection_id == connection_id
+    wanted = [m.c.connection_id == connection_id]
     if module is not None:
-        whose = sa.or_(whose, sa.and_(m.c.connection_id.is_(None), m.c.module == module))
-    rows: list[sa.Row[Any]] = list(
-        conn.execute(
-            sa.select(  # type: ignore[arg-type]
+        wanted.append(sa.and_(m.c.connection_id.is_(None), m.c.module == module))
+    rows: list[Any] = []
+    for whose in wanted:  # one index-ordered query each
+        rows += conn.execute(
+            sa.select(
                 m.c.id,
+                m.c.priority,
                 m.c.connection_id,
                 m.c.route_plan,
                 m.c.plan_index,
@@ -405,8 +407,7 @@ def waiting_on(
             .order_by(m.c.priority, m.c.id)
             .limit(limit)
         ).all()
-    )
-    return rows
+    return sorted(rows, key=lambda row: (row.priority, row.id))[:limit]
 
 
 def move_connection(conn: Connection, moves: Sequence[Move], now: float) -> int:
