@@ -288,7 +288,13 @@ class SimulatorProvider(Provider):
             )
         roll -= s.throttle_rate
         if roll < s.temporary_failure_rate:
-            return TemporaryError("Simulated temporary failure.", code="SIM-503")
+            # Refused like a 503, before anything was recorded: not taken.
+            return TemporaryError(
+                "Simulated temporary failure.",
+                code="SIM-503",
+                not_taken=True,
+                connection_level=True,
+            )
         roll -= s.temporary_failure_rate
         if roll < s.permanent_failure_rate:
             return PermanentError("Simulated permanent failure: number rejected.", code="SIM-400")
