@@ -226,7 +226,10 @@ class SmsConfiguration(BaseModel):
 
     @property
     def routing(self) -> RoutingTable | None:
-        return self._routing
+        # Read from pydantic's private dict: `self._routing` takes a slow path (~5 us), and
+        # accepting a message asks for this every time.
+        private = self.__pydantic_private__
+        return private.get("_routing") if private else None
 
     @field_validator("default_country_code")
     @classmethod

@@ -8,6 +8,7 @@ them where messages are stored. `SpendRefused` names the rule that refused a mes
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Literal
 
 import phonenumbers
@@ -108,6 +109,7 @@ def _cap(value: Any) -> int:
     return value
 
 
+@lru_cache(maxsize=16)
 def _regions_of_code(default_country_code: str) -> frozenset[str] | None:
     digits = default_country_code.strip().removeprefix("+")
     if not digits.isdecimal():

@@ -20,7 +20,7 @@ from smsdesk.domain.errors import DomainError
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.message import Status
 from smsdesk.domain.phone import normalise_msisdn, region_of
-from smsdesk.domain.routing import MessageFacts, RouteProblem, check_tag
+from smsdesk.domain.routing import MessageFacts, RouteProblem, RoutingTable, check_tag
 from smsdesk.domain.sender import Sender, validate_sender
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.outbox.routing import (
@@ -152,9 +152,11 @@ def country_of(recipient: str) -> str | None:
     return region if region and region not in ("ZZ", "001") else None
 
 
-def chosen_connection(request: NewMessage, config: SmsConfiguration) -> SmsConnection | None:
+def chosen_connection(
+    request: NewMessage, config: SmsConfiguration, table: RoutingTable | None = None
+) -> SmsConnection | None:
     """The connection a caller asked for by id or name, or by module; None to follow routes."""
-    table = table_of(config)
+    table = table or table_of(config)
     if request.connection:
         connection = named_connection(table, request.connection)
         if request.module and request.module != connection.module:
@@ -190,6 +192,11 @@ def connection_defaults(config: SmsConfiguration, connection: SmsConnection) -> 
     return defaults
 
 
+@lru_cache(maxsize=256)
+def _plan_json(connection_ids: tuple[str, ...]) -> str:
+    return json.dumps(list(connection_ids))
+
+
 def route_columns(plan: Plan, country: str | None, tag: str | None) -> dict[str, Any]:
     """The columns of a message row that record its route and connection plan."""
     choice = plan.choice
@@ -197,7 +204,7 @@ def route_columns(plan: Plan, country: str | None, tag: str | None) -> dict[str,
         "connection_id": plan.first.id,
         "route_id": choice.route_id,
         "route_name": choice.route_name or None,
-        "route_plan": json.dumps([c.id for c in plan.connections]),
+        "route_plan": _plan_json(tuple(c.id for c in plan.connections)),
         "plan_index": 0,
         "country": country,
         "tag": tag,
@@ -251,8 +258,9 @@ def prepare_message(
 ) -> dict[str, Any]:
     """Validate a message, choose its route and build its database row; raise DomainError
     naming the field (SpendRefused for a destination outside the allowed countries)."""
-    explicit = chosen_connection(request, config)
-    base = explicit or default_connection(table_of(config), config)
+    table = table_of(config)
+    explicit = chosen_connection(request, config, table)
+    base = explicit or default_connection(table, config)
     resolve_module(base.module, config)
     facts, text = _checked(request, config, base, api_key_id)
     if not is_test:
@@ -270,7 +278,7 @@ def prepare_message(
     if explicit is not None:
         plan = explicit_plan(explicit, facts.sender)
     else:
-        plan = plan_for(table_of(config), config, facts)
+        plan = plan_for(table, config, facts)
     first = plan.first
     info = resolve_module(first.module, config) if first is not base else get_module(base.module)
     defaults = connection_defaults(config, first)
