@@ -7,10 +7,17 @@ is stored unless all of it is valid. Secrets left blank or masked keep their sto
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from smsdesk.domain.connections import (
+    IMPLICIT_PREFIX,
+    Connection,
+    ConnectionLimits,
+    implicit_id,
+)
 from smsdesk.domain.email_settings import SENDER_NEEDED
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.settings import (
@@ -181,3 +188,133 @@ def masked(config: SmsConfiguration) -> dict[str, Any]:
         shown["module_settings"][name] = out
     shown["email"]["password"] = MASK if config.email.password.get_secret_value() else ""
     return shown
+
+
+# Connections
+
+
+def connection_settings(connection: Connection) -> ModuleSettings:
+    """The validated module settings of a connection."""
+    model = get_module(connection.module).settings_model
+    return model.model_validate(dict(connection.settings))
+
+
+def implicit_connection(config: SmsConfiguration, module: str) -> Connection:
+    """The stand-in connection of a module without one: its parked fields and limits."""
+    limits = config.limits_for(module)
+    return Connection(
+        id=implicit_id(module),
+        name=module,
+        module=module,
+        settings=dict(config.module_settings.get(module, {})),
+        rate_limit=limits.rate_limit,
+        concurrency=limits.concurrency,
+        implicit=True,
+    )
+
+
+def validate_connection(submitted: Mapping[str, Any], stored: Connection | None) -> Connection:
+    """A connection from submitted fields over the stored ones; raise ConfigurationInvalid.
+
+    `settings` is merged field by field when the module stays the same (a secret left blank or
+    as the mask keeps its stored value); a new module starts from its own defaults. Problems
+    are reported as `name`, `module`, `settings.<field>`, `rate_limit` and so on.
+    """
+    errors: list[FieldError] = []
+    name = str(submitted.get("name", stored.name if stored else "")).strip()
+    if not name:
+        errors.append(FieldError("name", "Give the connection a name."))
+    elif len(name) > 60:
+        errors.append(FieldError("name", "A name has at most 60 characters."))
+    elif name.startswith(IMPLICIT_PREFIX):
+        errors.append(FieldError("name", "A name cannot start with module:, which names a module."))
+    module = str(submitted.get("module", stored.module if stored else "")).strip()
+    settings: dict[str, Any] = {}
+    try:
+        model = get_module(module).settings_model
+    except UnknownModule as exc:
+        errors.append(FieldError("module", str(exc)))
+    else:
+        settings = _connection_fields(model, submitted, stored, module, errors)
+    limits = _connection_limits(submitted, stored, errors)
+    enabled = submitted.get("enabled", stored.enabled if stored else True)
+    if not isinstance(enabled, bool):
+        errors.append(FieldError("enabled", "Say true or false."))
+    if errors or limits is None:
+        raise ConfigurationInvalid(errors)
+    base = stored or Connection(id="", name=name, module=module)
+    return replace(
+        base,
+        name=name,
+        module=module,
+        settings=settings,
+        rate_limit=limits.rate_limit,
+        concurrency=limits.concurrency,
+        failure_threshold=limits.failure_threshold,
+        cool_down=limits.cool_down,
+        enabled=bool(enabled),
+    )
+
+
+def _connection_fields(
+    model: type[ModuleSettings],
+    submitted: Mapping[str, Any],
+    stored: Connection | None,
+    module: str,
+    errors: list[FieldError],
+) -> dict[str, Any]:
+    kept = dict(stored.settings) if stored is not None and stored.module == module else {}
+    fields = submitted.get("settings") or {}
+    if not isinstance(fields, Mapping):
+        errors.append(FieldError("settings", "Give the module's fields as names and values."))
+        return {}
+    merged = merge_secrets(model, {**kept, **fields}, kept)
+    try:
+        return model.model_validate(merged).model_dump()
+    except ValidationError as exc:
+        errors.extend(validation_errors(exc, prefix="settings."))
+    return {}
+
+
+def _connection_limits(
+    submitted: Mapping[str, Any], stored: Connection | None, errors: list[FieldError]
+) -> ConnectionLimits | None:
+    current = ConnectionLimits() if stored is None else ConnectionLimits.of(stored)
+    values = {
+        **current.model_dump(),
+        **{k: submitted[k] for k in ConnectionLimits.model_fields if k in submitted},
+    }
+    try:
+        return ConnectionLimits.model_validate(values)
+    except ValidationError as exc:
+        errors.extend(validation_errors(exc))
+    return None
+
+
+def masked_connection(connection: Connection) -> dict[str, Any]:
+    """A connection as it may be shown: every secret replaced by MASK (or '' if unset)."""
+    try:
+        secrets = secret_fields(get_module(connection.module).settings_model)
+    except UnknownModule:
+        secrets = frozenset()
+    shown: dict[str, Any] = {}
+    for key, value in connection.settings.items():
+        if key in secrets or isinstance(value, SecretStr):
+            plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+            shown[key] = MASK if plain else ""
+        else:
+            shown[key] = value
+    return {
+        "id": connection.id,
+        "name": connection.name,
+        "module": connection.module,
+        "settings": shown,
+        "rate_limit": connection.rate_limit,
+        "concurrency": connection.concurrency,
+        "failure_threshold": connection.failure_threshold,
+        "cool_down": connection.cool_down,
+        "enabled": connection.enabled,
+        "is_default": connection.is_default,
+        "implicit": connection.implicit,
+        "version": connection.version,
+    }

@@ -51,10 +51,19 @@ def implicit_connection(module: str, config: SmsConfiguration) -> Connection:
 
 def default_of(connections: Iterable[Connection], config: SmsConfiguration) -> Connection:
     """The default connection (before any is stored: the selected module's settings)."""
+    limits = config.limits_for(config.module)
     for connection in connections:
         if connection.is_default:
-            return connection
-    limits = config.limits_for(config.module)
+            if connection.module != config.module:
+                return connection
+            # A loaded configuration shows the default connection's own fields; an unsaved one
+            # (Send test before saving) carries the fields to try.
+            return dataclasses.replace(
+                connection,
+                settings=dict(config.module_settings.get(config.module, connection.settings)),
+                rate_limit=limits.rate_limit,
+                concurrency=limits.concurrency,
+            )
     return Connection(
         id=DEFAULT_ID,
         name=DEFAULT_ID,

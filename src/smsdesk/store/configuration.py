@@ -1,6 +1,12 @@
 """Storing the SMS configuration: one JSON document, secrets encrypted field by field (the
 modules' secret fields and the e-mail section's password).
 
+The selected module's settings and limits live in the default connection (`connections.py`);
+the document keeps the other modules' fields, parked for when one is selected again. `load()`
+puts the default connection's module, fields and limits into the configuration it returns (with
+the routing table attached), and `save()` writes them back there, so the configuration screen,
+API and CLI edit the default connection as they edited the selected module.
+
 Which fields are secret is each module's settings model's to say; the store is handed a lookup
 (`settings_model_of`, raising LookupError for a module this build does not have) rather than
 knowing the modules itself.
@@ -22,10 +28,13 @@ from sqlalchemy.exc import IntegrityError
 
 from smsdesk.crypto import SecretBox
 from smsdesk.domain.audit import Actor
-from smsdesk.domain.settings import SmsConfiguration, secret_fields
+from smsdesk.domain.connections import Connection
+from smsdesk.domain.settings import ModuleLimits, SmsConfiguration, secret_fields
 from smsdesk.domain.sms import ModuleSettings
 from smsdesk.store.audit import AuditTrail
+from smsdesk.store.connections import ConnectionStore
 from smsdesk.store.db import write_transaction
+from smsdesk.store.routes import attach_routing
 from smsdesk.store.tables import settings
 
 SMS_KEY = "sms"
@@ -53,9 +62,13 @@ class ConfigurationStore:
         self._cached: tuple[float, int, SmsConfiguration] | None = None
         self._lock = threading.Lock()
         self._saves = 0
+        self.connections = ConnectionStore(
+            engine, box, settings_model_of, cache_seconds, trail=trail, on_change=self.forget
+        )
 
     def load(self) -> SmsConfiguration:
-        """The current configuration (defaults if none was ever saved).
+        """The current configuration (defaults if none was ever saved), showing the default
+        connection as the selected module.
 
         A save in this process is seen at once; one in another process within `cache_seconds`.
         """
@@ -63,28 +76,53 @@ class ConfigurationStore:
         if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
             return cached[2]
         saves_before = self._saves
+        changes_before = self.connections.changes
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(settings).where(settings.c.key == SMS_KEY)).first()
-        config = SmsConfiguration() if row is None else self._decode(json.loads(row.value))
+            stored = self.connections.read(conn)
+            config = SmsConfiguration() if row is None else self._decode(json.loads(row.value))
+            config = attach_routing(conn, with_default_connection(config, stored), stored)
+        self.connections.remember(stored, changes_before)
+        version = (row.version if row else 0) + sum(c.version for c in stored if c.is_default)
         with self._lock:
             # A save that finished while we were reading makes what we read stale: don't keep it.
             if self._saves == saves_before:
-                self._cached = (time.monotonic(), row.version if row else 0, config)
+                self._cached = (time.monotonic(), version, config)
         return config
 
     def version(self) -> int:
         self.load()
         return self._cached[1] if self._cached else 0
 
+    def forget(self) -> None:
+        """Drop the cached configuration (the connections changed in this process)."""
+        with self._lock:
+            self._saves += 1
+            self._cached = None
+
     def save(self, config: SmsConfiguration, actor: Actor | None = None) -> None:
-        """Store `config`; with an `actor`, the names of the fields that changed go to the audit
-        trail in the same transaction (secret fields by name only)."""
-        value = json.dumps(self._encode(config))
+        """Store `config`: the selected module's fields and limits in the default connection,
+        the rest in the document. With an `actor`, the names of the fields that changed go to
+        the audit trail in the same transaction (secret fields by name only)."""
+        selected = config.module
+        document = config.model_copy(
+            update={
+                "module_settings": {
+                    k: v for k, v in config.module_settings.items() if k != selected
+                },
+                "limits": {k: v for k, v in config.limits.items() if k != selected},
+            }
+        )
+        value = json.dumps(self._encode(document))
+        limits = config.limits_for(selected)
+        if actor is not None and self.trail is not None:
+            _ = self.trail.key  # made on first use, in a transaction of its own: before ours
         with self._lock:
             with write_transaction(self.engine) as conn, conn.begin():
                 row = conn.execute(
                     sa.select(settings.c.version, settings.c.value).where(settings.c.key == SMS_KEY)
                 ).first()
+                before_connections = self.connections.read(conn) if actor is not None else ()
                 if row is None:
                     conn.execute(
                         settings.insert().values(
@@ -97,8 +135,16 @@ class ConfigurationStore:
                         .where(settings.c.key == SMS_KEY)
                         .values(value=value, version=row.version + 1, updated_at=time.time())
                     )
+                self.connections.write_default(
+                    conn,
+                    selected,
+                    config.module_settings.get(selected, {}),
+                    limits.rate_limit,
+                    limits.concurrency,
+                )
                 if actor is not None and self.trail is not None:
                     before = SmsConfiguration() if row is None else self._stored(row.value)
+                    before = with_default_connection(before, before_connections)
                     changed = changed_fields(_plain(before), _plain(config))
                     if changed:
                         self.trail.record(
@@ -113,6 +159,7 @@ class ConfigurationStore:
             # keep it (counting inside the transaction let such a load cache it for a second).
             self._saves += 1
             self._cached = None
+        self.connections.forget()
 
     def _stored(self, value: str) -> SmsConfiguration:
         try:
@@ -181,6 +228,26 @@ class ConfigurationStore:
                 for key, value in fields.items()
             }
         return SmsConfiguration.model_validate({**doc, "module_settings": modules})
+
+
+def with_default_connection(
+    config: SmsConfiguration, stored: tuple[Connection, ...]
+) -> SmsConfiguration:
+    """`config` with the default connection as its selected module: its module, its fields
+    and its limits (the document's parked fields of other modules stay)."""
+    default = next((c for c in stored if c.is_default), None)
+    if default is None:
+        return config
+    modules = {**config.module_settings, default.module: dict(default.settings)}
+    limits = {
+        **config.limits,
+        default.module: ModuleLimits(
+            rate_limit=default.rate_limit, concurrency=default.concurrency
+        ),
+    }
+    return config.model_copy(
+        update={"module": default.module, "module_settings": modules, "limits": limits}
+    )
 
 
 def _plain(config: SmsConfiguration) -> dict[str, Any]:

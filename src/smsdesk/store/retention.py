@@ -10,6 +10,7 @@ range of the key; for integer keys the range is found once (`last_id_before`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, Engine
 from smsdesk.domain.message import FINAL_STATUSES, Status
 from smsdesk.store import audit
 from smsdesk.store.tables import (
+    connection_stats,
     idempotency_keys,
     inbound_messages,
     login_failures,
@@ -25,6 +27,7 @@ from smsdesk.store.tables import (
     messages,
     request_messages,
     requests,
+    spend_counters,
     unmatched_reports,
     web_sessions,
     webhook_deliveries,
@@ -247,7 +250,14 @@ def _purge_id_range(
 def purge_timelines(
     conn: Connection, cutoff: float, after: Cursor, limit: int, bound: int | None
 ) -> Batch:
-    """Timeline entries of finished messages recorded before the cut-off, up to id `bound`."""
+    """Timeline entries of finished messages recorded before the cut-off, up to id `bound`.
+
+    The first batch also drops the connections' per-minute figures and the daily spend
+    counters from before the cut-off (a day's or a connection's worth of rows: small)."""
+    if after is None:
+        day = datetime.fromtimestamp(cutoff, UTC).strftime("%Y-%m-%d")
+        conn.execute(connection_stats.delete().where(connection_stats.c.minute < int(cutoff // 60)))
+        conn.execute(spend_counters.delete().where(spend_counters.c.day < day))
     return _purge_id_range(message_events, _timeline_purgeable(cutoff), bound)(conn, after, limit)
 
 
