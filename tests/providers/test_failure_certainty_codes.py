@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
 import pytest
 
+from smsdesk.domain.sms import OutboundSms
 from smsdesk.providers import (
     cm,
     compaya,
@@ -31,6 +33,17 @@ from smsdesk.providers.base import (
 from smsdesk.providers.intelecom import wire
 
 ACCOUNT = (True, True)  # not taken, connection-level
+PAGE = "<html><body>403 Forbidden</body></html>"
+SMS = OutboundSms("m1", "+31612345678", "Smsdesk", "Hello", "gsm7", 1, 2)
+
+
+def raised(action: Callable[[], object]) -> ProviderError:
+    """The error `action` raises (a module reading an answer raises what it means)."""
+    with pytest.raises(ProviderError) as caught:
+        action()
+    return caught.value
+
+
 MESSAGE = (False, False)
 
 CASES: list[tuple[str, Callable[[], ProviderError], type[ProviderError], tuple[bool, bool]]] = [
@@ -161,6 +174,24 @@ CASES: list[tuple[str, Callable[[], ProviderError], type[ProviderError], tuple[b
         lambda: wire.STATUS_ERRORS.error("5", service="1", status="5"),
         PermanentError,
         MESSAGE,
+    ),
+    (
+        "cm: another page refuses (403)",
+        lambda: raised(lambda: cm.read_answer(httpx.Response(403, text=PAGE), [SMS])),
+        TemporaryError,
+        ACCOUNT,
+    ),
+    (
+        "cm: 200 that is not CM's reply",
+        lambda: raised(lambda: cm.read_answer(httpx.Response(200, text=PAGE), [SMS])),
+        TemporaryError,
+        (False, True),
+    ),
+    (
+        "textlocal: another page refuses (403)",
+        lambda: raised(lambda: txtlocal.read_answer(httpx.Response(403, text=PAGE))),
+        TemporaryError,
+        ACCOUNT,
     ),
 ]
 

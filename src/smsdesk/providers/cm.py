@@ -287,6 +287,8 @@ def read_answer(response: httpx.Response, batch: Sequence[OutboundSms]) -> dict[
             f"CM gave an answer that is not its JSON reply (HTTP {response.status_code}): "
             f"{short(response.text)}. Check the base URL in the module settings.",
             code=f"http-{response.status_code}",
+            not_taken=not response.is_success,  # another page refused the request
+            connection_level=True,
         ) from None
     details = str(body.get("details") or "")
     if top_code == 0 and response.is_success:

@@ -302,6 +302,8 @@ def read_answer(response: httpx.Response) -> dict[str, Any]:
             f"Textlocal answered HTTP {response.status_code} without its JSON reply "
             f"({short(response.text, 120)}); {_BASE_URL_HINT}.",
             code=f"http-{response.status_code}",
+            not_taken=not response.is_success,  # another page refused the request
+            connection_level=True,
         )
     return answer
 
