@@ -19,7 +19,9 @@ from smsdesk.outbox.accept import NewMessage, prepare_message
 from smsdesk.outbox.routing import explain
 from smsdesk.store import routes as store
 from smsdesk.store.audit import AuditTrail
+from smsdesk.store.messages import get_message, insert_messages
 from smsdesk.store.tables import audit_log, connections
+from smsdesk.web.api.schemas import message_out
 
 NOW = 1_800_000_000.0
 ACTOR = Actor.system("test")
@@ -103,7 +105,16 @@ def test_routes_are_stored_audited_and_route_messages(engine: Engine, trail: Aud
         store.attach_routing(conn, config, _stored())
     row = prepare_message(NewMessage(to="+31612345678", text="hi"), config, NOW)
     assert (row["route_name"], row["connection_id"], row["sender"]) == ("NL", "c-cheap", "Shop")
-    assert row["estimated_cost"] == Decimal("0.05000")
+    assert row["estimated_cost"] == "0.05000"
+    with engine.begin() as conn:
+        insert_messages(conn, [row], "api")
+    with engine.connect() as conn:
+        shown = message_out(get_message(conn, row["id"]))
+    assert (shown["route"], shown["estimated_cost"], shown["cost_currency"]) == (
+        "NL",
+        "0.05000",
+        "EUR",
+    )
     assert config.routing is not None
     said = explain(config.routing, MessageFacts("+31612345678", "NL", "smsdesk", 2), {})
     assert said.choice.route_id == row["route_id"] and said.first is not None

@@ -198,8 +198,14 @@ def _plan_json(connection_ids: tuple[str, ...]) -> str:
 
 
 def route_columns(plan: Plan, country: str | None, tag: str | None) -> dict[str, Any]:
-    """The columns of a message row that record its route and connection plan."""
+    """The columns of a message row that record its route and connection plan.
+
+    The estimated cost is a decimal string ("0.15000"): exact, and bound by the SQLite driver
+    as it is, so the row keeps the fast multi-row insert (`store.bulk.insert_rows`), which every
+    column having a value also needs (hence the zero counters).
+    """
     choice = plan.choice
+    cost = choice.estimated_cost
     return {
         "connection_id": plan.first.id,
         "route_id": choice.route_id,
@@ -208,8 +214,10 @@ def route_columns(plan: Plan, country: str | None, tag: str | None) -> dict[str,
         "plan_index": 0,
         "country": country,
         "tag": tag,
-        "estimated_cost": choice.estimated_cost,
+        "estimated_cost": None if cost is None else str(cost),
         "cost_currency": choice.currency,
+        "connection_attempts": 0,
+        "failovers": 0,
     }
 
 

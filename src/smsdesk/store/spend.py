@@ -34,7 +34,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from smsdesk.domain.phone import region_of
@@ -124,7 +123,7 @@ def _tally(rows: Sequence[dict[str, Any]], allowed: frozenset[str] | None) -> di
             tally = tallies.setdefault(scope, _Tally())
             tally.messages += 1
             tally.segments += int(row.get("segments") or 1)
-            tally.cost += row.get("estimated_cost") or 0
+            tally.cost += Decimal(row.get("estimated_cost") or 0)
     return tallies
 
 
@@ -174,32 +173,43 @@ def admitted(
     return kept
 
 
+# One statement for SQLite and PostgreSQL, built once: it runs for every stored message.
+_UPSERT = """
+INSERT INTO spend_counters (day, scope, country, api_key_id, messages, segments, cost, alerted)
+VALUES (:day, :scope, :country, :api_key_id, :messages, :segments, :cost, :alerted)
+ON CONFLICT (day, scope, country, api_key_id) DO UPDATE SET
+    messages = spend_counters.messages + excluded.messages,
+    segments = spend_counters.segments + excluded.segments,
+    cost = spend_counters.cost + excluded.cost
+"""
+_COUNT = sa.text(_UPSERT + "RETURNING messages").bindparams(
+    sa.bindparam("cost", type_=sa.Numeric(14, 5)), sa.bindparam("alerted", type_=sa.Boolean)
+)
+_COUNT_UNDER_CAP = sa.text(
+    _UPSERT + "WHERE spend_counters.messages + excluded.messages <= :cap RETURNING messages"
+).bindparams(
+    sa.bindparam("cost", type_=sa.Numeric(14, 5)), sa.bindparam("alerted", type_=sa.Boolean)
+)
+
+
 def _add(conn: Connection, day: str, scope: Scope, tally: _Tally, cap: int | None) -> int | None:
     """The counter after adding `tally`, or None when that would pass `cap`."""
     if cap is not None and tally.messages > cap:
         return None
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     kind, country, key = scope
-    insert = dialect.insert(sc).values(
-        day=day,
-        scope=kind,
-        country=country,
-        api_key_id=key,
-        messages=tally.messages,
-        segments=tally.segments,
-        cost=tally.cost,
-        alerted=False,
-    )
-    upsert = insert.on_conflict_do_update(
-        index_elements=["day", "scope", "country", "api_key_id"],
-        set_={
-            "messages": sc.c.messages + insert.excluded.messages,
-            "segments": sc.c.segments + insert.excluded.segments,
-            "cost": sc.c.cost + insert.excluded.cost,
-        },
-        where=None if cap is None else (sc.c.messages + insert.excluded.messages <= cap),
-    )
-    return conn.execute(upsert.returning(sc.c.messages)).scalar()
+    values = {
+        "day": day,
+        "scope": kind,
+        "country": country,
+        "api_key_id": key,
+        "messages": tally.messages,
+        "segments": tally.segments,
+        "cost": tally.cost,
+        "alerted": False,
+    }
+    if cap is None:
+        return conn.execute(_COUNT, values).scalar()
+    return conn.execute(_COUNT_UNDER_CAP, {**values, "cap": cap}).scalar()
 
 
 def _key(day: str, scope: Scope) -> sa.ColumnElement[bool]:
