@@ -23,8 +23,9 @@ Every error also says how certain the failure is, for failing over to another co
   failed over. A plain message refusal (a PermanentError about the number or the text) is
   certain too, but is final, so it keeps the default.
 - `connection_level`: the failure concerns the connection or the account, not this message
-  (unreachable, credentials, throttling, no credit, no route for the account): it counts for
-  the circuit breaker, and a PermanentError marked so may fail over.
+  (unreachable, a timeout or a dropped connection even when ambiguous, credentials,
+  throttling, no credit, no route for the account): it counts for the circuit breaker, and a
+  PermanentError marked so may fail over.
 
 Both default to False (the safe reading: same connection, not counted); AuthenticationError and
 RateLimitedError default both to True, as a refusal of credentials or a request to slow down is
