@@ -49,6 +49,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "request_id": str(request["request_id"]),
             "inbound_id": str(stray["id"]),
             "name": "cancel",
+            "connection_id": "default",
         }
         yield site
 

@@ -78,6 +78,7 @@ async def realistic_data(h: Harness) -> dict[str, str]:
         "request_id": str(request["request_id"]),
         "inbound_id": str(stray["id"]),
         "name": "cancel",
+        "connection_id": "default",
     }
 
 

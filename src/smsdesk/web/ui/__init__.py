@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from smsdesk.web.ui import (
     audit,
+    connections,
     dashboard,
     groups,
     live,
@@ -21,7 +22,9 @@ from smsdesk.web.ui import (
     reply_templates,
     request_list,
     requests,
+    routes,
     sms_settings,
+    spend,
     unrecognised,
 )
 from smsdesk.web.ui.render import render
@@ -50,6 +53,9 @@ def install(app: FastAPI) -> None:
     app.include_router(messages.router)
     app.include_router(dashboard.router)
     app.include_router(sms_settings.router)
+    app.include_router(connections.router)
+    app.include_router(routes.router)
+    app.include_router(spend.router)
     app.include_router(request_list.router)
     app.include_router(new_request.router)
     app.include_router(optouts.router)

@@ -24,6 +24,7 @@ from smsdesk.web.ui.charts import (
     horizontal_bar_chart,
     stacked_bar_chart,
 )
+from smsdesk.web.ui.connections import figures as connection_figures
 from smsdesk.web.ui.i18n import translations
 from smsdesk.web.ui.render import page_time_zone, render
 from smsdesk.web.ui.session import page_language, page_session
@@ -112,6 +113,7 @@ async def dashboard(
     days = days if days in PERIODS else 14
     stats = await run_in_threadpool(_stats, request, days, page_time_zone(request, session))
     retention = await run_in_threadpool(_retention, request)
+    connections = await run_in_threadpool(connection_figures, service_of(request))
     language = page_language(request, session)
     charts = _charts(stats, language)
     return render(
@@ -124,4 +126,5 @@ async def dashboard(
         charts=charts,
         retention=retention,
         titles=module_titles(stats.modules, language),
+        connections=connections,
     )

@@ -41,6 +41,7 @@ SOURCE_NAMES = {
     "reconcile": N_("status query"),
     "agent": N_("messaging agent"),
     "operator": N_("user action"),
+    "failover": N_("failover"),
 }
 
 

@@ -23,6 +23,7 @@ from smsdesk.web.ui.session import CSRF_FIELD, page_language
 from smsdesk.web.ui.timeline_words import (
     code_meaning,
     detail_text,
+    failover_text,
     module_title,
     request_title,
 )
@@ -112,6 +113,7 @@ def page_context(request: Request, session: WebSession | None) -> dict[str, Any]
         "time_zone": zone,
         "detail_text": lambda detail: detail_text(detail, t.gettext),
         "code_meaning": lambda code: code_meaning(code, t.gettext),
+        "failover_text": lambda left, to: failover_text(left, to, t.gettext),
         "module_title": lambda name: module_title(name, t.gettext),
         "request_title": lambda title: request_title(title, t.gettext),
         **_formatters(language, zone),

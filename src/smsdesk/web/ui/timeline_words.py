@@ -92,6 +92,11 @@ _CODES: dict[str, str] = {
     "PermanentError": N_("refused for good; smsdesk does not try again"),
     "AuthenticationError": N_("the provider refused the account's login details"),
     "RateLimited": N_("the provider asked to slow down; smsdesk tries again later"),
+    # Why a message moved to the next connection of its route (a failover line).
+    "not_taken": N_("the connection certainly did not take the message"),
+    "connection_refused": N_("the connection's account was refused; the next connection tries"),
+    "circuit_open": N_("the connection failed too often and is paused"),
+    "plan_exhausted": N_("every connection of the route was tried"),
 }
 _SMPP_ERRORS: dict[str, str] = {
     "000": N_("no error"),
@@ -124,6 +129,13 @@ def module_title(name: str | None, gettext: Gettext) -> str:
         return gettext(get_module(name).title)
     except UnknownModule:
         return name
+
+
+def failover_text(from_connection: str | None, to_connection: str | None, gettext: Gettext) -> str:
+    """A failover line's detail: which connection the message left and which it went to."""
+    return gettext(N_("moved from connection {from} to {to}")).format_map(
+        {"from": from_connection or "\u2013", "to": to_connection or "\u2013"}
+    )
 
 
 _FROM_NUMBER = re.compile(r"SMS from (\+?[0-9]+)\Z")
