@@ -200,8 +200,7 @@ class Service:
 
     def stored_connections(self) -> tuple[Connection, ...]:
         """The connections stored in the database (the connection store caches them briefly)."""
-        store = getattr(self.settings, "connections", None)
-        return tuple(store.all()) if store is not None else ()
+        return self.settings.connections.all()
 
     def linger(self, provider: Provider, limit: float = 600.0) -> None:
         """Close `provider` once it has made its own pending callbacks (at most `limit` s).
