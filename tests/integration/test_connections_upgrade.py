@@ -28,12 +28,12 @@ CM_TOKEN = "0f0e0d0c-0b0a-4908-8706-050403020100"
 TO = "+31612345678"
 
 
-def downgrade_to_0004(engine: Engine) -> None:
+def downgrade_to(engine: Engine, revision: str) -> None:
     config = AlembicConfig()
     config.set_main_option("script_location", str(db.MIGRATIONS))
     with db.write_transaction(engine) as connection, connection.begin():
         config.attributes["connection"] = connection
-        command.downgrade(config, "0004")
+        command.downgrade(config, revision)
 
 
 def sealed(box: SecretBox, module: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -44,9 +44,9 @@ def sealed(box: SecretBox, module: str, fields: dict[str, Any]) -> dict[str, Any
     }
 
 
-def seed_0004(engine: Engine, box: SecretBox, fake: TwilioFake) -> None:
+def seed_0004(engine: Engine, box: SecretBox, fake: TwilioFake) -> dict[str, Any]:
     """Twilio selected (its auth token encrypted), CM parked with its token, a callback secret,
-    a message still queued and one sent long ago."""
+    a message still queued and one sent long ago; returns the configuration document."""
     now = time.time()
     doc = {
         "module": "twilio",
@@ -93,6 +93,7 @@ def seed_0004(engine: Engine, box: SecretBox, fake: TwilioFake) -> None:
                 },
             ],
         )
+    return doc
 
 
 async def test_an_upgraded_installation_keeps_its_settings_and_sends_as_before(
@@ -101,7 +102,7 @@ async def test_an_upgraded_installation_keeps_its_settings_and_sends_as_before(
     """After the upgrade the selected module is the one default connection with the same
     (decryptable) secrets; the parked module keeps its fields; a queued message and a new one
     are sent through Twilio and their reports come back on the old callback URL."""
-    downgrade_to_0004(engine)
+    downgrade_to(engine, "0004")
     box = SecretBox(load_or_create_keys(tmp_path))
     fake = TwilioFake().start()
     try:
@@ -138,3 +139,28 @@ async def test_an_upgraded_installation_keeps_its_settings_and_sends_as_before(
                 await harness.wait_for(body["id"], "delivered")
     finally:
         fake.stop()
+
+
+def test_a_downgrade_puts_the_default_connection_back_into_the_document(
+    tmp_path: Path, engine: Engine
+) -> None:
+    """Upgraded and downgraded again, the document holds the selected module's fields (the
+    same sealed tokens) and limits as before; the allow-list goes."""
+    downgrade_to(engine, "0004")
+    box = SecretBox(load_or_create_keys(tmp_path))
+    with TwilioFake() as fake:
+        before = seed_0004(engine, box, fake)
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        moved = json.loads(
+            conn.execute(sa.text("SELECT value FROM settings WHERE key = 'sms'")).scalar_one()
+        )
+    assert "twilio" not in moved["module_settings"] and moved["limits"] == {}
+    downgrade_to(engine, "0007")
+    with engine.connect() as conn:
+        after = json.loads(
+            conn.execute(sa.text("SELECT value FROM settings WHERE key = 'sms'")).scalar_one()
+        )
+    assert after["module"] == "twilio" and "spend" not in after
+    assert after["module_settings"] == before["module_settings"]
+    assert after["limits"] == {"twilio": {"rate_limit": 0.0, "concurrency": 3}}
