@@ -8,6 +8,7 @@ message must be there exactly once.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import AsyncIterator
@@ -231,3 +232,29 @@ async def test_a_failed_probe_opens_the_circuit_again(tripping: Two) -> None:
     skipped = await two.send("still open")
     await h.wait_for(skipped, "sent")
     assert two.failovers(skipped) == [("circuit_open", two.first_id, two.second_id)]
+
+
+@pytest.fixture
+async def limited(tmp_path: Path, engine: Engine) -> AsyncIterator[Two]:
+    """Two connections; the first sends at most 2 messages per second."""
+    async for made in two_connections(tmp_path, engine, rate_limit=2):
+        yield made
+
+
+async def test_each_connection_keeps_its_own_rate_limit(limited: Two) -> None:
+    """The first connection's limit of 2 per second holds its messages back (they wait for
+    it, they do not fail over)."""
+    two, h = limited, limited.h
+    waiting = [await two.send(f"limited {n}") for n in range(3)]
+
+    def taken() -> int:
+        return sum(sum(two.copies(m)) for m in waiting)
+
+    await h.idle_scans(3)
+    assert taken() == 1  # the burst of a 2/s limit
+    for count in (2, 3):
+        two.clock.advance(0.5001)
+        await h.idle_scans(2)
+        await h.wait_until(functools.partial(lambda n: taken() == n, count), f"{count} sent")
+    assert [two.copies(m) for m in waiting] == [(1, 0)] * 3
+    assert all(two.failovers(m) == [] for m in waiting)
