@@ -29,7 +29,7 @@ from smsdesk.store.connection_tables import route_connections as route_connectio
 from smsdesk.store.connection_tables import routes as routes
 from smsdesk.store.connection_tables import spend_caps as spend_caps
 from smsdesk.store.connection_tables import spend_counters as spend_counters
-from smsdesk.store.metadata import metadata
+from smsdesk.store.metadata import metadata as metadata
 
 messages = Table(
     "messages",
