@@ -15,7 +15,7 @@ go.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
@@ -326,8 +326,3 @@ def _checked_sender(value: str) -> str:
         return validate_sender(value).value
     except DomainError as exc:
         raise DomainError(exc.message, field="senders") from None
-
-
-def uses_connection(routes: Sequence[Route], connection_id: str) -> list[Route]:
-    """The routes that name a connection (which therefore cannot be deleted)."""
-    return [route for route in routes if connection_id in route.connection_ids]
