@@ -6,6 +6,8 @@ import json
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smsdesk.domain.connections import Connection, Health
 from smsdesk.domain.errors import DomainError
@@ -151,3 +153,43 @@ def test_explain_names_the_connections_it_would_skip() -> None:
         ("cheap", "open_circuit"),
     ]
     assert explained.first is BACKUP
+
+
+_tables = st.lists(
+    st.builds(
+        Route,
+        id=st.uuids().map(str),
+        name=st.just("r"),
+        position=st.integers(1, 50),
+        enabled=st.booleans(),
+        countries=st.lists(st.sampled_from(["NL", "BE"]), max_size=2).map(tuple),
+        priorities=st.lists(st.sampled_from([1, 2, 3]), max_size=2).map(tuple),
+        tags=st.lists(st.sampled_from(["otp", "news"]), max_size=1).map(tuple),
+        connection_ids=st.lists(
+            st.sampled_from(["default", "cheap", "backup", "off"]),
+            min_size=1,
+            max_size=3,
+            unique=True,
+        ).map(tuple),
+    ),
+    max_size=5,
+    unique_by=lambda r: r.position,
+)
+_messages = st.builds(
+    NewMessage,
+    to=st.sampled_from(["+31612345678", "+32470123456"]),
+    text=st.just("hi"),
+    priority=st.sampled_from([1, 2, 3, None]),
+    tag=st.sampled_from(["otp", "news", None]),
+)
+
+
+@given(routes=_tables, wanted=_messages)
+def test_explain_never_disagrees_with_accepting(routes: list[Route], wanted: NewMessage) -> None:
+    """For any routes and message, the explainer names the route and plan accepting records."""
+    config = SmsConfiguration.model_validate({"spend": {"allowed_countries": ["*"]}})
+    config._routing = RoutingTable(tuple(routes), (DEFAULT, CHEAP, BACKUP, OFF))
+    row = prepare_message(wanted, config, NOW, api_key_id="k")
+    explained = explain(table_of(config), message_facts(wanted, config, api_key_id="k"), {})
+    assert explained.choice.route_id == row["route_id"]
+    assert list(explained.plan) == json.loads(row["route_plan"])
