@@ -9,7 +9,7 @@ them where messages are stored. `SpendRefused` names the rule that refused a mes
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 from pydantic import BaseModel, Field, field_validator
@@ -18,6 +18,7 @@ from smsdesk.domain.errors import DomainError
 
 ALL_COUNTRIES = "*"
 Rule = Literal["country_not_allowed", "daily_total", "daily_country", "api_key_daily"]
+Cap = Annotated[int, Field(ge=0)]
 
 
 class SpendSettings(BaseModel):
@@ -50,12 +51,12 @@ class SpendSettings(BaseModel):
         title="Messages per day",
         description="At most this many outbound messages per UTC day; empty: no cap.",
     )
-    daily_per_country: dict[str, int] = Field(
+    daily_per_country: dict[str, Cap] = Field(
         default_factory=dict,
         title="Messages per day per country",
         description="A cap per recipient country, e.g. GB = 500.",
     )
-    daily_per_api_key: dict[str, int] = Field(
+    daily_per_api_key: dict[str, Cap] = Field(
         default_factory=dict,
         title="Messages per day per API key",
         description="A cap per API key id.",
@@ -76,13 +77,13 @@ class SpendSettings(BaseModel):
             code = country.strip().upper()
             if not (len(code) == 2 and code.isalpha()):
                 raise ValueError(f"'{country}' is not a two-letter country code such as NL.")
-            cleaned[code] = _cap(cap)
+            cleaned[code] = cap
         return cleaned
 
     @field_validator("daily_per_api_key")
     @classmethod
     def _key_caps(cls, value: dict[str, int]) -> dict[str, int]:
-        return {key.strip(): _cap(cap) for key, cap in value.items() if key.strip()}
+        return {key.strip(): cap for key, cap in value.items() if key.strip()}
 
     def allowed_regions(self, default_country_code: str) -> frozenset[str] | None:
         """The countries messages may go to; None means every country.
@@ -101,12 +102,6 @@ class SpendSettings(BaseModel):
         allowed = self.allowed_regions(default_country_code)
         if allowed is not None and country not in allowed:
             raise SpendRefused("country_not_allowed", country=country or "?")
-
-
-def _cap(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"A cap is a number of messages, 0 or more, not {value!r}.")
-    return value
 
 
 @lru_cache(maxsize=16)
