@@ -100,6 +100,11 @@ async def test_screens_add_a_connection_a_route_and_caps(
     assert bad.status_code == 422 and "error-daily_per_country" in bad.text
     sent = await h.post("/api/v1/messages", {"to": "0612345678", "text": "hi"})
     assert sent.status_code < 300
+    await h.wait_for(sent.json()["id"], "delivered")
+    mine = await admin.get("/outbox?status=delivered&connection=default")
+    assert 'id="f-connection"' in mine.text and sent.json()["id"] in mine.text
+    other = await admin.get(f"/outbox?status=delivered&connection={reserve.id}")
+    assert sent.json()["id"] not in other.text
     usage = await admin.get("/preferences/spend")
     assert 'data-percent="10.0"' in usage.text
     dashboard = await admin.get("/dashboard")

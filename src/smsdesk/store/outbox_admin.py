@@ -55,6 +55,7 @@ class MessageSearch:
 
     statuses: tuple[str, ...] | None = None
     module: str | None = None
+    connection_id: str | None = None  # the connection it goes (or went) through
     priority: int | None = None
     since: float | None = None
     until: float | None = None
@@ -70,6 +71,8 @@ def _conditions(search: MessageSearch) -> list[sa.ColumnElement[bool]]:
         found.append(m.c.status.in_(search.statuses))
     if search.module is not None:
         found.append(m.c.module == search.module)
+    if search.connection_id is not None:
+        found.append(m.c.connection_id == search.connection_id)
     if search.priority is not None:
         found.append(m.c.priority == search.priority)
     if search.since is not None:
@@ -262,7 +265,7 @@ def count_messages(conn: Connection, search: MessageSearch) -> int:
 def search_details(search: MessageSearch, key: bytes) -> dict[str, Any]:
     """The search for the audit trail: numbers and texts as keyed hashes, never as typed."""
     details: dict[str, Any] = {}
-    for name in ("statuses", "module", "priority", "since", "until", "message_id"):
+    for name in ("statuses", "module", "connection_id", "priority", "since", "until", "message_id"):
         value = getattr(search, name)
         if value is not None:
             details[name] = list(value) if isinstance(value, tuple) else value

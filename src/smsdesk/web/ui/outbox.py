@@ -121,6 +121,8 @@ def parse_filters(
     found["statuses"] = (status,) if status in STATUS_NAMES else default_statuses
     if values.get("module"):
         found["module"] = values["module"]
+    if values.get("connection"):
+        found["connection_id"] = values["connection"]
     if values.get("priority") in ("1", "2", "3"):
         found["priority"] = int(values["priority"])
     for name, key, shift in (("from", "since", 0), ("to", "until", 1)):
@@ -167,7 +169,7 @@ def choices() -> dict[str, Any]:
     }
 
 
-OUTBOX_FILTERS = ("status", "module", "priority", "from", "to", "number")
+OUTBOX_FILTERS = ("status", "module", "connection", "priority", "from", "to", "number")
 
 
 def _outbox_filters(request: Request, params: Mapping[str, str] | None = None) -> Filters:
@@ -182,7 +184,8 @@ def _outbox_page(request: Request, filters: Filters, before: str | None) -> dict
         rows = search_messages(conn, filters.search, before_id=before or None, limit=PAGE_SIZE + 1)
         depth = repo.queue_depth(conn)
     shown, next_cursor = page_of(rows, PAGE_SIZE)
-    return {"rows": shown, "next_cursor": next_cursor, "depth": depth}
+    connections = {c.id: c.name for c in service.settings.connections.all()}
+    return {"rows": shown, "next_cursor": next_cursor, "depth": depth, "connections": connections}
 
 
 @router.get("/outbox")
