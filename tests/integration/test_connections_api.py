@@ -50,6 +50,7 @@ async def test_connections_are_managed_and_never_show_a_secret(any_db_harness: H
         ("Twilio reserve", False),
     ]
     assert listed.json()["connections"][1]["health"]["state"] == "closed"
+    assert listed.json()["connections"][1]["last_hour"]["failovers"] == 0
 
     changed = await h.client.patch(
         f"/api/v1/connections/{made['id']}",

@@ -17,7 +17,7 @@ from smsdesk.connection_edits import callback_urls, changes_of, check_connection
 from smsdesk.domain.connections import Connection
 from smsdesk.outbox import sendtest
 from smsdesk.service import Service
-from smsdesk.store import connection_health
+from smsdesk.store import connection_health, stats
 from smsdesk.store.apikeys import ApiKey
 from smsdesk.store.connections import ConnectionChanged, ConnectionNotFound, ConnectionStore
 from smsdesk.web.actors import key_actor
@@ -73,11 +73,27 @@ def _health(service: Service) -> dict[str, Any]:
 
 @router.get("", summary="Every connection, the default first (secrets masked)")
 async def list_connections(request: Request, _: ApiKey = Depends(admin_key)) -> Json:
+    """Each with its circuit breaker and its figures over the last hour: messages accepted
+    per minute, the share of attempts that failed for a reason of the connection, and the
+    messages that failed over from it."""
     service = service_of(request)
 
     def load() -> list[dict[str, Any]]:
         health = _health(service)
-        return [_out(service, c, health.get(c.id)) for c in store_of(service).all()]
+        now = service.clock()
+        with service.engine.connect() as conn:
+            figures = {f.id: f for f in stats.connection_figures(conn, now - 3600, now)}
+        found = []
+        for c in store_of(service).all():
+            body = _out(service, c, health.get(c.id))
+            f = figures.get(c.id)
+            body["last_hour"] = {
+                "sent_per_min": round(f.sent_per_min, 3) if f else 0.0,
+                "error_rate": None if f is None or f.error_rate is None else round(f.error_rate, 4),
+                "failovers": f.failovers if f else 0,
+            }
+            found.append(body)
+        return found
 
     return Json({"connections": await run_in_threadpool(load)})
 
