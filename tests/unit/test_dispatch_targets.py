@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import random
 from types import SimpleNamespace
 
 from smsdesk.domain.connections import Connection, Health
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.outbox.dispatcher import callback_url, connection_callback_url, status_url
+from smsdesk.outbox.outcomes import Scan, judge
+from smsdesk.outbox.retry import RetryPolicy
 from smsdesk.outbox.targets import HealthView, by_id, owner_of, plan_of, targets
+from smsdesk.providers.base import SendResult, TemporaryError
 
+NOW = 1_800_000_000.0
 DEFAULT = Connection("default", "default", "cm", is_default=True)
 RESERVE = Connection("01RESERVE", "reserve", "linkmobility")
 OFF = Connection("01OFF", "off", "cm", enabled=False)
@@ -66,3 +71,30 @@ def test_only_the_default_keeps_its_modules_callback_url() -> None:
         base, "01RESERVE", "status", "s"
     )
     assert status_url(base, RESERVE, "s") == f"{base}/webhooks/connections/01RESERVE/status/s"
+
+
+def test_a_request_that_failed_whole_counts_once_for_the_breaker() -> None:
+    """A batch of three refused in one answer is one failure of the connection; each of the
+    three still fails over on its own."""
+    config = SmsConfiguration(module="cm")
+    known = by_id(targets(config, [DEFAULT, RESERVE]))
+    scan = Scan(config, known, {})
+    rows = [
+        SimpleNamespace(
+            id=f"m{n}",
+            connection_id="default",
+            plan_index=0,
+            attempts=1,
+            expires_at=NOW + 3600,
+            route_plan='["default", "01RESERVE"]',
+        )
+        for n in range(3)
+    ]
+    down = TemporaryError("connection refused", not_taken=True)
+    results = [SendResult(row.id, error=down) for row in rows]
+    judged = judge(DEFAULT, rows, results, scan, NOW, RetryPolicy(), random.Random(1))
+    assert judged.counted == [(False, "connection refused")]
+    assert [(o.connection_id, o.module, o.failover_reason) for o in judged.outcomes] == [
+        ("01RESERVE", "linkmobility", "not_taken")
+    ] * 3
+    assert (judged.tally.attempts, judged.tally.not_taken, judged.tally.failovers) == (3, 3, 3)

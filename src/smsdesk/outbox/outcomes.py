@@ -93,13 +93,21 @@ def judge(
     policy: RetryPolicy,
     rng: random.Random,
 ) -> Judged:
-    """Each message's outcome after a batch through `connection`, and the breaker's results."""
+    """Each message's outcome after a batch through `connection`, and the breaker's results.
+
+    A request that failed as a whole (one error for every message of the batch) is one
+    failure of the connection, not one per message.
+    """
     judged = Judged()
+    errors_seen: set[int] = set()
     for result in results:
         seen = verdict(result.error)
-        if seen != "unknown":
-            error = result.error.message if result.error is not None else None
-            judged.counted.append((seen == "ok", error))
+        if seen == "unknown" or id(result.error) in errors_seen:
+            continue
+        if result.error is not None:
+            errors_seen.add(id(result.error))
+        error = result.error.message if result.error is not None else None
+        judged.counted.append((seen == "ok", error))
     here = after_results(
         scan.health.get(connection.id, CLOSED), judged.counted, now, connection.failure_threshold
     )
