@@ -1,4 +1,4 @@
-"""A token bucket per module: at most `rate` messages per second, with a short burst."""
+"""A token bucket per connection: at most `rate` messages per second, with a short burst."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class TokenBucket:
             self.tokens = min(self.capacity, self.tokens + count)
 
     def pause(self, seconds: float) -> None:
-        """The provider asked us to wait: send nothing through this module for a while."""
+        """The provider asked us to wait: send nothing through this connection for a while."""
         self.paused_until = max(self.paused_until, self.clock() + seconds)
 
     def wait_time(self) -> float:
