@@ -46,7 +46,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from smsdesk.domain.message import Status
-from smsdesk.store import connection_health
+from smsdesk.store import connection_health, stats_days
 from smsdesk.store.tables import connections, messages
 
 m = messages
@@ -132,14 +132,30 @@ class DashboardStats:
 
 
 def dashboard_stats(
-    conn: Connection, *, now: float, days: int = 14, tz: str | ZoneInfo = "UTC"
+    conn: Connection,
+    *,
+    now: float,
+    days: int = 14,
+    tz: str | ZoneInfo = "UTC",
+    scan: bool = False,
 ) -> DashboardStats:
-    """The dashboard's figures for the `days` calendar days up to and including today."""
+    """The dashboard's figures for the `days` calendar days up to and including today.
+
+    Days before yesterday come from this process's cache when it has them and the medians from
+    merged histograms (`store/stats_days.py`); `scan` reads the whole period from the database
+    instead, with exact medians.
+    """
     if days < 1:
         raise ValueError("days must be at least 1")
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
     dates, bounds = day_bounds(now, days, zone)
-    cells, tests, notices = _period_counts(conn, bounds)
+    if scan:
+        cells, tests, notices = _period_counts(conn, bounds)
+        overall, per_module = _medians(conn, bounds[0], bounds[-1])
+    else:
+        cells, tests, notices, overall, per_module = _from_days(
+            conn, str(zone.key), dates, bounds, now
+        )
     modules = tuple(sorted({module for _, module in cells}))
     day_stats = tuple(
         DayStats(
@@ -152,7 +168,6 @@ def dashboard_stats(
         for i in range(days)
     )
     by_module = {module: _sum(d.by_module[module] for d in day_stats) for module in modules}
-    overall, per_module = _medians(conn, bounds[0], bounds[-1])
     return DashboardStats(
         timezone=str(zone.key),
         start=bounds[0],
@@ -167,6 +182,21 @@ def dashboard_stats(
         test_sends=tests,
         notification_sends=notices,
     )
+
+
+def _from_days(
+    conn: Connection, zone: str, dates: Sequence[date], bounds: Sequence[float], now: float
+) -> tuple[dict[tuple[int, str], Counts], Counts, Counts, float | None, dict[str, float]]:
+    """`_period_counts` and `_medians` from the figures per day of `stats_days`."""
+    figures = stats_days.figures_of_days(conn, zone, dates, bounds, now)
+    cells = {
+        (index, module): counts
+        for index, day in enumerate(figures)
+        for module, counts in day.by_module.items()
+    }
+    tests = _sum(day.tests for day in figures)
+    notices = _sum(day.notices for day in figures)
+    return (cells, tests, notices, *stats_days.medians(figures))
 
 
 def day_bounds(now: float, days: int, zone: ZoneInfo) -> tuple[list[date], list[float]]:
