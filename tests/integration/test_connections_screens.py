@@ -109,3 +109,7 @@ async def test_screens_add_a_connection_a_route_and_caps(
     assert 'data-percent="10.0"' in usage.text
     dashboard = await admin.get("/dashboard")
     assert 'id="connections-health"' in dashboard.text and "Reserve" in dashboard.text
+    assert 'id="spend-alert"' not in dashboard.text
+    assert (await h.put("/api/v1/spend", {"daily_total": 1})).status_code == 200
+    dashboard = await admin.get("/dashboard")
+    assert "cap of 1 messages (all messages) is 100 % used" in dashboard.text

@@ -28,6 +28,7 @@ from smsdesk.web.ui.connections import figures as connection_figures
 from smsdesk.web.ui.i18n import translations
 from smsdesk.web.ui.render import page_time_zone, render
 from smsdesk.web.ui.session import page_language, page_session
+from smsdesk.web.ui.spend import nearly_full
 
 router = APIRouter(include_in_schema=False)
 PERIODS = (7, 14, 30, 90)
@@ -114,6 +115,7 @@ async def dashboard(
     stats = await run_in_threadpool(_stats, request, days, page_time_zone(request, session))
     retention = await run_in_threadpool(_retention, request)
     connections = await run_in_threadpool(connection_figures, service_of(request))
+    spend_alerts = await run_in_threadpool(nearly_full, service_of(request))
     language = page_language(request, session)
     charts = _charts(stats, language)
     return render(
@@ -127,4 +129,5 @@ async def dashboard(
         retention=retention,
         titles=module_titles(stats.modules, language),
         connections=connections,
+        spend_alerts=spend_alerts,
     )

@@ -39,6 +39,12 @@ def _load(service: Service) -> dict[str, Any]:
     }
 
 
+def nearly_full(service: Service) -> list[dict[str, Any]]:
+    """Today's caps at or past their alert percentage (for the dashboard)."""
+    alert = service.settings.load().spend.alert_percent
+    return [u for u in usage_today(service) if u["percent"] is not None and u["percent"] >= alert]
+
+
 def _typed_view(spend: SpendSettings) -> dict[str, str]:
     return {
         "allowed_countries": ", ".join(spend.allowed_countries),
