@@ -13,9 +13,10 @@ day's bar shows what became of that day's messages and its parts never exceed it
 - **delivery rate**: delivered / (delivered + failed), None while nothing has ended.
 - **median time to delivery**: `final_at - sent_at` of delivered messages. A delivery report
   that came with the send itself (sending → delivered) has no `sent_at` and is left out.
-  PostgreSQL computes the medians (`percentile_cont`); SQLite has no percentile function, so
-  there the period's delivery times are read (one float per delivered message of the
-  period: bounded by the period) and the medians taken in Python.
+  The dashboard takes the medians from per-day histograms of delivery times merged over the
+  period (`store/stats_days.py`), accurate to a bucket's width (2 %). With `scan=True`
+  PostgreSQL computes them exactly (`percentile_cont`); SQLite has no percentile function, so
+  there the period's delivery times are read and the medians taken in Python.
 - **queue**: what the outbox still has to do: queued (due or waiting for a retry or a
   scheduled time) and sending. Messages waiting for a delivery report (status sent) are
   counted apart as `awaiting_report`: they have left the queue.
@@ -29,8 +30,10 @@ outbox as it is.
 Days are calendar days in the given timezone (DST days are 23 or 25 hours long); every day of
 the period is present, with zeros when nothing happened.
 
-No index covers `created_at`, so the two period queries read the whole table; the queue
-counts use `ix_messages_status_id` alone.
+No index covers `created_at`, so the period queries read the whole table: the days before
+yesterday are therefore read once per process and kept in memory for up to an hour
+(`store/stats_days.py`, which says what may lag); yesterday and today are read on every view.
+The queue counts use `ix_messages_status_id` alone.
 """
 
 from __future__ import annotations
