@@ -258,3 +258,31 @@ async def test_each_connection_keeps_its_own_rate_limit(limited: Two) -> None:
         await h.wait_until(functools.partial(lambda n: taken() == n, count), f"{count} sent")
     assert [two.copies(m) for m in waiting] == [(1, 0)] * 3
     assert all(two.failovers(m) == [] for m in waiting)
+
+
+async def test_messages_written_without_a_connection_go_through_the_default(
+    tmp_path: Path, engine: Engine
+) -> None:
+    """Messages queued before connections existed (no connection, no plan) of the default
+    connection's module are sent by it and become its messages."""
+    url = database_url(engine)
+    async with running_service(tmp_path, url, dispatcher=False) as h:
+        ids = []
+        for n in range(3):
+            answer = await h.post("/api/v1/messages", {"to": TO, "text": f"from before {n}"})
+            assert answer.status_code == 201, answer.text
+            ids.append(answer.json()["id"])
+        with h.service.engine.begin() as conn:
+            conn.execute(
+                messages.update()
+                .where(messages.c.id.in_(ids))
+                .values(connection_id=None, route_plan=None)
+            )
+    async with running_service(tmp_path, url) as h:
+        for message_id in ids:
+            await h.wait_for(message_id, "sent", "delivered")
+        with h.service.engine.connect() as conn:
+            taken = conn.execute(
+                sa.select(messages.c.connection_id).where(messages.c.id.in_(ids))
+            ).scalars()
+            assert set(taken) == {"default"}
