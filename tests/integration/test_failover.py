@@ -167,6 +167,13 @@ async def test_failures_the_provider_never_took_fail_over_and_an_ambiguous_one_d
     assert two.copies(ambiguous) == (1, 0)  # the gateway dropped the repeated reference
     assert [two.copies(m) for m in moved] == [(0, 1)] * 3
 
+    text = (await h.get("/metrics")).text
+    lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    first = f'connection="{two.first_id}"'
+    assert float(lines[f"smsdesk_connection_failovers_total{{{first}}}"]) == 3
+    assert float(lines[f'smsdesk_connection_sends_total{{{first},result="not_taken"}}']) == 3
+    assert float(lines[f'smsdesk_connection_sends_total{{{first},result="ambiguous"}}']) == 1
+
 
 async def test_the_circuit_opens_skips_the_connection_and_half_opens_for_one_probe(
     tripping: Two,

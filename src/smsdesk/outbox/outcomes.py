@@ -18,7 +18,7 @@ from smsdesk.outbox.breaker import CLOSED, after_results, verdict
 from smsdesk.outbox.failover import Step, next_step
 from smsdesk.outbox.retry import RetryPolicy
 from smsdesk.outbox.targets import HealthView, module_of, placed, plan_of
-from smsdesk.providers.base import ProviderError, SendResult
+from smsdesk.providers.base import PermanentError, ProviderError, SendResult
 from smsdesk.store import messages as repo
 from smsdesk.store.connection_health import Tally
 
@@ -138,9 +138,10 @@ def judge(
 
 
 def _result_name(error: ProviderError | None) -> str:
+    """accepted; not_taken (certainly not taken); refused (a final refusal of the message or
+    the account); ambiguous (the provider may have taken it)."""
     if error is None:
         return "accepted"
     if error.not_taken:
         return "not_taken"
-    seen = verdict(error)
-    return "ambiguous" if seen == "unknown" else "refused"
+    return "refused" if isinstance(error, PermanentError) else "ambiguous"
