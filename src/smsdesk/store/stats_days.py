@@ -24,7 +24,7 @@ import math
 import threading
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -77,9 +77,10 @@ class Tally:
         self._cells: dict[int, list[float]] = {}  # bucket -> [count, smallest, largest]
 
     def add(self, seconds: float) -> None:
-        cell = self._cells.get(bucket_of(seconds))
+        bucket = bucket_of(seconds)
+        cell = self._cells.get(bucket)
         if cell is None:
-            self._cells[bucket_of(seconds)] = [1, seconds, seconds]
+            self._cells[bucket] = [1, seconds, seconds]
         else:
             cell[0] += 1
             cell[1] = min(cell[1], seconds)
@@ -141,24 +142,30 @@ class DayFigures:
 
 
 def read_days(conn: Connection, bounds: Sequence[float]) -> list[DayFigures]:
-    """The figures of the days between consecutive `bounds` (epoch seconds), in two scans."""
+    """The figures of the days between consecutive `bounds` (epoch seconds), in one scan."""
     days = len(bounds) - 1
+    groups: dict[tuple[int, str, str, int, bool], int] = {}
+    tallies: list[dict[str, Tally]] = [{} for _ in range(days)]
+    delivered = Status.DELIVERED.value
+    for day, module, status, kind, was_sent, seconds in _rows(conn, bounds):
+        key = (day, module, status, kind, was_sent)
+        groups[key] = groups.get(key, 0) + 1
+        if seconds is not None and status == delivered and kind == _CUSTOMER:
+            found = tallies[day].get(module)
+            if found is None:
+                found = tallies[day][module] = Tally()
+            found.add(float(seconds))
     cells: list[dict[str, stats.Counts]] = [{} for _ in range(days)]
     tests = [stats.Counts() for _ in range(days)]
     notices = [stats.Counts() for _ in range(days)]
-    for day, module, status, is_test, is_notice, was_sent, count in _count_rows(conn, bounds):
-        counts = stats._counts(Status(status), bool(was_sent), int(count))
-        index = int(day)
-        if is_test:
-            tests[index] = tests[index] + counts
-        elif is_notice:
-            notices[index] = notices[index] + counts
+    for (day, module, status, kind, was_sent), count in groups.items():
+        counts = stats._counts(Status(status), was_sent, count)
+        if kind == _TEST:
+            tests[day] = tests[day] + counts
+        elif kind == _NOTICE:
+            notices[day] = notices[day] + counts
         else:
-            found = cells[index].get(str(module), stats.Counts())
-            cells[index][str(module)] = found + counts
-    tallies: list[dict[str, Tally]] = [{} for _ in range(days)]
-    for day, module, seconds in _delivery_rows(conn, bounds):
-        tallies[int(day)].setdefault(str(module), Tally()).add(float(seconds))
+            cells[day][module] = cells[day].get(module, stats.Counts()) + counts
     return [
         DayFigures(
             cells[i], tests[i], notices[i], {name: t.freeze() for name, t in tallies[i].items()}
@@ -167,48 +174,25 @@ def read_days(conn: Connection, bounds: Sequence[float]) -> list[DayFigures]:
     ]
 
 
-def _day_index(bounds: Sequence[float]) -> sa.ColumnElement[int]:
-    """The index of the day a message was created on (inside the bounds)."""
+_CUSTOMER, _TEST, _NOTICE = 0, 1, 2  # whom a message is for (test sends first)
+
+
+def _rows(
+    conn: Connection, bounds: Sequence[float]
+) -> Iterator[tuple[int, str, str, int, bool, Any]]:
+    """Day index, module, status, whom for, whether it reached the provider and the delivery
+    time (None without both times) of each message created within the bounds."""
     whens = [(m.c.created_at < bound, index) for index, bound in enumerate(bounds[1:-1])]
     last = len(bounds) - 2
-    return sa.case(*whens, else_=last) if whens else sa.literal(last)
-
-
-def _count_rows(conn: Connection, bounds: Sequence[float]) -> Sequence[Any]:
-    """Message counts per day, module, status, test, notification and reached-the-provider."""
-    reached = sa.case((m.c.sent_at.is_(None), 0), else_=1)
-    notice = sa.case((stats._is_notification(), 1), else_=0)
-    # Grouped outside: PostgreSQL sees the CASE's parameters in GROUP BY as other values.
-    inner = (
-        sa.select(
-            _day_index(bounds).label("day"),
-            m.c.module,
-            m.c.status,
-            m.c.is_test,
-            notice.label("notice"),
-            reached.label("reached"),
-        )
-        .where(m.c.created_at >= bounds[0], m.c.created_at < bounds[-1])
-        .subquery()
+    day = sa.case(*whens, else_=last) if whens else sa.literal(last)
+    kind = sa.case(
+        (m.c.is_test.is_(True), _TEST), (stats._is_notification(), _NOTICE), else_=_CUSTOMER
     )
-    columns = [inner.c[name] for name in ("day", "module", "status", "is_test", "notice")]
-    columns.append(inner.c.reached)
-    return conn.execute(sa.select(*columns, sa.func.count()).group_by(*columns)).all()
-
-
-def _delivery_rows(conn: Connection, bounds: Sequence[float]) -> Iterable[Any]:
-    """Day, module and delivery time of each delivered message to a customer."""
-    return conn.execute(
-        sa.select(_day_index(bounds), m.c.module, m.c.final_at - m.c.sent_at).where(
-            m.c.created_at >= bounds[0],
-            m.c.created_at < bounds[-1],
-            m.c.status == Status.DELIVERED.value,
-            m.c.is_test.is_(False),
-            sa.not_(stats._is_notification()),
-            m.c.sent_at.is_not(None),
-            m.c.final_at.is_not(None),
-        )
-    )
+    query = sa.select(
+        day, m.c.module, m.c.status, kind, m.c.sent_at, m.c.final_at - m.c.sent_at
+    ).where(m.c.created_at >= bounds[0], m.c.created_at < bounds[-1])
+    for index, module, status, whom, sent_at, seconds in conn.execute(query):
+        yield int(index), str(module), str(status), int(whom), sent_at is not None, seconds
 
 
 class DayCache:
@@ -272,10 +256,11 @@ def figures_of_days(
 def medians(days: Iterable[DayFigures]) -> tuple[float | None, dict[str, float]]:
     """The median delivery time over `days`, overall and per module (modules with times)."""
     per_module: dict[str, Tally] = {}
-    overall = Tally()
     for figures in days:
         for module, histogram in figures.times.items():
             per_module.setdefault(module, Tally()).merge(histogram)
-            overall.merge(histogram)
+    overall = Tally()
+    for tally in per_module.values():
+        overall.merge(tally.freeze())
     found = {module: tally.median() for module, tally in per_module.items()}
     return overall.median(), {module: value for module, value in found.items() if value is not None}
