@@ -18,16 +18,18 @@ from smsdesk.store.stats_days import (
     RATIO,
     DayCache,
     DayFigures,
+    Histogram,
     Tally,
     bucket_of,
+    median_of,
 )
 
 
-def tally_of(values: list[float]) -> Tally:
+def histogram_of(values: list[float]) -> Histogram:
     tally = Tally()
     for value in values:
         tally.add(value)
-    return tally
+    return tally.freeze()
 
 
 def test_buckets_are_log_spaced_two_percent_wide() -> None:
@@ -42,10 +44,11 @@ def test_buckets_are_log_spaced_two_percent_wide() -> None:
 
 def test_sparse_times_give_the_exact_median() -> None:
     """Middle values alone in their buckets are returned as they are, mean for an even count."""
-    assert tally_of([7.0, 100.0, 5.0, 9.0]).median() == 8.0
-    assert tally_of([60.0, 10.0, 20.0]).median() == 20.0
-    assert tally_of([0.0]).median() == 0.0
-    assert Tally().median() is None
+    assert median_of([histogram_of([7.0, 100.0, 5.0, 9.0])]) == 8.0
+    assert median_of([histogram_of([60.0, 10.0]), histogram_of([20.0])]) == 20.0
+    assert median_of([histogram_of([0.0])]) == 0.0
+    assert median_of([Tally().freeze()]) is None
+    assert median_of([]) is None
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -53,11 +56,9 @@ def test_a_median_merged_from_days_is_within_a_bucket(seed: int) -> None:
     """Histograms of several days merged give the median of all their times to within 2 %."""
     rng = random.Random(seed)
     days = [[rng.lognormvariate(3, 2) for _ in range(rng.randint(1, 400))] for _ in range(12)]
-    merged = Tally()
-    for values in days:
-        merged.merge(tally_of(values).freeze())
+    merged = median_of([histogram_of(values) for values in days])
     exact = statistics.median([value for values in days for value in values])
-    assert merged.median() == pytest.approx(exact, rel=RATIO - 1)
+    assert merged == pytest.approx(exact, rel=RATIO - 1)
 
 
 def test_the_day_cache_forgets_the_least_recently_used_and_the_old() -> None:

@@ -23,8 +23,9 @@ from __future__ import annotations
 import math
 import threading
 from array import array
+from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -71,7 +72,7 @@ class Histogram:
 
 
 class Tally:
-    """A histogram being built: times added one by one, or whole histograms merged in."""
+    """A histogram being built, one time at a time."""
 
     def __init__(self) -> None:
         self._cells: dict[int, list[float]] = {}  # bucket -> [count, smallest, largest]
@@ -83,21 +84,10 @@ class Tally:
             self._cells[bucket] = [1, seconds, seconds]
         else:
             cell[0] += 1
-            cell[1] = min(cell[1], seconds)
-            cell[2] = max(cell[2], seconds)
-
-    def merge(self, histogram: Histogram) -> None:
-        cells = self._cells
-        for bucket, count, low, high in zip(
-            histogram.buckets, histogram.counts, histogram.lows, histogram.highs, strict=True
-        ):
-            cell = cells.get(bucket)
-            if cell is None:
-                cells[bucket] = [count, low, high]
-            else:
-                cell[0] += count
-                cell[1] = min(cell[1], low)
-                cell[2] = max(cell[2], high)
+            if seconds < cell[1]:
+                cell[1] = seconds
+            elif seconds > cell[2]:
+                cell[2] = seconds
 
     def freeze(self) -> Histogram:
         order = sorted(self._cells)
@@ -109,25 +99,43 @@ class Tally:
             array("d", [cell[2] for cell in cells]),
         )
 
-    def median(self) -> float | None:
-        """The middle time (the mean of the two middle ones for an even count), estimated
-        within its bucket; None when empty."""
-        total = sum(int(cell[0]) for cell in self._cells.values())
-        if not total:
-            return None
-        return (self._at_rank((total - 1) // 2) + self._at_rank(total // 2)) / 2
 
-    def _at_rank(self, rank: int) -> float:
-        """The time of 0-based `rank`: interpolated between its bucket's smallest and largest."""
-        passed = 0
-        for bucket in sorted(self._cells):
-            count, low, high = self._cells[bucket]
-            if rank < passed + count:
-                if count == 1:
-                    return low
-                return low + (high - low) * (rank - passed) / (count - 1)
-            passed += int(count)
-        raise ValueError("rank beyond the histogram")
+def median_of(histograms: Sequence[Histogram]) -> float | None:
+    """The middle time of the merged histograms (the mean of the two middle ones for an even
+    count), estimated within its bucket; None when they are empty."""
+    counts = [0] * (ABOVE + 2)  # by bucket + 1
+    for histogram in histograms:
+        for bucket, count in zip(histogram.buckets, histogram.counts, strict=True):
+            counts[bucket + 1] += count
+    total = sum(counts)
+    if not total:
+        return None
+    lower = _at_rank(histograms, counts, (total - 1) // 2)
+    return (lower + _at_rank(histograms, counts, total // 2)) / 2
+
+
+def _at_rank(histograms: Sequence[Histogram], counts: list[int], rank: int) -> float:
+    """The time of 0-based `rank`: interpolated between its bucket's smallest and largest."""
+    passed = 0
+    for index, count in enumerate(counts):
+        if rank < passed + count:
+            low, high = _spread(histograms, index - 1)
+            if count == 1:
+                return low
+            return low + (high - low) * (rank - passed) / (count - 1)
+        passed += count
+    raise ValueError("rank beyond the histograms")
+
+
+def _spread(histograms: Sequence[Histogram], bucket: int) -> tuple[float, float]:
+    """The smallest and largest time in `bucket` over the histograms."""
+    low, high = math.inf, -math.inf
+    for histogram in histograms:
+        at = bisect_left(histogram.buckets, bucket)
+        if at < len(histogram.buckets) and histogram.buckets[at] == bucket:
+            low = min(low, histogram.lows[at])
+            high = max(high, histogram.highs[at])
+    return low, high
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,22 +155,22 @@ def read_days(conn: Connection, bounds: Sequence[float]) -> list[DayFigures]:
     groups: dict[tuple[int, str, str, int, bool], int] = {}
     tallies: list[dict[str, Tally]] = [{} for _ in range(days)]
     delivered = Status.DELIVERED.value
-    for day, module, status, kind, was_sent, seconds in _rows(conn, bounds):
-        key = (day, module, status, kind, was_sent)
+    for day, module, status, whom, sent_at, seconds in conn.execute(_query(bounds)):
+        key = (day, module, status, whom, sent_at is not None)
         groups[key] = groups.get(key, 0) + 1
-        if seconds is not None and status == delivered and kind == _CUSTOMER:
+        if seconds is not None and status == delivered and whom == _CUSTOMER:
             found = tallies[day].get(module)
             if found is None:
                 found = tallies[day][module] = Tally()
-            found.add(float(seconds))
+            found.add(seconds)
     cells: list[dict[str, stats.Counts]] = [{} for _ in range(days)]
     tests = [stats.Counts() for _ in range(days)]
     notices = [stats.Counts() for _ in range(days)]
-    for (day, module, status, kind, was_sent), count in groups.items():
+    for (day, module, status, whom, was_sent), count in groups.items():
         counts = stats._counts(Status(status), was_sent, count)
-        if kind == _TEST:
+        if whom == _TEST:
             tests[day] = tests[day] + counts
-        elif kind == _NOTICE:
+        elif whom == _NOTICE:
             notices[day] = notices[day] + counts
         else:
             cells[day][module] = cells[day].get(module, stats.Counts()) + counts
@@ -177,22 +185,18 @@ def read_days(conn: Connection, bounds: Sequence[float]) -> list[DayFigures]:
 _CUSTOMER, _TEST, _NOTICE = 0, 1, 2  # whom a message is for (test sends first)
 
 
-def _rows(
-    conn: Connection, bounds: Sequence[float]
-) -> Iterator[tuple[int, str, str, int, bool, Any]]:
-    """Day index, module, status, whom for, whether it reached the provider and the delivery
-    time (None without both times) of each message created within the bounds."""
+def _query(bounds: Sequence[float]) -> sa.Select[Any]:
+    """Day index, module, status, whom for, `sent_at` and delivery time (None without both
+    times) of each message created within the bounds."""
     whens = [(m.c.created_at < bound, index) for index, bound in enumerate(bounds[1:-1])]
     last = len(bounds) - 2
     day = sa.case(*whens, else_=last) if whens else sa.literal(last)
-    kind = sa.case(
+    whom = sa.case(
         (m.c.is_test.is_(True), _TEST), (stats._is_notification(), _NOTICE), else_=_CUSTOMER
     )
-    query = sa.select(
-        day, m.c.module, m.c.status, kind, m.c.sent_at, m.c.final_at - m.c.sent_at
+    return sa.select(
+        day, m.c.module, m.c.status, whom, m.c.sent_at, m.c.final_at - m.c.sent_at
     ).where(m.c.created_at >= bounds[0], m.c.created_at < bounds[-1])
-    for index, module, status, whom, sent_at, seconds in conn.execute(query):
-        yield int(index), str(module), str(status), int(whom), sent_at is not None, seconds
 
 
 class DayCache:
@@ -253,14 +257,14 @@ def figures_of_days(
     return [figures for figures in found if figures is not None] + fresh
 
 
-def medians(days: Iterable[DayFigures]) -> tuple[float | None, dict[str, float]]:
+def medians(days: Sequence[DayFigures]) -> tuple[float | None, dict[str, float]]:
     """The median delivery time over `days`, overall and per module (modules with times)."""
-    per_module: dict[str, Tally] = {}
+    per_module: dict[str, list[Histogram]] = {}
     for figures in days:
         for module, histogram in figures.times.items():
-            per_module.setdefault(module, Tally()).merge(histogram)
-    overall = Tally()
-    for tally in per_module.values():
-        overall.merge(tally.freeze())
-    found = {module: tally.median() for module, tally in per_module.items()}
-    return overall.median(), {module: value for module, value in found.items() if value is not None}
+            per_module.setdefault(module, []).append(histogram)
+    found = {module: median_of(histograms) for module, histograms in per_module.items()}
+    everything = [histogram for figures in days for histogram in figures.times.values()]
+    return median_of(everything), {
+        module: value for module, value in found.items() if value is not None
+    }
