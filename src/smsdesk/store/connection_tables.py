@@ -131,19 +131,7 @@ route_connections = Table(
     UniqueConstraint("route_id", "connection_id", name="uq_route_connections_connection"),
 )
 
-# Daily caps on outbound messages (per UTC day): in total, per country or per API key.
-spend_caps = Table(
-    "spend_caps",
-    metadata,
-    Column("id", String(26), primary_key=True),
-    Column("scope", String(10), nullable=False),  # total, country or api_key
-    Column("country", String(2), nullable=False, default=""),
-    Column("api_key_id", String(26), nullable=False, default=""),
-    Column("daily_limit", Integer, nullable=False),
-    Column("alert_percent", SmallInteger, nullable=False, default=80),
-    UniqueConstraint("scope", "country", "api_key_id", name="uq_spend_caps_scope"),
-)
-
+# The caps themselves are in the SMS configuration document (`domain/spend_settings.py`).
 # What each cap's scope used per UTC day ('' = not that kind of scope); retention purges it.
 spend_counters = Table(
     "spend_counters",

@@ -27,7 +27,6 @@ from smsdesk.store.connection_tables import connection_stats as connection_stats
 from smsdesk.store.connection_tables import connections as connections
 from smsdesk.store.connection_tables import route_connections as route_connections
 from smsdesk.store.connection_tables import routes as routes
-from smsdesk.store.connection_tables import spend_caps as spend_caps
 from smsdesk.store.connection_tables import spend_counters as spend_counters
 from smsdesk.store.metadata import metadata as metadata
 

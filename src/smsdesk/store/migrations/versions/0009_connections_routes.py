@@ -204,16 +204,6 @@ def _create_tables() -> None:
         sa.UniqueConstraint("route_id", "connection_id", name="uq_route_connections_connection"),
     )
     op.create_table(
-        "spend_caps",
-        sa.Column("id", sa.String(26), primary_key=True),
-        sa.Column("scope", sa.String(10), nullable=False),
-        sa.Column("country", sa.String(2), nullable=False),
-        sa.Column("api_key_id", sa.String(26), nullable=False),
-        sa.Column("daily_limit", sa.Integer, nullable=False),
-        sa.Column("alert_percent", sa.SmallInteger, nullable=False),
-        sa.UniqueConstraint("scope", "country", "api_key_id", name="uq_spend_caps_scope"),
-    )
-    op.create_table(
         "spend_counters",
         sa.Column("day", sa.String(10), nullable=False),
         sa.Column("scope", sa.String(10), nullable=False),
@@ -341,7 +331,6 @@ def downgrade() -> None:
         for name in reversed(_MESSAGE_COLUMNS):
             batch.drop_column(name)
     op.drop_table("spend_counters")
-    op.drop_table("spend_caps")
     op.drop_table("route_connections")
     op.drop_table("routes")
     op.drop_index("ix_connection_stats_minute", table_name="connection_stats")
