@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from smsdesk.store.tables import messages
+from smsdesk.store.tables import inbound_messages, messages
 from tests.support.harness import Harness
 
 TOKEN = "tok-" + "9" * 28
@@ -181,3 +181,25 @@ async def test_callbacks_reach_a_connection_by_its_own_url(harness: Harness) -> 
     assert missing.status_code == 404
     forged = await h.client.post(f"/webhooks/connections/{made['id']}/status/wrong", content=sms)
     assert forged.status_code == 403
+
+
+async def test_an_inbound_sms_remembers_the_connection_that_received_it(harness: Harness) -> None:
+    """A connection's URL files the SMS under that connection; the module's URL under the
+    default connection when it is of that module."""
+    h = harness
+    made = await add(h, {"name": "Second", "module": "simulator"})
+    secret = h.service.settings.callback_secret()
+    for path, message_id in (
+        (f"/webhooks/connections/{made['id']}/inbound/{secret}", "MO-own"),
+        (f"/webhooks/simulator/inbound/{secret}", "MO-old"),
+    ):
+        sms = f'{{"id": "{message_id}", "from": "+31612345678", "to": "2525", "text": "hi"}}'
+        answer = await h.client.post(path, content=sms)
+        assert answer.status_code == 200, answer.text
+    with h.service.engine.connect() as conn:
+        received = dict(
+            conn.execute(
+                sa.select(inbound_messages.c.provider_message_id, inbound_messages.c.connection_id)
+            ).all()
+        )
+    assert received == {"MO-own": made["id"], "MO-old": "default"}

@@ -160,7 +160,7 @@ class ProviderPool:
             context = dataclasses.replace(
                 context,
                 on_reports=functools.partial(self._store_reports, module),
-                on_inbound=functools.partial(self._store_inbound, module),
+                on_inbound=functools.partial(self._store_inbound, module, connection.id),
             )
         return info.provider_class(settings, self.http, context)
 
@@ -173,10 +173,19 @@ class ProviderPool:
         )
         metrics.count_reports(module, tally)
 
-    async def _store_inbound(self, module: str, received: list[InboundSms]) -> None:
+    async def _store_inbound(
+        self, module: str, connection_id: str, received: list[InboundSms]
+    ) -> None:
         """Inbound SMS a provider received over its own connection, stored like the webhook does."""
         assert self.writer is not None
-        await store_inbound(self.writer, module, received, self.clock(), stored=self.inbound_stored)
+        await store_inbound(
+            self.writer,
+            module,
+            received,
+            self.clock(),
+            stored=self.inbound_stored,
+            connection_id=connection_id,
+        )
 
     async def get(self, target: Connection | str, config: SmsConfiguration) -> Provider:
         """The started provider of a connection (or of the connection a module stands for)."""

@@ -74,12 +74,14 @@ async def store_inbound(
     now: float,
     *,
     stored: Callable[[], None] | None = None,
+    connection_id: str | None = None,
 ) -> int:
     """Store each message once: a provider repeating one (same id) is ignored, not an error.
 
-    Returns how many were new; `stored` is called after they are committed.
+    Returns how many were new; `stored` is called after they are committed. `connection_id`
+    names the connection that received them, when known.
     """
-    rows = [inbound_row(module, sms, now) for sms in received]
+    rows = [{**inbound_row(module, sms, now), "connection_id": connection_id} for sms in received]
     if not rows:
         return 0
     count = await writer.run(lambda conn: insert_new(conn, rows))

@@ -82,6 +82,15 @@ def _connection(service: Service, connection_id: str) -> Connection:
     return found
 
 
+def _receiving_connection(service: Service, target: str | Connection) -> str | None:
+    """The connection whose URL was called: a module's URL stands for the default connection
+    when that is of the module (else for no stored connection)."""
+    if isinstance(target, Connection):
+        return target.id
+    default = service.settings.connections.default()
+    return default.id if default is not None and default.module == target else None
+
+
 async def _status(
     service: Service, target: str | Connection, secret: str, request: Request
 ) -> Response:
@@ -118,7 +127,12 @@ async def _inbound(
     except ValueError as exc:
         raise ApiError(400, "malformed_callback", str(exc)) from None
     await store_inbound(
-        service.writer, module, received, service.clock(), stored=service.wake_inbound
+        service.writer,
+        module,
+        received,
+        service.clock(),
+        stored=service.wake_inbound,
+        connection_id=_receiving_connection(service, target),
     )
     answer = provider.callback_answer("inbound", callback, received)
     return Response(answer.body, answer.status_code, media_type=answer.media_type)
