@@ -225,3 +225,20 @@ def running_server(
             print(f"  (kept {data_dir})", file=sys.stderr)
         else:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextmanager
+def database(name: str) -> Iterator[str | None]:
+    """The database a bench runs on: None for SQLite (the server's own file), else the admin
+    URL of a PostgreSQL started from Debian's package for the duration."""
+    if name == "sqlite":
+        yield None
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
+    from tests.support.postgres import start_postgres
+
+    postgres = start_postgres()
+    try:
+        yield postgres.url("postgres")
+    finally:
+        postgres.stop()

@@ -25,8 +25,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -38,26 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 
 from _clients import make_pool
-from _server import Server, running_server
+from _server import Server, database, running_server
 
 from smsdesk.testing.fakes import load_fake
 from smsdesk.testing.fakes.base import FailureMode, FakeProvider
 
 GRACE_SECONDS = 30.0
-
-
-@contextmanager
-def database(name: str) -> Iterator[str | None]:
-    if name == "sqlite":
-        yield None
-        return
-    from tests.support.postgres import start_postgres
-
-    postgres = start_postgres()
-    try:
-        yield postgres.url("postgres")
-    finally:
-        postgres.stop()
 
 
 def configure(server: Server, first: FakeProvider, reserve: FakeProvider) -> None:

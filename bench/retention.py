@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 
 from _clients import Session, make_pool
-from _server import Server, running_server, smsdesk_command
+from _server import Server, database, running_server, smsdesk_command
 
 from smsdesk.store.retention import id_before
 
@@ -283,20 +283,6 @@ def describe(figures: dict[str, Any]) -> str:
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-
-
-@contextmanager
-def database(name: str) -> Iterator[str | None]:
-    if name == "sqlite":
-        yield None
-        return
-    from tests.support.postgres import start_postgres
-
-    postgres = start_postgres()
-    try:
-        yield postgres.url("postgres")
-    finally:
-        postgres.stop()
 
 
 def run(opts: Options) -> dict[str, Any]:
