@@ -72,22 +72,24 @@ class Histogram:
 
 
 class Tally:
-    """A histogram being built, one time at a time."""
+    """A histogram being built, a time or a bucket's group of times at a time."""
 
     def __init__(self) -> None:
         self._cells: dict[int, list[float]] = {}  # bucket -> [count, smallest, largest]
 
-    def add(self, seconds: float) -> None:
+    def add(self, seconds: float, count: int = 1, largest: float | None = None) -> None:
+        """Add a time, or `count` times in one bucket from `seconds` to `largest`."""
         bucket = bucket_of(seconds)
+        high = seconds if largest is None else largest
         cell = self._cells.get(bucket)
         if cell is None:
-            self._cells[bucket] = [1, seconds, seconds]
+            self._cells[bucket] = [count, seconds, high]
         else:
-            cell[0] += 1
+            cell[0] += count
             if seconds < cell[1]:
                 cell[1] = seconds
-            elif seconds > cell[2]:
-                cell[2] = seconds
+            if high > cell[2]:
+                cell[2] = high
 
     def freeze(self) -> Histogram:
         order = sorted(self._cells)
@@ -150,19 +152,24 @@ class DayFigures:
 
 
 def read_days(conn: Connection, bounds: Sequence[float]) -> list[DayFigures]:
-    """The figures of the days between consecutive `bounds` (epoch seconds), in one scan."""
+    """The figures of the days between consecutive `bounds` (epoch seconds), in one scan.
+
+    PostgreSQL groups the messages, delivery times by bucket; SQLite, whose `ln` depends on
+    how it was built, gives each message and the buckets are found here.
+    """
     days = len(bounds) - 1
     groups: dict[tuple[int, str, str, int, bool], int] = {}
     tallies: list[dict[str, Tally]] = [{} for _ in range(days)]
-    delivered = Status.DELIVERED.value
-    for day, module, status, whom, sent_at, seconds in conn.execute(_query(bounds)):
-        key = (day, module, status, whom, sent_at is not None)
-        groups[key] = groups.get(key, 0) + 1
-        if seconds is not None and status == delivered and whom == _CUSTOMER:
+    grouped = conn.dialect.name == "postgresql"
+    query = _grouped(bounds) if grouped else _each(bounds)
+    for day, module, status, whom, reached, count, low, high in conn.execute(query):
+        key = (day, module, status, whom, bool(reached))
+        groups[key] = groups.get(key, 0) + count
+        if low is not None:  # delivered to a customer, with both times
             found = tallies[day].get(module)
             if found is None:
                 found = tallies[day][module] = Tally()
-            found.add(seconds)
+            found.add(low, count, high)
     cells: list[dict[str, stats.Counts]] = [{} for _ in range(days)]
     tests = [stats.Counts() for _ in range(days)]
     notices = [stats.Counts() for _ in range(days)]
@@ -185,18 +192,61 @@ def read_days(conn: Connection, bounds: Sequence[float]) -> list[DayFigures]:
 _CUSTOMER, _TEST, _NOTICE = 0, 1, 2  # whom a message is for (test sends first)
 
 
-def _query(bounds: Sequence[float]) -> sa.Select[Any]:
-    """Day index, module, status, whom for, `sent_at` and delivery time (None without both
-    times) of each message created within the bounds."""
+def _columns(bounds: Sequence[float]) -> list[sa.ColumnElement[Any]]:
+    """Day index, module, status, whom for, reached the provider (1 or 0) and the delivery
+    time of a message delivered to a customer (None for every other)."""
     whens = [(m.c.created_at < bound, index) for index, bound in enumerate(bounds[1:-1])]
     last = len(bounds) - 2
     day = sa.case(*whens, else_=last) if whens else sa.literal(last)
     whom = sa.case(
         (m.c.is_test.is_(True), _TEST), (stats._is_notification(), _NOTICE), else_=_CUSTOMER
     )
+    delivered = sa.and_(
+        m.c.status == Status.DELIVERED.value,
+        m.c.is_test.is_(False),
+        sa.not_(stats._is_notification()),
+    )
+    seconds = sa.case((delivered, m.c.final_at - m.c.sent_at), else_=sa.null())
+    reached = sa.case((m.c.sent_at.is_(None), 0), else_=1)
+    return [
+        day.label("day"),
+        m.c.module,
+        m.c.status,
+        whom.label("whom"),
+        reached.label("reached"),
+        seconds.label("seconds"),
+    ]
+
+
+def _each(bounds: Sequence[float]) -> sa.Select[Any]:
+    """Each message created within the bounds as a group of one (see `read_days`)."""
+    *keys, seconds = _columns(bounds)
+    return sa.select(*keys, sa.literal(1), seconds, seconds).where(
+        m.c.created_at >= bounds[0], m.c.created_at < bounds[-1]
+    )
+
+
+def _grouped(bounds: Sequence[float]) -> sa.Select[Any]:
+    """The messages created within the bounds grouped by `_columns` and delivery-time bucket:
+    the count, smallest and largest time of each group."""
+    inner = (
+        sa.select(*_columns(bounds))
+        .where(m.c.created_at >= bounds[0], m.c.created_at < bounds[-1])
+        .subquery()
+    )
+    seconds = inner.c.seconds
+    bucket = sa.case(
+        (seconds < LOWEST, BELOW),
+        (seconds >= HIGHEST, ABOVE),
+        else_=sa.func.floor(sa.func.ln(seconds / LOWEST) / _LOG_RATIO),
+    )
+    keys = [inner.c.day, inner.c.module, inner.c.status, inner.c.whom, inner.c.reached]
+    # Grouped outside: PostgreSQL sees the CASE's parameters in GROUP BY as other values.
+    outer = sa.select(*keys, bucket.label("bucket"), seconds).subquery()
+    columns = [outer.c[name] for name in ("day", "module", "status", "whom", "reached", "bucket")]
     return sa.select(
-        day, m.c.module, m.c.status, whom, m.c.sent_at, m.c.final_at - m.c.sent_at
-    ).where(m.c.created_at >= bounds[0], m.c.created_at < bounds[-1])
+        *columns[:5], sa.func.count(), sa.func.min(outer.c.seconds), sa.func.max(outer.c.seconds)
+    ).group_by(*columns)
 
 
 class DayCache:
