@@ -133,7 +133,7 @@ class RetentionJob:
         batch: int = 500,
         pause: float = 0.0,
         share: float = 0.5,
-        hold: float = 0.004,
+        hold: float = 0.008,
         lease_seconds: float = 300.0,
         check_interval: float = 60.0,
     ) -> None:
