@@ -40,7 +40,11 @@ def clock() -> FakeClock:
 async def desk(tmp_path: Path, engine: Engine, clock: FakeClock) -> AsyncIterator[Harness]:
     """smsdesk on each database, with a clock the test moves, the inbox open for HELP."""
     async with running_service(tmp_path, database_url(engine), clock=clock) as h:
-        await h.configure(default_country_code="+47", inbound={"sms_endpoint": "HELP"})
+        await h.configure(
+            default_country_code="+47",
+            inbound={"sms_endpoint": "HELP"},
+            spend={"allowed_countries": ["NO", "NL"]},
+        )
         yield h
 
 
