@@ -21,32 +21,18 @@ from typing import Any
 import httpx
 
 from smsdesk import metrics
-from smsdesk.domain.connections import DEFAULT_ID, Connection, implicit_id
+from smsdesk.domain.connections import DEFAULT_ID, Connection
 from smsdesk.domain.settings import SmsConfiguration
-from smsdesk.domain.sms import InboundSms, ModuleSettings, StatusReport
+from smsdesk.domain.sms import InboundSms, StatusReport
 from smsdesk.events import EventSink
 from smsdesk.providers.base import Provider, ProviderContext
 from smsdesk.providers.registry import get_module
-from smsdesk.sms_configuration import module_settings
+from smsdesk.sms_configuration import connection_settings, implicit_connection, module_settings
 from smsdesk.store import reports as repo
 from smsdesk.store.inbound import store_inbound
 from smsdesk.store.writer import Writer
 
 log = logging.getLogger(__name__)
-
-
-def implicit_connection(module: str, config: SmsConfiguration) -> Connection:
-    """The stand-in connection of a module without one: its parked settings and limits."""
-    limits = config.limits_for(module)
-    return Connection(
-        id=implicit_id(module),
-        name=module,
-        module=module,
-        settings=dict(config.module_settings.get(module, {})),
-        rate_limit=limits.rate_limit,
-        concurrency=limits.concurrency,
-        implicit=True,
-    )
 
 
 def default_of(connections: Iterable[Connection], config: SmsConfiguration) -> Connection:
@@ -87,13 +73,7 @@ def for_module(
     for connection in stored:
         if connection.module == module and connection.enabled:
             return connection
-    return implicit_connection(module, config)
-
-
-def connection_settings(connection: Connection) -> ModuleSettings:
-    """The validated module settings of a connection."""
-    model = get_module(connection.module).settings_model
-    return model.model_validate(dict(connection.settings))
+    return implicit_connection(config, module)
 
 
 def _plain(values: Mapping[str, Any]) -> list[tuple[str, Any]]:

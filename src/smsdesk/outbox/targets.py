@@ -16,8 +16,9 @@ from typing import Any
 from smsdesk.domain.connections import Connection, Health, implicit_id, implicit_module
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.outbox.breaker import CLOSED
-from smsdesk.outbox.pool import default_of, implicit_connection
+from smsdesk.outbox.pool import default_of
 from smsdesk.providers.registry import all_modules, get_module
+from smsdesk.sms_configuration import implicit_connection
 
 # How a connection that cannot take messages (disabled, unknown, its module gone) reads.
 UNUSABLE = Health(state="open", consecutive_failures=0, opened_at=None, last_error=None)
@@ -44,7 +45,7 @@ def targets(config: SmsConfiguration, stored: Sequence[Connection]) -> list[Targ
     for info in all_modules():
         if info.available:
             unassigned = None if info.name == default.module else info.name
-            found.append(Target(implicit_connection(info.name, config), unassigned))
+            found.append(Target(implicit_connection(config, info.name), unassigned))
     return found
 
 
