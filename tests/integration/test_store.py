@@ -15,6 +15,7 @@ from smsdesk.domain.ids import new_id
 from smsdesk.domain.message import Status
 from smsdesk.domain.sms import StatusReport
 from smsdesk.providers.registry import get_module
+from smsdesk.store import lease_expiry
 from smsdesk.store import messages as repo
 from smsdesk.store.configuration import ConfigurationStore
 from smsdesk.store.db import write_transaction
@@ -108,8 +109,8 @@ def test_expired_lease_is_taken_up_again(engine: Engine) -> None:
     row = make_row()
     insert(engine, [row])
     claim(engine, owner="dead")
-    assert write(engine, lambda c: repo.release_expired_leases(c, NOW + 30)) == 0
-    assert write(engine, lambda c: repo.release_expired_leases(c, NOW + 61)) == 1
+    assert write(engine, lambda c: lease_expiry.release_expired_leases(c, NOW + 30)) == 0
+    assert write(engine, lambda c: lease_expiry.release_expired_leases(c, NOW + 61)) == 1
     again = claim(engine, owner="alive", now=NOW + 61)
     assert [r.id for r in again] == [row["id"]] and again[0].attempts == 2
     with engine.connect() as conn:
@@ -122,7 +123,7 @@ def test_outcome_from_a_lost_lease_is_ignored(engine: Engine) -> None:
     row = make_row()
     insert(engine, [row])
     claim(engine, owner="slow")
-    write(engine, lambda c: repo.release_expired_leases(c, NOW + 61))
+    write(engine, lambda c: lease_expiry.release_expired_leases(c, NOW + 61))
     claim(engine, owner="fast", now=NOW + 61)
     stale = repo.Outcome(row["id"], Status.FAILED, "X", "late answer")
     assert write(engine, lambda c: repo.record_outcomes(c, "slow", [stale], NOW + 62)) == 0

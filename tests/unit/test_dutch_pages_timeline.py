@@ -21,6 +21,19 @@ def test_our_details_are_translated_with_their_values() -> None:
     assert detail_text("accepted by the provider", ENGLISH) == "accepted by the provider"
 
 
+def test_a_lease_that_ran_out_says_in_dutch_why_a_message_was_not_sent_again() -> None:
+    """The lines written when a dead sender's messages are looked at read in Dutch too."""
+    from smsdesk.store import lease_expiry, reports
+
+    assert detail_text(lease_expiry.PROVEN_BY_REPORT, DUTCH) == (
+        "verzenden duurde te lang; een afleverrapport toont dat de aanbieder het bericht "
+        "aannam: niet opnieuw verzonden"
+    )
+    assert detail_text(lease_expiry.PROVEN_BY_ASKING, DUTCH).endswith("niet opnieuw verzonden")
+    assert detail_text(lease_expiry.NOT_AT_PROVIDER, DUTCH).endswith("opnieuw in de wachtrij")
+    assert "eerdere poging" in detail_text(reports.ADOPTED, DUTCH)
+
+
 def test_a_providers_own_words_are_quoted_and_escaped() -> None:
     """Text we did not write is quoted, marked as English and never run as markup."""
     shown = detail_text("HTTP 400: <b>bad</b> number", DUTCH)

@@ -185,6 +185,9 @@ class Provider(abc.ABC):
     # message id) within one account: a retry on the same connection after an ambiguous failure
     # is then safe. It never makes failing over to another account safe.
     dedupes_reference: ClassVar[bool] = False
+    # Whether `find_sent` works: the provider can be asked, by our message id, whether it took
+    # a message. A message whose sender died before recording the answer is then not sent again.
+    supports_sent_lookup: ClassVar[bool] = False
 
     def __init__(self, settings: Any, http: httpx.AsyncClient, context: ProviderContext) -> None:
         self.settings = settings
@@ -228,6 +231,12 @@ class Provider(abc.ABC):
         module's usual ProviderError kinds.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot be asked for a status.")
+
+    async def find_sent(self, message_ids: Sequence[str]) -> dict[str, str]:
+        """Which of these messages (our ids) the provider took, each with its own id for it
+        (only if `supports_sent_lookup`). Ids it does not know are left out; failures raise
+        the module's usual ProviderError kinds."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be asked what it took.")
 
     async def has_pending_callbacks(self) -> bool:
         """Whether this instance itself still has reports to make (only the simulator does:

@@ -197,6 +197,15 @@ class SimulatorLedger:
         ).fetchall()
         return [tuple(row) for row in rows]
 
+    def provider_ids(self, references: Sequence[str]) -> dict[str, str]:
+        """Our message id → the simulator's id, for the sends it holds among `references`."""
+        marks = ",".join("?" * len(references))
+        rows = self.conn.execute(
+            f"SELECT reference, provider_id FROM sends WHERE reference IN ({marks})",
+            tuple(references),
+        ).fetchall()
+        return {str(reference): str(provider_id) for reference, provider_id in rows}
+
     def finish_reports(self, ids: Sequence[int]) -> None:
         self.conn.executemany("DELETE FROM reports WHERE id = ?", [(i,) for i in ids])
 
@@ -223,6 +232,7 @@ class SimulatorProvider(Provider):
     max_batch: ClassVar[int] = 500
     dedupes_reference: ClassVar[bool] = True  # ON CONFLICT(reference)
     supports_status_query: ClassVar[bool] = True
+    supports_sent_lookup: ClassVar[bool] = True
     settings: SimulatorSettings
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -335,6 +345,12 @@ class SimulatorProvider(Provider):
             )
             for provider_id, stat, err, done_at in rows
         ]
+
+    async def find_sent(self, message_ids: Sequence[str]) -> dict[str, str]:
+        """The sends the ledger holds by our id (its `reference`)."""
+        if not message_ids:
+            return {}
+        return await asyncio.to_thread(self.ledger.provider_ids, list(message_ids))
 
     async def _report_loop(self) -> None:
         while True:

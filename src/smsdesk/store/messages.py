@@ -195,40 +195,6 @@ def _due_ids(conn: Connection, whose: Any, now: float, limit: int) -> list[tuple
     return [(int(row.priority), str(row.id)) for row in rows]
 
 
-def release_expired_leases(conn: Connection, now: float) -> int:
-    """Put back in the queue messages whose dispatcher stopped before recording a result."""
-    ids = (
-        conn.execute(
-            sa.select(m.c.id)
-            .where(m.c.status == Status.SENDING.value, m.c.lease_until < now)
-            .with_for_update(skip_locked=True)
-        )
-        .scalars()
-        .all()
-    )
-    if not ids:
-        return 0
-    conn.execute(
-        m.update()
-        .where(m.c.id.in_(ids), m.c.status == Status.SENDING.value)
-        .values(
-            status=Status.QUEUED.value,
-            lease_owner=None,
-            lease_until=None,
-            next_attempt_at=now,
-            updated_at=now,
-        )
-    )
-    insert_events(
-        conn,
-        (
-            Event(i, now, Status.QUEUED.value, "dispatcher", detail="lease expired; taken up again")
-            for i in ids
-        ),
-    )
-    return len(ids)
-
-
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What the dispatcher decided for one claimed message after the provider answered."""
@@ -247,6 +213,9 @@ class Outcome:
     module: str | None = None
     plan_index: int | None = None
     failover_reason: str | None = None
+    # The claim's attempt number (`attempts` after the claim): with the owner, it fences the
+    # claim, so an answer from an earlier claim of the same message is never recorded.
+    attempt: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,12 +249,16 @@ def record_send_outcomes(
     held = {
         row.id: row
         for row in conn.execute(
-            sa.select(*EVENT_COLUMNS)
+            sa.select(*EVENT_COLUMNS, m.c.attempts)
             .where(m.c.id.in_(ids), m.c.status == Status.SENDING.value, m.c.lease_owner == owner)
             .with_for_update()
         )
     }
-    mine = [o for o in outcomes if o.message_id in held]
+    mine = [
+        o
+        for o in outcomes
+        if o.message_id in held and o.attempt in (None, held[o.message_id].attempts)
+    ]
     rows = [_outcome_row(o, now) for o in mine]
     if rows:
         conn.execute(

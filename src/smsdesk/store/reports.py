@@ -67,11 +67,10 @@ def apply_reports(
     "reconcile" (a status query) or "agent" (the messaging-agent API).
     """
     pids = {r.provider_message_id for r in reports}
-    found_rows = conn.execute(
-        sa.select(*EVENT_COLUMNS, m.c.status, m.c.provider_message_id)
-        .where(m.c.module == module, m.c.provider_message_id.in_(pids))
-        .with_for_update()
-    ).all()
+    found_rows = _reported_messages(conn, module, pids)
+    missing = pids - {row.provider_message_id for row in found_rows}
+    if missing and _adopt_requeued(conn, module, missing, now, events):
+        found_rows = _reported_messages(conn, module, pids)
     current = {row.provider_message_id: [row.id, Status(row.status)] for row in found_rows}
     plan = _Plan()
     for report in reports:
@@ -104,6 +103,55 @@ def apply_reports(
         len(plan.unmatched),
         tuple(u["new_status"] for u in updates),
     )
+
+
+def _reported_messages(conn: Connection, module: str, pids: set[str]) -> Sequence[Any]:
+    return conn.execute(
+        sa.select(*EVENT_COLUMNS, m.c.status, m.c.provider_message_id)
+        .where(m.c.module == module, m.c.provider_message_id.in_(pids))
+        .with_for_update()
+    ).all()
+
+
+ADOPTED = "a delivery report shows the provider took an earlier attempt: not sent again"
+
+
+def _adopt_requeued(
+    conn: Connection, module: str, pids: set[str], now: float, events: EventSink | None
+) -> int:
+    """Messages queued again after a dispatcher's lease ran out, named by a report by our id
+    (the module's provider id is our message id): the provider took the earlier attempt, so
+    they become sent instead of going out a second time."""
+    adopted = conn.execute(
+        sa.select(*EVENT_COLUMNS)
+        .where(
+            m.c.id.in_(pids),
+            m.c.module == module,
+            m.c.status == Status.QUEUED.value,
+            m.c.attempts > 0,
+            m.c.provider_message_id.is_(None),
+        )
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not adopted:
+        return 0
+    ids = [row.id for row in adopted]
+    conn.execute(
+        m.update()
+        .where(m.c.id.in_(ids), m.c.status == Status.QUEUED.value)
+        .values(
+            status=Status.SENT.value,
+            provider_message_id=m.c.id,
+            sent_at=now,
+            error=None,
+            updated_at=now,
+        )
+    )
+    insert_events(
+        conn, (Event(i, now, Status.SENT.value, "dispatcher", detail=ADOPTED) for i in ids)
+    )
+    emit_status_events(conn, events, ((row, Status.SENT.value, None) for row in adopted), now)
+    return len(ids)
 
 
 def _plan_report(

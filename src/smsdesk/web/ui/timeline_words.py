@@ -35,6 +35,22 @@ _DETAILS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"scheduled\Z"), N_("scheduled for later")),
     (re.compile(r"attempt (\d+) by (.+)\Z"), N_("attempt {0} by sender process {1}")),
     (re.compile(r"lease expired; taken up again\Z"), N_("sending took too long; queued again")),
+    (
+        re.compile(r"lease expired; a delivery report shows the provider took it.*\Z"),
+        N_("sending took too long; a delivery report shows the provider took it: not sent again"),
+    ),
+    (
+        re.compile(r"lease expired; the provider says it took it.*\Z"),
+        N_("sending took too long; the provider says it took the message: not sent again"),
+    ),
+    (
+        re.compile(r"lease expired; the provider has no record of it.*\Z"),
+        N_("sending took too long; the provider has no record of the message: queued again"),
+    ),
+    (
+        re.compile(r"a delivery report shows the provider took an earlier attempt.*\Z"),
+        N_("a delivery report shows the provider took an earlier attempt: not sent again"),
+    ),
     (re.compile(r"accepted by the provider\Z"), N_("accepted by the provider")),
     (re.compile(r"validity period ended\Z"), N_("the validity period ended")),
     (
