@@ -16,7 +16,7 @@ p50/p99 without and during, the ratio during/without, and the purge's duration a
 
     python bench/retention.py                                   # SQLite and PostgreSQL, 3 rounds
     python bench/retention.py --database sqlite --rows 100000 --rounds 1    # a smoke test
-    python bench/retention.py --trigger api --batch 500 --pause 0.002
+    python bench/retention.py --trigger cli --batch 500 --share 0.25   # the CLI takes the tuning
 """
 
 from __future__ import annotations
@@ -291,10 +291,14 @@ def run(opts: Options) -> dict[str, Any]:
         with ExitStack() as stack:
             url = stack.enter_context(database(name))
             server = stack.enter_context(running_server(dispatcher=True, database_url=url))
+            tuning = (
+                f"batch {opts.batch}, pause {opts.pause} s, share {opts.share}"
+                if opts.trigger == "cli"
+                else "the server's own batch, pause and share"
+            )
             print(
                 f"# {name}: {opts.rows:,} old messages per round, {opts.rate:.0f} POST/s, "
-                f"purge by {opts.trigger}, batch {opts.batch}, pause {opts.pause} s, "
-                f"share {opts.share}",
+                f"purge by {opts.trigger}, {tuning}",
                 flush=True,
             )
             runs = []

@@ -108,13 +108,13 @@ def _timeline_purgeable(cutoff: float) -> sa.ColumnElement[bool]:
 
 def _chunk_end(conn: Connection, key: sa.Column[Any], after: Cursor, below: Any, limit: int) -> Any:
     """The key `limit` rows on from `after` (or the last one below `below`); None if none."""
-    query = sa.select(key).order_by(key).limit(limit)
+    window = sa.select(key).order_by(key).limit(limit)
     if after is not None:
-        query = query.where(key > after)
+        window = window.where(key > after)
     if below is not None:
-        query = query.where(key < below)
-    keys = conn.execute(query).scalars().all()
-    return keys[-1] if keys else None
+        window = window.where(key < below)
+    inner = window.subquery()
+    return conn.execute(sa.select(sa.func.max(inner.c[key.name]))).scalar()
 
 
 def last_id_before(engine_or_conn: Engine | Connection, kind: str, cutoff: float) -> int | None:
@@ -199,10 +199,19 @@ def purge_outbound(conn: Connection, cutoff: float, after: Cursor, limit: int) -
     end = _chunk_end(conn, messages.c.id, after, id_before(cutoff), limit)
     if end is None:
         return 0, None
-    query = sa.select(messages.c.id).where(messages.c.id <= end, _outbound_purgeable(cutoff))
+    in_chunk = sa.and_(messages.c.id <= end, _outbound_purgeable(cutoff))
     if after is not None:
-        query = query.where(messages.c.id > after)
-    ids = list(conn.execute(query).scalars())
+        in_chunk = sa.and_(in_chunk, messages.c.id > after)
+    if conn.dialect.name == "postgresql":
+        # One statement: the ids never travel to Python and back.
+        gone = messages.delete().where(in_chunk).returning(messages.c.id).cte("gone")
+        timeline = message_events.delete().where(
+            message_events.c.message_id.in_(sa.select(gone.c.id))
+        )
+        counted = sa.select(sa.func.count()).select_from(gone)
+        counted = counted.add_cte(timeline.cte("timeline"))
+        return int(conn.execute(counted).scalar_one()), end
+    ids = list(conn.execute(sa.select(messages.c.id).where(in_chunk)).scalars())
     if ids:
         conn.execute(message_events.delete().where(message_events.c.message_id.in_(ids)))
         conn.execute(messages.delete().where(messages.c.id.in_(ids)))
