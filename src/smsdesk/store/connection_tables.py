@@ -146,3 +146,17 @@ spend_counters = Table(
     Column("alerted", Boolean, nullable=False, default=False),
     PrimaryKeyConstraint("day", "scope", "country", "api_key_id", name="pk_spend_counters"),
 )
+
+# Each connection's rate-limit bucket, shared by the processes of a PostgreSQL cluster
+# (`store/rate_limits.py`): the tokens left at `refilled_at`, and the pause a provider's
+# throttling answer asked for. No foreign key: implicit connections (`module:<name>`) have one.
+connection_limits = Table(
+    "connection_limits",
+    metadata,
+    Column("connection_id", String(40), primary_key=True),
+    Column("rate", Double, nullable=False, default=0.0),  # messages per second when last taken
+    Column("burst", Double, nullable=False, default=1.0),
+    Column("tokens", Double, nullable=False, default=0.0),
+    Column("refilled_at", Double, nullable=False),
+    Column("paused_until", Double, nullable=False, default=0.0),
+)
