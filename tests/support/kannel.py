@@ -5,6 +5,10 @@ links exist: `fake` takes the messages we send (a `fakesmsc` process prints each
 `mo` only injects mobile-originated messages (a short-lived `fakesmsc` per message), so a
 test can inject without disturbing what the first one receives. Readiness is read from
 bearerbox's admin status page; every process is stopped by its own process id.
+
+smsbox gets the `http-request-retry` / `http-queue-delay` that docs/KANNEL.md asks every
+installation for: a dlr-url or get-url call that fails is tried again every second, so reports
+that come while smsdesk is down reach it once it is back.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ SMSBOX = "/usr/sbin/smsbox"
 FAKESMSC = "/usr/lib/kannel/test/fakesmsc"
 USERNAME = "smsdesk"
 ADMIN_PASSWORD = "admin-secret"
+# smsbox's retries of failed dlr-url and get-url calls, as docs/KANNEL.md recommends them.
+HTTP_REQUEST_RETRY = 3600
+HTTP_QUEUE_DELAY = 1
 _GOT = re.compile(r"Got message \d+: <(\S+) (\S+) (\S+) (.*)>$", re.MULTILINE)
 
 
@@ -108,6 +115,7 @@ class KannelGateway:
         self.bearerbox: _Process | None = None
         self.smsbox: _Process | None = None
         self.fakesmsc: _Process | None = None
+        self._smsc_logs: list[Path] = []
         self._injected = 0
 
     @property
@@ -128,7 +136,8 @@ class KannelGateway:
              f"our-host = {loopback}", f"connect-allow-ip = {loopback}", "allowed-smsc-id = mo"),
             ("smsbox", f"bearerbox-host = {loopback}", f"sendsms-port = {self.sendsms_port}",
              f"sendsms-interface = {loopback}", f'log-file = "{self.dir}/smsbox.log"',
-             "log-level = 1"),
+             "log-level = 1", f"http-request-retry = {HTTP_REQUEST_RETRY}",
+             f"http-queue-delay = {HTTP_QUEUE_DELAY}"),
             ("sendsms-user", f"username = {USERNAME}", f"password = {self.password}",
              f"user-allow-ip = {loopback}", "max-messages = 10", "concatenation = true"),
             ("sms-service", "keyword = default", "max-messages = 0",
@@ -141,15 +150,34 @@ class KannelGateway:
         conf.write_text(self.config())
         self.bearerbox = _Process([BEARERBOX, "-v", "1", str(conf)], self.dir / "bearerbox.out")
         wait_until(lambda: self._accepts(self.box_port), "bearerbox's smsbox port", 15)
+        self._run_fakesmsc()
+        self.start_smsbox()
+        wait_until(self._smsc_online, "the fake SMSC link online", 15)
+        return self
+
+    def _run_fakesmsc(self) -> None:
+        log = self.dir / f"fakesmsc-{len(self._smsc_logs)}.out"
+        self._smsc_logs.append(log)
         self.fakesmsc = _Process(
             [FAKESMSC, "-H", "127.0.0.1", "-r", str(self.fake_port), "-m", "0", "-v", "0", "x"],
-            self.dir / "fakesmsc.out",
+            log,
         )
-        self.start_smsbox()
-        wait_until(lambda: "fake[fake]" in self.status() and
-                   "(online" in self.status().split("fake[fake]")[1][:80],
-                   "the fake SMSC link online", 15)  # fmt: skip
-        return self
+
+    def _smsc_online(self) -> bool:
+        status = self.status()
+        return "fake[fake]" in status and "(online" in status.split("fake[fake]")[1][:80]
+
+    def stop_smsc(self) -> None:
+        """Take the SMSC link down: Kannel keeps what it is sent queued until start_smsc()."""
+        if self.fakesmsc is not None:
+            self.fakesmsc.stop(signal.SIGINT)
+            self.fakesmsc = None
+        wait_until(lambda: not self._smsc_online(), "the fake SMSC link to go down", 15)
+
+    def start_smsc(self) -> None:
+        """Bring the SMSC link back: Kannel sends what it queued (and reports on it)."""
+        self._run_fakesmsc()
+        wait_until(self._smsc_online, "the fake SMSC link online again", 15)
 
     def start_smsbox(self) -> None:
         """Start smsbox (again) and wait until it answers sendsms requests."""
@@ -177,10 +205,9 @@ class KannelGateway:
         return response.text
 
     def received(self) -> list[ReceivedSms]:
-        """Every message the fake SMSC got from Kannel, oldest first."""
-        if self.fakesmsc is None:
-            return []
-        return [ReceivedSms(*found) for found in _GOT.findall(self.fakesmsc.output())]
+        """Every message the fake SMSC got from Kannel, oldest first (over its restarts)."""
+        logs = [log.read_text(errors="replace") for log in self._smsc_logs if log.exists()]
+        return [ReceivedSms(*found) for text in logs for found in _GOT.findall(text)]
 
     def inject_mo(self, sender: str, to: str, text: str) -> None:
         """Have a fakesmsc hand Kannel one mobile-originated message; return once Kannel has it.
@@ -215,6 +242,11 @@ class KannelGateway:
         except OSError:
             return False
         return True
+
+    def smsbox_log(self) -> str:
+        """smsbox's log file: its failed HTTP calls (dlr-url, get-url) are logged there."""
+        path = self.dir / "smsbox.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def logs(self) -> str:
         """Everything Kannel logged, for a failing test's message."""

@@ -106,6 +106,17 @@ ERRORS = ErrorTable(
 )
 
 
+# smsbox calls a dlr-url once and drops the report when that fails (Kannel's default
+# http-request-retry is 0), and Kannel cannot be asked later: reports that come while smsdesk is
+# down would leave their messages *sent* for good. docs/KANNEL.md has the whole kannel.conf.
+DELIVERY_REPORT_HELP = (
+    "Ask Kannel for delivery reports through the dlr-url. Kannel's smsbox drops a report it "
+    "cannot deliver (smsdesk stopped or restarting): set http-request-retry = 3600 and "
+    "http-queue-delay = 1 in the smsbox group of kannel.conf, so that each report is tried "
+    "again for at least an hour."
+)
+
+
 class KannelSettings(HttpModuleSettings):
     """Kannel's smsbox and a sendsms-user of its kannel.conf.
 
@@ -146,9 +157,7 @@ class KannelSettings(HttpModuleSettings):
         ge=1,
         le=255,
     )
-    delivery_report: bool = switch_field(
-        True, "Delivery report", "Ask Kannel for delivery reports through the dlr-url."
-    )
+    delivery_report: bool = switch_field(True, "Delivery report", DELIVERY_REPORT_HELP)
     dlr_mask: int = number_field(
         19,
         "DLR mask",
