@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from smsdesk.process_config import AppConfig
 from smsdesk.service import Service
+from smsdesk.store.db import DatabaseUnavailable
 
 out = Console()
 err = Console(stderr=True)
@@ -66,16 +68,37 @@ def make_config(data_dir: Path | None, database_url: str | None, **extra: Any) -
 
 def open_service(data_dir: Path | None, database_url: str | None) -> Service:
     """A service on an up-to-date schema, for commands that work on the database directly."""
-    service = Service(make_config(data_dir, database_url))
+    return start_service(make_config(data_dir, database_url), close_with_command=True)
+
+
+def start_service(config: AppConfig, *, close_with_command: bool = False) -> Service:
+    """A service on an up-to-date schema. A database that cannot be used (no driver, no
+    server) or a data directory that cannot be made ends the command with one plain line."""
+    try:
+        service = Service(config)
+    except DatabaseUnavailable as exc:
+        fail(escape(str(exc)))
+    except OSError as exc:
+        fail(
+            escape(
+                f"cannot use the data directory {config.data_dir} ({exc.strerror or exc}); "
+                "choose another with --data-dir / SMSDESK_DATA_DIR"
+            )
+        )
     context = click.get_current_context(silent=True)
-    if context is not None:  # its database connections close when the command ends
+    if close_with_command and context is not None:  # connections close when the command ends
         context.call_on_close(service.close)
-    service.upgrade()
+    try:
+        service.upgrade()
+    except DatabaseUnavailable as exc:
+        service.close()
+        fail(escape(str(exc)))
     return service
 
 
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print `message` (rich markup) as one error line, however wide, and end the command."""
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -7,11 +7,14 @@ only a dispatcher, so more of them can share one PostgreSQL outbox.
 from __future__ import annotations
 
 import asyncio
+import errno
 import signal
+import socket
 import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from smsdesk.commands.common import (
     ClaimBatch,
@@ -23,8 +26,10 @@ from smsdesk.commands.common import (
     PollInterval,
     WorkerId,
     err,
+    fail,
     make_config,
     public_url_option,
+    start_service,
 )
 from smsdesk.service import Service
 
@@ -78,10 +83,10 @@ def serve(
         poll_interval=poll_interval,
         claim_batch=claim_batch,
     )
-    service = Service(config)
-    service.upgrade()
+    listener = listening_socket(host, port)
+    service = start_service(config)
     _first_run_hints(service)
-    url = config.effective_public_url()
+    url = config.effective_public_url(listener.getsockname()[1])
     print(f"smsdesk listening on {url}  (API docs: {url}/docs)", file=sys.stderr, flush=True)
     server = _http_server(create_app(service), host, port)
     _end_live_streams_on_exit(server, service)
@@ -92,7 +97,41 @@ def serve(
     # before uvicorn listens still stops it gracefully.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, server.handle_exit)
-    server.run()
+    server.run(sockets=[listener])
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything claims to listen: a port in use or an
+    address this machine does not have ends `serve` with one plain line instead."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        fail(escape(_bind_problem(host, port, exc)))
+    sock.set_inheritable(True)
+    return sock
+
+
+def _bind_problem(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is already in use; stop the other process or choose "
+            "another with --port / SMSDESK_PORT"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+        return (
+            f"cannot listen on {host}: this machine has no such address; choose another "
+            "with --host / SMSDESK_HOST (127.0.0.1 for this machine only, 0.0.0.0 for all)"
+        )
+    if exc.errno == errno.EACCES:
+        return (
+            f"not allowed to listen on port {port} on {host} (ports below 1024 need "
+            "privileges); choose another with --port / SMSDESK_PORT"
+        )
+    return f"cannot listen on {host} port {port} ({exc.strerror or exc})"
 
 
 def _end_live_streams_on_exit(server: uvicorn.Server, service: Service) -> None:
@@ -165,8 +204,7 @@ def worker(
         poll_interval=poll_interval,
         claim_batch=claim_batch,
     )
-    service = Service(config)
-    service.upgrade()
+    service = start_service(config)
 
     async def run() -> None:
         stop = asyncio.Event()

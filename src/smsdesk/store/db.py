@@ -1,4 +1,9 @@
-"""Engines for SQLite (WAL, the embedded default) and PostgreSQL, and schema migration."""
+"""Engines for SQLite (WAL, the embedded default) and PostgreSQL, and schema migration.
+
+A database that cannot be used at all (no driver, a URL naming none, no server answering)
+raises `DatabaseUnavailable` with one sentence an operator can act on, so the commands print
+that line instead of a traceback.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +20,46 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 WRITER = "smsdesk_writer"
 
 
+# The pip requirement that brings each driver SQLAlchemy may ask for.
+DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary"}
+# Seconds a PostgreSQL connection attempt may take (libpq waits for TCP's own timeout, minutes).
+CONNECT_TIMEOUT = 10
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be used: the message is one plain sentence saying what to do."""
+
+
 def create_engine(url: str, **kwargs: Any) -> Engine:
     """An engine tuned for the outbox: WAL and a long busy timeout on SQLite."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    if url.startswith("sqlite"):
-        path = sa.engine.make_url(url).database
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise DatabaseUnavailable(
+            "the database URL (--database-url / SMSDESK_DATABASE_URL) is not a URL; "
+            "write it as postgresql://user:password@host:5432/dbname"
+        ) from None
+    try:
+        return _engine(parsed, kwargs)
+    except sa.exc.NoSuchModuleError:
+        raise DatabaseUnavailable(
+            f"the database URL names '{parsed.drivername}', which is no installed database "
+            "driver; write it as postgresql://user:password@host:5432/dbname"
+        ) from None
+    except ImportError as exc:
+        package = DRIVER_PACKAGES.get(exc.name or "", exc.name or parsed.drivername)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DatabaseUnavailable(
+            f"the driver for {parsed.get_backend_name()} cannot be loaded ({reason}); "
+            f"install it with: pip install '{package}'"
+        ) from None
+
+
+def _engine(url: sa.URL, kwargs: dict[str, Any]) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        path = url.database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 60}, **kwargs)
@@ -29,7 +68,23 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("pool_pre_ping", True)
+    if url.get_driver_name() == "psycopg" and "connect_timeout" not in url.query:
+        kwargs.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT})
     return sa.create_engine(url, **kwargs)
+
+
+def unreachable(engine: Engine, exc: sa.exc.DBAPIError) -> DatabaseUnavailable:
+    """One line for a database whose first connection failed, with the driver's reason."""
+    first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+    reason = " ".join(first.rpartition("failed: ")[2].replace("FATAL:", "").split())
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return DatabaseUnavailable(f"cannot open the SQLite database {url.database} ({reason})")
+    where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+    return DatabaseUnavailable(
+        f"cannot connect to the database at {where} ({reason or type(exc.orig).__name__}); "
+        "is the server running, and are --database-url / SMSDESK_DATABASE_URL right?"
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -63,6 +118,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to date; safe to run on every start."""
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with write_transaction(engine) as connection, connection.begin():
+    try:
+        opened = write_transaction(engine)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        raise unreachable(engine, exc) from None
+    with opened as connection, connection.begin():
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
