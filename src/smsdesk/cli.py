@@ -12,6 +12,7 @@ from smsdesk.commands import (
     apikeys,
     audit,
     backup,
+    cluster,
     connections,
     customers,
     db,
@@ -58,6 +59,7 @@ for name, group in (
     ("secrets", secrets.app),
     ("audit", audit.app),
     ("retention", retention.app),
+    ("cluster", cluster.app),
 ):
     app.add_typer(group, name=name)
 

@@ -1,5 +1,6 @@
-"""Prometheus metrics: message counts per module, queue depth per priority, send latency, and
-per connection what sends gave, failovers and whether its circuit is open."""
+"""Prometheus metrics: message counts per module, queue depth per priority, send latency, per
+connection what sends gave, failovers and whether its circuit is open, and for the cluster this
+process's role, the jobs it leads and their runs, its leased messages and the shared buckets."""
 
 from __future__ import annotations
 
@@ -61,6 +62,46 @@ CONNECTION_CIRCUIT = Gauge(
     ["connection"],
     registry=None,
 )
+
+JOB_LEADER = Gauge(
+    "smsdesk_job_leader",
+    "1 while this process leads the once-per-cluster job.",
+    ["job"],
+    registry=None,
+)
+JOB_RUNS = Counter(
+    "smsdesk_job_runs", "Runs of a once-per-cluster job in this process.", ["job"], registry=None
+)
+PROCESS_ROLE = Gauge(
+    "smsdesk_process_role",
+    "1 for this process's role: api (web only), worker (dispatcher only) or both.",
+    ["role"],
+    registry=None,
+)
+LEASED_MESSAGES = Gauge(
+    "smsdesk_leased_messages",
+    "Messages this process holds leased for sending (as of its last heartbeat).",
+    registry=None,
+)
+LIMITER_TOKENS = Gauge(
+    "smsdesk_limiter_tokens",
+    "Tokens in a connection's shared rate-limit bucket (PostgreSQL; as of the last heartbeat).",
+    ["connection"],
+    registry=None,
+)
+LIMITER_PAUSED_UNTIL = Gauge(
+    "smsdesk_limiter_paused_until",
+    "Until when (epoch seconds) a connection's shared bucket is paused after throttling.",
+    ["connection"],
+    registry=None,
+)
+
+
+def set_limiter_state(buckets: Iterable[dict[str, Any]]) -> None:
+    """The shared buckets as `store.rate_limits.limiter_state` reads them."""
+    for bucket in buckets:
+        LIMITER_TOKENS.labels(bucket["connection_id"]).set(bucket["tokens"])
+        LIMITER_PAUSED_UNTIL.labels(bucket["connection_id"]).set(bucket["paused_until"])
 
 
 def count_connection_sends(connection: str, results: dict[str, int], failovers: int) -> None:
@@ -126,6 +167,12 @@ def registry_for(read_queue_depth: Callable[[], dict[int, int]]) -> CollectorReg
         CONNECTION_SENDS,
         CONNECTION_FAILOVERS,
         CONNECTION_CIRCUIT,
+        JOB_LEADER,
+        JOB_RUNS,
+        PROCESS_ROLE,
+        LEASED_MESSAGES,
+        LIMITER_TOKENS,
+        LIMITER_PAUSED_UNTIL,
     ):
         registry.register(collector)
     registry.register(QueueDepth(read_queue_depth))

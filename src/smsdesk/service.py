@@ -1,5 +1,5 @@
 """One smsdesk process: database, writer, configuration, API keys, providers, dispatcher,
-notifications to agents."""
+notifications to agents, and its part in the cluster (heartbeat, once-per-cluster jobs)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from smsdesk.cluster import Heartbeat, Leadership
 from smsdesk.crypto import SecretBox, SecretKeyError
 from smsdesk.domain.audit import Actor
 from smsdesk.domain.connections import Connection
@@ -24,6 +25,7 @@ from smsdesk.lifecycle.retention import RetentionJob
 from smsdesk.live.feed import LiveFeed
 from smsdesk.notify.sender import NotificationSender
 from smsdesk.outbox.accept import NewMessage, prepare_message
+from smsdesk.outbox.bind_slots import BindSlots
 from smsdesk.outbox.dispatcher import Dispatcher
 from smsdesk.outbox.optout_cache import OptOutCache
 from smsdesk.outbox.pool import ProviderPool
@@ -31,10 +33,11 @@ from smsdesk.outbox.reconcile import Reconciler
 from smsdesk.process_config import AppConfig
 from smsdesk.providers.base import Provider
 from smsdesk.providers.registry import get_module
-from smsdesk.store import audit, db, hash_key, optouts, spend
+from smsdesk.store import audit, db, hash_key, optouts, rate_limits, spend
 from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKeyStore
 from smsdesk.store.configuration import ConfigurationStore
+from smsdesk.store.leadership import open_locks
 from smsdesk.store.users import UserStore
 from smsdesk.store.writer import Writer
 from smsdesk.webhooks_out.deliverer import WebhookDeliverer
@@ -79,6 +82,10 @@ class Service:
         self.retention = RetentionJob(self, owner=self.owner, hash_key=lambda: self.hash_key)
         self._retention_started = False
         self._own_http = False
+        self.role = "api"  # api (web only), worker (dispatcher only) or both; set by start()
+        self.leadership: Leadership | None = None
+        self.leadership_interval = 2.0  # seconds between tries to take the jobs of a dead leader
+        self.heartbeat: Heartbeat | None = None
 
     @property
     def hash_key(self) -> bytes:
@@ -129,14 +136,21 @@ class Service:
         dispatcher: bool | None = None,
         http: httpx.AsyncClient | None = None,
         public_url: str | None = None,
+        api: bool | None = None,
     ) -> None:
-        """Start the writer and, if asked, the dispatcher (with its providers' background work)."""
+        """Start the writer and, if asked, the dispatcher (with its providers' background work).
+
+        `api` says whether this process serves the web app (for its role in the cluster); by
+        default it does when started without naming the dispatcher, as the web app starts it.
+        """
         if public_url:
             self.public_url = public_url.rstrip("/")
         self.writer.start()
         self._own_http = http is None
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
         run_dispatcher = self.config.dispatcher if dispatcher is None else dispatcher
+        serves_api = dispatcher is None if api is None else api
+        self.role = "both" if serves_api and run_dispatcher else "api" if serves_api else "worker"
         self.pool = ProviderPool(
             self.http,
             self.config.data_dir,
@@ -147,56 +161,97 @@ class Service:
             inbound_stored=self.wake_inbound,
             events=self.events,
             connections=self.stored_connections,
+            bind_permits=self.bind_slots,
         )
         if run_dispatcher:
-            self.dispatcher = Dispatcher(
-                writer=self.writer,
-                store=self.settings,
-                pool=self.pool,
+            self.leadership = Leadership(
+                lambda: open_locks(self.engine, f"smsdesk {self.owner}"),
                 owner=self.owner,
-                public_url=self.public_url,
-                lease_seconds=self.config.lease_seconds,
-                poll_interval=self.config.poll_interval,
-                claim_batch=self.config.claim_batch,
-                clock=self.clock,
-                events=self.events,
+                interval=self.leadership_interval,
             )
-            await self.dispatcher.start()
-            self.reconciler = Reconciler(
-                writer=self.writer,
-                store=self.settings,
-                pool=self.pool,
-                clock=self.clock,
-                events=lambda: self.events,
-            )
-            await self.reconciler.start()
-            # Webhooks go out from their own task and HTTP client, never the dispatcher's.
-            self.deliverer = WebhookDeliverer(
-                writer=self.writer, box=self.box, clock=self.clock, allowed=self.webhook_networks
-            )
-            await self.deliverer.start()
-            self.webhooks.notify = self.deliverer.wake
-            self.inbound = InboundProcessor(
-                writer=self.writer,
-                settings=self.settings,
-                events=lambda: self.events,
-                clock=self.clock,
-                reply=self.confirmation_sms,
-                on_outbound=self.wake_dispatcher,
-            )
-            await self.inbound.start()
-            # Notifications to agents: e-mail over SMTP, SMS through the outbox.
-            self.notifier = NotificationSender(
-                writer=self.writer,
-                settings=self.settings,
-                sms_row=self.notification_sms,
-                public_url=lambda: self.public_url,
-                on_outbound=self.wake_dispatcher,
-                clock=self.clock,
-            )
-            await self.notifier.start()
-            await self.retention.start()
-            self._retention_started = True
+            await self.leadership.start()
+        self.heartbeat = Heartbeat(
+            self.writer,
+            owner=self.owner,
+            role=self.role,
+            jobs=lambda: self.leadership.held if self.leadership else (),
+            clock=self.clock,
+            limiter=lambda: rate_limits.limiter_state(self.engine, self.clock()),
+        )
+        await self.heartbeat.start()
+        if self.leadership is not None:
+            await self._start_background(self.leadership)
+
+    async def _start_background(self, leadership: Leadership) -> None:
+        """The dispatcher and the background jobs; the once-per-cluster ones run only while
+        `leadership` says this process leads them, and start at once when it takes them."""
+        assert self.pool is not None
+        self.dispatcher = Dispatcher(
+            writer=self.writer,
+            store=self.settings,
+            pool=self.pool,
+            owner=self.owner,
+            public_url=self.public_url,
+            lease_seconds=self.config.lease_seconds,
+            poll_interval=self.config.poll_interval,
+            claim_batch=self.config.claim_batch,
+            clock=self.clock,
+            events=self.events,
+        )
+        await self.dispatcher.start()
+        self.reconciler = Reconciler(
+            writer=self.writer,
+            store=self.settings,
+            pool=self.pool,
+            clock=self.clock,
+            events=lambda: self.events,
+            gate=leadership.gate("reconcile"),
+        )
+        await self.reconciler.start()
+        # Webhooks go out from their own task and HTTP client, never the dispatcher's.
+        self.deliverer = WebhookDeliverer(
+            writer=self.writer,
+            box=self.box,
+            clock=self.clock,
+            allowed=self.webhook_networks,
+            gate=leadership.gate("webhook-retries"),
+        )
+        await self.deliverer.start()
+        self.webhooks.notify = self.deliverer.wake
+        self.inbound = InboundProcessor(
+            writer=self.writer,
+            settings=self.settings,
+            events=lambda: self.events,
+            clock=self.clock,
+            reply=self.confirmation_sms,
+            on_outbound=self.wake_dispatcher,
+            gate=leadership.gate("inbound-recovery"),
+        )
+        await self.inbound.start()
+        # Notifications to agents: e-mail over SMTP, SMS through the outbox.
+        self.notifier = NotificationSender(
+            writer=self.writer,
+            settings=self.settings,
+            sms_row=self.notification_sms,
+            public_url=lambda: self.public_url,
+            on_outbound=self.wake_dispatcher,
+            clock=self.clock,
+        )
+        await self.notifier.start()
+        await self.retention.start(leadership.gate("retention"))
+        self._retention_started = True
+        for job, wake in (
+            ("reconcile", self.reconciler.wake),
+            ("webhook-retries", self.deliverer.wake),
+            ("inbound-recovery", self.inbound.wake),
+            ("retention", self.retention.wake),
+        ):
+            leadership.gate(job).on_change(_when_taken(wake))
+
+    def bind_slots(self, connection_id: str, count: int) -> BindSlots:
+        """This process's claim on one of `count` SMPP bind slots of a connection."""
+        name = f"smsdesk {self.owner} smpp {connection_id}"
+        return BindSlots(lambda: open_locks(self.engine, name), connection_id, count)
 
     def stored_connections(self) -> tuple[Connection, ...]:
         """The connections stored in the database (the connection store caches them briefly)."""
@@ -247,6 +302,12 @@ class Service:
             self.webhooks.notify = None
             await self.deliverer.stop()
             self.deliverer = None
+        if self.leadership is not None:  # after the jobs stopped: no run overlaps the next leader's
+            await self.leadership.stop()
+            self.leadership = None
+        if self.heartbeat is not None:
+            await self.heartbeat.stop()
+            self.heartbeat = None
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
@@ -284,6 +345,26 @@ class Service:
         if self.inbound is not None:
             self.inbound.wake()
 
+    def cluster_state(self) -> dict[str, Any]:
+        """This process in the cluster: its role, the jobs it leads, the messages it holds."""
+        return {
+            "process": self.owner,
+            "role": self.role,
+            "leads": list(self.leadership.held) if self.leadership else [],
+            "job_locks": self.leadership.kind if self.leadership else None,
+            "leased_messages": self.heartbeat.leased if self.heartbeat else 0,
+        }
+
     def queue_depth(self) -> dict[int, int]:
         with self.engine.connect() as conn:
             return repo.queue_depth(conn)
+
+
+def _when_taken(wake: Callable[[], None]) -> Callable[[bool], None]:
+    """A leadership listener that runs a job's loop at once when this process takes the job."""
+
+    def changed(held: bool) -> None:
+        if held:
+            wake()
+
+    return changed

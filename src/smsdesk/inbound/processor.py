@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 
 from sqlalchemy import Connection
 
+from smsdesk.cluster import JobGate
 from smsdesk.events import EventSink
 from smsdesk.inbound.pipeline import ReplySms, Tally, process_pending, process_rows
 from smsdesk.store import inbound as store
@@ -22,7 +24,10 @@ log = logging.getLogger(__name__)
 class InboundProcessor:
     """Processes pending inbound SMS as soon as they are stored, in batches.
 
-    Messages stored by another process are found by a scan every `poll_interval` seconds.
+    Messages stored by another process (or left pending by one that died) are found by a
+    recovery scan every `poll_interval` seconds, run only by the process leading the
+    `inbound-recovery` job (`gate`; without one, this process); a scan that found some is
+    journalled. A process woken because it stored messages itself processes them at once.
     A batch that fails is retried message by message; a message that fails alone is marked
     invalid with the error, visible to administrators, so one bad message cannot block the rest.
     `reply` builds the confirmations of opt-outs and opt-ins (see `inbound.pipeline.ReplySms`).
@@ -39,8 +44,10 @@ class InboundProcessor:
         on_outbound: Callable[[], None] = lambda: None,
         poll_interval: float = 2.0,
         batch_size: int = 500,
+        gate: JobGate | None = None,
     ) -> None:
         self.writer = writer
+        self.gate = gate or JobGate("inbound-recovery", "this process")
         self.settings = settings
         self.events = events
         self.clock = clock
@@ -113,13 +120,19 @@ class InboundProcessor:
 
     async def _run(self) -> None:
         while True:
+            recovery = not self._wake.is_set()
             self._wake.clear()
+            started = time.time()
+            tally = Tally()
             try:
-                tally = await self.run_once()
+                if not recovery or self.gate.leads():
+                    tally = await self.run_once()
             except Exception:
                 log.exception("inbound processing failed")
-                tally = Tally()
+            if recovery and tally.processed:
+                self.gate.record(started)
             if tally.processed >= self.batch_size:
+                self._wake.set()  # more of the same work: go on at once
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)

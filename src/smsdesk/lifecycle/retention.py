@@ -1,6 +1,7 @@
 """Retention: the nightly, once-per-cluster purge of data older than the configuration keeps.
 
-One process of the installation takes the `retention` lease in `cluster_jobs` and deletes each
+The process leading the `retention` job (`cluster.Leadership`) schedules it; a run (scheduled or
+started by hand in any process) takes the `retention` lease in `cluster_jobs` and deletes each
 kind of data (`domain/retention_settings.KINDS`) older than its cut-off, then the housekeeping
 rows that expire on their own (web sessions, failed logins, Idempotency-Key answers). It
 deletes in small batches, each its own short transaction: on SQLite through the process's
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
+from smsdesk.cluster import JobGate
 from smsdesk.domain.audit import Actor
 from smsdesk.domain.retention_settings import KINDS, RetentionSettings
 from smsdesk.host import Host
@@ -321,7 +323,10 @@ class RetentionJob:
             return now - slot < self.check_interval * 2
         return last < slot
 
-    async def start(self) -> None:
+    async def start(self, gate: JobGate | None = None) -> None:
+        """Schedule the nightly run; only while `gate` says this process leads `retention`
+        (without a gate, this process does)."""
+        self._gate = gate or JobGate(JOB, self.owner)
         self._stopping = False
         self._main = asyncio.create_task(self._loop(), name="retention")
 
@@ -359,10 +364,14 @@ class RetentionJob:
         self._wake.set()
 
     async def _loop(self) -> None:
+        gate = self._gate
         while not self._stopping:
             try:
-                if await asyncio.to_thread(self.due, self.host.clock()):
-                    await asyncio.to_thread(self.run, stop=lambda: self._stopping)
+                if gate.leads() and await asyncio.to_thread(self.due, self.host.clock()):
+                    with gate.run():
+                        await asyncio.to_thread(
+                            self.run, stop=lambda: self._stopping or not gate.leads()
+                        )
             except asyncio.CancelledError:
                 raise
             except LeaseHeld:

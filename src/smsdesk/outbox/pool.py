@@ -4,6 +4,9 @@ A connection is a module with settings of its own (`domain/connections.py`). A m
 without a connection (a per-message `module=` override whose module has no connection) is
 served by its implicit stand-in, `module:<name>`, with the settings parked for that module in
 the SMS configuration, as before connections existed.
+
+An SMPP connection's provider started for sending binds only while it holds one of the
+installation's bind slots (`bind_permits`, see `outbox/bind_slots.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from smsdesk.domain.sms import InboundSms, StatusReport
 from smsdesk.events import EventSink
 from smsdesk.providers.base import Provider, ProviderContext
 from smsdesk.providers.registry import get_module
+from smsdesk.providers.smpp.provider import SmppProvider
+from smsdesk.providers.smpp.session import BindPermit
 from smsdesk.sms_configuration import connection_settings, implicit_connection, module_settings
 from smsdesk.store import reports as repo
 from smsdesk.store.inbound import store_inbound
@@ -98,8 +103,10 @@ class ProviderPool:
         inbound_stored: Callable[[], None] | None = None,
         events: EventSink | None = None,
         connections: Callable[[], Sequence[Connection]] = tuple,
+        bind_permits: Callable[[str, int], BindPermit] | None = None,
     ) -> None:
         self.http = http
+        self.bind_permits = bind_permits
         # The stored connections, as the connection store has them (cached briefly there).
         self.connections = connections
         self.inbound_stored = inbound_stored
@@ -184,6 +191,9 @@ class ProviderPool:
                 return current[1]
             provider = self.build(connection, config)
             if self.background:
+                if isinstance(provider, SmppProvider) and self.bind_permits is not None:
+                    binds = provider.settings.binds
+                    provider.use_bind_permit(self.bind_permits(connection.id, binds))
                 await provider.start()
             self._providers[connection.id] = (fingerprint, provider)
         if current is not None:

@@ -11,7 +11,9 @@ A sent message's `next_attempt_at` (unused once a message is sent) says when it 
 about next: taking a message pushes it back by as long as it has been waiting (at least the
 configured age, at most `MAX_BACKOFF`), so a message is asked about at about 1, 2, 4… times the
 age and not on every run. Taking is one transaction that skips rows locked by another process,
-so several processes never ask about the same message at once. After `GIVE_UP_AFTER` a message
+so several processes never ask about the same message at once. Still, only the process that
+leads the `reconcile` job (`cluster.Leadership`) runs it, and each run is journalled; one that
+loses the lead mid-run stops before its next connection or batch. After `GIVE_UP_AFTER` a message
 is no longer asked about.
 
 A provider says how many ids one query takes (`status_query_batch`) and how often it may be
@@ -33,6 +35,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from smsdesk import metrics
+from smsdesk.cluster import JobGate
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.sms import StatusReport
 from smsdesk.events import EventSink
@@ -81,7 +84,8 @@ def take_due(
 
 
 class Reconciler:
-    """The periodic job of one process; safe to run in several processes at once."""
+    """The periodic job of the process leading `reconcile` (every process leads it without
+    a `gate`, e.g. in tests)."""
 
     def __init__(
         self,
@@ -94,8 +98,10 @@ class Reconciler:
         interval: float = 60.0,
         batch: int = 20,
         per_module: int = 100,
+        gate: JobGate | None = None,
     ) -> None:
         self.writer = writer
+        self.gate = gate or JobGate("reconcile", "this process")
         self.store = store
         self.pool = pool
         self.clock = clock
@@ -129,7 +135,9 @@ class Reconciler:
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                await self.run_once()
+                if self.gate.leads():
+                    with self.gate.run():
+                        await self.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -144,6 +152,8 @@ class Reconciler:
         asked = 0
         if config.reconcile_after_minutes > 0:
             for target in targets(config, self.pool.connections()):
+                if not self.gate.leads():
+                    break
                 info = get_module(target.connection.module)
                 if info.available and info.supports_status_query:
                     asked += await self._reconcile(target, config)
@@ -176,6 +186,8 @@ class Reconciler:
         if not taken:
             return 0
         for start in range(0, len(taken), batch):
+            if start and not self.gate.leads():
+                return start  # the rest is asked about by the new leader, when due again
             part = taken[start : start + batch]
             self._last_query[key] = self.clock()
             try:

@@ -1,4 +1,8 @@
-"""Operations endpoints: /healthz (no key) and /metrics (Prometheus, key required)."""
+"""Operations endpoints: /healthz (no key) and /metrics (Prometheus, key required).
+
+Both show this process's part in the cluster: its role (api, worker or both), the
+once-per-cluster jobs it leads, the messages it holds leased, and the shared rate limiter.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from fastapi.responses import Response
 from smsdesk import metrics
 from smsdesk.store.apikeys import ApiKey
 from smsdesk.store.health import check_database
+from smsdesk.store.rate_limits import limiter_state
 from smsdesk.web.auth import api_key, service_of
 from smsdesk.web.jsonresponse import Json
 
@@ -21,7 +26,15 @@ def healthz(request: Request) -> Json:
         check_database(service.engine)
     except Exception as exc:
         return Json({"status": "error", "database": str(exc)}, 503)
-    return Json({"status": "ok", "database": "ok", "dispatcher": service.dispatcher is not None})
+    return Json(
+        {
+            "status": "ok",
+            "database": "ok",
+            "dispatcher": service.dispatcher is not None,
+            **service.cluster_state(),
+            "limiter": limiter_state(service.engine, service.clock()),
+        }
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics")

@@ -9,6 +9,11 @@ receiver may see the same delivery twice and should de-duplicate on the event id
 Each attempt resolves the receiver's host, checks every address (`destinations`: public, or in
 the installation's `webhooks.allow_private`) and connects to a checked one (`transport`).
 Redirects are not followed: a 3xx is a failed attempt.
+
+Every process with a deliverer sends fresh deliveries at once (woken by its own hub, or at its
+next poll for those queued elsewhere), so first-delivery latency does not depend on which
+process leads. Retries (deliveries tried before) are claimed only by the process leading the
+`webhook-retries` job (`cluster.Leadership`); each of its scans that took a retry is journalled.
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ from collections.abc import Callable, Sequence
 import httpx
 
 from smsdesk import __version__
+from smsdesk.cluster import JobGate
 from smsdesk.crypto import SecretBox, SecretKeyError
 from smsdesk.domain.webhook_settings import Network
 from smsdesk.scan_loop import ScanLoop
+from smsdesk.store.webhook_claims import claim_first_attempts
 from smsdesk.store.webhooks import Claimed, claim_due, record_attempt
 from smsdesk.store.writer import Writer
 from smsdesk.webhooks_out.destinations import (
@@ -44,7 +51,8 @@ ERROR_BODY_BYTES = 300
 
 
 class WebhookDeliverer(ScanLoop):
-    """One process's delivery loop; several may run against one PostgreSQL database."""
+    """One process's delivery loop; several may run against one PostgreSQL database (without a
+    `gate` this process retries too, e.g. in tests)."""
 
     scan_failed = "webhook delivery scan failed; trying again"
     scan_log = log
@@ -62,8 +70,10 @@ class WebhookDeliverer(ScanLoop):
         policy: DeliveryPolicy = DeliveryPolicy(),
         allowed: Callable[[], Sequence[Network]] = tuple,
         resolve: Resolver = resolve_host,
+        gate: JobGate | None = None,
     ) -> None:
         self.writer = writer
+        self.gate = gate or JobGate("webhook-retries", "this process")
         self.box = box
         self.clock = clock
         self.concurrency = concurrency
@@ -137,9 +147,14 @@ class WebhookDeliverer(ScanLoop):
         if free <= 0:
             return 0
         now = self.clock()
+        started = time.time()
+        retries = self.gate.leads()
+        claim = claim_due if retries else claim_first_attempts
         claimed = await self.writer.run(
-            lambda c: claim_due(c, now=now, lease_until=now + self.lease_seconds, limit=free)
+            lambda c: claim(c, now=now, lease_until=now + self.lease_seconds, limit=free)
         )
+        if retries and any(item.attempts for item in claimed):
+            self.gate.record(started)
         for item in claimed:
             task = asyncio.create_task(self._deliver(item), name=f"webhook-{item.id}")
             self._tasks.add(task)

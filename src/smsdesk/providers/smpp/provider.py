@@ -32,7 +32,7 @@ from smsdesk.domain.sms import InboundSms, OutboundSms, StatusReport
 from smsdesk.providers.base import PermanentError, Provider, ProviderError, SendResult, Transport
 from smsdesk.providers.smpp import codec
 from smsdesk.providers.smpp.receipts import PartReceipts, Tracked
-from smsdesk.providers.smpp.session import SmppSession
+from smsdesk.providers.smpp.session import BindPermit, SmppSession
 from smsdesk.providers.smpp.settings import SmppSettings
 
 log = logging.getLogger("smsdesk.providers.smpp")  # one logger for the module, as before the split
@@ -70,6 +70,15 @@ class SmppProvider(Provider):
         self._reports_waiting = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._storing = False
+
+    def use_bind_permit(self, permit: BindPermit) -> None:
+        """Bind only while holding one of the installation's bind slots (before `start`)."""
+        self._session.permit = permit
+
+    @property
+    def bound(self) -> bool:
+        """Whether this process is bound to the SMSC now (it may hold no bind slot)."""
+        return self._session.bound
 
     async def start(self) -> None:
         await self._session.start()

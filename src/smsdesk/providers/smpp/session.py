@@ -3,6 +3,10 @@
 smpp34 keeps the PDU sequence window, enquire_link and response timers; this module binds
 (transceiver, or transmitter + receiver), rebinds with backoff when the link drops, hands every
 deliver_sm to the provider, and turns a bind or submit_sm failure into a provider error.
+
+SMSCs cap the binds of an account, so the installation shares `binds` slots per connection
+among its processes: with a `BindPermit`, a session binds only once it holds a slot, and unbinds
+as soon as the slot is lost (the lock behind it went with its database session).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import smpp34
 
@@ -27,6 +31,19 @@ CLOSE_TIMEOUT = 10.0  # seconds a stopping session may take before a close goes 
 INBOUND_CAPACITY = 20_000  # deliver_sm waiting for the reader (receipts come in bursts)
 
 OnDeliver = Callable[[smpp34.DeliverSmEvent], Awaitable[None]]
+
+
+class BindPermit(Protocol):
+    """One of the installation's bind slots for this SMSC account (see `outbox.bind_slots`)."""
+
+    async def acquire(self) -> int:
+        """Wait until this process holds a slot; its number."""
+
+    async def until_lost(self) -> None:
+        """Return when the slot held is no longer this process's."""
+
+    async def release(self) -> None:
+        """Give the slot up."""
 
 
 async def within(awaitable: Awaitable[T], timeout: float) -> T:
@@ -50,8 +67,11 @@ async def within(awaitable: Awaitable[T], timeout: float) -> T:
 class SmppSession:
     """Binds in the background and keeps bound; submits on the transmitting session."""
 
-    def __init__(self, settings: SmppSettings, on_deliver: OnDeliver) -> None:
+    def __init__(
+        self, settings: SmppSettings, on_deliver: OnDeliver, permit: BindPermit | None = None
+    ) -> None:
         self.settings = settings
+        self.permit = permit  # set before start(); None: bind without asking
         self._on_deliver = on_deliver
         self._task: asyncio.Task[None] | None = None
         self._tx: smpp34.Smsc | None = None
@@ -60,6 +80,10 @@ class SmppSession:
         self._bind_error: ProviderError | None = None
         self._bind_attempted = asyncio.Event()
         self._window = asyncio.Semaphore(settings.window_size)
+
+    @property
+    def bound(self) -> bool:
+        return self._bound.is_set()
 
     def where(self) -> str:
         """The SMSC as host:port, for messages to the admin."""
@@ -165,8 +189,19 @@ class SmppSession:
         return sessions
 
     async def _keep_bound(self) -> None:
+        try:
+            await self._bind_while_permitted()
+        finally:
+            if self.permit is not None:
+                with contextlib.suppress(Exception):
+                    await self.permit.release()
+
+    async def _bind_while_permitted(self) -> None:
         backoff = self.settings.reconnect_backoff
         while True:
+            if self.permit is not None:
+                slot = await self.permit.acquire()
+                log.info("SMPP bind slot %d for %s is ours", slot, self.where())
             try:
                 sessions = await self._bind()
             except asyncio.CancelledError:
@@ -202,6 +237,8 @@ class SmppSession:
         try:
             readers = [asyncio.create_task(self._read(s)) for s in sessions]
             readers.append(asyncio.create_task(self._watch()))
+            if self.permit is not None:  # a lost slot ends the session at once
+                readers.append(asyncio.create_task(self.permit.until_lost()))
             await asyncio.wait(readers, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for reader in readers:

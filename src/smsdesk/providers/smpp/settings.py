@@ -53,6 +53,14 @@ class SmppSettings(ModuleSettings):
         title="Packed GSM-7",
         description="Pack GSM-7 septets (8 characters in 7 bytes); most SMSCs expect unpacked.",
     )
+    binds: int = Field(
+        1,
+        ge=1,
+        le=64,
+        title="Binds",
+        description="How many processes of the installation may be bound to the SMSC at once "
+        "(SMSCs cap the binds of an account); the others wait for a free slot.",
+    )
     window_size: int = Field(
         10,
         ge=1,

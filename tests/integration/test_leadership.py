@@ -1,0 +1,134 @@
+"""Once-per-cluster jobs: one process of many leads each, and another takes over when it goes.
+
+Two `Leadership` objects stand for two processes; each opens its own locks (a dedicated
+PostgreSQL session, or lock files beside the SQLite database), so what they share is only
+what the server (or the kernel) holds. Rounds are run by hand (`tick`), so nothing waits on
+time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from smsdesk.cluster import JOBS, Leadership
+from smsdesk.store.leadership import lock_key, open_locks
+
+
+def leadership(engine: Engine, owner: str) -> Leadership:
+    return Leadership(lambda: open_locks(engine, f"smsdesk {owner}"), owner=owner)
+
+
+@pytest.fixture
+async def pair(engine: Engine) -> AsyncIterator[tuple[Leadership, Leadership]]:
+    first, second = leadership(engine, "p1"), leadership(engine, "p2")
+    try:
+        yield first, second
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+def leaders(*processes: Leadership) -> dict[str, list[str]]:
+    return {job: [p.owner for p in processes if p.holds(job)] for job in JOBS}
+
+
+async def test_each_job_has_one_leader(pair: tuple[Leadership, Leadership]) -> None:
+    """Two processes try for every job: the first to ask leads them all, the other none."""
+    first, second = pair
+    await first.tick()
+    await second.tick()
+    assert leaders(first, second) == {job: ["p1"] for job in JOBS}
+    await first.tick()
+    await second.tick()  # trying again changes nothing while the leader lives
+    assert first.held == JOBS and second.held == ()
+
+
+async def test_the_other_process_takes_over_when_the_leader_stops(
+    pair: tuple[Leadership, Leadership],
+) -> None:
+    """A leader that stops gives its jobs up; the other takes each at its next round, and is
+    told so (the job's loop is woken)."""
+    first, second = pair
+    taken: list[str] = []
+    for job in JOBS:
+        second.gate(job).on_change(lambda held, job=job: taken.append(job) if held else None)
+    await first.tick()
+    await second.tick()
+    await first.stop()
+    assert first.held == ()
+    await second.tick()
+    assert second.held == JOBS
+    assert taken == list(JOBS)
+
+
+@pytest.mark.postgres
+async def test_a_lost_lock_session_is_lost_leadership_at_once(pg_engine: Engine) -> None:
+    """The server ends the leader's lock session (as when its process dies): the leader stops
+    leading at its next round, before anyone else could run its jobs twice, and the other
+    process takes them over; the old leader takes nothing back while the new one lives."""
+    first, second = leadership(pg_engine, "p1"), leadership(pg_engine, "p2")
+    lost: list[str] = []
+    first.gate("reconcile").on_change(lambda held: lost.append("reconcile") if not held else None)
+    try:
+        await first.tick()
+        await second.tick()
+        terminate(pg_engine, "smsdesk p1")
+        await first.tick()
+        assert first.held == () and lost == ["reconcile"]
+        await second.tick()
+        assert second.held == JOBS
+        await first.tick()  # reconnects, finds every job taken
+        assert first.held == ()
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+def terminate(engine: Engine, application_name: str) -> None:
+    with engine.connect() as conn:
+        ended = conn.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = :name"
+            ),
+            {"name": application_name},
+        ).scalar_one()
+    assert ended == 1
+
+
+@pytest.mark.postgres
+async def test_the_server_shows_who_holds_a_job(pg_engine: Engine) -> None:
+    """The lock is an ordinary advisory lock an operator can find in pg_locks by its key."""
+    first = leadership(pg_engine, "p1")
+    try:
+        await first.tick()
+        holder = lock_holder(pg_engine, lock_key("retention"))
+        assert holder == "smsdesk p1"
+    finally:
+        await first.stop()
+    assert lock_holder(pg_engine, lock_key("retention")) is None
+
+
+def lock_holder(engine: Engine, key: int) -> str | None:
+    with engine.connect() as conn:
+        found: str | None = conn.execute(
+            sa.text(
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                "WHERE l.locktype = 'advisory' AND l.granted "
+                "AND ((l.classid::bigint << 32) | l.objid::bigint) = :key"
+            ),
+            {"key": key},
+        ).scalar()
+    return found
+
+
+def test_keys_are_stable_and_distinct() -> None:
+    """Every version and process computes the same key per job, and no two jobs share one."""
+    keys = {job: lock_key(job) for job in JOBS}
+    assert len(set(keys.values())) == len(JOBS)
+    assert all(0 < key < 2**63 for key in keys.values())
+    assert lock_key("reconcile") == keys["reconcile"]
