@@ -22,6 +22,7 @@ SQL_TYPES = frozenset({"Connection", "Engine", "Row", "RowMapping"})
 # The event names and the EventSink protocol (events.py) are shared by the store and the features.
 FEATURES = (
     "customers",
+    "mailings",
     "conversations",
     "inbound",
     "outbox",

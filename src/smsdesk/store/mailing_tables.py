@@ -1,0 +1,77 @@
+"""The tables of mailings, their recipients and customers' consent to mailings (part of the
+schema that `tables.py` declares).
+
+A recipient row is kept for every line given, valid or not, so the per-row report and the
+blocked counts survive; `message_id` is set once its SMS is queued, and `status` mirrors the
+message's status so the statistics outlive the purge of old messages.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Double, Index, Integer, SmallInteger, String, Table, Text
+
+from smsdesk.store.metadata import metadata
+
+mailings = Table(
+    "mailings",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("text", Text),
+    Column("template_id", String(26)),
+    Column("sender", String(16)),
+    Column("connection", String(100)),  # a connection's id or name; None: the routes decide
+    Column("priority", SmallInteger, nullable=False),
+    Column("validity_hours", Double),
+    Column("send_window", Text),  # JSON {"days": [...], "from": "09:00", "to": "20:00"}
+    Column("throttle_per_minute", Integer),
+    Column("tags", Text, nullable=False),  # JSON list
+    Column("replies", String(16), nullable=False),
+    Column("override_consent", Boolean, nullable=False, default=False),
+    Column("scheduled_at", Double),
+    Column("created_by", String(100)),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("started_at", Double),
+    Column("finished_at", Double),
+)
+Index("ix_mailings_status", mailings.c.status, mailings.c.created_at)
+
+mailing_recipients = Table(
+    "mailing_recipients",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("mailing_id", String(26), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("given", String(100), nullable=False),  # the number as written
+    Column("number", String(20)),  # E.164; None when invalid
+    Column("customer_id", String(26)),
+    Column("variables", Text),  # JSON object of the row's own values
+    Column("check_result", String(12), nullable=False),
+    Column("reason", Text),
+    Column("time_zone", String(64)),
+    Column("message_id", String(26)),
+    Column("status", String(12)),  # the message's status, mirrored
+    Column("not_before", Double),  # held by the send window until then
+)
+Index(
+    "ix_mailing_recipients_pending",
+    mailing_recipients.c.mailing_id,
+    mailing_recipients.c.check_result,
+    mailing_recipients.c.message_id,
+    mailing_recipients.c.id,
+)
+Index("ix_mailing_recipients_number", mailing_recipients.c.mailing_id, mailing_recipients.c.number)
+Index("ix_mailing_recipients_message", mailing_recipients.c.message_id)
+
+# A customer's consent to mailings: one row per customer that gave or withdrew it; no row is
+# no consent. `source` says where it came from: api, screen, import, sms (a STOP reply).
+mailing_consents = Table(
+    "mailing_consents",
+    metadata,
+    Column("customer_id", String(26), primary_key=True),
+    Column("state", String(10), nullable=False),  # given or withdrawn
+    Column("source", String(40), nullable=False),
+    Column("changed_at", Double, nullable=False),
+)

@@ -1,0 +1,353 @@
+"""Mailings and their recipients in the database.
+
+Recipients are checked and stored a chunk at a time (`check_and_add`), each chunk one writer
+job: a 100,000-recipient list is never held in memory whole, and the numbers seen so far are
+found again in the table rather than carried along. Reads take any connection.
+
+Errors:
+    MailingNotFound      no mailing with that id (an API 404)
+    RecipientNotFound    no such recipient in the mailing (an API 404)
+    MailingProblem       (domain) a change the mailing's status does not allow (an API 422)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from smsdesk.domain.ids import new_id
+from smsdesk.domain.mailing_checks import (
+    Check,
+    CheckCounts,
+    CheckReport,
+    Lookups,
+    RecipientInput,
+    check_normalised,
+    normalise_rows,
+)
+from smsdesk.domain.mailing_window import recipient_time_zone
+from smsdesk.domain.mailings import (
+    Action,
+    Mailing,
+    MailingSpec,
+    Replies,
+    Status,
+    require_draft,
+    transition,
+    window_from_dict,
+)
+from smsdesk.store.customers import customer_ids_by_number
+from smsdesk.store.mailing_consents import consents_of
+from smsdesk.store.mailing_tables import mailing_recipients as mr
+from smsdesk.store.mailing_tables import mailings
+from smsdesk.store.optouts import opted_out
+from smsdesk.store.tables import customers, messages
+
+CHUNK = 1000  # recipients checked and inserted per transaction
+_IN = 500  # values per IN (...) query
+
+
+class MailingNotFound(LookupError):
+    def __init__(self, mailing_id: str) -> None:
+        super().__init__(f"There is no mailing with id '{mailing_id}'.")
+        self.message = str(self)
+
+
+class RecipientNotFound(LookupError):
+    def __init__(self, mailing_id: str, recipient: str) -> None:
+        super().__init__(f"Mailing '{mailing_id}' has no recipient '{recipient}'.")
+        self.message = str(self)
+
+
+def _spec_columns(spec: MailingSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "text": spec.text,
+        "template_id": spec.template_id,
+        "sender": spec.sender,
+        "connection": spec.connection,
+        "priority": spec.priority,
+        "validity_hours": spec.validity_hours,
+        "send_window": json.dumps(spec.window.as_dict()) if spec.window else None,
+        "throttle_per_minute": spec.throttle_per_minute,
+        "tags": json.dumps(list(spec.tags)),
+        "replies": spec.replies.value,
+        "override_consent": spec.override_consent,
+        "scheduled_at": spec.scheduled_at,
+    }
+
+
+def _mailing(row: sa.Row[Any]) -> Mailing:
+    spec = MailingSpec(
+        name=row.name,
+        text=row.text,
+        template_id=row.template_id,
+        sender=row.sender,
+        connection=row.connection,
+        priority=row.priority,
+        validity_hours=row.validity_hours,
+        window=window_from_dict(json.loads(row.send_window)) if row.send_window else None,
+        throttle_per_minute=row.throttle_per_minute,
+        tags=tuple(json.loads(row.tags)),
+        replies=Replies(row.replies),
+        override_consent=bool(row.override_consent),
+        scheduled_at=row.scheduled_at,
+    )
+    return Mailing(
+        id=row.id,
+        spec=spec,
+        status=Status(row.status),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        created_by=row.created_by,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+def insert_mailing(
+    conn: Connection, spec: MailingSpec, *, now: float, created_by: str | None = None
+) -> str:
+    """Store a checked spec as a new draft; its id."""
+    mailing_id = new_id()
+    conn.execute(
+        mailings.insert().values(
+            id=mailing_id,
+            status=Status.DRAFT.value,
+            created_by=created_by,
+            created_at=now,
+            updated_at=now,
+            **_spec_columns(spec),
+        )
+    )
+    return mailing_id
+
+
+def get_mailing(conn: Connection, mailing_id: str) -> Mailing | None:
+    row = conn.execute(sa.select(mailings).where(mailings.c.id == mailing_id)).first()
+    return None if row is None else _mailing(row)
+
+
+def _locked(conn: Connection, mailing_id: str) -> Mailing:
+    """The mailing, its row locked until commit (PostgreSQL): status changes take turns."""
+    row = conn.execute(
+        sa.select(mailings).where(mailings.c.id == mailing_id).with_for_update()
+    ).first()
+    if row is None:
+        raise MailingNotFound(mailing_id)
+    return _mailing(row)
+
+
+def update_draft(conn: Connection, mailing_id: str, spec: MailingSpec, now: float) -> None:
+    """Replace a draft's settings with a checked spec; refused once it is no draft."""
+    require_draft(_locked(conn, mailing_id).status, "changed")
+    conn.execute(
+        mailings.update()
+        .where(mailings.c.id == mailing_id)
+        .values(updated_at=now, **_spec_columns(spec))
+    )
+
+
+def delete_draft(conn: Connection, mailing_id: str) -> None:
+    """Delete a draft and its recipients; a mailing that was started is kept (cancel it)."""
+    require_draft(_locked(conn, mailing_id).status, "deleted")
+    conn.execute(mr.delete().where(mr.c.mailing_id == mailing_id))
+    conn.execute(mailings.delete().where(mailings.c.id == mailing_id))
+
+
+def change_status(conn: Connection, mailing_id: str, action: Action, now: float) -> Status:
+    """Apply a life-cycle action (see `domain.mailings.transition`); the new status."""
+    current = _locked(conn, mailing_id)
+    target = transition(current.status, action)
+    values: dict[str, Any] = {"status": target.value, "updated_at": now}
+    if target is Status.SENDING and current.started_at is None:
+        values["started_at"] = now
+    if target in (Status.DONE, Status.CANCELLED):
+        values["finished_at"] = now
+    conn.execute(mailings.update().where(mailings.c.id == mailing_id).values(**values))
+    return target
+
+
+def list_mailings(
+    conn: Connection, *, status: Status | None = None, before: str | None = None, limit: int = 50
+) -> list[Mailing]:
+    """Newest first (ids are time-ordered); `before` is the last id of the previous page."""
+    query = sa.select(mailings).order_by(mailings.c.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(mailings.c.status == status.value)
+    if before:
+        query = query.where(mailings.c.id < before)
+    return [_mailing(row) for row in conn.execute(query)]
+
+
+def _numbers_in_mailing(conn: Connection, mailing_id: str, numbers: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(numbers), _IN):
+        found.update(
+            conn.execute(
+                sa.select(mr.c.number).where(
+                    mr.c.mailing_id == mailing_id, mr.c.number.in_(numbers[start : start + _IN])
+                )
+            ).scalars()
+        )
+    return found
+
+
+def lookups_for(conn: Connection, mailing_id: str, numbers: Sequence[str]) -> Lookups:
+    """What the database knows of these numbers, for checking them as the mailing's."""
+    wanted = sorted(set(numbers))
+    owners = customer_ids_by_number(conn, wanted) if wanted else {}
+    return Lookups(
+        opted_out=opted_out(conn, wanted) if wanted else set(),
+        owners=owners,
+        consent=consents_of(conn, owners.values()),
+        seen=_numbers_in_mailing(conn, mailing_id, wanted),
+    )
+
+
+def check_and_add(
+    conn: Connection,
+    mailing_id: str,
+    chunk: Sequence[RecipientInput],
+    *,
+    default_country_code: str | None,
+    fallback_zone: str = "UTC",
+) -> CheckReport:
+    """Check one chunk of recipients against the database and store every row with its
+    result (at most `CHUNK` rows: call once per chunk)."""
+    mailing = _locked(conn, mailing_id)
+    require_draft(mailing.status, "given recipients")
+    items = normalise_rows(chunk, default_country_code)
+    known = [i.number for i in items if i.number is not None]
+    lookups = lookups_for(conn, mailing_id, known)
+    given_ids = [i.given.customer_id for i in items if i.given.customer_id]
+    if given_ids:
+        extra = consents_of(conn, given_ids)
+        lookups = Lookups(
+            lookups.opted_out, lookups.owners, {**lookups.consent, **extra}, lookups.seen
+        )
+    report = check_normalised(items, lookups, override_consent=mailing.spec.override_consent)
+    rows = [
+        {
+            "mailing_id": mailing_id,
+            "line": r.line,
+            "given": r.given[:100],
+            "number": r.number,
+            "customer_id": r.customer_id,
+            "variables": json.dumps(dict(r.variables)) if r.variables else None,
+            "check_result": r.result.value,
+            "reason": r.reason,
+            "time_zone": recipient_time_zone(r.number, fallback_zone) if r.number else None,
+        }
+        for r in report.rows
+    ]
+    if rows:
+        conn.execute(mr.insert(), rows)
+    return report
+
+
+def next_line(conn: Connection, mailing_id: str) -> int:
+    """The line number the next recipient added gets (1 for the first)."""
+    last = conn.execute(
+        sa.select(sa.func.max(mr.c.line)).where(mr.c.mailing_id == mailing_id)
+    ).scalar()
+    return int(last or 0) + 1
+
+
+def check_counts(conn: Connection, mailing_id: str) -> CheckCounts:
+    """How many recipients got each check result."""
+    counts = CheckCounts()
+    rows = conn.execute(
+        sa.select(mr.c.check_result, sa.func.count())
+        .where(mr.c.mailing_id == mailing_id)
+        .group_by(mr.c.check_result)
+    )
+    for result, count in rows:
+        counts.add(Check(result), int(count))
+    return counts
+
+
+def valid_recipients(
+    conn: Connection, mailing_id: str, *, after: int = 0, limit: int = CHUNK
+) -> list[sa.Row[Any]]:
+    """Valid recipients by id after `after` (id, number, customer_id, variables,
+    customer_name), for estimating segments a page at a time."""
+    return list(
+        conn.execute(
+            sa.select(
+                mr.c.id,
+                mr.c.number,
+                mr.c.customer_id,
+                mr.c.variables,
+                customers.c.name.label("customer_name"),
+            )
+            .select_from(mr.outerjoin(customers, customers.c.id == mr.c.customer_id))
+            .where(
+                mr.c.mailing_id == mailing_id,
+                mr.c.check_result == Check.VALID.value,
+                mr.c.id > after,
+            )
+            .order_by(mr.c.id)
+            .limit(limit)
+        )
+    )
+
+
+def statistics(conn: Connection, mailing_id: str) -> dict[str, Any]:
+    """Blocked recipients by reason, and the valid ones by their message's status (live from
+    the outbox, else the mirrored status; `waiting` for those not queued yet)."""
+    counts = check_counts(conn, mailing_id)
+    status = sa.func.coalesce(messages.c.status, mr.c.status, "waiting")
+    rows = conn.execute(
+        sa.select(status, sa.func.count())
+        .select_from(mr.outerjoin(messages, messages.c.id == mr.c.message_id))
+        .where(mr.c.mailing_id == mailing_id, mr.c.check_result == Check.VALID.value)
+        .group_by(status)
+    )
+    by_status = {str(name): int(count) for name, count in rows}
+    blocked = {c.value: getattr(counts, c.value) for c in Check if c is not Check.VALID}
+    return {"recipients": counts.total, "blocked": blocked, "messages": by_status}
+
+
+def list_recipients(
+    conn: Connection,
+    mailing_id: str,
+    *,
+    after: int = 0,
+    limit: int = 100,
+    result: Check | None = None,
+) -> list[sa.Row[Any]]:
+    """Recipients in the order given; `after` is the last id of the previous page."""
+    status = sa.func.coalesce(messages.c.status, mr.c.status).label("message_status")
+    query = (
+        sa.select(mr, status)
+        .select_from(mr.outerjoin(messages, messages.c.id == mr.c.message_id))
+        .where(mr.c.mailing_id == mailing_id, mr.c.id > after)
+        .order_by(mr.c.id)
+        .limit(limit)
+    )
+    if result is not None:
+        query = query.where(mr.c.check_result == result.value)
+    return list(conn.execute(query))
+
+
+def get_recipient(
+    conn: Connection, mailing_id: str, *, recipient_id: int | None = None, number: str = ""
+) -> sa.Row[Any] | None:
+    """One recipient by id or by number, with its customer's name."""
+    query = (
+        sa.select(mr, customers.c.name.label("customer_name"))
+        .select_from(mr.outerjoin(customers, customers.c.id == mr.c.customer_id))
+        .where(mr.c.mailing_id == mailing_id)
+        .order_by(mr.c.id)
+        .limit(1)
+    )
+    if recipient_id is not None:
+        query = query.where(mr.c.id == recipient_id)
+    else:
+        query = query.where(mr.c.number == number)
+    return conn.execute(query).first()
