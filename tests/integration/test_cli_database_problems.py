@@ -11,7 +11,8 @@ from click.testing import Result
 
 from smsdesk.cli import app
 from smsdesk.testing import free_port
-from tests.support.cli import cli_runner
+from tests.support.cli import cli_runner, ok
+from tests.support.postgres import PostgresServer, admin_sql
 
 COMMANDS = [["users", "list"], ["apikey", "list"], ["messages", "list"]]
 PASSWORD = "s3cret-pw"
@@ -82,4 +83,31 @@ def test_a_sqlite_file_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None
     assert line == (
         f"error: cannot open the SQLite database {tmp_path / 'db.sqlite3'} "
         "(unable to open database file)"
+    )
+
+
+@pytest.mark.postgres
+def test_a_plain_postgresql_url_works_from_the_install(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    """The README's postgresql://user:pw@host/db needs no extra package or driver name."""
+    admin_sql(postgres, "DROP DATABASE IF EXISTS plain_url")
+    admin_sql(postgres, "CREATE DATABASE plain_url")
+    url = postgres.url("plain_url").replace("postgresql+psycopg://", "postgresql://")
+    runner = cli_runner(tmp_path, SMSDESK_DATABASE_URL=url)
+    assert "database is up to date" in ok(runner, "db", "upgrade")
+    ok(runner, "users", "list")
+
+
+@pytest.mark.postgres
+def test_a_database_the_server_does_not_have_says_to_check_the_url(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    """The server answered and refused: the reason it gave, and which parts of the URL to check."""
+    url = postgres.url("no_such_db").replace("postgresql+psycopg://", "postgresql://")
+    line = one_error_line(run(tmp_path, url, ["users", "list"]))
+    assert line == (
+        f"error: cannot connect to the database at {postgres.host}:{postgres.port}/no_such_db "
+        '(database "no_such_db" does not exist); check the user, password and database name '
+        "in --database-url / SMSDESK_DATABASE_URL"
     )

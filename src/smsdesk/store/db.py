@@ -81,9 +81,15 @@ def unreachable(engine: Engine, exc: sa.exc.DBAPIError) -> DatabaseUnavailable:
     if url.get_backend_name() == "sqlite":
         return DatabaseUnavailable(f"cannot open the SQLite database {url.database} ({reason})")
     where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+    if "FATAL:" in first:  # the server answered: it refused the user or has no such database
+        advice = (
+            "check the user, password and database name in --database-url / SMSDESK_DATABASE_URL"
+        )
+    else:
+        advice = "is the server running, and are --database-url / SMSDESK_DATABASE_URL right?"
     return DatabaseUnavailable(
         f"cannot connect to the database at {where} ({reason or type(exc.orig).__name__}); "
-        "is the server running, and are --database-url / SMSDESK_DATABASE_URL right?"
+        + advice
     )
 
 
