@@ -34,6 +34,7 @@ from smsdesk.providers.registry import UnknownModule, get_module
 from smsdesk.sms_configuration import module_settings
 from smsdesk.store import inbound as store
 from smsdesk.store import messages as repo
+from smsdesk.store.mailing_consents import withdraw_for_number
 from smsdesk.store.optouts import add_opt_out, remove_opt_out
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class _Batch:
                 inbound_id=row.id,
                 now=self.now,
             )
+            withdraw_for_number(self.conn, number, source="sms", now=self.now)
         else:
             changed = remove_opt_out(self.conn, number)
         if changed:

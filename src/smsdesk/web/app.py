@@ -24,6 +24,7 @@ from smsdesk.web.api import (
     templates,
 )
 from smsdesk.web.api import connections as connections_api
+from smsdesk.web.api import mailings as mailings_api
 from smsdesk.web.api import notifications as notifications_api
 from smsdesk.web.api import retention as retention_api
 from smsdesk.web.api import routes as routes_api
@@ -70,6 +71,7 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(customers.numbers_router)
     app.include_router(optouts.router)
+    app.include_router(mailings_api.router)
     app.include_router(requests.router)
     app.include_router(groups.router)
     app.include_router(groups.rules_router)

@@ -1,0 +1,320 @@
+"""Mailings: /api/v1/mailings (reading needs an API key, changes an admin key).
+
+A mailing is created as a draft; recipients are added as a CSV file (the body as text/csv, or
+a form's file), a JSON list of numbers, pasted text, or customers by filter, and each is
+checked at once; the summary gives the counts by check result and the estimated segments and
+cost before anything is sent. Refusals are 422 answers in the caller's language.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from smsdesk import mailings
+from smsdesk.domain.mailing_checks import Check
+from smsdesk.domain.mailings import (
+    Mailing,
+    MailingSpec,
+    Replies,
+    SendWindow,
+    Status,
+    check_window,
+)
+from smsdesk.domain.times import iso
+from smsdesk.mailings import prepare
+from smsdesk.store import mailings as store
+from smsdesk.store.apikeys import ApiKey
+from smsdesk.web.actors import key_actor
+from smsdesk.web.api.customers import _file_from_multipart
+from smsdesk.web.auth import admin_key, api_key, service_of
+from smsdesk.web.errors import ApiError
+from smsdesk.web.jsonresponse import Json
+
+router = APIRouter(prefix="/api/v1/mailings", tags=["mailings"])
+
+
+class WindowIn(BaseModel):
+    model_config = {"extra": "forbid", "populate_by_name": True}
+
+    days: list[str] = Field(..., max_length=7, examples=[["mon", "tue", "wed", "thu", "fri"]])
+    opens: str = Field(..., alias="from", max_length=5, examples=["09:00"])
+    closes: str = Field(..., alias="to", max_length=5, examples=["20:00"])
+
+    def checked(self) -> SendWindow:
+        return check_window(self.days, self.opens, self.closes)
+
+
+class MailingIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(..., max_length=1000, examples=["Outage 12 May"])
+    text: str | None = Field(
+        None,
+        max_length=10_000,
+        description="The SMS; {customer.name}, {customer.number} and a CSV column's name "
+        "(e.g. {first_name}) are filled in per recipient.",
+    )
+    template_id: str | None = Field(None, max_length=26, description="A reply template instead.")
+    sender: str | None = Field(None, max_length=20, description="Default: the configured one.")
+    connection: str | None = Field(
+        None, max_length=100, description="A connection's id or name; default: the routes."
+    )
+    priority: int = Field(3, description="1 (fastest), 2 or 3; mailings default to 3.")
+    validity_hours: float | None = Field(None, description="More than 0, at most 336.")
+    window: WindowIn | None = Field(
+        None, description="Send only on these days between these times, recipient's local time."
+    )
+    throttle_per_minute: int | None = Field(None, description="At most this many SMS a minute.")
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    replies: Replies = Field(Replies.REQUEST, description="request or unrecognised")
+    override_consent: bool = Field(
+        False, description="Send to customers without consent too (recorded in the audit)."
+    )
+    scheduled_at: datetime | None = None
+
+    def spec(self) -> MailingSpec:
+        return MailingSpec(
+            name=self.name,
+            text=self.text,
+            template_id=self.template_id,
+            sender=self.sender,
+            connection=self.connection,
+            priority=self.priority,
+            validity_hours=self.validity_hours,
+            window=self.window.checked() if self.window else None,
+            throttle_per_minute=self.throttle_per_minute,
+            tags=tuple(self.tags),
+            replies=self.replies,
+            override_consent=self.override_consent,
+            scheduled_at=self.scheduled_at.timestamp() if self.scheduled_at else None,
+        )
+
+
+class CustomersIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    language: str | None = Field(None, max_length=10)
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    has_open_request: bool | None = None
+
+
+class RecipientsIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    numbers: list[str] | None = Field(None, max_length=100_000)
+    text: str | None = Field(None, max_length=5_000_000, description="Pasted numbers.")
+    customers: CustomersIn | None = None
+
+
+def mailing_out(mailing: Mailing) -> dict[str, Any]:
+    spec = mailing.spec
+    return {
+        "id": mailing.id,
+        "name": spec.name,
+        "status": mailing.status.value,
+        "text": spec.text,
+        "template_id": spec.template_id,
+        "sender": spec.sender,
+        "connection": spec.connection,
+        "priority": spec.priority,
+        "validity_hours": spec.validity_hours,
+        "window": spec.window.as_dict() if spec.window else None,
+        "throttle_per_minute": spec.throttle_per_minute,
+        "tags": list(spec.tags),
+        "replies": spec.replies.value,
+        "override_consent": spec.override_consent,
+        "scheduled_at": iso(spec.scheduled_at),
+        "created_by": mailing.created_by,
+        "created_at": iso(mailing.created_at),
+        "updated_at": iso(mailing.updated_at),
+        "started_at": iso(mailing.started_at),
+        "finished_at": iso(mailing.finished_at),
+    }
+
+
+def _not_found(exc: LookupError) -> ApiError:
+    return ApiError(404, "not_found", getattr(exc, "message", str(exc)))
+
+
+def _found(request: Request, mailing_id: str) -> Mailing:
+    try:
+        return mailings.get_mailing(service_of(request), mailing_id)
+    except mailings.MailingNotFound as exc:
+        raise _not_found(exc) from None
+
+
+@router.post("", status_code=201, summary="Create a mailing (a draft)")
+def create(body: MailingIn, request: Request, key: ApiKey = Depends(admin_key)) -> Json:
+    service = service_of(request)
+    mailing = mailings.create_mailing(
+        service, body.spec(), actor=key_actor(request, key), trail=service.trail
+    )
+    return Json(mailing_out(mailing), 201)
+
+
+@router.get("", summary="Mailings, newest first")
+def list_all(
+    request: Request,
+    _: ApiKey = Depends(api_key),
+    status: Status | None = Query(None),
+    cursor: str | None = Query(None, max_length=26, description="next_cursor of the last page"),
+    limit: int = Query(50, ge=1, le=500),
+) -> Json:
+    found = mailings.list_mailings(
+        service_of(request), status=status, before=cursor, limit=limit + 1
+    )
+    page = found[:limit]
+    next_cursor = page[-1].id if len(found) > limit else None
+    return Json({"mailings": [mailing_out(m) for m in page], "next_cursor": next_cursor})
+
+
+@router.get("/{mailing_id}", summary="One mailing")
+def get(mailing_id: str, request: Request, _: ApiKey = Depends(api_key)) -> Json:
+    return Json(mailing_out(_found(request, mailing_id)))
+
+
+@router.put("/{mailing_id}", summary="Change a draft")
+def update(
+    mailing_id: str, body: MailingIn, request: Request, key: ApiKey = Depends(admin_key)
+) -> Json:
+    service = service_of(request)
+    _found(request, mailing_id)
+    mailing = mailings.update_mailing(
+        service, mailing_id, body.spec(), actor=key_actor(request, key), trail=service.trail
+    )
+    return Json(mailing_out(mailing))
+
+
+@router.delete("/{mailing_id}", status_code=204, summary="Delete a draft")
+def delete(mailing_id: str, request: Request, _: ApiKey = Depends(admin_key)) -> Response:
+    try:
+        mailings.delete_mailing(service_of(request), mailing_id)
+    except mailings.MailingNotFound as exc:
+        raise _not_found(exc) from None
+    return Response(status_code=204)
+
+
+def _add_json(request: Request, mailing_id: str, body: RecipientsIn) -> mailings.AddReport:
+    service = service_of(request)
+    given = [x is not None for x in (body.numbers, body.text, body.customers)]
+    if sum(given) != 1:
+        raise ApiError(
+            422,
+            "invalid_field",
+            "Give one of numbers, text or customers.",
+            [{"field": "body", "message": "Give one of numbers, text or customers."}],
+        )
+    if body.numbers is not None:
+        return mailings.add_pasted(service, mailing_id, "\n".join(body.numbers))
+    if body.text is not None:
+        return mailings.add_pasted(service, mailing_id, body.text)
+    wanted = body.customers or CustomersIn()
+    return mailings.add_customers(
+        service,
+        mailing_id,
+        mailings.CustomerFilter(
+            language=wanted.language.strip().lower() if wanted.language else None,
+            created_from=wanted.created_from.timestamp() if wanted.created_from else None,
+            created_to=wanted.created_to.timestamp() if wanted.created_to else None,
+            has_open_request=wanted.has_open_request,
+        ),
+    )
+
+
+@router.post("/{mailing_id}/recipients", summary="Add recipients and check them")
+async def add_recipients(mailing_id: str, request: Request, _: ApiKey = Depends(admin_key)) -> Json:
+    """A CSV file (text/csv body or a form's `file`), or JSON: {"numbers": [...]},
+    {"text": "pasted numbers"} or {"customers": {"language": "nl", ...}}. The answer counts
+    each check result and lists the rows that are not valid, with the reason."""
+    _found(request, mailing_id)
+    content_type = request.headers.get("content-type", "")
+    raw = await request.body()
+    if content_type.startswith("application/json"):
+        try:
+            body = RecipientsIn.model_validate_json(raw or b"{}")
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+            ) from None
+        report = await run_in_threadpool(_add_json, request, mailing_id, body)
+    else:
+        if content_type.startswith("multipart/form-data"):
+            raw = _file_from_multipart(content_type, raw)
+        report = await run_in_threadpool(mailings.add_csv, service_of(request), mailing_id, raw)
+    return Json(report.as_dict())
+
+
+@router.get("/{mailing_id}/recipients", summary="Recipients, in the order given")
+def recipients(
+    mailing_id: str,
+    request: Request,
+    _: ApiKey = Depends(api_key),
+    result: Check | None = Query(None, description="Only this check result"),
+    after: int = Query(0, ge=0, description="next_after of the previous page"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> Json:
+    _found(request, mailing_id)
+    with service_of(request).engine.connect() as conn:
+        rows = store.list_recipients(conn, mailing_id, after=after, limit=limit, result=result)
+    return Json(
+        {
+            "recipients": [
+                {
+                    "id": row.id,
+                    "line": row.line,
+                    "number": row.number or row.given,
+                    "customer_id": row.customer_id,
+                    "result": row.check_result,
+                    "reason": row.reason,
+                    "time_zone": row.time_zone,
+                    "message_id": row.message_id,
+                    "status": row.message_status,
+                }
+                for row in rows
+            ],
+            "next_after": rows[-1].id if len(rows) == limit else None,
+        }
+    )
+
+
+@router.get("/{mailing_id}/summary", summary="Counts, segments and cost before sending")
+def summary(mailing_id: str, request: Request, _: ApiKey = Depends(api_key)) -> Json:
+    try:
+        found = prepare.summarise(service_of(request), mailing_id)
+    except mailings.MailingNotFound as exc:
+        raise _not_found(exc) from None
+    return Json(found.as_dict())
+
+
+@router.get("/{mailing_id}/preview", summary="The SMS one recipient would get")
+def preview(
+    mailing_id: str,
+    request: Request,
+    _: ApiKey = Depends(api_key),
+    recipient: int | None = Query(None, description="A recipient's id"),
+    number: str | None = Query(None, max_length=40, description="Or any number"),
+) -> Json:
+    if (recipient is None) == (number is None):
+        message = "Give either recipient (an id) or number."
+        raise ApiError(422, "invalid_field", message, [{"field": "recipient", "message": message}])
+    try:
+        found = prepare.preview(
+            service_of(request), mailing_id, recipient_id=recipient, number=number
+        )
+    except (mailings.MailingNotFound, store.RecipientNotFound) as exc:
+        raise _not_found(exc) from None
+    return Json(found)
+
+
+@router.get("/{mailing_id}/statistics", summary="Recipients blocked by reason and by status")
+def statistics(mailing_id: str, request: Request, _: ApiKey = Depends(api_key)) -> Json:
+    _found(request, mailing_id)
+    with service_of(request).engine.connect() as conn:
+        return Json(store.statistics(conn, mailing_id))
