@@ -83,8 +83,8 @@ def test_a_recipient_inside_the_window_is_sent_now(now: float, window: SendWindo
         assert next_window_opening(now, window, tz) == now
 
 
-def _utc(*parts: int) -> float:
-    return datetime(*parts, tzinfo=UTC).timestamp()
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp()
 
 
 def test_a_window_opening_in_the_spring_gap_opens_when_the_clocks_jump() -> None:

@@ -24,7 +24,9 @@ from smsdesk.host import Host
 from smsdesk.mailings.sources import pasted, read_csv
 from smsdesk.store import mailings as store
 from smsdesk.store.audit import AuditTrail
+from smsdesk.store.customers import CustomerNotFound, customer_exists
 from smsdesk.store.mailing_audience import CustomerFilter, customers_page
+from smsdesk.store.mailing_consents import consent_of, set_consents
 from smsdesk.store.mailings import CHUNK, MailingNotFound
 
 __all__ = [
@@ -36,10 +38,12 @@ __all__ = [
     "add_pasted",
     "add_recipients",
     "change_status",
+    "consent",
     "create_mailing",
     "delete_mailing",
     "get_mailing",
     "list_mailings",
+    "set_consent",
     "update_mailing",
 ]
 
@@ -237,3 +241,49 @@ def add_customers(
 ) -> AddReport:
     """Every customer matching the filter, at its first number, read a page at a time."""
     return add_recipients(host, mailing_id, _customer_rows(host, wanted), progress=progress)
+
+
+def set_consent(
+    host: Host,
+    customer_id: str,
+    *,
+    given: bool,
+    source: str,
+    actor: Actor | None = None,
+    trail: AuditTrail | None = None,
+) -> dict[str, Any]:
+    """Record a customer's consent to mailings (or its withdrawal), in the audit trail too."""
+    now = host.clock()
+
+    def job(conn: Any) -> None:
+        if not customer_exists(conn, customer_id):
+            raise CustomerNotFound(customer_id)
+        set_consents(conn, [customer_id], given=given, source=source, now=now)
+        if trail is not None and actor is not None:
+            trail.record(
+                conn,
+                actor,
+                "customer.mailing_consent",
+                target_kind="customer",
+                target_id=customer_id,
+                details={"given": given, "source": source},
+            )
+
+    host.writer.run_sync(job)
+    return consent(host, customer_id)
+
+
+def consent(host: Host, customer_id: str) -> dict[str, Any]:
+    """A customer's consent: state (given, withdrawn or none), source and when."""
+    with host.engine.connect() as conn:
+        if not customer_exists(conn, customer_id):
+            raise CustomerNotFound(customer_id)
+        row = consent_of(conn, customer_id)
+    if row is None:
+        return {"customer_id": customer_id, "state": "none", "source": None, "changed_at": None}
+    return {
+        "customer_id": customer_id,
+        "state": row.state,
+        "source": row.source,
+        "changed_at": row.changed_at,
+    }

@@ -30,6 +30,7 @@ from smsdesk.domain.times import iso
 from smsdesk.mailings import prepare
 from smsdesk.store import mailings as store
 from smsdesk.store.apikeys import ApiKey
+from smsdesk.store.customers import CustomerNotFound
 from smsdesk.web.actors import key_actor
 from smsdesk.web.api.customers import _file_from_multipart
 from smsdesk.web.auth import admin_key, api_key, service_of
@@ -148,6 +149,44 @@ def _found(request: Request, mailing_id: str) -> Mailing:
         return mailings.get_mailing(service_of(request), mailing_id)
     except mailings.MailingNotFound as exc:
         raise _not_found(exc) from None
+
+
+class ConsentIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    given: bool = Field(..., description="true: consents to mailings; false: withdrew")
+    source: str = Field("api", min_length=1, max_length=40, examples=["web form"])
+
+
+def _consent_out(found: dict[str, Any]) -> dict[str, Any]:
+    return {**found, "changed_at": iso(found["changed_at"])}
+
+
+@router.get("/consents/{customer_id}", summary="A customer's consent to mailings")
+def get_consent(customer_id: str, request: Request, _: ApiKey = Depends(api_key)) -> Json:
+    try:
+        return Json(_consent_out(mailings.consent(service_of(request), customer_id)))
+    except CustomerNotFound as exc:
+        raise _not_found(exc) from None
+
+
+@router.put("/consents/{customer_id}", summary="Record a customer's consent to mailings")
+def put_consent(
+    customer_id: str, body: ConsentIn, request: Request, key: ApiKey = Depends(admin_key)
+) -> Json:
+    service = service_of(request)
+    try:
+        found = mailings.set_consent(
+            service,
+            customer_id,
+            given=body.given,
+            source=body.source.strip(),
+            actor=key_actor(request, key),
+            trail=service.trail,
+        )
+    except CustomerNotFound as exc:
+        raise _not_found(exc) from None
+    return Json(_consent_out(found))
 
 
 @router.post("", status_code=201, summary="Create a mailing (a draft)")
