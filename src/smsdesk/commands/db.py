@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from smsdesk.commands.common import DatabaseUrl, DataDir, make_config, out
-from smsdesk.service import Service
+from smsdesk.commands.common import DatabaseUrl, DataDir, make_config, out, start_service
 
 app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 
@@ -13,6 +12,6 @@ app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 @app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Create or migrate the database schema."""
-    service = Service(make_config(data_dir, database_url))
-    service.upgrade()
+    service = start_service(make_config(data_dir, database_url))
+    service.close()
     out.print("database is up to date")

@@ -28,6 +28,7 @@ from smsdesk.commands.common import (
     open_service,
     out,
     public_url_option,
+    start_service,
 )
 from smsdesk.commands.settings_toml import (
     connection_entry,
@@ -88,8 +89,7 @@ def settings_callbacks(
     config = make_config(
         data_dir, database_url, **({"public_url": public_url} if public_url else {})
     )
-    service = Service(config)
-    service.upgrade()
+    service = start_service(config, close_with_command=True)
     secret = service.settings.callback_secret()
     base = config.effective_public_url()
     sys.stdout.write(
