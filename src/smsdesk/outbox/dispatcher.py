@@ -20,6 +20,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, Row
@@ -32,10 +33,11 @@ from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.sms import OutboundSms
 from smsdesk.events import EventSink
 from smsdesk.outbox.breaker import CLOSED, after_results, may_send
+from smsdesk.outbox.expired import release_expired
 from smsdesk.outbox.failover import off_open_circuit
+from smsdesk.outbox.limiter import Limits
 from smsdesk.outbox.outcomes import Scan, judge
 from smsdesk.outbox.pool import ProviderPool
-from smsdesk.outbox.ratelimit import TokenBucket
 from smsdesk.outbox.retry import RetryPolicy, decide
 from smsdesk.outbox.targets import (
     HealthView,
@@ -63,6 +65,8 @@ from smsdesk.store.optouts import opted_out
 from smsdesk.store.writer import Writer
 
 log = logging.getLogger(__name__)
+
+LEASE_MARGIN = 2.0  # seconds of a lease left, at least, for a send to start under it
 
 
 def callback_url(public_url: str, module: str, kind: str, secret: str) -> str:
@@ -200,7 +204,8 @@ class Dispatcher:
         self.policy = policy
         self.events = events
         self.rng = random.Random()
-        self._buckets: dict[str, TokenBucket] = {}  # per connection id
+        # Rate and concurrency per connection: shared by every process on PostgreSQL.
+        self._limits = Limits(clock, shared=writer.engine.dialect.name == "postgresql")
         self._inflight: dict[str, int] = {}  # per connection id
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -300,6 +305,7 @@ class Dispatcher:
 
     async def _run(self) -> None:
         while not self._stopping:
+            self._limits.held.clear()
             try:
                 claimed = await self.run_once()
             except asyncio.CancelledError:
@@ -315,15 +321,26 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), self._idle_wait())
 
     def _idle_wait(self) -> float:
-        waits = [b.wait_time() for b in self._buckets.values() if b.wait_time() > 0]
-        return max(0.005, min([self.poll_interval, *waits]))
+        """The poll interval, or less: until the next token of a connection that the last scan
+        held back by its limits (0 when one came meanwhile); no connection held, no hurry."""
+        held = self._limits.wait()
+        return self.poll_interval if held is None else min(self.poll_interval, held)
 
     async def run_once(self) -> int:
         """One scan: housekeeping if due, then claim and start sending; returns messages claimed
         (or moved off a connection whose circuit is open)."""
         now = self.clock()
         if now >= self._housekeeping_at:
-            await self.writer.run(lambda c: repo.release_expired_leases(c, now))
+            await release_expired(
+                self.writer,
+                self.store,
+                self.pool,
+                owner=self.owner,
+                now=now,
+                lease_seconds=self.lease_seconds,
+                clock=self.clock,
+                events=self.events,
+            )
             await self.writer.run(lambda c: repo.expire_overdue(c, now, self.events))
             self._awaiting_reports = await asyncio.to_thread(
                 self._connections_awaiting_reports, now
@@ -339,13 +356,6 @@ class Dispatcher:
             claimed += await self._serve(target, scan)
         self.scans += 1
         return claimed
-
-    def _bucket(self, connection: SmsConnection) -> TokenBucket:
-        rate = connection.rate_limit
-        bucket = self._buckets.get(connection.id)
-        if bucket is None or bucket.rate != rate:
-            bucket = self._buckets[connection.id] = TokenBucket(rate, self.clock)
-        return bucket
 
     async def _serve(self, target: Target, scan: Scan) -> int:
         """Claim and send for one connection as its circuit allows; returns messages handled."""
@@ -363,8 +373,8 @@ class Dispatcher:
             return 0
         provider_class = get_module(connection.module).provider_class
         assert provider_class is not None  # only connections of available modules are served
-        bucket = self._bucket(connection)
-        wanted = bucket.available(min(self.claim_batch, free * provider_class.max_batch))
+        max_batch = provider_class.max_batch
+        wanted = self._limits.allowance(connection, min(self.claim_batch, free * max_batch))
         if wanted <= 0:
             return 0
         if allowed == "probe":
@@ -375,24 +385,32 @@ class Dispatcher:
             if not await self._take_probe(connection, now):
                 return await self._move_off(target, scan, now)
             wanted = 1
-        claimed, blocked = await self.writer.run(
-            lambda c: claim_sendable(
+        claim = await self.writer.run(
+            lambda c: self._limits.claim(
                 c,
-                connection_id=connection.id,
-                module=target.unassigned,
-                owner=self.owner,
-                limit=wanted,
-                now=now,
-                lease_until=now + self.lease_seconds,
+                connection,
+                wanted,
+                now,
+                max_batch,
+                lambda limit: claim_sendable(
+                    c,
+                    connection_id=connection.id,
+                    module=target.unassigned,
+                    owner=self.owner,
+                    limit=limit,
+                    now=now,
+                    lease_until=now + self.lease_seconds,
+                ),
+                target.unassigned,
             )
         )
-        if blocked:
-            await self._refuse_opted_out(blocked)
-        blocked_ids = {row.id for row in blocked}
-        rows = [row for row in claimed if row.id not in blocked_ids]
+        self._limits.settle(connection, claim)
+        if claim.blocked:
+            await self._refuse_opted_out(claim.blocked)
+        blocked_ids = {row.id for row in claim.blocked}
+        rows = [row for row in claim.rows if row.id not in blocked_ids]
         if not rows:
-            return len(claimed)
-        bucket.take(len(rows))
+            return len(claim.rows)
         # The configuration loaded before the claim may predate a save that came before some
         # of these messages were accepted: send them with the settings as they are now.
         current = await asyncio.to_thread(self.store.load)
@@ -502,6 +520,14 @@ class Dispatcher:
         self, connection: SmsConnection, provider: Any, rows: Sequence[Row[Any]], scan: Scan
     ) -> None:
         now = self.clock()
+        # A claim whose lease ran out (this process froze or stalled) may already belong to
+        # another dispatcher: never send it from here.
+        lost = [row for row in rows if row.lease_until - LEASE_MARGIN <= now]
+        if lost:
+            log.warning(
+                "%d claimed messages not sent: their lease ran out before sending", len(lost)
+            )
+            rows = [row for row in rows if row.lease_until - LEASE_MARGIN > now]
         live = [row for row in rows if row.expires_at > now]
         outcomes = [
             repo.Outcome(row.id, Status.EXPIRED, None, "validity period ended", tried=connection.id)
@@ -515,6 +541,8 @@ class Dispatcher:
         now = self.clock()
         batch = judge(connection, live, results, scan, now, self.policy, self.rng)
         outcomes += batch.outcomes
+        claims = {row.id: row.attempts for row in rows}
+        outcomes = [replace(o, attempt=claims.get(o.message_id)) for o in outcomes]
         for row, result, outcome in zip(live, results, batch.outcomes, strict=True):
             if isinstance(result.error, RateLimitedError):
                 self._bucket_pause(connection.id, result.error)
@@ -538,9 +566,9 @@ class Dispatcher:
         metrics.count_connection_sends(connection.id, batch.results, batch.tally.failovers)
 
     def _bucket_pause(self, connection_id: str, error: RateLimitedError) -> None:
-        bucket = self._buckets.get(connection_id)
-        if bucket is not None:
-            bucket.pause(error.retry_after if error.retry_after is not None else 1.0)
+        """Pause the connection here, and in every process on PostgreSQL."""
+        seconds = error.retry_after if error.retry_after is not None else 1.0
+        self._limits.pause(connection_id, seconds, self.writer.submit)
 
     @staticmethod
     def _log_outcome(connection: SmsConnection, row: Row[Any], outcome: repo.Outcome) -> None:

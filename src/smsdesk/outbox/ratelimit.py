@@ -1,4 +1,10 @@
-"""A token bucket per connection: at most `rate` messages per second, with a short burst."""
+"""A token bucket per connection: at most `rate` messages per second, with a short burst.
+
+The burst is a tenth of a second's worth (at least one message), so no 1-second window ever
+carries more than the rate plus that burst. In one process (SQLite) the bucket is the limit itself; on
+PostgreSQL it is this process's view of the shared bucket (`outbox/limiter.py`), brought up to
+date from the database row at each claim.
+"""
 
 from __future__ import annotations
 
@@ -26,8 +32,9 @@ class TokenBucket:
     def _refill(self) -> float:
         now = self.clock()
         if not self.unlimited:
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
+            elapsed = max(0.0, now - self.updated)  # another process's clock may be ahead
+            self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
+        self.updated = max(self.updated, now)
         return now
 
     def available(self, wanted: int) -> int:
@@ -47,6 +54,12 @@ class TokenBucket:
     def give_back(self, count: int) -> None:
         if not self.unlimited:
             self.tokens = min(self.capacity, self.tokens + count)
+
+    def adopt(self, tokens: float, at: float, paused_until: float) -> None:
+        """Take on the shared bucket as the database holds it (a pause of ours stays)."""
+        self.tokens = min(self.capacity, tokens)
+        self.updated = at
+        self.paused_until = max(self.paused_until, paused_until)
 
     def pause(self, seconds: float) -> None:
         """The provider asked us to wait: send nothing through this connection for a while."""
