@@ -20,9 +20,10 @@ async def test_a_running_worker_reports_its_role_and_jobs(engine: Engine, tmp_pa
     url = database_url(engine)
     async with running_service(tmp_path / "data", url) as h:
         service = h.service
-        assert service.heartbeat is not None and service.leadership is not None
-        await h.wait_until(lambda: service.leadership.held == JOBS, "every job to be led")
-        await service.heartbeat.beat_once()
+        leadership, heartbeat = service.leadership, service.heartbeat
+        assert heartbeat is not None and leadership is not None
+        await h.wait_until(lambda: leadership.held == JOBS, "every job to be led")
+        await heartbeat.beat_once()
         health = (await h.client.get("/healthz")).json()
         assert health["role"] == "worker"  # started by the harness, which names the dispatcher
         assert health["leads"] == list(JOBS)

@@ -8,7 +8,7 @@ time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import sqlalchemy as sa
@@ -54,8 +54,16 @@ async def test_the_other_process_takes_over_when_the_leader_stops(
     told so (the job's loop is woken)."""
     first, second = pair
     taken: list[str] = []
+
+    def listener(job: str) -> Callable[[bool], None]:
+        def changed(held: bool) -> None:
+            if held:
+                taken.append(job)
+
+        return changed
+
     for job in JOBS:
-        second.gate(job).on_change(lambda held, job=job: taken.append(job) if held else None)
+        second.gate(job).on_change(listener(job))
     await first.tick()
     await second.tick()
     await first.stop()
