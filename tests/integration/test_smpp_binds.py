@@ -75,6 +75,7 @@ async def test_processes_bind_no_more_often_than_the_setting_allows(
             await each.start()
         await wait_for(lambda: sum(p.bound for p in providers) == binds, f"{binds} binds")
         await wait_for(lambda: smsc.bound == binds, "the SMSC to count them")
+        assert [p.permitted for p in providers] == [p.bound for p in providers]
         first = next(p for p in providers if p.bound)
         await first.close()
         providers.remove(first)

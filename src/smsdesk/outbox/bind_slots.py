@@ -76,6 +76,9 @@ class BindSlots:
     async def release(self) -> None:
         await self._forget()
 
+    def held(self) -> bool:
+        return self.slot is not None
+
     async def _forget(self) -> None:
         locks, self._locks, self.slot = self._locks, None, None
         if locks is not None:

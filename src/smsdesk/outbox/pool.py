@@ -200,6 +200,12 @@ class ProviderPool:
             await current[1].close()
         return provider
 
+    async def may_send(self, target: Connection | str, config: SmsConfiguration) -> bool:
+        """False while this process's provider of an SMPP connection waits for a bind slot:
+        the processes holding the slots send that connection's messages."""
+        provider = await self.get(target, config)
+        return not isinstance(provider, SmppProvider) or provider.permitted
+
     async def close(self) -> None:
         async with self._lock:
             providers = [p for _, p in self._providers.values()]

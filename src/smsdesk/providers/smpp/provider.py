@@ -80,6 +80,12 @@ class SmppProvider(Provider):
         """Whether this process is bound to the SMSC now (it may hold no bind slot)."""
         return self._session.bound
 
+    @property
+    def permitted(self) -> bool:
+        """Whether this process holds one of the installation's bind slots (or needs none):
+        without one, other processes send this connection's messages."""
+        return self._session.permitted
+
     async def start(self) -> None:
         await self._session.start()
 

@@ -45,6 +45,9 @@ class BindPermit(Protocol):
     async def release(self) -> None:
         """Give the slot up."""
 
+    def held(self) -> bool:
+        """Whether this process holds a slot now."""
+
 
 async def within(awaitable: Awaitable[T], timeout: float) -> T:
     """`awaitable`'s result, or TimeoutError after `timeout` seconds without waiting for it.
@@ -84,6 +87,11 @@ class SmppSession:
     @property
     def bound(self) -> bool:
         return self._bound.is_set()
+
+    @property
+    def permitted(self) -> bool:
+        """Whether this process may bind (it holds a bind slot, or needs none)."""
+        return self.permit is None or self.permit.held()
 
     def where(self) -> str:
         """The SMSC as host:port, for messages to the admin."""
