@@ -2,8 +2,8 @@
 
 A recording Kannel stand-in (tests/support/kannel_standin.py) answers each sendsms request
 after a random 20-100 ms round trip and calls the message's dlr-url 50 ms later with a
-"delivered" report, retrying a failed call every second up to 10 times (smsbox with
-`http-request-retry = 10`, `http-queue-delay = 1`). The bench queues `--messages` messages,
+"delivered" report, retrying a failed call every second up to 30 times (smsbox with
+`http-request-retry = 30`, `http-queue-delay = 1`). The bench queues `--messages` messages,
 then disrupts the processes at random moments while they send (tests/support/kill_run.py):
 
   sqlite    one `smsdesk serve`, SIGKILLed `--kills` times and started again each time

@@ -43,6 +43,11 @@ _ESCAPE = re.compile(r"%([A-Za-z])")
 _HOLD_LIMIT = 300.0  # a held answer goes out after this long even if no one releases it
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # restarted callers open their connections all at once
+
+
 @dataclass
 class Received:
     """One sendsms request the stand-in took."""
@@ -84,7 +89,7 @@ class KannelStandIn:
         password: str = "kannel-secret",
         round_trip: tuple[float, float] = (0.02, 0.1),
         report_delay: float = 0.05,
-        report_retries: int = 10,
+        report_retries: int = 30,
         retry_delay: float = 1.0,
         seed: int | None = None,
     ) -> None:
@@ -109,8 +114,7 @@ class KannelStandIn:
         self._calls = ThreadPoolExecutor(8, thread_name_prefix="dlr")
         self._local = threading.local()
         self._clients: list[httpx.Client] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self.port: int = self._server.server_address[1]
         self._threads = [
             threading.Thread(target=self._server.serve_forever, daemon=True),

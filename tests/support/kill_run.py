@@ -111,7 +111,6 @@ class KillRun:
         self.database_url = database_url
         self.disruptions: list[float] = []
         self.accepted: list[str] = []
-        self._sent_before = standin.count()
 
     def settings(self, **extra: str) -> dict[str, str]:
         return smsdesk_env(
