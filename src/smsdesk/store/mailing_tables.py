@@ -54,6 +54,7 @@ mailing_recipients = Table(
     Column("message_id", String(26)),
     Column("status", String(12)),  # the message's status, mirrored
     Column("not_before", Double),  # held by the send window until then
+    Column("queued_at", Double),
 )
 Index(
     "ix_mailing_recipients_pending",

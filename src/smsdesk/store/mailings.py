@@ -132,7 +132,7 @@ def get_mailing(conn: Connection, mailing_id: str) -> Mailing | None:
     return None if row is None else _mailing(row)
 
 
-def _locked(conn: Connection, mailing_id: str) -> Mailing:
+def lock_mailing(conn: Connection, mailing_id: str) -> Mailing:
     """The mailing, its row locked until commit (PostgreSQL): status changes take turns."""
     row = conn.execute(
         sa.select(mailings).where(mailings.c.id == mailing_id).with_for_update()
@@ -144,7 +144,7 @@ def _locked(conn: Connection, mailing_id: str) -> Mailing:
 
 def update_draft(conn: Connection, mailing_id: str, spec: MailingSpec, now: float) -> None:
     """Replace a draft's settings with a checked spec; refused once it is no draft."""
-    require_draft(_locked(conn, mailing_id).status, "changed")
+    require_draft(lock_mailing(conn, mailing_id).status, "changed")
     conn.execute(
         mailings.update()
         .where(mailings.c.id == mailing_id)
@@ -154,14 +154,14 @@ def update_draft(conn: Connection, mailing_id: str, spec: MailingSpec, now: floa
 
 def delete_draft(conn: Connection, mailing_id: str) -> None:
     """Delete a draft and its recipients; a mailing that was started is kept (cancel it)."""
-    require_draft(_locked(conn, mailing_id).status, "deleted")
+    require_draft(lock_mailing(conn, mailing_id).status, "deleted")
     conn.execute(mr.delete().where(mr.c.mailing_id == mailing_id))
     conn.execute(mailings.delete().where(mailings.c.id == mailing_id))
 
 
 def change_status(conn: Connection, mailing_id: str, action: Action, now: float) -> Status:
     """Apply a life-cycle action (see `domain.mailings.transition`); the new status."""
-    current = _locked(conn, mailing_id)
+    current = lock_mailing(conn, mailing_id)
     target = transition(current.status, action)
     values: dict[str, Any] = {"status": target.value, "updated_at": now}
     if target is Status.SENDING and current.started_at is None:
@@ -219,7 +219,7 @@ def check_and_add(
 ) -> CheckReport:
     """Check one chunk of recipients against the database and store every row with its
     result (at most `CHUNK` rows: call once per chunk)."""
-    mailing = _locked(conn, mailing_id)
+    mailing = lock_mailing(conn, mailing_id)
     require_draft(mailing.status, "given recipients")
     items = normalise_rows(chunk, default_country_code)
     known = [i.number for i in items if i.number is not None]

@@ -9,7 +9,7 @@ cost before anything is sent. Refusals are 422 answers in the caller's language.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from smsdesk import mailings
 from smsdesk.domain.mailing_checks import Check
 from smsdesk.domain.mailings import (
+    Action,
     Mailing,
     MailingSpec,
     Replies,
@@ -27,7 +28,7 @@ from smsdesk.domain.mailings import (
     check_window,
 )
 from smsdesk.domain.times import iso
-from smsdesk.mailings import prepare
+from smsdesk.mailings import prepare, sender
 from smsdesk.store import mailings as store
 from smsdesk.store.apikeys import ApiKey
 from smsdesk.store.customers import CustomerNotFound
@@ -357,3 +358,21 @@ def statistics(mailing_id: str, request: Request, _: ApiKey = Depends(api_key)) 
     _found(request, mailing_id)
     with service_of(request).engine.connect() as conn:
         return Json(store.statistics(conn, mailing_id))
+
+
+@router.post("/{mailing_id}/{action}", summary="Schedule, start, pause, resume or cancel")
+def act(
+    mailing_id: str,
+    action: Literal["schedule", "unschedule", "start", "pause", "resume", "cancel"],
+    request: Request,
+    _: ApiKey = Depends(admin_key),
+) -> Json:
+    """Moves the mailing through its life cycle; cancel also cancels its messages still
+    queued. A step the status does not allow is a 422 naming the statuses that allow it."""
+    service = service_of(request)
+    _found(request, mailing_id)
+    if action == "cancel":
+        mailing = sender.cancel(service, mailing_id, service.events)
+    else:
+        mailing = mailings.change_status(service, mailing_id, Action(action))
+    return Json(mailing_out(mailing))

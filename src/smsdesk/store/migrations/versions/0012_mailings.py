@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("message_id", sa.String(26)),
         sa.Column("status", sa.String(12)),
         sa.Column("not_before", sa.Double),
+        sa.Column("queued_at", sa.Double),
     )
     op.create_index(
         "ix_mailing_recipients_pending",

@@ -1,0 +1,233 @@
+"""Sending mailings: each pass queues the next batch of every sending mailing's recipients as
+ordinary outbox messages, which the dispatcher then sends by its own rules (priority, routes,
+limits). A mailing never goes around the outbox.
+
+Per pass and mailing, in one writer job with the mailing's row locked:
+
+- a scheduled mailing whose time has come starts;
+- recipients whose send window is closed (in their own time zone) are held until it opens
+  (`not_before`), never dropped and never sent early;
+- the throttle allows at most N messages queued per rolling minute, each given its own slot
+  (`next_attempt_at` 60/N seconds apart), so they leave evenly rather than in a burst;
+- without a throttle, at most a batch of the mailing's messages waits in the outbox at any
+  time, so a pause stops the mailing within a batch's sending time;
+- each message is prepared by `outbox.accept.prepare_message` (the API's own checks and
+  routing); a number that opted out since the check, or that the outbox refuses, is marked on
+  its recipient row with the reason instead of being queued;
+- a mailing with no recipient left to queue is done.
+
+Cancelling a mailing also cancels its messages still queued in the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from smsdesk.domain.errors import DomainError
+from smsdesk.domain.mailing_window import next_window_opening
+from smsdesk.domain.mailings import Action, Mailing, Status, render
+from smsdesk.domain.message import Status as MessageStatus
+from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.events import EventSink
+from smsdesk.host import SendingHost
+from smsdesk.mailings import get_mailing
+from smsdesk.mailings.prepare import mailing_text, new_message, values_for
+from smsdesk.outbox.accept import opted_out_refusals, prepare_message
+from smsdesk.scan_loop import ScanLoop
+from smsdesk.store import mailing_sending as sending
+from smsdesk.store import mailings as store
+from smsdesk.store.messages import change_status as change_message_status
+from smsdesk.store.messages import insert_messages
+from smsdesk.store.spend import SpendRefused
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+MINUTE = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """What one pass over a mailing did."""
+
+    queued: int = 0
+    held: int = 0
+    refused: int = 0
+    finished: bool = False
+
+
+def _budget(conn: Connection, mailing: Mailing, now: float, batch: int) -> int:
+    """How many messages the mailing may queue now."""
+    throttle = mailing.spec.throttle_per_minute
+    if throttle is None:
+        return max(0, batch - sending.waiting_in_outbox(conn, mailing.id))
+    return max(0, min(batch, throttle - sending.queued_since(conn, mailing.id, now - MINUTE)))
+
+
+def _rows_for(
+    conn: Connection, mailing: Mailing, config: SmsConfiguration, now: float, budget: int
+) -> tuple[list[tuple[int, dict[str, Any]]], dict[int, float], dict[int, tuple[str, str]]]:
+    """(recipient id, message row) to queue, recipients to hold and recipients refused."""
+    text = mailing_text(conn, mailing)
+    window = mailing.spec.window
+    openings: dict[str, float] = {}
+    queue: list[tuple[int, dict[str, Any]]] = []
+    held: dict[int, float] = {}
+    refused: dict[int, tuple[str, str]] = {}
+    throttle = mailing.spec.throttle_per_minute
+    first_slot = (
+        now + sending.queued_since(conn, mailing.id, now - MINUTE) * MINUTE / throttle
+        if throttle
+        else now
+    )
+    for row in sending.due_recipients(conn, mailing.id, now, budget):
+        if window is not None:
+            zone = row.time_zone or "UTC"
+            if zone not in openings:
+                openings[zone] = next_window_opening(now, window, zone)
+            if openings[zone] > now:
+                held[row.id] = openings[zone]
+                continue
+        try:
+            body = render(text, values_for(row.number, row.customer_name, row.variables))
+            message = prepare_message(new_message(mailing, row.number, body), config, now)
+        except DomainError as exc:
+            refused[row.id] = ("refused", exc.message)
+            continue
+        if throttle:
+            message["next_attempt_at"] = max(
+                message["next_attempt_at"], first_slot + len(queue) * MINUTE / throttle
+            )
+        queue.append((row.id, message))
+    return queue, held, refused
+
+
+def queue_batch(
+    conn: Connection, mailing_id: str, config: SmsConfiguration, now: float, batch: int = BATCH
+) -> Pass:
+    """One pass over one mailing (see the module docstring), in the caller's transaction."""
+    mailing = store.lock_mailing(conn, mailing_id)
+    if mailing.status is Status.SCHEDULED:
+        store.change_status(conn, mailing_id, Action.START, now)
+        mailing = store.lock_mailing(conn, mailing_id)
+    if mailing.status is not Status.SENDING:
+        return Pass()
+    budget = _budget(conn, mailing, now, batch)
+    if budget == 0:
+        return Pass()
+    queue, held, refused = _rows_for(conn, mailing, config, now, budget)
+    rows = [message for _, message in queue]
+    stopped = opted_out_refusals(conn, rows)
+    for index in stopped:
+        refused[queue[index][0]] = ("opted_out", stopped[index].message)
+    queue = [pair for index, pair in enumerate(queue) if index not in stopped]
+    insert_messages(conn, [message for _, message in queue], "mailing")
+    sending.mark_queued(conn, [(rid, message["id"]) for rid, message in queue], now)
+    sending.hold(conn, held)
+    sending.mark_refused(conn, refused)
+    finished = sending.remaining(conn, mailing_id) == 0
+    if finished:
+        store.change_status(conn, mailing_id, Action.FINISH, now)
+    return Pass(len(queue), len(held), len(refused), finished)
+
+
+def cancel(host: SendingHost, mailing_id: str, events: EventSink | None = None) -> Mailing:
+    """Cancel a mailing and every message of it still queued in the outbox."""
+    now = host.clock()
+
+    def job(conn: Connection) -> None:
+        store.change_status(conn, mailing_id, Action.CANCEL, now)
+        for message_id in sending.queued_message_ids(conn, mailing_id):
+            change_message_status(
+                conn,
+                message_id,
+                MessageStatus.QUEUED,
+                MessageStatus.CANCELLED,
+                now,
+                f"cancelled with mailing {mailing_id}",
+                events,
+            )
+        sending.mirror_statuses(conn, mailing_id)
+
+    host.writer.run_sync(job)
+    return get_mailing(host, mailing_id)
+
+
+class MailingSender(ScanLoop):
+    """One process's mailing loop (`start`/`stop`), or single passes (`step`) for tests and
+    commands. Several processes may run it against one database: each pass locks the mailing."""
+
+    scan_failed = "mailing pass failed; trying again"
+    scan_log = log
+
+    def __init__(
+        self, host: SendingHost, *, batch: int = BATCH, poll_interval: float = 1.0
+    ) -> None:
+        self.host = host
+        self.batch = batch
+        self.poll_interval = poll_interval
+        self.passes = 0
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def step(self) -> dict[str, Pass]:
+        """One pass over every sending (or due scheduled) mailing; what each pass did."""
+        now = self.host.clock()
+        config = self.host.settings.load()
+        with self.host.engine.connect() as conn:
+            sending_ids, due = sending.mailings_to_send(conn, now)
+        done: dict[str, Pass] = {}
+        for mailing_id in [*due, *sending_ids]:
+            try:
+                done[mailing_id] = self.host.writer.run_sync(
+                    lambda conn, mid=mailing_id: queue_batch(  # type: ignore[misc]
+                        conn, mid, config, now, self.batch
+                    )
+                )
+            except SpendRefused as exc:
+                log.warning(
+                    "mailing %s paused: the spend controls refused it (%s)", mailing_id, exc
+                )
+                self._pause(mailing_id, now)
+        self.passes += 1
+        if any(p.queued for p in done.values()):
+            self.host.wake_dispatcher()
+        return done
+
+    def _pause(self, mailing_id: str, now: float) -> None:
+        with contextlib.suppress(DomainError):  # paused or cancelled meanwhile
+            self.host.writer.run_sync(
+                lambda conn: store.change_status(conn, mailing_id, Action.PAUSE, now)
+            )
+
+    async def run_once(self) -> int:
+        done = await asyncio.to_thread(self.step)
+        return sum(p.queued for p in done.values())
+
+    def wake(self) -> None:
+        """A mailing started or resumed: look now rather than at the next poll (any thread)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._main = asyncio.create_task(self._scan_forever(), name="mailing-sender")
+
+    async def stop(self) -> None:
+        """Stop at once: a pass in its writer job commits whole or not at all."""
+        self._stopping = True
+        if self._main is not None:
+            self._main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._main
+            self._main = None
