@@ -69,6 +69,7 @@ class Report:
     attempts: int = 0
     delivered_at: float | None = None  # when smsdesk answered it with 2xx
     dropped: bool = False  # every try failed
+    last_failure: str = ""  # what the last failed try got: an HTTP status or an error
 
 
 @dataclass(order=True)
@@ -313,11 +314,14 @@ class KannelStandIn:
     def _call(self, due: _Due) -> None:
         report = due.report
         try:
-            ok = self._client().get(due.url).is_success
-        except httpx.HTTPError:
-            ok = False
+            response = self._client().get(due.url)
+            ok, failure = response.is_success, f"HTTP {response.status_code} {response.text[:80]}"
+        except httpx.HTTPError as exc:
+            ok, failure = False, type(exc).__name__
         with self._wakeup:
             report.attempts += 1
+            if not ok:
+                report.last_failure = failure
             if ok:
                 report.delivered_at = time.time()
             elif report.attempts > self.report_retries:

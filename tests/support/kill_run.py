@@ -110,6 +110,7 @@ class KillRun:
         self.engine = sa.create_engine(database_url, poolclass=NullPool)
         self.database_url = database_url
         self.disruptions: list[float] = []
+        self.restarts: list[float] = []  # seconds from a kill until the new process was ready
         self.accepted: list[str] = []
 
     def settings(self, **extra: str) -> dict[str, str]:
@@ -147,6 +148,7 @@ class KillRun:
         plan = self.plan
         figures = KillFigures(database, plan.messages, plan.kills, plan.freezes)
         figures.seconds = time.monotonic() - started
+        figures.restart_seconds = statistics.median(self.restarts) if self.restarts else 0.0
         return tally(figures, self.accepted, self.standin, self.engine, self.disruptions)
 
     def close(self) -> None:
@@ -172,7 +174,8 @@ def run_sqlite(standin: KannelStandIn, plan: KillPlan, workdir: Path) -> KillFig
             run.wait_for_sends()
             run.disruptions.append(time.time())
             server.kill()
-            server = run.processes.server(env).wait_ready()
+            server = run.processes.server(env).wait_ready(timeout=60)
+            run.restarts.append(time.time() - run.disruptions[-1])
         run.wait_final()
         return run.figures("sqlite", started)
     finally:
@@ -193,7 +196,7 @@ class Workers:
         self.started += 1
         name = f"w{self.started}"
         env = self.run.settings(**self.base, public_url=self.public_url, worker_id=name)
-        self.live[name] = self.run.processes.worker(env, name).wait_ready()
+        self.live[name] = self.run.processes.worker(env, name).wait_ready(timeout=60)
         return name
 
     def pick(self) -> str:
@@ -203,6 +206,7 @@ class Workers:
         self.run.disruptions.append(time.time())
         self.live.pop(name).kill()
         self.start()
+        self.run.restarts.append(time.time() - self.run.disruptions[-1])
 
     def freeze(self, name: str) -> set[str]:
         """SIGSTOP `name` while it holds claims; SIGCONT once others took every one of them
@@ -272,5 +276,14 @@ def run_postgres(
 
 def medians(runs: Sequence[KillFigures]) -> dict[str, float]:
     """The median of each figure over runs."""
-    keys = ("seconds", "lost", "not_final", "doubled", "extra_sends", "had_evidence", "no_trace")
+    keys = (
+        "seconds",
+        "restart_seconds",
+        "lost",
+        "not_final",
+        "doubled",
+        "extra_sends",
+        "had_evidence",
+        "no_trace",
+    )
     return {key: statistics.median(getattr(run, key) for run in runs) for key in keys}

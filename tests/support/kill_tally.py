@@ -30,6 +30,7 @@ class Duplicate:
     report_at: float | None  # first report of an earlier send that smsdesk took
     claimed_at: float | None  # the claim that sent it the second time
     after_disruption: float | None  # seconds from its first send to the next kill or freeze
+    report_failure: str = ""  # why the first send's report did not get in sooner, if it failed
 
     def describe(self) -> str:
         kind = "had evidence" if self.evidence else "in flight with no trace"
@@ -38,8 +39,9 @@ class Duplicate:
         report = "none" if self.report_at is None else f"+{self.report_at - first:.2f} s"
         claim = "?" if self.claimed_at is None else f"+{self.claimed_at - first:.2f} s"
         near = "" if self.after_disruption is None else f"{self.after_disruption:.2f} s before"
+        failed = f" (its tries failed: {self.report_failure})" if self.report_failure else ""
         return (
-            f"{self.message_id}: {kind}; sent again {gaps}, report taken {report}, "
+            f"{self.message_id}: {kind}; sent again {gaps}, report taken {report}{failed}, "
             f"claimed again {claim}, first send {near} a kill/freeze"
         )
 
@@ -53,6 +55,7 @@ class KillFigures:
     kills: int
     freezes: int
     seconds: float = 0.0
+    restart_seconds: float = 0.0  # median, from a kill until its replacement was ready
     lost: int = 0  # accepted, never reached the stand-in
     not_final: int = 0  # accepted, not delivered at the end
     doubled: int = 0  # messages the stand-in received more than once
@@ -64,9 +67,9 @@ class KillFigures:
     def summary(self) -> str:
         return (
             f"{self.messages} messages, {self.kills} kills + {self.freezes} freezes in "
-            f"{self.seconds:.0f} s: lost {self.lost}, not final {self.not_final}, sent twice "
-            f"{self.doubled} ({self.extra_sends} extra sends): {self.no_trace} in flight with "
-            f"no trace, {self.had_evidence} had evidence"
+            f"{self.seconds:.0f} s (restarts {self.restart_seconds:.1f} s): lost {self.lost}, "
+            f"not final {self.not_final}, sent twice {self.doubled} ({self.extra_sends} extra "
+            f"sends): {self.no_trace} in flight with no trace, {self.had_evidence} had evidence"
         )
 
 
@@ -119,7 +122,11 @@ def _duplicate(
     later = [t for t in disruptions if t >= start]
     near = min(later) - start if later else None
     times = tuple(s.at for s in sends)
-    return Duplicate(message_id, times, evidence, first_report, first_reclaim, near)
+    first = reports.get(sends[0].index)
+    failure = (
+        f"{first.attempts} tries, last {first.last_failure}" if first and first.last_failure else ""
+    )
+    return Duplicate(message_id, times, evidence, first_report, first_reclaim, near, failure)
 
 
 def tally(
