@@ -19,7 +19,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumber
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneNumber
 from phonenumbers import timezone as phone_zones
 
 from smsdesk.domain.mailings import SendWindow
@@ -49,18 +49,39 @@ def _usable(zone: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=4096)
+def _usable_country_zones(country_code: int) -> tuple[str, ...]:
+    return tuple(z for z in _country_zones(country_code) if _usable(z))
+
+
+def _country_code(e164: str) -> int | None:
+    """The calling code an E.164 number starts with (calling codes are prefix-free)."""
+    for length in (1, 2, 3):
+        digits = e164[1 : 1 + length]
+        if digits.isdigit() and int(digits) in COUNTRY_CODE_TO_REGION_CODE:
+            return int(digits)
+    return None
+
+
 @lru_cache(maxsize=65_536)
 def recipient_time_zone(e164: str, fallback: str = "UTC") -> str:
-    """The IANA zone of an E.164 number (the first of several; see the module docstring)."""
+    """The IANA zone of an E.164 number (the first of several; see the module docstring).
+
+    A country with one zone is answered from the calling code alone: parsing the number is
+    what costs, and most countries have one zone.
+    """
+    code = _country_code(e164)
+    if code is None:
+        return fallback
+    country = _usable_country_zones(code)
+    if len(country) == 1:
+        return country[0]
     try:
         number = phonenumbers.parse(e164, None)
     except NumberParseException:
         return fallback
-    for zones in (phone_zones.time_zones_for_number(number), _country_zones(number.country_code)):
-        usable = [z for z in zones if _usable(z)]
-        if usable:
-            return usable[0]
-    return fallback
+    own = [z for z in phone_zones.time_zones_for_number(number) if _usable(z)]
+    return (own or list(country) or [fallback])[0]
 
 
 def _offset(at: float, zone: ZoneInfo) -> int:

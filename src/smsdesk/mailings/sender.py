@@ -2,7 +2,9 @@
 ordinary outbox messages, which the dispatcher then sends by its own rules (priority, routes,
 limits). A mailing never goes around the outbox.
 
-Per pass and mailing, in one writer job with the mailing's row locked:
+Per pass and mailing, the messages are rendered and prepared first on a connection of their
+own (the costly part), then stored in one writer job with the mailing's row locked, keeping
+only recipients still pending and within the throttle as it is then:
 
 - a scheduled mailing whose time has come starts;
 - recipients whose send window is closed (in their own time zone) are held until it opens
@@ -24,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
@@ -70,71 +72,85 @@ def _budget(conn: Connection, mailing: Mailing, now: float, batch: int) -> int:
     return max(0, min(batch, throttle - sending.queued_since(conn, mailing.id, now - MINUTE)))
 
 
-def _rows_for(
-    conn: Connection, mailing: Mailing, config: SmsConfiguration, now: float, budget: int
-) -> tuple[list[tuple[int, dict[str, Any]]], dict[int, float], dict[int, tuple[str, str]]]:
-    """(recipient id, message row) to queue, recipients to hold and recipients refused."""
+@dataclass
+class Planned:
+    """What a pass means to do, prepared before its writer job: (recipient id, message row)
+    to queue, recipients to hold (id -> until) and recipients refused (id -> status, reason)."""
+
+    queue: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    held: dict[int, float] = field(default_factory=dict)
+    refused: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    def keep(self, pending: set[int]) -> None:
+        """Forget recipients another pass took meanwhile."""
+        self.queue = [pair for pair in self.queue if pair[0] in pending]
+        self.held = {k: v for k, v in self.held.items() if k in pending}
+        self.refused = {k: v for k, v in self.refused.items() if k in pending}
+
+
+def plan_batch(
+    conn: Connection, mailing: Mailing, config: SmsConfiguration, now: float, batch: int
+) -> Planned:
+    """Render and prepare the next recipients' messages (the costly part, kept out of the
+    writer): the window holds some, the outbox's checks refuse some."""
+    planned = Planned()
+    budget = _budget(conn, mailing, now, batch)
+    if budget == 0:
+        return planned
     text = mailing_text(conn, mailing)
     window = mailing.spec.window
     openings: dict[str, float] = {}
-    queue: list[tuple[int, dict[str, Any]]] = []
-    held: dict[int, float] = {}
-    refused: dict[int, tuple[str, str]] = {}
     throttle = mailing.spec.throttle_per_minute
-    first_slot = (
-        now + sending.queued_since(conn, mailing.id, now - MINUTE) * MINUTE / throttle
-        if throttle
-        else now
-    )
+    first_slot = now
+    if throttle:
+        first_slot += sending.queued_since(conn, mailing.id, now - MINUTE) * MINUTE / throttle
     for row in sending.due_recipients(conn, mailing.id, now, budget):
         if window is not None:
             zone = row.time_zone or "UTC"
             if zone not in openings:
                 openings[zone] = next_window_opening(now, window, zone)
             if openings[zone] > now:
-                held[row.id] = openings[zone]
+                planned.held[row.id] = openings[zone]
                 continue
         try:
             body = render(text, values_for(row.number, row.customer_name, row.variables))
             message = prepare_message(new_message(mailing, row.number, body), config, now)
         except DomainError as exc:
-            refused[row.id] = ("refused", exc.message)
+            planned.refused[row.id] = ("refused", exc.message)
             continue
         if throttle:
-            message["next_attempt_at"] = max(
-                message["next_attempt_at"], first_slot + len(queue) * MINUTE / throttle
-            )
-        queue.append((row.id, message))
-    return queue, held, refused
+            slot = first_slot + len(planned.queue) * MINUTE / throttle
+            message["next_attempt_at"] = max(message["next_attempt_at"], slot)
+        planned.queue.append((row.id, message))
+    return planned
 
 
-def queue_batch(
-    conn: Connection, mailing_id: str, config: SmsConfiguration, now: float, batch: int = BATCH
+def commit_batch(
+    conn: Connection, mailing_id: str, planned: Planned, now: float, batch: int = BATCH
 ) -> Pass:
-    """One pass over one mailing (see the module docstring), in the caller's transaction."""
+    """Store what `plan_batch` prepared, with the mailing locked: only recipients still
+    pending, within the budget as it is now, and none that opted out meanwhile."""
     mailing = store.lock_mailing(conn, mailing_id)
     if mailing.status is Status.SCHEDULED:
         store.change_status(conn, mailing_id, Action.START, now)
-        mailing = store.lock_mailing(conn, mailing_id)
-    if mailing.status is not Status.SENDING:
+    elif mailing.status is not Status.SENDING:
         return Pass()
-    budget = _budget(conn, mailing, now, batch)
-    if budget == 0:
-        return Pass()
-    queue, held, refused = _rows_for(conn, mailing, config, now, budget)
-    rows = [message for _, message in queue]
-    stopped = opted_out_refusals(conn, rows)
-    for index in stopped:
-        refused[queue[index][0]] = ("opted_out", stopped[index].message)
+    ids = [rid for rid, _ in planned.queue] + [*planned.held, *planned.refused]
+    planned.keep(sending.still_pending(conn, mailing_id, ids))
+    queue = planned.queue[: _budget(conn, mailing, now, batch)]
+    stopped = opted_out_refusals(conn, [message for _, message in queue])
+    refused = dict(planned.refused)
+    for index, refusal in stopped.items():
+        refused[queue[index][0]] = ("opted_out", refusal.message)
     queue = [pair for index, pair in enumerate(queue) if index not in stopped]
     insert_messages(conn, [message for _, message in queue], "mailing")
     sending.mark_queued(conn, [(rid, message["id"]) for rid, message in queue], now)
-    sending.hold(conn, held)
+    sending.hold(conn, planned.held)
     sending.mark_refused(conn, refused)
     finished = sending.remaining(conn, mailing_id) == 0
     if finished:
         store.change_status(conn, mailing_id, Action.FINISH, now)
-    return Pass(len(queue), len(held), len(refused), finished)
+    return Pass(len(queue), len(planned.held), len(refused), finished)
 
 
 def cancel(host: SendingHost, mailing_id: str, events: EventSink | None = None) -> Mailing:
@@ -186,10 +202,15 @@ class MailingSender(ScanLoop):
             sending_ids, due = sending.mailings_to_send(conn, now)
         done: dict[str, Pass] = {}
         for mailing_id in [*due, *sending_ids]:
+            with self.host.engine.connect() as conn:
+                mailing = store.get_mailing(conn, mailing_id)
+                if mailing is None:
+                    continue
+                planned = plan_batch(conn, mailing, config, now, self.batch)
             try:
                 done[mailing_id] = self.host.writer.run_sync(
-                    lambda conn, mid=mailing_id: queue_batch(  # type: ignore[misc]
-                        conn, mid, config, now, self.batch
+                    lambda conn, mid=mailing_id, p=planned: commit_batch(  # type: ignore[misc]
+                        conn, mid, p, now, self.batch
                     )
                 )
             except SpendRefused as exc:

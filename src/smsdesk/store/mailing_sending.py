@@ -70,6 +70,20 @@ def due_recipients(conn: Connection, mailing_id: str, now: float, limit: int) ->
     )
 
 
+def still_pending(conn: Connection, mailing_id: str, ids: Sequence[int]) -> set[int]:
+    """Those of the recipients (ids) that are still pending."""
+    found: set[int] = set()
+    for start in range(0, len(ids), 500):
+        found.update(
+            conn.execute(
+                sa.select(mr.c.id).where(
+                    mr.c.mailing_id == mailing_id, mr.c.id.in_(ids[start : start + 500]), _pending()
+                )
+            ).scalars()
+        )
+    return found
+
+
 def remaining(conn: Connection, mailing_id: str) -> int:
     """Recipients still to be queued, held ones included."""
     return int(
