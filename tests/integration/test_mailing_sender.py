@@ -12,6 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from smsdesk.mailings.sender import MailingSender
+from smsdesk.store.customers import insert_customers
+from smsdesk.store.mailing_consents import set_consents
 from smsdesk.store.optouts import add_opt_out
 from smsdesk.store.tables import messages
 from smsdesk.testing import FakeClock
@@ -170,3 +172,45 @@ async def test_pause_resume_and_cancel_while_sending(still: Harness, clock: Fake
     assert refused.json()["error"]["message"] == (
         "A mailing that is cancelled cannot resume; only a mailing that is paused can."
     )
+
+
+async def test_consent_withdrawn_after_the_check_is_respected_when_sending(
+    still: Harness,
+) -> None:
+    """A customer who withdraws consent between the check and the send gets no SMS; the
+    recipient shows why."""
+    h = still
+    with h.service.engine.begin() as conn:
+        insert_customers(
+            conn,
+            [
+                {
+                    "id": f"01CUSTOMER00000000000000{i}",
+                    "name": f"C{i}",
+                    "language": "nl",
+                    "created_from_sms": False,
+                    "created_at": 0.0,
+                    "updated_at": 0.0,
+                }
+                for i in (1, 2)
+            ],
+            [{"number": NL[i - 1], "customer_id": f"01CUSTOMER00000000000000{i}"} for i in (1, 2)],
+        )
+        set_consents(
+            conn,
+            ["01CUSTOMER000000000000001", "01CUSTOMER000000000000002"],
+            given=True,
+            source="test",
+            now=0.0,
+        )
+    mailing_id = await mailing(h, NL[:2], override_consent=False)
+    withdrawn = await h.put("/api/v1/mailings/consents/01CUSTOMER000000000000002", {"given": False})
+    assert withdrawn.status_code == 200, withdrawn.text
+    await act(h, mailing_id, "start")
+    (done,) = MailingSender(h.service).step().values()
+    assert (done.queued, done.refused, done.finished) == (1, 1, True)
+    rows = (await h.get(f"/api/v1/mailings/{mailing_id}/recipients")).json()["recipients"]
+    assert [(r["status"], r["reason"]) for r in rows] == [
+        ("queued", None),
+        ("no_consent", "The customer withdrew consent to mailings."),
+    ]

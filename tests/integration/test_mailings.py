@@ -187,3 +187,26 @@ async def test_consent_is_given_through_the_api_and_audited(harness: Harness) ->
     audit = await h.get("/api/v1/audit", params={"action": "customer.mailing_consent"})
     assert audit.status_code == 200, audit.text
     assert customer_id in audit.text
+
+
+async def test_turning_the_consent_override_on_and_off_checks_consent_again(
+    any_db_harness: Harness,
+) -> None:
+    """An administrator's override makes recipients without consent valid; taking it back
+    counts them as without consent again."""
+    h = any_db_harness
+    add_customers(h, [number(1)], consent=True)
+    add_customers(h, [number(2)], consent=None)
+    created = await create(h, text="Hello")
+    url = f"/api/v1/mailings/{created['id']}"
+    await h.post(f"{url}/recipients", {"numbers": [number(1), number(2), number(3)]})
+    body = {"name": "Outage notice", "text": "Hello"}
+
+    overridden = await h.put(url, {**body, "override_consent": True})
+    assert overridden.status_code == 200, overridden.text
+    counts = (await h.get(f"{url}/summary")).json()["counts"]
+    assert (counts["valid"], counts["no_consent"]) == (3, 0)
+
+    await h.put(url, {**body, "override_consent": False})
+    counts = (await h.get(f"{url}/summary")).json()["counts"]
+    assert (counts["valid"], counts["no_consent"]) == (1, 2)

@@ -14,8 +14,9 @@ only recipients still pending and within the throttle as it is then:
 - without a throttle, at most a batch of the mailing's messages waits in the outbox at any
   time, so a pause stops the mailing within a batch's sending time;
 - each message is prepared by `outbox.accept.prepare_message` (the API's own checks and
-  routing); a number that opted out since the check, or that the outbox refuses, is marked on
-  its recipient row with the reason instead of being queued;
+  routing); a number that opted out since the check, a customer who withdrew consent since
+  then (unless consent is overridden), or a message the outbox refuses, is marked on its
+  recipient row with the reason instead of being queued;
 - a mailing with no recipient left to queue is done.
 
 Cancelling a mailing also cancels its messages still queued in the outbox.
@@ -44,6 +45,7 @@ from smsdesk.outbox.accept import opted_out_refusals, prepare_message
 from smsdesk.scan_loop import ScanLoop
 from smsdesk.store import mailing_sending as sending
 from smsdesk.store import mailings as store
+from smsdesk.store.mailing_consents import consents_of
 from smsdesk.store.messages import change_status as change_message_status
 from smsdesk.store.messages import insert_messages
 from smsdesk.store.spend import SpendRefused
@@ -80,12 +82,14 @@ class Planned:
     queue: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     held: dict[int, float] = field(default_factory=dict)
     refused: dict[int, tuple[str, str]] = field(default_factory=dict)
+    customers: dict[int, str] = field(default_factory=dict)  # recipient id -> customer id
 
     def keep(self, pending: set[int]) -> None:
         """Forget recipients another pass took meanwhile."""
         self.queue = [pair for pair in self.queue if pair[0] in pending]
         self.held = {k: v for k, v in self.held.items() if k in pending}
         self.refused = {k: v for k, v in self.refused.items() if k in pending}
+        self.customers = {k: v for k, v in self.customers.items() if k in pending}
 
 
 def plan_batch(
@@ -122,7 +126,19 @@ def plan_batch(
             slot = first_slot + len(planned.queue) * MINUTE / throttle
             message["next_attempt_at"] = max(message["next_attempt_at"], slot)
         planned.queue.append((row.id, message))
+        if row.customer_id and not mailing.spec.override_consent:
+            planned.customers[row.id] = row.customer_id
     return planned
+
+
+def _without_consent(conn: Connection, planned: Planned) -> dict[int, tuple[str, str]]:
+    """Recipients whose customer withdrew consent since the check."""
+    given = consents_of(conn, planned.customers.values())
+    return {
+        rid: ("no_consent", "The customer withdrew consent to mailings.")
+        for rid, customer_id in planned.customers.items()
+        if not given.get(customer_id, False)
+    }
 
 
 def commit_batch(
@@ -137,9 +153,10 @@ def commit_batch(
         return Pass()
     ids = [rid for rid, _ in planned.queue] + [*planned.held, *planned.refused]
     planned.keep(sending.still_pending(conn, mailing_id, ids))
-    queue = planned.queue[: _budget(conn, mailing, now, batch)]
+    refused = {**planned.refused, **_without_consent(conn, planned)}
+    queue = [pair for pair in planned.queue if pair[0] not in refused]
+    queue = queue[: _budget(conn, mailing, now, batch)]
     stopped = opted_out_refusals(conn, [message for _, message in queue])
-    refused = dict(planned.refused)
     for index, refusal in stopped.items():
         refused[queue[index][0]] = ("opted_out", refusal.message)
     queue = [pair for index, pair in enumerate(queue) if index not in stopped]

@@ -144,12 +144,50 @@ def lock_mailing(conn: Connection, mailing_id: str) -> Mailing:
 
 def update_draft(conn: Connection, mailing_id: str, spec: MailingSpec, now: float) -> None:
     """Replace a draft's settings with a checked spec; refused once it is no draft."""
-    require_draft(lock_mailing(conn, mailing_id).status, "changed")
+    before = lock_mailing(conn, mailing_id)
+    require_draft(before.status, "changed")
     conn.execute(
         mailings.update()
         .where(mailings.c.id == mailing_id)
         .values(updated_at=now, **_spec_columns(spec))
     )
+    if before.spec.override_consent != spec.override_consent:
+        recheck_consent(conn, mailing_id, override=spec.override_consent)
+
+
+NO_CONSENT = "The customer has not consented to mailings."
+
+
+def recheck_consent(conn: Connection, mailing_id: str, *, override: bool) -> None:
+    """Check the recipients' consent again after the override changed: on, every recipient
+    without consent becomes valid; off, valid ones without consent become `no_consent`."""
+    if override:
+        conn.execute(
+            mr.update()
+            .where(mr.c.mailing_id == mailing_id, mr.c.check_result == Check.NO_CONSENT.value)
+            .values(check_result=Check.VALID.value, reason=None)
+        )
+        return
+    after = 0
+    while page := conn.execute(
+        sa.select(mr.c.id, mr.c.customer_id)
+        .where(
+            mr.c.mailing_id == mailing_id,
+            mr.c.check_result == Check.VALID.value,
+            mr.c.id > after,
+        )
+        .order_by(mr.c.id)
+        .limit(_IN)
+    ).all():
+        given = consents_of(conn, [r.customer_id for r in page if r.customer_id])
+        lacking = [r.id for r in page if not given.get(r.customer_id or "", False)]
+        if lacking:
+            conn.execute(
+                mr.update()
+                .where(mr.c.id.in_(lacking))
+                .values(check_result=Check.NO_CONSENT.value, reason=NO_CONSENT)
+            )
+        after = page[-1].id
 
 
 def delete_draft(conn: Connection, mailing_id: str) -> None:
