@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import itertools
 import os
 import statistics
 import subprocess
@@ -151,10 +152,12 @@ def one_run(admin_url: str, provider: KannelStandIn, workers: int, opts: Any) ->
         while time.time() < start + opts.seconds + 0.5:
             time.sleep(0.2)
         arrived = [r.at for r in provider.received()[already:]]
-        if os.environ.get("GAPS"):
-            a = sorted(arrived)
-            g = sorted(((b - x), x - a[0]) for x, b in zip(a, a[1:]))[-12:]
-            print("   gaps:", [(round(d, 3), round(t, 2)) for d, t in g])
+        if opts.gaps:
+            ordered = sorted(arrived)
+            gaps = sorted(
+                (round(b - a, 3), round(a - ordered[0], 1)) for a, b in itertools.pairwise(ordered)
+            )
+            print(f"    longest gaps (s, at s): {gaps[-8:]}", flush=True)
         return figures(arrived, start, opts.seconds, opts.rate)
 
 
@@ -171,6 +174,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rate", type=float, default=20.0, help="the connection's limit")
     parser.add_argument("--seconds", type=float, default=30.0, help="measured per run")
+    parser.add_argument("--gaps", action="store_true", help="print the longest pauses")
     opts = parser.parse_args()
     with ExitStack() as stack:
         provider = KannelStandIn(round_trip=(0.02, 0.1)).start()

@@ -24,7 +24,7 @@ from smsdesk.domain.connections import Connection as SmsConnection
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.message import Status
 from smsdesk.outbox.dispatcher import Dispatcher, claim_sendable
-from smsdesk.outbox.limiter import Claim, Limits
+from smsdesk.outbox.limiter import Claim, Limits, burst_of
 from smsdesk.store import messages as repo
 from smsdesk.store import rate_limits
 from smsdesk.store.db import write_transaction
@@ -104,8 +104,8 @@ def sent(engine: Engine, owner: str, claimed: list[Any], now: float) -> None:
 
 
 def test_workers_sharing_a_database_never_exceed_the_rate(engine: Engine) -> None:
-    """Three workers at 20/s for 5 s send 100 messages plus the burst of 2, no more; each
-    second of them carries at most 22, and the work is shared."""
+    """Three workers at 20/s for 5 s send 100 messages plus the burst of 5 (a quarter of a
+    second's worth), no more; each second of them carries at most 25, and the work is shared."""
     clock = FakeClock()
     start = clock()
     queue(engine, 300, start)
@@ -119,9 +119,9 @@ def test_workers_sharing_a_database_never_exceed_the_rate(engine: Engine) -> Non
             by_worker[index] += len(taken)
             times += [clock() - start] * len(taken)
         clock.advance(0.01)
-    assert 100 - 1 <= len(times) <= 100 + 2
+    assert 100 - 1 <= len(times) <= 100 + 5
     per_second = [sum(1 for t in times if s <= t < s + 1) for s in range(5)]
-    assert max(per_second) <= 22, per_second
+    assert max(per_second) <= 25, per_second
     assert sum(1 for n in by_worker if n > 0) >= 2, by_worker
 
 
@@ -145,7 +145,7 @@ def test_workers_in_threads_never_exceed_the_rate(pg_engine: Engine) -> None:
     for thread in threads:
         thread.join()
     elapsed = time.time() - started
-    assert sum(counts) <= rate * elapsed + 5 + 1e-9
+    assert sum(counts) <= rate * elapsed + burst_of(rate, shared=True) + 1e-9
     assert sum(counts) >= rate * 0.8  # the limit is not a ceiling nobody reaches
 
 
@@ -161,7 +161,7 @@ def test_a_throttling_answer_pauses_every_worker(engine: Engine) -> None:
     assert claim(engine, other, connection(), 5, "w2").rows == []
     assert other.wait() == pytest.approx(25.0)
     clock.advance(25.01)
-    assert len(claim(engine, other, connection(), 5, "w2").rows) == 2  # the burst
+    assert len(claim(engine, other, connection(), 10, "w2").rows) == 5  # the burst
     state = {s["connection_id"]: s for s in rate_limits.limiter_state(engine, clock())}
     assert state["bulk"]["rate"] == 20.0
     assert state["bulk"]["paused_until"] == pytest.approx(clock() - 0.01, abs=1e-6)
