@@ -29,7 +29,7 @@ class Duplicate:
     evidence: bool
     report_at: float | None  # first report of an earlier send that smsdesk took
     claimed_at: float | None  # the claim that sent it the second time
-    after_disruption: float | None  # seconds from its first send to the next kill or freeze
+    after_disruption: float | None  # seconds from its first send to the nearest kill or freeze
     report_failure: str = ""  # why the first send's report did not get in sooner, if it failed
 
     def describe(self) -> str:
@@ -38,11 +38,11 @@ class Duplicate:
         gaps = ", ".join(f"+{at - first:.2f} s" for at in self.sends[1:])
         report = "none" if self.report_at is None else f"+{self.report_at - first:.2f} s"
         claim = "?" if self.claimed_at is None else f"+{self.claimed_at - first:.2f} s"
-        near = "" if self.after_disruption is None else f"{self.after_disruption:.2f} s before"
+        near = "" if self.after_disruption is None else f"{self.after_disruption:+.2f} s to"
         failed = f" (its tries failed: {self.report_failure})" if self.report_failure else ""
         return (
             f"{self.message_id}: {kind}; sent again {gaps}, report taken {report}{failed}, "
-            f"claimed again {claim}, first send {near} a kill/freeze"
+            f"claimed again {claim}, first send {near} the nearest kill/freeze"
         )
 
 
@@ -119,8 +119,7 @@ def _duplicate(
         if claim is not None and report is not None and report < claim:
             evidence = True
     start = sends[0].at
-    later = [t for t in disruptions if t >= start]
-    near = min(later) - start if later else None
+    near = min((t - start for t in disruptions), key=abs, default=None)
     times = tuple(s.at for s in sends)
     first = reports.get(sends[0].index)
     failure = (
