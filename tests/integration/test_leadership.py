@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smsdesk.cluster import JOBS, Leadership
-from smsdesk.store.leadership import lock_key, open_locks
+from smsdesk.store.leadership import holders, lock_key, open_locks
 
 
 def leadership(engine: Engine, owner: str) -> Leadership:
@@ -110,28 +110,20 @@ def terminate(engine: Engine, application_name: str) -> None:
 
 @pytest.mark.postgres
 async def test_the_server_shows_who_holds_a_job(pg_engine: Engine) -> None:
-    """The lock is an ordinary advisory lock an operator can find in pg_locks by its key."""
+    """The locks are ordinary advisory locks: pg_locks shows which process holds each job
+    (what `smsdesk cluster status` prints on PostgreSQL), and nobody once it stopped."""
     first = leadership(pg_engine, "p1")
     try:
         await first.tick()
-        holder = lock_holder(pg_engine, lock_key("retention"))
-        assert holder == "smsdesk p1"
+        assert holders(pg_engine, JOBS) == dict.fromkeys(JOBS, "p1")
     finally:
         await first.stop()
-    assert lock_holder(pg_engine, lock_key("retention")) is None
+    assert holders(pg_engine, JOBS) == dict.fromkeys(JOBS)
 
 
-def lock_holder(engine: Engine, key: int) -> str | None:
-    with engine.connect() as conn:
-        found: str | None = conn.execute(
-            sa.text(
-                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-                "WHERE l.locktype = 'advisory' AND l.granted "
-                "AND ((l.classid::bigint << 32) | l.objid::bigint) = :key"
-            ),
-            {"key": key},
-        ).scalar()
-    return found
+def test_sqlite_has_no_lock_table_to_ask(sqlite_engine: Engine) -> None:
+    """On SQLite the heartbeats are the only record of who leads."""
+    assert holders(sqlite_engine, JOBS) is None
 
 
 def test_keys_are_stable_and_distinct() -> None:

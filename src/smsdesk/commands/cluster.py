@@ -1,5 +1,6 @@
 """`smsdesk cluster status`: the processes sharing this database, who leads each job, and the
-shared rate limiter, as the processes' heartbeats (`cluster_processes`) and the buckets say."""
+shared rate limiter, as the processes' heartbeats (`cluster_processes`), the job locks (on
+PostgreSQL) and the buckets say."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rich.table import Table
 from smsdesk.cluster import JOBS
 from smsdesk.commands.common import DatabaseUrl, DataDir, open_service, out, when
 from smsdesk.store.cluster_processes import processes
+from smsdesk.store.leadership import holders
 from smsdesk.store.rate_limits import limiter_state
 
 app = typer.Typer(
@@ -47,7 +49,8 @@ def status(
         }
         for p in processes(service.engine)
     ]
-    leaders: dict[str, str | None] = {
+    # PostgreSQL says who holds each job's lock now; elsewhere the heartbeats tell.
+    leaders = holders(service.engine, JOBS) or {
         job: next((p["process"] for p in seen if p["alive"] and job in p["leads"]), None)
         for job in JOBS
     }

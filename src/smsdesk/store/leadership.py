@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -178,3 +179,24 @@ def open_locks(engine: Engine, application_name: str) -> JobLocks:
     if not database or database == ":memory:":
         return SoleProcess()
     return FileLocks(Path(os.path.abspath(database)))
+
+
+def holders(engine: Engine, names: Iterable[str]) -> dict[str, str | None] | None:
+    """PostgreSQL: the process holding each lock now (from `pg_locks`, by the application name
+    its lock session gave, without the `smsdesk ` prefix); None elsewhere, where only the
+    processes' heartbeats tell."""
+    if engine.dialect.name != "postgresql":
+        return None
+    wanted = {lock_key(name): name for name in names}
+    found: dict[str, str | None] = dict.fromkeys(wanted.values())
+    query = sa.text(
+        "SELECT (l.classid::bigint << 32) | l.objid::bigint, a.application_name "
+        "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    with engine.connect() as conn:
+        for key, application in conn.execute(query):
+            if key in wanted:
+                found[wanted[key]] = (application or "").removeprefix("smsdesk ")
+    return found
