@@ -48,6 +48,7 @@ class KillPlan:
     log_level: str = "WARNING"
     seed: int | None = None
     final_timeout: float = 180.0
+    settle_seconds: float = 15.0  # no change for this long, nothing left to do: the end
 
     def spread(self) -> tuple[int, int]:
         """Requests between disruptions: random in this range, so that they all fall while
@@ -134,14 +135,26 @@ class KillRun:
         wait_until(reached, f"{target} requests at the stand-in", timeout=120, interval=0.005)
 
     def wait_final(self) -> None:
-        """Until every accepted message is delivered, or the deadline passes (then counted)."""
+        """Until every accepted message is delivered, or nothing is left to happen: none is
+        queued or sending, the stand-in has no report left to deliver, and no status changed
+        for `plan.settle_seconds` (then the figures say what is missing)."""
         wanted = set(self.accepted)
+        last: dict[str, str] = {}
+        changed = time.monotonic()
 
         def final() -> bool:
+            nonlocal last, changed
             found = statuses(self.engine)
-            return all(found.get(i) == "delivered" for i in wanted)
+            if all(found.get(i) == "delivered" for i in wanted):
+                return True
+            if found != last:
+                last, changed = found, time.monotonic()
+                return False
+            busy = {"queued", "sending"} & set(found.values())
+            quiet = time.monotonic() - changed > self.plan.settle_seconds
+            return quiet and not busy and self.standin.reports_pending() == 0
 
-        with contextlib.suppress(TimeoutError):  # the figures say what is missing
+        with contextlib.suppress(TimeoutError):
             wait_until(final, "every message delivered", self.plan.final_timeout, interval=0.2)
 
     def figures(self, database: str, started: float) -> KillFigures:
