@@ -73,12 +73,12 @@ def consents_of(conn: Connection, customer_ids: Iterable[str]) -> dict[str, bool
 
 
 def withdraw_for_number(conn: Connection, number: str, *, source: str, now: float) -> bool:
-    """Withdraw the consent of the customer `number` belongs to (a STOP reply); True if the
-    number belongs to a customer."""
-    customer_id = conn.execute(
-        sa.select(customer_numbers.c.customer_id).where(customer_numbers.c.number == number)
-    ).scalar()
-    if customer_id is None:
-        return False
-    set_consents(conn, [customer_id], given=False, source=source, now=now)
-    return True
+    """Withdraw the consent of the customer `number` belongs to (a STOP reply); True if it
+    had given consent. A customer who never consented gets no row: no row is no consent."""
+    owner = sa.select(customer_numbers.c.customer_id).where(customer_numbers.c.number == number)
+    changed = conn.execute(
+        mc.update()
+        .where(mc.c.customer_id.in_(owner.scalar_subquery()), mc.c.state == GIVEN)
+        .values(state=WITHDRAWN, source=source, changed_at=now)
+    ).rowcount
+    return bool(changed)
