@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from smsdesk.store.customers import insert_customers
 from smsdesk.store.mailing_consents import consent_of, set_consents
 from smsdesk.store.optouts import add_opt_out
@@ -210,3 +212,22 @@ async def test_turning_the_consent_override_on_and_off_checks_consent_again(
     await h.put(url, {**body, "override_consent": False})
     counts = (await h.get(f"{url}/summary")).json()["counts"]
     assert (counts["valid"], counts["no_consent"]) == (1, 2)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="store/erasure.py counts rows under Table.name (a str subclass orjson refuses as a "
+    "key): `counts[str(table.name)]` fixes it",
+)
+async def test_a_mailing_recipient_can_be_erased(harness: Harness) -> None:
+    """Erasing a customer who consented and was a mailing's recipient removes both."""
+    h = harness
+    (customer_id,) = add_customers(h, [number(9)], consent=True)
+    created = await create(h, text="Hello")
+    await h.post(f"/api/v1/mailings/{created['id']}/recipients", {"numbers": [number(9)]})
+    erased = await h.client.delete(
+        f"/api/v1/customers/{customer_id}", params={"erase": "true"}, headers=h.headers
+    )
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["erased"]["mailing_consents"] == 1
+    assert erased.json()["erased"]["mailing_recipients"] == 1
