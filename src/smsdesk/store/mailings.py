@@ -288,14 +288,6 @@ def check_and_add(
     return report
 
 
-def next_line(conn: Connection, mailing_id: str) -> int:
-    """The line number the next recipient added gets (1 for the first)."""
-    last = conn.execute(
-        sa.select(sa.func.max(mr.c.line)).where(mr.c.mailing_id == mailing_id)
-    ).scalar()
-    return int(last or 0) + 1
-
-
 def check_counts(conn: Connection, mailing_id: str) -> CheckCounts:
     """How many recipients got each check result."""
     counts = CheckCounts()
