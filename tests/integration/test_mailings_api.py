@@ -135,3 +135,19 @@ async def test_a_draft_refuses_recipients_once_it_is_no_draft(harness: Harness) 
     assert refusal(added) == {
         "status": "The mailing is scheduled; only a draft can be given recipients."
     }
+
+
+async def test_a_test_sms_reaches_ones_own_number_before_the_start(harness: Harness) -> None:
+    """The draft's text, filled in for the number, is delivered at once at priority 1; a
+    number that opted out is refused."""
+    h = harness
+    mailing = await post(h, "/api/v1/mailings", {"name": "x", "text": "Test {customer.number}"})
+    url = f"/api/v1/mailings/{mailing.json()['id']}/test"
+    sent = await post(h, url, {"number": "+31620000009"})
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["text"] == "Test +31620000009"
+    message = await h.wait_for(sent.json()["message_id"], "delivered")
+    assert message["priority"] == 1
+    await post(h, "/api/v1/opt-outs", {"number": "+31620000008"})
+    refused = await post(h, url, {"number": "+31620000008"})
+    assert "opted out" in refusal(refused)["to"]

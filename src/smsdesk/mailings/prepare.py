@@ -1,4 +1,5 @@
-"""What a checked mailing would send: counts, segments and cost, and a preview per recipient.
+"""What a checked mailing would send: counts, segments and cost, a preview per recipient, and
+a test SMS to one's own number.
 
 Each valid recipient's SMS is rendered and put through the outbox's own accept path
 (`outbox.accept.prepare_message`, nothing stored), so the segments, the route and its estimated
@@ -23,11 +24,12 @@ from smsdesk.domain.mailing_checks import CheckCounts
 from smsdesk.domain.mailings import Mailing, MailingProblem, render
 from smsdesk.domain.phone import normalise_msisdn
 from smsdesk.domain.settings import SmsConfiguration
-from smsdesk.host import Host
+from smsdesk.host import Host, SendingHost
 from smsdesk.mailings import get_mailing
-from smsdesk.outbox.accept import NewMessage, prepare_message
+from smsdesk.outbox.accept import NewMessage, opted_out_refusals, prepare_message
 from smsdesk.store import mailings as store
 from smsdesk.store.customers import customer_by_number
+from smsdesk.store.messages import insert_messages
 from smsdesk.store.templates import get_template
 
 PAGE = 1000
@@ -164,3 +166,24 @@ def preview(
         "segments": analysed.segments,
         "characters": len(rendered),
     }
+
+
+def send_test(host: SendingHost, mailing_id: str, number: str) -> dict[str, Any]:
+    """Queue the mailing's SMS to one number (one's own) as a normal message, at once and
+    whatever the mailing's status, window or throttle: what that number would get, to see it
+    on a phone before the mailing starts. Its message id and the text."""
+    shown = preview(host, mailing_id, number=number)
+    mailing = get_mailing(host, mailing_id)
+    config = host.settings.load()
+    row = prepare_message(new_message(mailing, shown["to"], shown["text"]), config, host.clock())
+    row["priority"] = 1  # a person is waiting for it
+
+    def job(conn: Connection) -> None:
+        refusal = opted_out_refusals(conn, [row]).get(0)
+        if refusal is not None:
+            raise refusal
+        insert_messages(conn, [row], "mailing-test")
+
+    host.writer.run_sync(job)
+    host.wake_dispatcher()
+    return {**shown, "message_id": row["id"]}

@@ -353,6 +353,24 @@ def preview(
     return Json(found)
 
 
+class TestIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    number: str = Field(..., max_length=40, description="Your own mobile number")
+
+
+@router.post("/{mailing_id}/test", summary="Send the mailing's SMS to one number (your own)")
+def send_test(
+    mailing_id: str, body: TestIn, request: Request, _: ApiKey = Depends(admin_key)
+) -> Json:
+    """Queued at once, at priority 1, whatever the mailing's status, window or throttle."""
+    try:
+        sent = prepare.send_test(service_of(request), mailing_id, body.number)
+    except mailings.MailingNotFound as exc:
+        raise _not_found(exc) from None
+    return Json(sent, 201)
+
+
 @router.get("/{mailing_id}/statistics", summary="Recipients blocked by reason and by status")
 def statistics(mailing_id: str, request: Request, _: ApiKey = Depends(api_key)) -> Json:
     _found(request, mailing_id)
