@@ -11,7 +11,7 @@ commit themselves.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,11 @@ def apply_reports(
     pids = {r.provider_message_id for r in reports}
     found_rows = _reported_messages(conn, module, pids)
     missing = pids - {row.provider_message_id for row in found_rows}
+    # The send may be being recorded right now by another process: wait for it, then look
+    # again, so the report is either applied or kept where that recording will see it.
+    if missing and keep_unmatched and lock_provider_ids(conn, missing):
+        found_rows = _reported_messages(conn, module, pids)
+        missing = pids - {row.provider_message_id for row in found_rows}
     if missing and _adopt_requeued(conn, module, missing, now, events):
         found_rows = _reported_messages(conn, module, pids)
     current = {row.provider_message_id: [row.id, Status(row.status)] for row in found_rows}
@@ -103,6 +108,28 @@ def apply_reports(
         len(plan.unmatched),
         tuple(u["new_status"] for u in updates),
     )
+
+
+def lock_provider_ids(conn: Connection, provider_ids: Collection[str]) -> bool:
+    """On PostgreSQL, serialise the recording of sends with these provider ids and reports
+    naming them, until the transaction ends (advisory locks, taken in one order).
+
+    Without it, under READ COMMITTED a report committed while its send is being recorded is
+    missed by both: the report does not see the uncommitted send and is kept aside, and the
+    send's look for kept-aside reports ran before that one was committed. Returns whether
+    locks were taken (SQLite's single writer serialises them already).
+    """
+    if conn.dialect.name != "postgresql" or not provider_ids:
+        return False
+    keys = sorted(provider_ids)
+    conn.execute(
+        sa.text(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 7321))) "
+            "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, n)"
+        ),
+        {"keys": keys},
+    )
+    return True
 
 
 def _reported_messages(conn: Connection, module: str, pids: set[str]) -> Sequence[Any]:
@@ -213,6 +240,7 @@ def apply_early_reports(
     `sent` maps the provider ids of sends just recorded to our message ids. Returns what each
     module's reports did, so that the caller counts those status changes once committed.
     """
+    lock_provider_ids(conn, sent)
     early = conn.execute(
         sa.select(ur).where(ur.c.provider_message_id.in_(sent)).order_by(ur.c.id)
     ).all()
