@@ -66,7 +66,7 @@ from smsdesk.store.writer import Writer
 
 log = logging.getLogger(__name__)
 
-LEASE_MARGIN = 2.0  # seconds of a lease left, at least, for a send to start under it
+LEASE_MARGIN = 2.0  # seconds of a lease left (at most a quarter of it) for a send to start
 
 
 def callback_url(public_url: str, module: str, kind: str, secret: str) -> str:
@@ -522,12 +522,13 @@ class Dispatcher:
         now = self.clock()
         # A claim whose lease ran out (this process froze or stalled) may already belong to
         # another dispatcher: never send it from here.
-        lost = [row for row in rows if row.lease_until - LEASE_MARGIN <= now]
+        margin = min(LEASE_MARGIN, self.lease_seconds / 4)
+        lost = [row for row in rows if row.lease_until - margin <= now]
         if lost:
             log.warning(
                 "%d claimed messages not sent: their lease ran out before sending", len(lost)
             )
-            rows = [row for row in rows if row.lease_until - LEASE_MARGIN > now]
+            rows = [row for row in rows if row.lease_until - margin > now]
         live = [row for row in rows if row.expires_at > now]
         outcomes = [
             repo.Outcome(row.id, Status.EXPIRED, None, "validity period ended", tried=connection.id)
