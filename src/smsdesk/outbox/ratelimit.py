@@ -1,9 +1,10 @@
 """A token bucket per connection: at most `rate` messages per second, with a short burst.
 
-The burst is a tenth of a second's worth (at least one message), so no 1-second window ever
-carries more than the rate plus that burst. In one process (SQLite) the bucket is the limit itself; on
-PostgreSQL it is this process's view of the shared bucket (`outbox/limiter.py`), brought up to
-date from the database row at each claim.
+The burst (the bucket's capacity) is a tenth of a second's worth in one process and a quarter
+on PostgreSQL (at least one message), so no 1-second window carries more than the rate plus
+that burst. In one process (SQLite) the bucket is the limit itself; on PostgreSQL it is this
+process's view of the shared bucket (`outbox/limiter.py`), brought up to date from the
+database row at each claim.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ one process's clock is behind another's.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,10 +140,13 @@ def pause(conn: Connection, connection_id: str, until: float, now: float) -> Non
     )
 
 
-def limiter_state(source: Engine | Connection, now: float) -> list[dict[str, Any]]:
-    """Every connection's shared bucket as of `now`, for health and metrics pages:
+def limiter_state(source: Engine | Connection, now: float | None = None) -> list[dict[str, Any]]:
+    """Every connection's shared bucket as of `now` (default: this moment), for health and
+    metrics pages:
     connection id, rate (messages per second), burst, tokens, paused_until (epoch seconds,
     0 when never paused). Empty on SQLite, where each process keeps its buckets in memory."""
+
+    at = time.time() if now is None else now
 
     def read(conn: Connection) -> list[dict[str, Any]]:
         rows = conn.execute(sa.select(cl).order_by(cl.c.connection_id)).all()
@@ -151,7 +155,7 @@ def limiter_state(source: Engine | Connection, now: float) -> list[dict[str, Any
                 "connection_id": row.connection_id,
                 "rate": row.rate,
                 "burst": row.burst,
-                "tokens": refilled(row.tokens, row.refilled_at, now, row.rate, row.burst),
+                "tokens": refilled(row.tokens, row.refilled_at, at, row.rate, row.burst),
                 "paused_until": row.paused_until,
             }
             for row in rows
