@@ -148,8 +148,9 @@ async def test_the_throttle_spreads_the_messages_over_each_minute(
 
 
 async def test_pause_resume_and_cancel_while_sending(still: Harness, clock: FakeClock) -> None:
-    """A paused mailing queues nothing; resumed it goes on; cancelled, its queued messages
-    are cancelled and nothing more is queued; the counts add up to every recipient."""
+    """A pause takes back what is still queued and queues nothing more; resumed, the same
+    recipients are queued again; cancelled, its queued messages are cancelled and nothing more
+    is queued; the counts add up to every recipient."""
     h = still
     mailing_id = await mailing(h, NL, throttle_per_minute=2)
     await act(h, mailing_id, "start")
@@ -157,16 +158,20 @@ async def test_pause_resume_and_cancel_while_sending(still: Harness, clock: Fake
 
     sender.step()
     assert (await act(h, mailing_id, "pause"))["status"] == "paused"
+    assert {row.status for row in queued(h)} == {"cancelled"}
+    assert (await statistics(h, mailing_id))["messages"] == {"waiting": 5}
     clock.advance(61)
     assert sender.step() == {}
     assert (await act(h, mailing_id, "resume"))["status"] == "sending"
     assert [p.queued for p in sender.step().values()] == [2]
+    queued_again = [row.recipient for row in queued(h) if row.status == "queued"]
+    assert queued_again == NL[:2]
     assert (await act(h, mailing_id, "cancel"))["status"] == "cancelled"
     clock.advance(61)
     assert sender.step() == {}
     assert {row.status for row in queued(h)} == {"cancelled"}
     stats = await statistics(h, mailing_id)
-    assert stats["messages"] == {"cancelled": 4, "waiting": 1}
+    assert stats["messages"] == {"cancelled": 2, "waiting": 3}
     refused = await h.post(f"/api/v1/mailings/{mailing_id}/resume")
     assert refused.status_code == 422
     assert refused.json()["error"]["message"] == (

@@ -19,7 +19,8 @@ only recipients still pending and within the throttle as it is then:
   recipient row with the reason instead of being queued;
 - a mailing with no recipient left to queue is done.
 
-Cancelling a mailing also cancels its messages still queued in the outbox.
+Pausing a mailing takes back its messages still queued in the outbox (cancelled there; their
+recipients wait again), so a pause takes effect at once; cancelling cancels them for good.
 """
 
 from __future__ import annotations
@@ -170,23 +171,42 @@ def commit_batch(
     return Pass(len(queue), len(planned.held), len(refused), finished)
 
 
+def _cancel_queued(
+    conn: Connection, mailing_id: str, now: float, detail: str, events: EventSink | None
+) -> list[str]:
+    """Cancel the mailing's messages still queued in the outbox; the ids cancelled (a message
+    a dispatcher took meanwhile is left to be sent)."""
+    return [
+        message_id
+        for message_id in sending.queued_message_ids(conn, mailing_id)
+        if change_message_status(
+            conn, message_id, MessageStatus.QUEUED, MessageStatus.CANCELLED, now, detail, events
+        )
+    ]
+
+
 def cancel(host: SendingHost, mailing_id: str, events: EventSink | None = None) -> Mailing:
     """Cancel a mailing and every message of it still queued in the outbox."""
     now = host.clock()
 
     def job(conn: Connection) -> None:
         store.change_status(conn, mailing_id, Action.CANCEL, now)
-        for message_id in sending.queued_message_ids(conn, mailing_id):
-            change_message_status(
-                conn,
-                message_id,
-                MessageStatus.QUEUED,
-                MessageStatus.CANCELLED,
-                now,
-                f"cancelled with mailing {mailing_id}",
-                events,
-            )
+        _cancel_queued(conn, mailing_id, now, f"cancelled with mailing {mailing_id}", events)
         sending.mirror_statuses(conn, mailing_id)
+
+    host.writer.run_sync(job)
+    return get_mailing(host, mailing_id)
+
+
+def pause(host: SendingHost, mailing_id: str, events: EventSink | None = None) -> Mailing:
+    """Pause a mailing at once: its messages still queued in the outbox are cancelled and
+    their recipients wait again, to be queued anew when the mailing resumes."""
+    now = host.clock()
+
+    def job(conn: Connection) -> None:
+        store.change_status(conn, mailing_id, Action.PAUSE, now)
+        taken_back = _cancel_queued(conn, mailing_id, now, f"mailing {mailing_id} paused", events)
+        sending.unlink(conn, taken_back)
 
     host.writer.run_sync(job)
     return get_mailing(host, mailing_id)

@@ -144,6 +144,16 @@ def mark_queued(conn: Connection, queued: Sequence[tuple[int, str]], now: float)
         )
 
 
+def unlink(conn: Connection, message_ids: Sequence[str]) -> None:
+    """Recipients of these (cancelled) messages wait to be queued again."""
+    for start in range(0, len(message_ids), 500):
+        conn.execute(
+            mr.update()
+            .where(mr.c.message_id.in_(message_ids[start : start + 500]))
+            .values(message_id=None, status=None, queued_at=None)
+        )
+
+
 def mark_refused(conn: Connection, refused: Mapping[int, tuple[str, str]]) -> None:
     """Recipients the outbox refused at sending: id -> (status, reason)."""
     for recipient_id, (status, reason) in refused.items():

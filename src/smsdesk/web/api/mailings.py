@@ -385,12 +385,15 @@ def act(
     request: Request,
     _: ApiKey = Depends(admin_key),
 ) -> Json:
-    """Moves the mailing through its life cycle; cancel also cancels its messages still
-    queued. A step the status does not allow is a 422 naming the statuses that allow it."""
+    """Moves the mailing through its life cycle; pause takes back its messages still queued
+    (sent again on resume), cancel cancels them. A step the status does not allow is a 422
+    naming the statuses that allow it."""
     service = service_of(request)
     _found(request, mailing_id)
     if action == "cancel":
         mailing = sender.cancel(service, mailing_id, service.events)
+    elif action == "pause":
+        mailing = sender.pause(service, mailing_id, service.events)
     else:
         mailing = mailings.change_status(service, mailing_id, Action(action))
     return Json(mailing_out(mailing))
