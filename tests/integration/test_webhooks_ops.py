@@ -96,7 +96,9 @@ async def test_inbound_sms_is_stored_once(harness: Harness) -> None:
 async def test_health_needs_no_key_and_reports_the_database(harness: Harness) -> None:
     response = await harness.client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "dispatcher": True}
+    body = response.json()
+    assert (body["status"], body["database"], body["dispatcher"]) == ("ok", "ok", True)
+    assert body["leads"] == ["reconcile", "webhook-retries", "inbound-recovery", "retention"]
 
 
 async def test_metrics_count_messages_and_show_the_queue(harness: Harness) -> None:

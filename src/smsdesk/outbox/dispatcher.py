@@ -369,7 +369,7 @@ class Dispatcher:
             return await self._move_off(target, scan, now)
         inflight = self._inflight.get(connection.id, 0)
         free = connection.concurrency - inflight
-        if free <= 0:
+        if free <= 0 or not self.pool.may_send(connection, scan.config):
             return 0
         provider_class = get_module(connection.module).provider_class
         assert provider_class is not None  # only connections of available modules are served

@@ -200,11 +200,12 @@ class ProviderPool:
             await current[1].close()
         return provider
 
-    async def may_send(self, target: Connection | str, config: SmsConfiguration) -> bool:
+    def may_send(self, target: Connection | str, config: SmsConfiguration) -> bool:
         """False while this process's provider of an SMPP connection waits for a bind slot:
-        the processes holding the slots send that connection's messages."""
-        provider = await self.get(target, config)
-        return not isinstance(provider, SmppProvider) or provider.permitted
+        the processes holding the slots send that connection's messages. A connection with no
+        provider started yet is not started here (a module nobody uses opens no session)."""
+        held = self._providers.get(self._connection(target, config).id)
+        return held is None or not isinstance(held[1], SmppProvider) or held[1].permitted
 
     async def close(self) -> None:
         async with self._lock:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from smsdesk.store.cluster_tables import cluster_processes as cluster_processes
 from smsdesk.store.connection_tables import connection_health as connection_health
 from smsdesk.store.connection_tables import connection_stats as connection_stats
 from smsdesk.store.connection_tables import connections as connections

@@ -42,7 +42,7 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if manage_service:
-            await service.start()
+            await service.start(api=True)
         try:
             yield
         finally:
