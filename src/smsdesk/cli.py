@@ -6,6 +6,8 @@ together in the order `smsdesk --help` lists them.
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from smsdesk.commands import (
@@ -31,6 +33,7 @@ from smsdesk.commands import (
     users,
     webhooks,
 )
+from smsdesk.store.db import DatabaseUnavailable
 
 app = typer.Typer(
     help="smsdesk: self-hosted SMS for customer-service teams.",
@@ -65,5 +68,11 @@ for name, group in (
 
 
 def main() -> None:
-    """Entry point of the `smsdesk` console script."""
-    app()
+    """Entry point of the `smsdesk` console script.
+
+    A command that opens the database without `commands.common.start_service` still ends
+    with one plain line, not a traceback, when the database cannot be used."""
+    try:
+        app()
+    except DatabaseUnavailable as exc:
+        sys.exit(f"error: {exc}")
