@@ -23,6 +23,7 @@ from smsdesk.events import EventSink
 from smsdesk.inbound.processor import InboundProcessor
 from smsdesk.lifecycle.retention import RetentionJob
 from smsdesk.live.feed import LiveFeed
+from smsdesk.mailings.sender import MailingSender
 from smsdesk.notify.sender import NotificationSender
 from smsdesk.outbox.accept import NewMessage, prepare_message
 from smsdesk.outbox.bind_slots import BindSlots
@@ -79,6 +80,7 @@ class Service:
         self.reconciler: Reconciler | None = None
         self.inbound: InboundProcessor | None = None
         self.notifier: NotificationSender | None = None
+        self.mailings: MailingSender | None = None
         self.retention = RetentionJob(self, owner=self.owner, hash_key=lambda: self.hash_key)
         self._retention_started = False
         self._own_http = False
@@ -238,6 +240,9 @@ class Service:
             clock=self.clock,
         )
         await self.notifier.start()
+        # Mailings: batches of recipients queued into the outbox (safe in every process).
+        self.mailings = MailingSender(self, poll_interval=max(self.config.poll_interval, 0.05))
+        await self.mailings.start()
         await self.retention.start(leadership.gate("retention"))
         self._retention_started = True
         for job, wake in (
@@ -289,6 +294,9 @@ class Service:
         if self.inbound is not None:
             await self.inbound.stop()
             self.inbound = None
+        if self.mailings is not None:
+            await self.mailings.stop()
+            self.mailings = None
         if self.notifier is not None:
             await self.notifier.stop()
             self.notifier = None

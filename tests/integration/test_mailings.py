@@ -214,11 +214,6 @@ async def test_turning_the_consent_override_on_and_off_checks_consent_again(
     assert (counts["valid"], counts["no_consent"]) == (1, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store/erasure.py counts rows under Table.name (a str subclass orjson refuses as a "
-    "key): `counts[str(table.name)]` fixes it",
-)
 async def test_a_mailing_recipient_can_be_erased(harness: Harness) -> None:
     """Erasing a customer who consented and was a mailing's recipient removes both."""
     h = harness

@@ -43,6 +43,7 @@ from smsdesk.store.tables import (
     idempotency_keys,
     inbound_messages,
     live_events,
+    mailing_recipients,
     message_events,
     messages,
     metadata,
@@ -266,7 +267,8 @@ def _linked_elsewhere(conn: Connection, person: Person, found: Holdings) -> dict
             if column in table.c and ids[column]:
                 removed = _delete_in(conn, table, column, ids[column])
                 if removed:
-                    counts[table.name] = counts.get(table.name, 0) + removed
+                    name = str(table.name)  # a plain str: the JSON answer takes it as a key
+                    counts[name] = counts.get(name, 0) + removed
     return counts
 
 
@@ -298,6 +300,10 @@ def erase(conn: Connection, person: Person, key: bytes, now: float) -> dict[str,
     )
     counts["requests"] = _delete_in(conn, requests, "id", found.request_ids)
     counts["inbound_sms"] = _delete_in(conn, inbound_messages, "id", found.inbound_ids)
+    # Mailing recipients added by number, with no customer: found by the number itself.
+    counts["mailing_recipients"] = counts.get("mailing_recipients", 0) + _delete_in(
+        conn, mailing_recipients, "number", list(person.numbers)
+    )
     counts["opt_outs_kept_as_hash"] = sum(
         optouts.keep_as_erased(conn, number, key, now) for number in person.numbers
     )
