@@ -28,6 +28,7 @@ FEATURES = (
     "outbox",
     "webhooks_out",
     "lifecycle",
+    "cluster",
     "live",
     "notify",
     "host",
