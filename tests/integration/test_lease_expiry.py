@@ -181,7 +181,7 @@ async def test_the_simulator_is_asked_before_a_dead_senders_message_goes_again(
             ),
         )
 
-        dispatcher._housekeeping_at = 0.0
+        dispatcher._housekeeping_at = dispatcher._release_after = 0.0
         again = await h.wait_for(message_id, "sent")
 
         assert again["provider_message_id"] == first["provider_message_id"]

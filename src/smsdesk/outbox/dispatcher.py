@@ -66,6 +66,7 @@ from smsdesk.store.writer import Writer
 
 log = logging.getLogger(__name__)
 
+RELEASE_GRACE = 5.0  # seconds after start before expired leases are looked at (at most)
 LEASE_MARGIN = 2.0  # seconds of a lease left (at most a quarter of it) for a send to start
 
 
@@ -210,6 +211,7 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._housekeeping_at = 0.0
+        self._release_after = 0.0  # expired leases are looked at from then on
         # Connections whose reports come over their own session (SMPP) with reports still due.
         self._awaiting_reports: set[tuple[str | None, str]] = set()
         self._unstartable: set[str] = set()  # connections whose start failed (logged once)
@@ -242,6 +244,9 @@ class Dispatcher:
         self._secret = await asyncio.to_thread(self.store.callback_secret)
         config = await asyncio.to_thread(self.store.load)
         await self._start_selected(config, targets(config, self.pool.connections()))
+        # Reports providers retry while we were down (Kannel's http-request-retry) may prove
+        # that a dead process's messages were taken: give them a moment to come in first.
+        self._release_after = self.clock() + min(self.lease_seconds / 10, RELEASE_GRACE)
         self._main = asyncio.create_task(self._run(), name="dispatcher")
 
     async def _start_selected(self, config: SmsConfiguration, found: Sequence[Target]) -> None:
@@ -331,16 +336,17 @@ class Dispatcher:
         (or moved off a connection whose circuit is open)."""
         now = self.clock()
         if now >= self._housekeeping_at:
-            await release_expired(
-                self.writer,
-                self.store,
-                self.pool,
-                owner=self.owner,
-                now=now,
-                lease_seconds=self.lease_seconds,
-                clock=self.clock,
-                events=self.events,
-            )
+            if now >= self._release_after:
+                await release_expired(
+                    self.writer,
+                    self.store,
+                    self.pool,
+                    owner=self.owner,
+                    now=now,
+                    lease_seconds=self.lease_seconds,
+                    clock=self.clock,
+                    events=self.events,
+                )
             await self.writer.run(lambda c: repo.expire_overdue(c, now, self.events))
             self._awaiting_reports = await asyncio.to_thread(
                 self._connections_awaiting_reports, now
