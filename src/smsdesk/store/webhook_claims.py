@@ -9,10 +9,10 @@ delivery is never POSTed by two processes at once either way.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, bindparam
+from sqlalchemy import Connection
 
 from smsdesk.store.tables import webhook_deliveries as d
-from smsdesk.store.webhooks import DEAD, PENDING, Claimed, _sort_claimed
+from smsdesk.store.webhooks import PENDING, Claimed, leased_deliveries
 
 
 def claim_first_attempts(
@@ -40,17 +40,4 @@ def claim_first_attempts(
     conn.execute(
         d.update().where(d.c.id.in_(ids), d.c.status == PENDING).values(lease_until=lease_until)
     )
-    rows = conn.execute(
-        sa.select(d)
-        .where(d.c.id.in_(ids), d.c.lease_until == lease_until)
-        .order_by(d.c.next_attempt_at)
-    ).all()
-    claimed, dead = _sort_claimed(conn, rows)
-    if dead:
-        conn.execute(
-            d.update()
-            .where(d.c.id == bindparam("did"))
-            .values(status=DEAD, lease_until=None, last_error=bindparam("reason")),
-            dead,
-        )
-    return claimed
+    return leased_deliveries(conn, ids, lease_until)

@@ -76,6 +76,12 @@ def claim_due(conn: Connection, *, now: float, lease_until: float, limit: int) -
     whose subscription was deleted or deactivated become dead here, with the reason.
     """
     ids = lease_due(conn, d, PENDING, now=now, lease_until=lease_until, limit=limit)
+    return leased_deliveries(conn, ids, lease_until)
+
+
+def leased_deliveries(conn: Connection, ids: Sequence[str], lease_until: float) -> list[Claimed]:
+    """The deliveries just leased until `lease_until`, ready to send; those whose subscription
+    was deleted or deactivated become dead here, with the reason."""
     if not ids:
         return []
     rows = conn.execute(
