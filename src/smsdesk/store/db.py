@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 WRITER = "smsdesk_writer"
@@ -70,7 +70,23 @@ def _engine(url: sa.URL, kwargs: dict[str, Any]) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     if url.get_driver_name() == "psycopg" and "connect_timeout" not in url.query:
         kwargs.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT})
-    return sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(url, **kwargs)
+    event.listen(engine, "begin", _postgres_write_bound)
+    return engine
+
+
+# Seconds a write transaction may sit idle between statements before the server ends it. A
+# process frozen (SIGSTOP, a stalled VM) in the middle of a claim would otherwise keep its row
+# locks, and with them the connection's rate-limit row and its claimed messages, from every
+# other process for as long as it is frozen. Write transactions here last milliseconds.
+WRITE_IDLE_LIMIT = 10
+
+
+def _postgres_write_bound(connection: Connection) -> None:
+    if connection.get_execution_options().get(WRITER, False):
+        connection.exec_driver_sql(
+            f"SET LOCAL idle_in_transaction_session_timeout = '{WRITE_IDLE_LIMIT}s'"
+        )
 
 
 def unreachable(engine: Engine, exc: sa.exc.DBAPIError) -> DatabaseUnavailable:
