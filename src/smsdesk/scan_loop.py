@@ -20,6 +20,13 @@ class ScanLoop:
     poll_interval: float
     _wake: asyncio.Event
     _stopping: bool
+    _loop: asyncio.AbstractEventLoop | None
+
+    def wake(self) -> None:
+        """New work arrived: scan now rather than at the next poll (callable from any thread)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
 
     async def run_once(self) -> int:
         """Claim and start or do the due work; how many items were claimed."""

@@ -270,12 +270,6 @@ class MailingSender(ScanLoop):
         done = await asyncio.to_thread(self.step)
         return sum(p.queued for p in done.values())
 
-    def wake(self) -> None:
-        """A mailing started or resumed: look now rather than at the next poll (any thread)."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake.set)
-
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = False

@@ -88,12 +88,6 @@ class NotificationSender(ScanLoop):
         self.scans = 0
         self.attempts = 0  # attempts finished and recorded (for tests and metrics)
 
-    def wake(self) -> None:
-        """Notifications were queued: look now rather than at the next poll (any thread)."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake.set)
-
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = False
