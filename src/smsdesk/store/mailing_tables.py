@@ -55,6 +55,15 @@ mailing_recipients = Table(
     Column("status", String(12)),  # the message's status, mirrored
     Column("not_before", Double),  # held by the send window until then
     Column("queued_at", Double),
+    # the estimate made when the row was checked: segments and cost of its SMS, or the reason
+    # the outbox would refuse it; None until estimated (again, after the text changed)
+    Column("segments", SmallInteger),
+    Column("cost", Double),
+    Column("currency", String(3)),
+    Column("refusal", Text),
+    # the provider's code and the time of the status mirrored from the message
+    Column("status_code", String(64)),
+    Column("status_at", Double),
 )
 Index(
     "ix_mailing_recipients_pending",
@@ -65,6 +74,23 @@ Index(
 )
 Index("ix_mailing_recipients_number", mailing_recipients.c.mailing_id, mailing_recipients.c.number)
 Index("ix_mailing_recipients_message", mailing_recipients.c.message_id)
+
+# A reply from a recipient of a mailing: the inbound SMS, the request it became (None when it
+# went to the unrecognised list), and whether it was a STOP.
+mailing_replies = Table(
+    "mailing_replies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("mailing_id", String(26), nullable=False),
+    Column("recipient_id", Integer, nullable=False),
+    Column("inbound_id", String(26), nullable=False),
+    Column("request_id", String(26)),
+    Column("opt_out", Boolean, nullable=False),
+    Column("received_at", Double, nullable=False),
+)
+Index("ix_mailing_replies_mailing", mailing_replies.c.mailing_id, mailing_replies.c.received_at)
+Index("ix_mailing_replies_request", mailing_replies.c.request_id)
+Index("ix_mailing_replies_inbound", mailing_replies.c.inbound_id, unique=True)
 
 # A customer's consent to mailings: one row per customer that gave or withdrew it; no row is
 # no consent. `source` says where it came from: api, screen, import, sms (a STOP reply).

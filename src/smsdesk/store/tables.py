@@ -31,6 +31,7 @@ from smsdesk.store.connection_tables import routes as routes
 from smsdesk.store.connection_tables import spend_counters as spend_counters
 from smsdesk.store.mailing_tables import mailing_consents as mailing_consents
 from smsdesk.store.mailing_tables import mailing_recipients as mailing_recipients
+from smsdesk.store.mailing_tables import mailing_replies as mailing_replies
 from smsdesk.store.mailing_tables import mailings as mailings
 from smsdesk.store.metadata import metadata as metadata
 
