@@ -102,3 +102,12 @@ mailing_consents = Table(
     Column("source", String(40), nullable=False),
     Column("changed_at", Double, nullable=False),
 )
+
+# A customer's tags, e.g. "vip" or "outage-2026-12": to choose a mailing's audience by.
+customer_tags = Table(
+    "customer_tags",
+    metadata,
+    Column("customer_id", String(26), primary_key=True),
+    Column("tag", String(50), primary_key=True),
+)
+Index("ix_customer_tags_tag", customer_tags.c.tag, customer_tags.c.customer_id)

@@ -29,6 +29,7 @@ from smsdesk.store.connection_tables import connections as connections
 from smsdesk.store.connection_tables import route_connections as route_connections
 from smsdesk.store.connection_tables import routes as routes
 from smsdesk.store.connection_tables import spend_counters as spend_counters
+from smsdesk.store.mailing_tables import customer_tags as customer_tags
 from smsdesk.store.mailing_tables import mailing_consents as mailing_consents
 from smsdesk.store.mailing_tables import mailing_recipients as mailing_recipients
 from smsdesk.store.mailing_tables import mailing_replies as mailing_replies

@@ -1,6 +1,6 @@
 """Mailings, second step: each recipient's estimate (segments, cost, or the outbox's refusal)
 kept from the moment it is checked, the final state of its message kept beside it, and the
-replies a mailing caused.
+replies a mailing caused; customers carry tags (to choose a mailing's audience by).
 
 Revision ID: 0013
 Revises: 0012
@@ -38,9 +38,16 @@ def upgrade() -> None:
     op.create_index("ix_mailing_replies_mailing", "mailing_replies", ["mailing_id", "received_at"])
     op.create_index("ix_mailing_replies_request", "mailing_replies", ["request_id"])
     op.create_index("ix_mailing_replies_inbound", "mailing_replies", ["inbound_id"], unique=True)
+    op.create_table(
+        "customer_tags",
+        sa.Column("customer_id", sa.String(26), primary_key=True),
+        sa.Column("tag", sa.String(50), primary_key=True),
+    )
+    op.create_index("ix_customer_tags_tag", "customer_tags", ["tag", "customer_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("customer_tags")
     op.drop_table("mailing_replies")
     with op.batch_alter_table("mailing_recipients") as batch:
         for name in ("status_at", "status_code", "refusal", "currency", "cost", "segments"):
