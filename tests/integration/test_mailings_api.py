@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from smsdesk import mailings
 from smsdesk.domain.mailings import Action
+from smsdesk.mailings import sender
 from tests.support.harness import Harness
 
 DUTCH = {"Accept-Language": "nl-NL,nl;q=0.9,en;q=0.5"}
@@ -123,7 +123,7 @@ async def test_a_draft_refuses_recipients_once_it_is_no_draft(harness: Harness) 
     """Deleting is for drafts; the refusal says the status, in Dutch for a Dutch caller."""
     h = harness
     mailing = (await post(h, "/api/v1/mailings", {"name": "x", "text": "Hi"})).json()
-    mailings.change_status(h.service, mailing["id"], Action.SCHEDULE)
+    sender.change_status(h.service, mailing["id"], Action.SCHEDULE)
     deleted = await h.client.delete(
         f"/api/v1/mailings/{mailing['id']}", headers={**h.headers, **DUTCH}
     )

@@ -19,7 +19,7 @@ from typing import Any
 
 from smsdesk.domain.audit import Actor
 from smsdesk.domain.mailing_checks import Check, CheckCounts, CheckedRecipient, RecipientInput
-from smsdesk.domain.mailings import Action, Mailing, MailingSpec, Status, check_spec
+from smsdesk.domain.mailings import Mailing, MailingSpec, Status, check_spec
 from smsdesk.host import Host
 from smsdesk.mailings.sources import pasted, read_csv
 from smsdesk.store import mailings as store
@@ -37,7 +37,6 @@ __all__ = [
     "add_customers",
     "add_pasted",
     "add_recipients",
-    "change_status",
     "consent",
     "create_mailing",
     "delete_mailing",
@@ -161,13 +160,6 @@ def update_mailing(
 def delete_mailing(host: Host, mailing_id: str) -> None:
     """Delete a draft with its recipients."""
     host.writer.run_sync(lambda conn: store.delete_draft(conn, mailing_id))
-
-
-def change_status(host: Host, mailing_id: str, action: Action) -> Mailing:
-    """Schedule, start, pause, resume, finish or cancel; refused with the allowed statuses."""
-    now = host.clock()
-    host.writer.run_sync(lambda conn: store.change_status(conn, mailing_id, action, now))
-    return get_mailing(host, mailing_id)
 
 
 def _chunks(rows: Iterable[RecipientInput], size: int) -> Iterator[list[RecipientInput]]:

@@ -185,6 +185,16 @@ def _cancel_queued(
     ]
 
 
+def change_status(
+    host: SendingHost, mailing_id: str, action: Action, events: EventSink | None = None
+) -> Mailing:
+    """Schedule, unschedule, start or resume (pause and cancel have their own functions);
+    refused with the statuses that allow the step."""
+    now = host.clock()
+    host.writer.run_sync(lambda conn: store.change_status(conn, mailing_id, action, now))
+    return get_mailing(host, mailing_id)
+
+
 def cancel(host: SendingHost, mailing_id: str, events: EventSink | None = None) -> Mailing:
     """Cancel a mailing and every message of it still queued in the outbox."""
     now = host.clock()

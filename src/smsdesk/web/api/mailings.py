@@ -395,5 +395,5 @@ def act(
     elif action == "pause":
         mailing = sender.pause(service, mailing_id, service.events)
     else:
-        mailing = mailings.change_status(service, mailing_id, Action(action))
+        mailing = sender.change_status(service, mailing_id, Action(action), service.events)
     return Json(mailing_out(mailing))
