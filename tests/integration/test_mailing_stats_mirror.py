@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from smsdesk.domain.ids import new_id
 from smsdesk.store.mailing_stats import mirror_messages
 from smsdesk.store.mailing_tables import mailing_recipients, mailings
+from smsdesk.store.retention import id_before, purge_outbound
 from smsdesk.store.tables import messages
 
 NOW = 1_800_000_000.0
@@ -119,3 +120,38 @@ def test_many_messages_are_mirrored_in_batches(engine: Engine) -> None:
 
         assert mirror_messages(conn, [m["id"] for m in rows]) == 1203
         assert {row[1] for row in mirrored(conn, mailing_id)} == {"delivered"}
+
+
+def test_retention_mirrors_a_mailings_messages_before_deleting_them(engine: Engine) -> None:
+    """Purged messages of a mailing leave their final status and code on the recipients;
+    the messages themselves are gone."""
+    day = 86400.0
+    old = NOW - 400 * day
+    rows = [
+        message("delivered", status_code="DELIVRD", final_at=old + 60)
+        | {"id": id_before(old)[:10] + f"{i:016d}", "created_at": old, "updated_at": old}
+        for i in range(3)
+    ]
+    rows[2]["status"] = "undelivered"
+    rows[2]["status_code"] = "UNDELIV"
+    with engine.begin() as conn:
+        conn.execute(messages.insert(), rows)
+        mailing_id = add_mailing(conn, [m["id"] for m in rows])
+        conn.execute(
+            mailing_recipients.update()
+            .where(mailing_recipients.c.mailing_id == mailing_id)
+            .values(status="sent")
+        )
+    cursor: Any = None
+    while True:
+        with engine.begin() as conn:
+            _, cursor = purge_outbound(conn, NOW - 365 * day, cursor, 2)
+        if cursor is None:
+            break
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(messages)).scalar() == 0
+        assert [row[1:] for row in mirrored(conn, mailing_id)] == [
+            ("delivered", "DELIVRD", old + 60),
+            ("delivered", "DELIVRD", old + 60),
+            ("undelivered", "UNDELIV", old + 60),
+        ]

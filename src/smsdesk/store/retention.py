@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine
 
 from smsdesk.domain.message import FINAL_STATUSES, Status
 from smsdesk.store import audit
+from smsdesk.store.mailing_stats import mirror_statement
 from smsdesk.store.tables import (
     connection_stats,
     idempotency_keys,
@@ -195,7 +196,8 @@ def purge_requests(conn: Connection, cutoff: float, after: Cursor, limit: int) -
 
 
 def purge_outbound(conn: Connection, cutoff: float, after: Cursor, limit: int) -> Batch:
-    """Finished messages accepted before the cut-off, with their timelines."""
+    """Finished messages accepted before the cut-off, with their timelines; a mailing's
+    recipients take their message's last status first (`store.mailing_stats`)."""
     end = _chunk_end(conn, messages.c.id, after, id_before(cutoff), limit)
     if end is None:
         return 0, None
@@ -208,11 +210,14 @@ def purge_outbound(conn: Connection, cutoff: float, after: Cursor, limit: int) -
         timeline = message_events.delete().where(
             message_events.c.message_id.in_(sa.select(gone.c.id))
         )
+        # a mailing's recipients keep the last status (same snapshot as the delete)
+        mirror = mirror_statement(messages.c.id.in_(sa.select(gone.c.id)))
         counted = sa.select(sa.func.count()).select_from(gone)
-        counted = counted.add_cte(timeline.cte("timeline"))
+        counted = counted.add_cte(timeline.cte("timeline")).add_cte(mirror.cte("mirror"))
         return int(conn.execute(counted).scalar_one()), end
     ids = list(conn.execute(sa.select(messages.c.id).where(in_chunk)).scalars())
     if ids:
+        conn.execute(mirror_statement(messages.c.id.in_(ids)))
         conn.execute(message_events.delete().where(message_events.c.message_id.in_(ids)))
         conn.execute(messages.delete().where(messages.c.id.in_(ids)))
     return len(ids), end
