@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
-from smsdesk.customers.checks import check_language, check_name, check_numbers
+from smsdesk.customers.checks import check_language, check_name, check_numbers, check_tags
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.phone import normalise_msisdn
 from smsdesk.host import Host
@@ -43,6 +43,7 @@ __all__ = [
     "normalise_for_lookup",
     "remove_number",
     "search_customers",
+    "tag_counts",
     "update_customer",
 ]
 
@@ -60,18 +61,29 @@ def get_customer(service: Host, customer_id: str) -> Customer:
 
 
 def create_customer(
-    service: Host, *, name: str, numbers: Iterable[str], language: str | None = None
+    service: Host,
+    *,
+    name: str,
+    numbers: Iterable[str],
+    language: str | None = None,
+    tags: Iterable[str] = (),
 ) -> Customer:
     """Add a customer; local numbers get the default country code. NumberTaken names the owner."""
     config = service.settings.load()
     checked_name = check_name(name)
     checked_language = check_language(language or config.inbound.language)
     checked = check_numbers(numbers, config.default_country_code or None)
+    checked_tags = check_tags(tags)
     now = service.clock()
     customer_id = _written(
         service,
         lambda conn: store.insert_customer(
-            conn, name=checked_name, language=checked_language, numbers=checked, now=now
+            conn,
+            name=checked_name,
+            language=checked_language,
+            numbers=checked,
+            now=now,
+            tags=checked_tags,
         ),
         checked,
     )
@@ -85,12 +97,14 @@ def update_customer(
     name: str | None = None,
     language: str | None = None,
     numbers: Sequence[str] | None = None,
+    tags: Sequence[str] | None = None,
 ) -> Customer:
-    """Change the name, the language and/or replace all numbers."""
+    """Change the name, the language, and/or replace all numbers or all tags."""
     changes = CustomerChanges(
         name=check_name(name) if name is not None else None,
         language=check_language(language) if language is not None else None,
         numbers=check_numbers(numbers, _country_code(service)) if numbers is not None else None,
+        tags=check_tags(tags) if tags is not None else None,
     )
     now = service.clock()
     _written(
@@ -133,6 +147,12 @@ def find_by_number(service: Host, number: str) -> Customer | None:
     e164 = normalise_for_lookup(service, number)
     with service.engine.connect() as conn:
         return store.customer_by_number(conn, e164)
+
+
+def tag_counts(service: Host) -> list[tuple[str, int]]:
+    """Every customer tag in use, with how many customers carry it."""
+    with service.engine.connect() as conn:
+        return store.tag_counts(conn)
 
 
 def search_customers(

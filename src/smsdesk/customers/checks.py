@@ -7,9 +7,11 @@ so the store only ever sees clean values, and each error names the field it conc
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.phone import normalise_msisdn
+from smsdesk.domain.routing import check_tag
 
 MAX_NAME = 200
 
@@ -51,3 +53,40 @@ def check_numbers(
     if not numbers:
         raise DomainError("Give the customer at least one mobile number.", field=field)
     return tuple(numbers)
+
+
+MAX_TAGS = 20
+MAX_TAG = 50
+
+
+class CustomerProblem(DomainError):
+    """A refusal about a customer's input; `msgid` and `params` make it translatable."""
+
+    def __init__(self, msgid: str, *, field: str, **params: Any) -> None:
+        super().__init__(msgid.format(**params), field=field)
+        self.msgid = msgid
+        self.params = params
+
+
+def check_tags(raw: Iterable[str]) -> tuple[str, ...]:
+    """Tags in lower case, duplicates dropped; at most MAX_TAGS of MAX_TAG characters."""
+    tags: list[str] = []
+    for index, value in enumerate(raw):
+        tag = check_tag(value, field=f"tags.{index}").lower()
+        if len(tag) > MAX_TAG:
+            raise CustomerProblem(
+                "The tag '{value}' is longer than {limit} characters; use a shorter one.",
+                field=f"tags.{index}",
+                value=tag,
+                limit=MAX_TAG,
+            )
+        if tag not in tags:
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise CustomerProblem(
+            "A customer carries at most {limit} tags; {count} were given.",
+            field="tags",
+            limit=MAX_TAGS,
+            count=len(tags),
+        )
+    return tuple(tags)

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.ids import new_id
-from smsdesk.store.tables import customer_numbers, customers, requests
+from smsdesk.store.tables import customer_numbers, customer_tags, customers, requests
 from smsdesk.store.writer import Writer
 
 T = TypeVar("T")
@@ -74,6 +74,7 @@ class Customer:
     created_at: float
     updated_at: float
     numbers: tuple[str, ...]
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class CustomerChanges:
     language: str | None = None
     numbers: tuple[str, ...] | None = None
     add_numbers: tuple[str, ...] = field(default=())
+    tags: tuple[str, ...] | None = None  # replaces all tags
 
 
 def owners(conn: Connection, numbers: Iterable[str]) -> dict[str, tuple[str, str]]:
@@ -113,6 +115,7 @@ def insert_customer(
     numbers: Sequence[str],
     now: float,
     created_from_sms: bool = False,
+    tags: Sequence[str] = (),
 ) -> str:
     """Add a customer with checked values; NumberTaken if a number is someone else's."""
     _refuse_taken(conn, numbers, None)
@@ -130,7 +133,34 @@ def insert_customer(
     conn.execute(
         customer_numbers.insert(), [{"number": n, "customer_id": customer_id} for n in numbers]
     )
+    _insert_tags(conn, customer_id, tags)
     return customer_id
+
+
+def _insert_tags(conn: Connection, customer_id: str, tags: Iterable[str]) -> None:
+    rows = [{"customer_id": customer_id, "tag": tag} for tag in dict.fromkeys(tags)]
+    if rows:
+        conn.execute(customer_tags.insert(), rows)
+
+
+def tags_of(conn: Connection, customer_id: str) -> list[str]:
+    return list(
+        conn.execute(
+            sa.select(customer_tags.c.tag)
+            .where(customer_tags.c.customer_id == customer_id)
+            .order_by(customer_tags.c.tag)
+        ).scalars()
+    )
+
+
+def tag_counts(conn: Connection) -> list[tuple[str, int]]:
+    """Every tag in use with the number of customers carrying it, by tag."""
+    query = (
+        sa.select(customer_tags.c.tag, sa.func.count())
+        .group_by(customer_tags.c.tag)
+        .order_by(customer_tags.c.tag)
+    )
+    return [(tag, count) for tag, count in conn.execute(query)]
 
 
 def _lock(conn: Connection, customer_id: str) -> sa.Row[Any]:
@@ -180,6 +210,10 @@ def update_customer(
                 [{"number": n, "customer_id": customer_id} for n in added],
             )
         changed.append("numbers")
+    if changes.tags is not None and sorted(set(changes.tags)) != tags_of(conn, customer_id):
+        conn.execute(customer_tags.delete().where(customer_tags.c.customer_id == customer_id))
+        _insert_tags(conn, customer_id, changes.tags)
+        changed.append("tags")
     if changed:
         values["updated_at"] = now
         conn.execute(customers.update().where(customers.c.id == customer_id).values(**values))
@@ -212,6 +246,7 @@ def delete_customer(conn: Connection, customer_id: str) -> None:
     if count:
         raise CustomerInUse(customer_id, count)
     conn.execute(customer_numbers.delete().where(customer_numbers.c.customer_id == customer_id))
+    conn.execute(customer_tags.delete().where(customer_tags.c.customer_id == customer_id))
     conn.execute(customers.delete().where(customers.c.id == customer_id))
 
 
@@ -224,6 +259,14 @@ def _with_numbers(conn: Connection, rows: Sequence[sa.Row[Any]]) -> list[Custome
             .order_by(customer_numbers.c.number)
         ):
             numbers[customer_id].append(number)
+    tags: dict[str, list[str]] = {row.id: [] for row in rows}
+    if tags:
+        for tag, customer_id in conn.execute(
+            sa.select(customer_tags.c.tag, customer_tags.c.customer_id)
+            .where(customer_tags.c.customer_id.in_(list(tags)))
+            .order_by(customer_tags.c.tag)
+        ):
+            tags[customer_id].append(tag)
     return [
         Customer(
             id=row.id,
@@ -233,6 +276,7 @@ def _with_numbers(conn: Connection, rows: Sequence[sa.Row[Any]]) -> list[Custome
             created_at=row.created_at,
             updated_at=row.updated_at,
             numbers=tuple(numbers[row.id]),
+            tags=tuple(tags[row.id]),
         )
         for row in rows
     ]

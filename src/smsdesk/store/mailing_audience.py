@@ -1,8 +1,7 @@
 """Customers chosen as a mailing's recipients by a filter, read a page at a time.
 
-Customers carry no tags in this version, so the filter has language, creation date and
-whether a request of theirs is open (open or pending). Each customer gets one SMS, at the
-first of its numbers.
+The filter has language, a tag, creation date and whether a request of theirs is open (open
+or pending). Each customer gets one SMS, at the first of its numbers.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from smsdesk.store.requests import OPEN_STATUSES
-from smsdesk.store.tables import customer_numbers, customers, requests
+from smsdesk.store.tables import customer_numbers, customer_tags, customers, requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +21,7 @@ class CustomerFilter:
     created_from: float | None = None  # seconds since the epoch, inclusive
     created_to: float | None = None  # exclusive
     has_open_request: bool | None = None  # None: either
+    tag: str | None = None  # lower case, as stored
 
 
 def customers_page(
@@ -45,6 +45,12 @@ def customers_page(
         query = query.where(customers.c.created_at >= wanted.created_from)
     if wanted.created_to is not None:
         query = query.where(customers.c.created_at < wanted.created_to)
+    if wanted.tag:
+        query = query.where(
+            sa.exists().where(
+                customer_tags.c.customer_id == customers.c.id, customer_tags.c.tag == wanted.tag
+            )
+        )
     if wanted.has_open_request is not None:
         open_request = sa.exists().where(
             requests.c.customer_id == customers.c.id, requests.c.status.in_(OPEN_STATUSES)

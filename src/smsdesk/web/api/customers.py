@@ -49,6 +49,12 @@ class NewCustomer(BaseModel):
     language: str | None = Field(
         None, max_length=10, description="e.g. en, nl; default: the inbound SMS language."
     )
+    tags: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Tags to choose mailing audiences by, e.g. vip (stored in lower case).",
+        examples=[["vip"]],
+    )
 
 
 class CustomerPatch(BaseModel):
@@ -59,6 +65,9 @@ class CustomerPatch(BaseModel):
     numbers: list[str] | None = Field(
         None, min_length=1, max_length=100, description="Replaces all of the customer's numbers."
     )
+    tags: list[str] | None = Field(
+        None, max_length=100, description="Replaces all of the customer's tags ([] removes all)."
+    )
 
 
 def customer_out(customer: customers.Customer) -> dict[str, Any]:
@@ -67,6 +76,7 @@ def customer_out(customer: customers.Customer) -> dict[str, Any]:
         "name": customer.name,
         "language": customer.language,
         "numbers": list(customer.numbers),
+        "tags": list(customer.tags),
         "created_from_sms": customer.created_from_sms,
         "created_at": iso(customer.created_at),
         "updated_at": iso(customer.updated_at),
@@ -93,7 +103,11 @@ def _answers() -> Iterator[None]:
 def create_customer(body: NewCustomer, request: Request, _: ApiKey = Depends(admin_key)) -> Json:
     with _answers():
         customer = customers.create_customer(
-            service_of(request), name=body.name, numbers=body.numbers, language=body.language
+            service_of(request),
+            name=body.name,
+            numbers=body.numbers,
+            language=body.language,
+            tags=body.tags,
         )
     return Json(customer_out(customer), 201)
 
@@ -114,6 +128,12 @@ def list_customers(
     return Json({"customers": [customer_out(c) for c in page], "next_cursor": next_cursor})
 
 
+@router.get("/tags", summary="Every customer tag in use, with how many customers carry it")
+def list_tags(request: Request, _: ApiKey = Depends(api_key)) -> Json:
+    found = customers.tag_counts(service_of(request))
+    return Json({"tags": [{"tag": tag, "customers": count} for tag, count in found]})
+
+
 @router.get("/by-number/{number}", summary="The customer a mobile number belongs to")
 def customer_by_number(number: str, request: Request, _: ApiKey = Depends(api_key)) -> Json:
     found = customers.find_by_number(service_of(request), number)
@@ -128,7 +148,7 @@ def get_customer(customer_id: str, request: Request, _: ApiKey = Depends(api_key
         return Json(customer_out(customers.get_customer(service_of(request), customer_id)))
 
 
-@router.patch("/{customer_id}", summary="Change a customer's name, language or numbers")
+@router.patch("/{customer_id}", summary="Change a customer's name, language, numbers or tags")
 def update_customer(
     customer_id: str, body: CustomerPatch, request: Request, _: ApiKey = Depends(admin_key)
 ) -> Json:
@@ -139,6 +159,7 @@ def update_customer(
             name=body.name,
             language=body.language,
             numbers=body.numbers,
+            tags=body.tags,
         )
     return Json(customer_out(customer))
 
