@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from typer.testing import CliRunner
 
 from smsdesk import mailings
 from smsdesk.domain.mailings import MailingSpec
 from smsdesk.mailings import CustomerFilter
 from smsdesk.store.tables import customer_tags
+from tests.support.cli import fails, ok
 from tests.support.harness import Harness
 
 ADA = "+31612345678"
@@ -93,3 +95,12 @@ async def test_deleting_or_erasing_a_customer_removes_its_tags(any_db_harness: H
     with h.service.engine.connect() as conn:
         assert conn.execute(customer_tags.select()).all() == []
     assert (await h.get("/api/v1/customers/tags")).json()["tags"] == []
+
+
+def test_the_cli_gives_replaces_and_removes_tags(run: CliRunner) -> None:
+    added = ok(run, "customers", "add", "Ada", "-n", ADA, "--tag", "VIP", "-t", "nl")
+    customer_id = added.split()[0]
+    assert "tags:     nl vip" in added
+    assert "tags:     beta" in ok(run, "customers", "update", customer_id, "--tag", "beta")
+    assert "'no such'" in fails(run, "customers", "update", customer_id, "--tag", "no such")
+    assert "tags:" not in ok(run, "customers", "update", customer_id, "--no-tags")

@@ -29,6 +29,10 @@ Numbers = Annotated[
     ),
 ]
 Language = Annotated[str | None, typer.Option(help="Language code, e.g. en or nl.")]
+Tags = Annotated[
+    list[str] | None,
+    typer.Option("--tag", "-t", help="A tag to choose mailing audiences by (repeatable)."),
+]
 CustomerId = Annotated[str, typer.Argument(help="The customer's id (or one of its numbers).")]
 
 
@@ -63,6 +67,8 @@ def _print(customer: customers.Customer) -> None:
     out.print(f"  language: {customer.language}", markup=False, highlight=False)
     for number in customer.numbers:
         out.print(f"  number:   {number}", markup=False, highlight=False)
+    if customer.tags:
+        out.print(f"  tags:     {' '.join(customer.tags)}", markup=False, highlight=False)
     out.print(f"  created:  {when(customer.created_at)}", markup=False, highlight=False)
     out.print(f"  updated:  {when(customer.updated_at)}", markup=False, highlight=False)
 
@@ -72,6 +78,7 @@ def add(
     name: Annotated[str, typer.Argument(help="The customer's name.")],
     number: Numbers = None,
     language: Language = None,
+    tag: Tags = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -79,7 +86,7 @@ def add(
     service = open_service(data_dir, database_url)
     try:
         customer = customers.create_customer(
-            service, name=name, numbers=number or [], language=language
+            service, name=name, numbers=number or [], language=language, tags=tag or []
         )
     except _ERRORS as exc:
         _problem(exc)
@@ -129,15 +136,21 @@ def update(
     remove_number: Annotated[
         list[str] | None, typer.Option(help="Remove this number (repeatable).")
     ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", "-t", help="Replace all tags with these (repeatable)."),
+    ] = None,
+    no_tags: Annotated[bool, typer.Option("--no-tags", help="Remove every tag.")] = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Change a customer's name, language or numbers."""
+    """Change a customer's name, language, numbers or tags."""
     service = open_service(data_dir, database_url)
     customer_id = _resolve(service, customer)
+    tags = [] if no_tags else tag
     try:
         result = customers.update_customer(
-            service, customer_id, name=name, language=language, numbers=number
+            service, customer_id, name=name, language=language, numbers=number, tags=tags
         )
         for extra in add_number or []:
             result = customers.add_number(service, customer_id, extra)
