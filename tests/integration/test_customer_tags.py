@@ -104,3 +104,26 @@ def test_the_cli_gives_replaces_and_removes_tags(run: CliRunner) -> None:
     assert "tags:     beta" in ok(run, "customers", "update", customer_id, "--tag", "beta")
     assert "'no such'" in fails(run, "customers", "update", customer_id, "--tag", "no such")
     assert "tags:" not in ok(run, "customers", "update", customer_id, "--no-tags")
+
+
+async def test_a_csv_import_adds_the_tags_of_its_tags_column(any_db_harness: Harness) -> None:
+    """A `tags` column adds its tags (separated by ;) to new and existing customers alike,
+    taking none away; a bad tag skips only its row, naming the tag."""
+    h = any_db_harness
+    ada = await _create(h, "Ada", ADA, ["vip"])
+    data = (
+        f"name,mobile,tags\nAda,{ADA},outage; VIP\nBob,{BOB},outage\nCarol,{CAROL},bad tag\n"
+    ).encode()
+    response = await h.client.post(
+        "/api/v1/customers/import",
+        content=data,
+        headers={**h.headers, "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["created"], report["updated"], report["skipped"]) == (1, 1, 1)
+    assert report["rows"][0]["changed"] == ["tags"]
+    assert "'bad tag'" in report["rows"][2]["reason"]
+    assert (await h.get(f"/api/v1/customers/{ada['id']}")).json()["tags"] == ["outage", "vip"]
+    counts = (await h.get("/api/v1/customers/tags")).json()["tags"]
+    assert counts == [{"tag": "outage", "customers": 2}, {"tag": "vip", "customers": 1}]

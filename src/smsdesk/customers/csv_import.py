@@ -2,7 +2,8 @@
 
 The file has a header row with a `name` column, one or more number columns (`mobile`, `number`
 or `phone`, e.g. `mobile 2`; one cell may hold several numbers separated by `;`) and optionally
-`language`. UTF-8 with or without a byte-order mark; `,`, `;` or tab between columns.
+`language` and `tags` (separated by `;`; added to the customer's tags, none taken away).
+UTF-8 with or without a byte-order mark; `,`, `;` or tab between columns.
 
 Each row is written on its own (a savepoint), so a bad row is reported with its line number and
 never stops the import or leaves half a customer behind. A row whose numbers already belong to
@@ -21,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from smsdesk.customers.checks import check_language, check_name, check_numbers
+from smsdesk.customers.checks import check_language, check_name, check_numbers, check_tags
 from smsdesk.domain.errors import DomainError
 from smsdesk.host import Host
 from smsdesk.store import customers as store
@@ -30,6 +31,7 @@ ROWS_PER_TRANSACTION = 200
 _NUMBER_COLUMN = re.compile(r"^(mobile|number|phone|msisdn|cell)\b|(mobile|phone)")
 _NAME_COLUMN = re.compile(r"^(full\s*)?name$|^customer\s*name$")
 _LANGUAGE_COLUMN = re.compile(r"^(language|lang)$")
+_TAGS_COLUMN = re.compile(r"^(tags?|labels?)$")
 _DELIMITERS = (",", ";", "\t")
 
 
@@ -45,6 +47,7 @@ class CsvRow:
     name: str
     numbers: tuple[str, ...]  # as written in the file
     language: str | None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class RowResult:
     status: str  # created, updated or skipped
     customer_id: str | None = None
     reason: str | None = None  # why a row was skipped
-    changed: tuple[str, ...] = ()  # what an update changed: name, language, numbers
+    changed: tuple[str, ...] = ()  # what an update changed: name, language, numbers, tags
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +108,7 @@ class _Columns:
     name: int
     numbers: tuple[int, ...]
     language: int | None
+    tags: int | None
     ignored: tuple[str, ...]
 
 
@@ -113,6 +117,7 @@ def _columns(header: Sequence[str]) -> _Columns:
     name = next((i for i, h in enumerate(names) if _NAME_COLUMN.match(h)), None)
     numbers = tuple(i for i, h in enumerate(names) if i != name and _NUMBER_COLUMN.search(h))
     language = next((i for i, h in enumerate(names) if _LANGUAGE_COLUMN.match(h)), None)
+    tags = next((i for i, h in enumerate(names) if _TAGS_COLUMN.match(h)), None)
     missing = [
         what
         for what, absent in (("'name'", name is None), ("'mobile' (or 'phone')", not numbers))
@@ -123,9 +128,9 @@ def _columns(header: Sequence[str]) -> _Columns:
             f"The header row ({', '.join(header) or 'empty'}) has no {' and no '.join(missing)} "
             "column; the first row must name the columns, e.g. name,mobile,language."
         )
-    used = {name, language, *numbers}
+    used = {name, language, tags, *numbers}
     ignored = tuple(header[i] for i in range(len(header)) if i not in used and header[i].strip())
-    return _Columns(name, numbers, language, ignored)
+    return _Columns(name, numbers, language, tags, ignored)
 
 
 def _cell(row: Sequence[str], index: int | None) -> str:
@@ -165,7 +170,8 @@ def _row(line: int, cells: Sequence[str], columns: _Columns) -> CsvRow:
         if part.strip()
     )
     language = _cell(cells, columns.language) or None
-    return CsvRow(line, _cell(cells, columns.name), numbers, language)
+    tags = tuple(part.strip() for part in _cell(cells, columns.tags).split(";") if part.strip())
+    return CsvRow(line, _cell(cells, columns.name), numbers, language, tags)
 
 
 def _apply_row(
@@ -179,6 +185,7 @@ def _apply_row(
     name = check_name(row.name)
     numbers = check_numbers(row.numbers, default_country_code, field="mobile")
     language = check_language(row.language) if row.language else None
+    tags = check_tags(row.tags)
     found = store.owners(conn, numbers)
     owners = {owner_id for owner_id, _ in found.values()}
     if len(owners) > 1:
@@ -186,11 +193,18 @@ def _apply_row(
         raise DomainError(f"The numbers belong to different customers: {names}.", field="mobile")
     if not owners:
         customer_id = store.insert_customer(
-            conn, name=name, language=language or default_language, numbers=numbers, now=now
+            conn,
+            name=name,
+            language=language or default_language,
+            numbers=numbers,
+            now=now,
+            tags=tags,
         )
         return RowResult(row.line, "created", customer_id)
     (customer_id,) = owners
-    changes = store.CustomerChanges(name=name, language=language, add_numbers=numbers)
+    held = store.tags_of(conn, customer_id)
+    more = tuple(dict.fromkeys([*held, *tags])) if set(tags) - set(held) else None
+    changes = store.CustomerChanges(name=name, language=language, add_numbers=numbers, tags=more)
     changed = store.update_customer(conn, customer_id, changes, now)
     return RowResult(row.line, "updated", customer_id, changed=tuple(changed))
 
