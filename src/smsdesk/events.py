@@ -17,6 +17,7 @@ MESSAGE_STATUS = "message.status"
 OPT_OUT_CHANGED = "optout.changed"
 CONNECTION_HEALTH = "connection.health"  # a connection's circuit opened, half-opened or closed
 SPEND_THRESHOLD = "spend.threshold"  # a daily spend cap reached its alert percentage
+MAILING_STATUS = "mailing.status"  # a mailing was scheduled, started, paused, resumed, finished...
 EVENT_TYPES = (
     INBOUND_RECEIVED,
     REQUEST_CREATED,
@@ -24,6 +25,7 @@ EVENT_TYPES = (
     OPT_OUT_CHANGED,
     CONNECTION_HEALTH,
     SPEND_THRESHOLD,
+    MAILING_STATUS,
 )
 
 

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from smsdesk.domain.message import Status
 from smsdesk.mailings.sender import MailingSender
 from smsdesk.store.customers import insert_customers
 from smsdesk.store.mailing_consents import set_consents
+from smsdesk.store.messages import change_status
 from smsdesk.store.optouts import add_opt_out
 from smsdesk.store.tables import messages
 from smsdesk.testing import FakeClock
@@ -121,7 +123,7 @@ async def test_recipients_outside_their_window_are_held_until_it_opens(
 
     clock.now = utc(15, 16)
     (opened,) = sender.step().values()
-    assert (opened.queued, opened.finished) == (1, True)
+    assert (opened.queued, opened.finished) == (1, False)  # its messages are still queued
     assert [row.recipient for row in queued(h)] == [NL[0], LOS_ANGELES]
     assert queued(h)[1].next_attempt_at == utc(15, 16)
     assert (await statistics(h, mailing_id))["messages"] == {"queued": 2}
@@ -213,9 +215,50 @@ async def test_consent_withdrawn_after_the_check_is_respected_when_sending(
     assert withdrawn.status_code == 200, withdrawn.text
     await act(h, mailing_id, "start")
     (done,) = MailingSender(h.service).step().values()
-    assert (done.queued, done.refused, done.finished) == (1, 1, True)
+    assert (done.queued, done.refused, done.finished) == (1, 1, False)
     rows = (await h.get(f"/api/v1/mailings/{mailing_id}/recipients")).json()["recipients"]
     assert [(r["status"], r["reason"]) for r in rows] == [
         ("queued", None),
         ("no_consent", "The customer withdrew consent to mailings."),
     ]
+
+
+def settle(h: Harness, now: float, *steps: tuple[Status, Status]) -> None:
+    """Move every message of the outbox through `steps` (from, to), as a dispatcher and a
+    provider's reports would."""
+    with h.service.engine.begin() as conn:
+        ids = list(conn.execute(sa.select(messages.c.id)).scalars())
+        for expected, new in steps:
+            for message_id in ids:
+                change_status(conn, message_id, expected, new, now, "test")
+
+
+async def test_a_mailing_is_done_once_its_messages_left_the_outbox_and_late_reports_count(
+    still: Harness, clock: FakeClock
+) -> None:
+    """Every recipient queued is not done yet: the mailing is done once none of its messages
+    is queued or being sent (sent and awaiting a report is enough). A report arriving after
+    that still reaches the mailing's statistics, which outlive the purge of the messages."""
+    h = still
+    mailing_id = await mailing(h, NL[:2])
+    await act(h, mailing_id, "start")
+    sender = MailingSender(h.service)
+
+    (queueing,) = sender.step().values()
+    assert (queueing.queued, queueing.finished) == (2, False)
+    assert [p.finished for p in sender.step().values()] == [False]
+    settle(h, clock.now, (Status.QUEUED, Status.SENDING))
+    assert [p.finished for p in sender.step().values()] == [False]
+
+    settle(h, clock.now, (Status.SENDING, Status.SENT))
+    assert [p.finished for p in sender.step().values()] == [True]
+    assert (await h.get(f"/api/v1/mailings/{mailing_id}")).json()["status"] == "done"
+
+    clock.advance(3600)  # an hour later, the reports come
+    settle(h, clock.now, (Status.SENT, Status.DELIVERED))
+    assert sender.step() == {}
+    with h.service.engine.begin() as conn:
+        conn.execute(messages.delete())  # purged
+    assert (await statistics(h, mailing_id))["messages"] == {"delivered": 2}
+    rows = (await h.get(f"/api/v1/mailings/{mailing_id}/recipients")).json()["recipients"]
+    assert [r["status"] for r in rows] == ["delivered", "delivered"]

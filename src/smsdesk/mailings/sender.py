@@ -17,7 +17,13 @@ only recipients still pending and within the throttle as it is then:
   routing); a number that opted out since the check, a customer who withdrew consent since
   then (unless consent is overridden), or a message the outbox refuses, is marked on its
   recipient row with the reason instead of being queued;
-- a mailing with no recipient left to queue is done.
+- a mailing is done once every valid recipient was queued (or refused) and none of its
+  messages is still queued or being sent (one sent and awaiting its report counts as
+  finished); its messages' statuses are mirrored onto the recipients first, and for two days
+  after it ended each minute, so late delivery reports still reach its statistics.
+
+Every status change (scheduled, started, paused, resumed, done, cancelled) emits the
+`mailing.status` webhook event in its own transaction (`mailings.status_events`).
 
 Pausing a mailing takes back its messages still queued in the outbox (cancelled there; their
 recipients wait again), so a pause takes effect at once; cancelling cancels them for good.
@@ -42,11 +48,13 @@ from smsdesk.events import EventSink
 from smsdesk.host import SendingHost
 from smsdesk.mailings import get_mailing
 from smsdesk.mailings.prepare import mailing_text, new_message, values_for
+from smsdesk.mailings.status_events import change
 from smsdesk.outbox.accept import opted_out_refusals, prepare_message
 from smsdesk.scan_loop import ScanLoop
 from smsdesk.store import mailing_sending as sending
 from smsdesk.store import mailings as store
 from smsdesk.store.mailing_consents import consents_of
+from smsdesk.store.mailing_stats import mirror_messages
 from smsdesk.store.messages import change_status as change_message_status
 from smsdesk.store.messages import insert_messages
 from smsdesk.store.spend import SpendRefused
@@ -55,6 +63,9 @@ log = logging.getLogger(__name__)
 
 BATCH = 200
 MINUTE = 60.0
+MIRROR_PAGE = 2000  # message statuses mirrored per writer job
+MIRROR_EVERY = 60.0  # seconds between mirrorings of mailings that ended lately
+MIRROR_DAYS = 2  # how long after a mailing ended its late reports are mirrored
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +95,7 @@ class Planned:
     held: dict[int, float] = field(default_factory=dict)
     refused: dict[int, tuple[str, str]] = field(default_factory=dict)
     customers: dict[int, str] = field(default_factory=dict)  # recipient id -> customer id
+    finishing: bool = False  # nothing left to queue and nothing in the outbox when planned
 
     def keep(self, pending: set[int]) -> None:
         """Forget recipients another pass took meanwhile."""
@@ -99,6 +111,9 @@ def plan_batch(
     """Render and prepare the next recipients' messages (the costly part, kept out of the
     writer): the window holds some, the outbox's checks refuse some."""
     planned = Planned()
+    if sending.remaining(conn, mailing.id) == 0:
+        planned.finishing = sending.unfinished_messages(conn, mailing.id) == 0
+        return planned
     budget = _budget(conn, mailing, now, batch)
     if budget == 0:
         return planned
@@ -143,13 +158,19 @@ def _without_consent(conn: Connection, planned: Planned) -> dict[int, tuple[str,
 
 
 def commit_batch(
-    conn: Connection, mailing_id: str, planned: Planned, now: float, batch: int = BATCH
+    conn: Connection,
+    mailing_id: str,
+    planned: Planned,
+    now: float,
+    batch: int = BATCH,
+    events: EventSink | None = None,
 ) -> Pass:
     """Store what `plan_batch` prepared, with the mailing locked: only recipients still
-    pending, within the budget as it is now, and none that opted out meanwhile."""
+    pending, within the budget as it is now, and none that opted out meanwhile. The mailing
+    is done when the plan found its outbox empty and no recipient is pending still."""
     mailing = store.lock_mailing(conn, mailing_id)
     if mailing.status is Status.SCHEDULED:
-        store.change_status(conn, mailing_id, Action.START, now)
+        change(conn, mailing_id, Action.START, now, events)
     elif mailing.status is not Status.SENDING:
         return Pass()
     ids = [rid for rid, _ in planned.queue] + [*planned.held, *planned.refused]
@@ -165,9 +186,9 @@ def commit_batch(
     sending.mark_queued(conn, [(rid, message["id"]) for rid, message in queue], now)
     sending.hold(conn, planned.held)
     sending.mark_refused(conn, refused)
-    finished = sending.remaining(conn, mailing_id) == 0
+    finished = planned.finishing and not queue and sending.remaining(conn, mailing_id) == 0
     if finished:
-        store.change_status(conn, mailing_id, Action.FINISH, now)
+        change(conn, mailing_id, Action.FINISH, now, events)
     return Pass(len(queue), len(planned.held), len(refused), finished)
 
 
@@ -191,7 +212,7 @@ def change_status(
     """Schedule, unschedule, start or resume (pause and cancel have their own functions);
     refused with the statuses that allow the step."""
     now = host.clock()
-    host.writer.run_sync(lambda conn: store.change_status(conn, mailing_id, action, now))
+    host.writer.run_sync(lambda conn: change(conn, mailing_id, action, now, events))
     return get_mailing(host, mailing_id)
 
 
@@ -200,9 +221,11 @@ def cancel(host: SendingHost, mailing_id: str, events: EventSink | None = None) 
     now = host.clock()
 
     def job(conn: Connection) -> None:
-        store.change_status(conn, mailing_id, Action.CANCEL, now)
-        _cancel_queued(conn, mailing_id, now, f"cancelled with mailing {mailing_id}", events)
-        sending.mirror_statuses(conn, mailing_id)
+        change(conn, mailing_id, Action.CANCEL, now, events)
+        cancelled = _cancel_queued(
+            conn, mailing_id, now, f"cancelled with mailing {mailing_id}", events
+        )
+        mirror_messages(conn, cancelled)
 
     host.writer.run_sync(job)
     return get_mailing(host, mailing_id)
@@ -214,7 +237,7 @@ def pause(host: SendingHost, mailing_id: str, events: EventSink | None = None) -
     now = host.clock()
 
     def job(conn: Connection) -> None:
-        store.change_status(conn, mailing_id, Action.PAUSE, now)
+        change(conn, mailing_id, Action.PAUSE, now, events)
         taken_back = _cancel_queued(conn, mailing_id, now, f"mailing {mailing_id} paused", events)
         sending.unlink(conn, taken_back)
 
@@ -230,10 +253,18 @@ class MailingSender(ScanLoop):
     scan_log = log
 
     def __init__(
-        self, host: SendingHost, *, batch: int = BATCH, poll_interval: float = 1.0
+        self,
+        host: SendingHost,
+        *,
+        batch: int = BATCH,
+        poll_interval: float = 1.0,
+        events: EventSink | None = None,
     ) -> None:
         self.host = host
+        # the process's event sink (the service has one) unless another is given
+        self.events: EventSink | None = events or getattr(host, "events", None)
         self.batch = batch
+        self._mirrored_at: float | None = None
         self.poll_interval = poll_interval
         self.passes = 0
         self._wake = asyncio.Event()
@@ -254,10 +285,12 @@ class MailingSender(ScanLoop):
                 if mailing is None:
                     continue
                 planned = plan_batch(conn, mailing, config, now, self.batch)
+            if planned.finishing:
+                self.mirror(mailing_id)
             try:
                 done[mailing_id] = self.host.writer.run_sync(
                     lambda conn, mid=mailing_id, p=planned: commit_batch(  # type: ignore[misc]
-                        conn, mid, p, now, self.batch
+                        conn, mid, p, now, self.batch, self.events
                     )
                 )
             except SpendRefused as exc:
@@ -265,15 +298,39 @@ class MailingSender(ScanLoop):
                     "mailing %s paused: the spend controls refused it (%s)", mailing_id, exc
                 )
                 self._pause(mailing_id, now)
+        self._mirror_ended(now)
         self.passes += 1
         if any(p.queued for p in done.values()):
             self.host.wake_dispatcher()
         return done
 
+    def mirror(self, mailing_id: str) -> int:
+        """Copy the statuses of the mailing's messages that changed onto its recipients, a
+        page per writer job (read outside it); how many were copied."""
+        mirrored, after = 0, ""
+        while True:
+            with self.host.engine.connect() as conn:
+                ids = sending.unmirrored_message_ids(conn, mailing_id, after=after)
+            if not ids:
+                return mirrored
+            self.host.writer.run_sync(lambda conn, ids=ids: mirror_messages(conn, ids))  # type: ignore[misc]
+            mirrored += len(ids)
+            after = ids[-1]
+
+    def _mirror_ended(self, now: float) -> None:
+        """Once a minute, mirror the late reports of mailings that ended in the last days."""
+        if self._mirrored_at is not None and now - self._mirrored_at < MIRROR_EVERY:
+            return
+        self._mirrored_at = now
+        with self.host.engine.connect() as conn:
+            ended = sending.finished_since(conn, now - MIRROR_DAYS * 86400)
+        for mailing_id in ended:
+            self.mirror(mailing_id)
+
     def _pause(self, mailing_id: str, now: float) -> None:
         with contextlib.suppress(DomainError):  # paused or cancelled meanwhile
             self.host.writer.run_sync(
-                lambda conn: store.change_status(conn, mailing_id, Action.PAUSE, now)
+                lambda conn: change(conn, mailing_id, Action.PAUSE, now, self.events)
             )
 
     async def run_once(self) -> int:

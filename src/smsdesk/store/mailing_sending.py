@@ -21,6 +21,7 @@ from smsdesk.store.mailing_tables import mailings
 from smsdesk.store.tables import customers, messages
 
 QUEUED = "queued"
+SENDING = "sending"
 
 
 def _pending() -> sa.ColumnElement[bool]:
@@ -170,4 +171,52 @@ def mirror_statuses(conn: Connection, mailing_id: str) -> None:
         .where(mr.c.mailing_id == mailing_id, mr.c.message_id.is_not(None))
         .where(sa.exists().where(messages.c.id == mr.c.message_id))
         .values(status=current)
+    )
+
+
+def unfinished_messages(conn: Connection, mailing_id: str) -> int:
+    """This mailing's messages still queued or being sent (a sent one awaiting its report is
+    finished). Read from the outbox's status index side, so it costs what the outbox holds
+    rather than what the mailing holds."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(messages.join(mr, mr.c.message_id == messages.c.id))
+            .where(messages.c.status.in_((QUEUED, SENDING)), mr.c.mailing_id == mailing_id)
+        ).scalar_one()
+    )
+
+
+def unmirrored_message_ids(
+    conn: Connection, mailing_id: str, *, after: str = "", limit: int = 2000
+) -> list[str]:
+    """Ids (after `after`, in order) of this mailing's messages whose status or provider code
+    differs from what their recipient row holds: the ones worth mirroring."""
+    return list(
+        conn.execute(
+            sa.select(messages.c.id)
+            .select_from(mr.join(messages, messages.c.id == mr.c.message_id))
+            .where(
+                mr.c.mailing_id == mailing_id,
+                messages.c.id > after,
+                sa.or_(
+                    mr.c.status.is_distinct_from(messages.c.status),
+                    mr.c.status_code.is_distinct_from(messages.c.status_code),
+                ),
+            )
+            .order_by(messages.c.id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def finished_since(conn: Connection, since: float) -> list[str]:
+    """Ids of mailings done or cancelled at or after `since` (late reports still arrive)."""
+    return list(
+        conn.execute(
+            sa.select(mailings.c.id).where(
+                mailings.c.status.in_((Status.DONE.value, Status.CANCELLED.value)),
+                mailings.c.finished_at >= since,
+            )
+        ).scalars()
     )
