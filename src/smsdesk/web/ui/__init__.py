@@ -15,6 +15,10 @@ from smsdesk.web.ui import (
     groups,
     live,
     login,
+    mailings,
+    mailings_detail,
+    mailings_recipients,
+    mailings_send,
     messages,
     new_request,
     optouts,
@@ -63,6 +67,10 @@ def install(app: FastAPI) -> None:
     app.include_router(unrecognised.router)
     app.include_router(reply_templates.router)
     app.include_router(groups.router)
+    app.include_router(mailings.router)
+    app.include_router(mailings_recipients.router)
+    app.include_router(mailings_send.router)
+    app.include_router(mailings_detail.router)
     app.include_router(live.router)
 
     @app.exception_handler(LoginRequired)

@@ -1,0 +1,228 @@
+"""The mailing screens (/mailings), used by administrators in English and in Dutch: a draft is
+made, filled from a CSV file, checked, previewed, tested and sent, and every refusal is shown
+beside its field in the reader's language."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.support.harness import Harness
+from tests.support.webui import create_user, csrf_of, log_in, page_csrf
+
+CSV = "number;first_name\n+31612345601;Ada\n+31612345602;Bob\nnot a number;Cy\n+31612345601;Ada\n"
+TEXT = "Hi {first_name}, our shop opens at 9."
+
+
+@pytest.fixture
+async def dutch(harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser logged in as a Dutch administrator."""
+    create_user(harness.service, "beheer", "admin", "nl")
+    async with harness.browser() as client:
+        await log_in(client, "beheer")
+        yield client
+
+
+def draft_form(**changes: str) -> dict[str, str]:
+    fields = {"name": "Opening", "content": "text", "text": TEXT, "priority": "3"}
+    fields["replies"] = "request"
+    fields["override_consent"] = "on"
+    return {**fields, **changes}
+
+
+async def make_draft(client: httpx.AsyncClient, **changes: str) -> str:
+    token = await page_csrf(client, "/mailings/new")
+    made = await client.post("/mailings", data={"csrf_token": token, **draft_form(**changes)})
+    assert made.status_code == 303, made.text
+    found = re.fullmatch(r"/mailings/(\w+)/recipients\?notice=saved", made.headers["location"])
+    assert found is not None, made.headers["location"]
+    return found.group(1)
+
+
+async def upload(client: httpx.AsyncClient, mailing_id: str, data: str) -> httpx.Response:
+    token = await page_csrf(client, f"/mailings/{mailing_id}/recipients")
+    return await client.post(
+        f"/mailings/{mailing_id}/recipients/csv",
+        data={"csrf_token": token},
+        files={"file": ("people.csv", data.encode(), "text/csv")},
+    )
+
+
+def error_at(page: str, field: str) -> str:
+    found = re.search(rf'id="mailing-{field}-error">([^<]*)<', page)
+    assert found is not None, f"no error beside {field}"
+    return html.unescape(found.group(1))
+
+
+def figure(page: str, key: str, attribute: str = "data-check") -> int:
+    found = re.search(rf'{attribute}="{key}"><dt>[^<]*</dt><dd>([\d.,]+)</dd>', page)
+    assert found is not None, f"no figure {key}"
+    return int(re.sub(r"\D", "", found.group(1)))
+
+
+async def test_a_draft_is_filled_from_csv_checked_tested_and_sent(
+    harness: Harness, admin: httpx.AsyncClient
+) -> None:
+    """From the form to delivered: the add report counts each check result with reasons,
+    the summary counts the SMS, the preview fills in the row's column, the test is queued,
+    and after Start the statistics show both recipients delivered."""
+    await harness.configure(default_country_code="+31")
+    mailing_id = await make_draft(admin)
+    report = await upload(admin, mailing_id, CSV)
+    assert report.status_code == 200, report.text
+    counts = {k: figure(report.text, k) for k in ("valid", "invalid", "duplicate", "total")}
+    assert counts == {"valid": 2, "invalid": 1, "duplicate": 1, "total": 4}
+    assert "is also on line 2" in html.unescape(report.text)
+    assert "{first_name}" in report.text  # the column offered for the text
+
+    summary = await admin.get(f"/mailings/{mailing_id}/summary")
+    assert figure(summary.text, "messages", "data-figure") == 2
+    assert figure(summary.text, "segments", "data-figure") == 2
+    shown = await admin.get(f"/mailings/{mailing_id}/preview", params={"number": "0612345602"})
+    assert "Hi Bob, our shop opens at 9." in shown.text
+
+    token = csrf_of(summary.text)
+    # A number outside the list has no {first_name}: refused, naming the variable.
+    lacking = await admin.post(
+        f"/mailings/{mailing_id}/test", data={"csrf_token": token, "number": "+31612345699"}
+    )
+    assert lacking.status_code == 422
+    assert "The text needs {first_name}" in html.unescape(lacking.text)
+    tested = await admin.post(
+        f"/mailings/{mailing_id}/test", data={"csrf_token": token, "number": "+31612345602"}
+    )
+    assert "The test SMS to +31612345602 is queued." in tested.text
+    started = await admin.post(f"/mailings/{mailing_id}/start", data={"csrf_token": token})
+    assert started.headers["location"] == f"/mailings/{mailing_id}?notice=start"
+
+    async def delivered() -> int:
+        part = await admin.get(f"/mailings/{mailing_id}/figures")
+        return figure(part.text, "delivered", "data-figure")
+
+    for _ in range(500):
+        if await delivered() == 2:
+            break
+        await harness.idle_scans(1)
+    assert await delivered() == 2
+    listed = await admin.get("/mailings", params={"status": "done"})
+    assert f'data-mailing="{mailing_id}"' in listed.text
+    exported = await admin.get(f"/mailings/{mailing_id}/recipients.csv")
+    assert exported.text.count("delivered") == 2 and "not a number" in exported.text
+
+
+async def test_the_form_shows_refusals_beside_their_fields_in_english(
+    admin: httpx.AsyncClient,
+) -> None:
+    """Each refusal stands at its own field, and what was typed is kept."""
+    token = await page_csrf(admin, "/mailings/new")
+    cases = {
+        "name": ({"name": "  "}, "The mailing's name is empty; enter a name."),
+        "window_to": (
+            {"window_days": "mon", "window_from": "20:00", "window_to": "09:00"},
+            "The send window closes at 09:00, before it opens at 20:00; a window cannot span "
+            "midnight.",
+        ),
+        "throttle_per_minute": (
+            {"throttle_per_minute": "lots"},
+            "'lots' is not a number; enter digits, such as 600.",
+        ),
+        "text": ({"text": "Hi {first name}"}, "position 4"),
+        "sender": ({"sender": "Way too long a name"}, "at most 11"),
+    }
+    for field, (changes, expected) in cases.items():
+        refused = await admin.post("/mailings", data={"csrf_token": token, **draft_form(**changes)})
+        assert refused.status_code == 422, field
+        assert expected in error_at(refused.text, field), field
+    kept = await admin.post(
+        "/mailings", data={"csrf_token": token, **draft_form(name="", tags="spring, sale")}
+    )
+    assert 'value="spring, sale"' in kept.text
+
+
+async def test_refusals_read_in_dutch(harness: Harness, dutch: httpx.AsyncClient) -> None:
+    """A Dutch administrator gets the field errors, the check reasons, a file without a number
+    column and a step the status does not allow in Dutch."""
+    await harness.configure(default_country_code="+31")
+    token = await page_csrf(dutch, "/mailings/new")
+    refused = await dutch.post(
+        "/mailings",
+        data={"csrf_token": token, **draft_form(name=" ", throttle_per_minute="0")},
+    )
+    assert error_at(refused.text, "name") == "De naam van de mailing is leeg; vul een naam in."
+    window = await dutch.post(
+        "/mailings",
+        data={"csrf_token": token, **draft_form(window_days="mon", window_from="9 uur")},
+    )
+    assert (
+        error_at(window.text, "window_from") == "'9 uur' is geen tijdstip; schrijf het als 09:00."
+    )
+    throttle = await dutch.post(
+        "/mailings", data={"csrf_token": token, **draft_form(throttle_per_minute="0")}
+    )
+    assert "niet 0" in error_at(throttle.text, "throttle_per_minute")
+
+    mailing_id = await make_draft(dutch, override_consent="off")
+    report = await upload(dutch, mailing_id, CSV)
+    text = html.unescape(report.text)
+    assert "+31612345601 staat ook op regel 2." in text
+    assert "Geen toestemming" in text and "Ongeldig nummer" in text
+    no_column = await upload(dutch, mailing_id, "naam\nAda\n")
+    assert no_column.status_code == 422
+    assert "geen kolom met nummers" in html.unescape(no_column.text)
+    empty = await upload(dutch, mailing_id, "")
+    assert "Kies een CSV-bestand om te uploaden." in empty.text
+
+    paused = await dutch.post(f"/mailings/{mailing_id}/pause", data={"csrf_token": token})
+    assert paused.status_code == 422
+    problem = re.search(r'id="mailing-problem">([^<]*)<', paused.text)
+    assert problem is not None
+    assert html.unescape(problem.group(1)) == (
+        "Een mailing met status Concept kan niet: pauzeren; dat kan alleen bij status Verzenden."
+    )
+    missing_preview = await dutch.get(f"/mailings/{mailing_id}/preview", params={"number": ""})
+    assert "Vul een mobiel nummer in." in missing_preview.text
+    past = await dutch.post(
+        f"/mailings/{mailing_id}/schedule",
+        data={"csrf_token": token, "scheduled_at": "2001-01-01T09:00"},
+    )
+    assert past.status_code == 422 and "Kies een tijdstip in de toekomst." in past.text
+
+
+async def test_pause_resume_and_cancel_from_the_mailings_page(
+    harness: Harness, admin: httpx.AsyncClient
+) -> None:
+    """A throttled mailing is paused, resumed and cancelled with its page's buttons; cancel
+    leaves nothing waiting."""
+    await harness.configure(default_country_code="+31")
+    mailing_id = await make_draft(admin, throttle_per_minute="1")
+    numbers = "\n".join(f"+316123457{i:02d}" for i in range(5))
+    await upload(admin, mailing_id, "number\n" + numbers + "\n")
+    token = await page_csrf(admin, f"/mailings/{mailing_id}")
+    await admin.post(f"/mailings/{mailing_id}/start", data={"csrf_token": token})
+    page = await admin.get(f"/mailings/{mailing_id}")
+    assert 'id="pause-mailing"' in page.text and 'data-poll="' in page.text
+    paused = await admin.post(f"/mailings/{mailing_id}/pause", data={"csrf_token": token})
+    assert paused.headers["location"] == f"/mailings/{mailing_id}?notice=pause"
+    page = await admin.get(paused.headers["location"])
+    assert 'id="resume-mailing"' in page.text and "data-poll" not in page.text
+    resumed = await admin.post(f"/mailings/{mailing_id}/resume", data={"csrf_token": token})
+    assert resumed.status_code == 303
+    cancelled = await admin.post(f"/mailings/{mailing_id}/cancel", data={"csrf_token": token})
+    page = await admin.get(cancelled.headers["location"])
+    assert "The mailing is cancelled" in page.text
+    assert figure(page.text, "queued", "data-figure") == 0
+    shown = {k: figure(page.text, k, "data-figure") for k in ("not_sent", "sent", "cancelled")}
+    shown["delivered"] = figure(page.text, "delivered", "data-figure")
+    assert sum(shown.values()) == 5, shown
+
+
+async def test_an_unknown_mailing_is_a_404_in_the_readers_language(
+    dutch: httpx.AsyncClient,
+) -> None:
+    gone = await dutch.get("/mailings/01HZZZZZZZZZZZZZZZZZZZZZZZ")
+    assert gone.status_code == 404
+    assert "Deze mailing bestaat niet" in gone.text
