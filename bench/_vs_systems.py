@@ -1,0 +1,287 @@
+"""The two systems bench/vs_kannel.py compares, each started fresh and seen from outside.
+
+Each system offers the same few things: where to send, the encoded requests, the server
+processes to read CPU and memory of (from /proc), and how many delivery reports have been
+applied so far with the wall-clock time of the last one.
+
+- Kannel: bearerbox + smsbox + Debian's fakesmsc (tests/support/kannel.py). Every sendsms
+  request asks for a delivered report (dlr-mask=1) at a dlr-url on a receiver process of the
+  bench (_dlr_receiver.py); bearerbox's fake SMSC driver makes that report itself.
+- smsdesk: one `smsdesk serve` with its dispatcher, the simulator module with report delay 0
+  (each report comes back to the same process over HTTP), an admin API key. Reports applied =
+  messages whose status is delivered, counted read-only in the database, the time of the last
+  being the largest `updated_at` among them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import httpx
+import orjson
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
+
+import _dlr_receiver
+from _server import (
+    _create_key,
+    _stop,
+    _wait_healthy,
+    free_port,
+    scratch_postgres_database,
+    smsdesk_command,
+)
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def number(i: int) -> str:
+    """A valid Dutch mobile number, different for each i below ten million."""
+    return f"+3161{i % 10_000_000:07d}"
+
+
+def text(i: int) -> str:
+    return f"Bench {i}: your request was answered. Reply STOP to opt out."
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads) from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def peak_rss_kib(pid: int) -> int:
+    """VmHWM: the most resident memory the process has had."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def descendants(pid: int) -> list[int]:
+    """The process and every process below it (workers a server may fork)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            todo += [int(child) for child in task.read_text().split()]
+    return found
+
+
+class System(Protocol):
+    name: str
+    host: str
+    port: int
+
+    def requests(self, start: int, count: int) -> list[bytes]: ...
+
+    def processes(self) -> dict[str, int]:
+        """The server processes by name: their CPU and memory are the system's."""
+        ...
+
+    def helpers(self) -> dict[str, int]:
+        """Processes the bench runs for the system that are not the system (measured apart)."""
+        ...
+
+    def reports(self) -> tuple[int, float]:
+        """Delivered reports applied so far and the wall time of the last one."""
+        ...
+
+
+@dataclass
+class Kannel:
+    name = "Kannel"
+    host = "127.0.0.1"
+    port: int
+    password: str
+    receiver_port: int
+    pids: dict[str, int] = field(default_factory=dict)
+    receiver_pid: int = 0
+
+    def requests(self, start: int, count: int) -> list[bytes]:
+        dlr_url = quote(f"http://127.0.0.1:{self.receiver_port}/dlr?type=%d", safe="")
+        prefix = (
+            f"GET /cgi-bin/sendsms?username=smsdesk&password={self.password}"
+            f"&from=smsdesk&charset=UTF-8&dlr-mask=1&dlr-url={dlr_url}"
+        )
+        tail = f" HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n\r\n"
+        return [
+            f"{prefix}&to={quote(number(i))}&text={quote(text(i))}{tail}".encode()
+            for i in range(start, start + count)
+        ]
+
+    def processes(self) -> dict[str, int]:
+        return self.pids
+
+    def helpers(self) -> dict[str, int]:
+        return {"dlr receiver": self.receiver_pid}
+
+    def reports(self) -> tuple[int, float]:
+        delivered, last_at, _ = _dlr_receiver.status(self.receiver_port)
+        return delivered, last_at
+
+
+@contextmanager
+def running_kannel() -> Iterator[Kannel]:
+    """A DLR receiver process, then bearerbox, fakesmsc and smsbox; all stopped by pid after."""
+    from tests.support.kannel import KannelGateway, kannel_installed
+
+    if not kannel_installed():
+        raise SystemExit("Kannel is not installed: apt-get install -y kannel kannel-extras")
+    port = free_port()
+    receiver = subprocess.Popen(
+        [sys.executable, str(Path(_dlr_receiver.__file__)), str(port)],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert receiver.stdout is not None
+        if receiver.stdout.readline().strip() != b"ready":
+            raise RuntimeError("the DLR receiver did not start")
+        with KannelGateway(get_url=f"http://127.0.0.1:{port}/mo?from=%p") as gateway:
+            assert gateway.bearerbox and gateway.smsbox and gateway.fakesmsc
+            yield Kannel(
+                gateway.sendsms_port,
+                gateway.password,
+                port,
+                {
+                    "bearerbox": gateway.bearerbox.process.pid,
+                    "smsbox": gateway.smsbox.process.pid,
+                    "fakesmsc": gateway.fakesmsc.process.pid,
+                },
+                receiver.pid,
+            )
+    finally:
+        receiver.terminate()
+        receiver.wait(10)
+
+
+@dataclass
+class Smsdesk:
+    name = "smsdesk"
+    host = "127.0.0.1"
+    port: int
+    api_key: str
+    pid: int
+    database_url: str
+    _reader: Any = None
+
+    def requests(self, start: int, count: int) -> list[bytes]:
+        head = (
+            f"POST /api/v1/messages HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+            f"Authorization: Bearer {self.api_key}\r\nContent-Type: application/json\r\n"
+        ).encode()
+        out = []
+        for i in range(start, start + count):
+            body = orjson.dumps({"to": number(i), "text": text(i)})
+            out.append(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        return out
+
+    def processes(self) -> dict[str, int]:
+        children = [p for p in descendants(self.pid) if p != self.pid]
+        return {"serve": self.pid} | {f"serve child {n}": p for n, p in enumerate(children, 1)}
+
+    def helpers(self) -> dict[str, int]:
+        return {}
+
+    def reports(self) -> tuple[int, float]:
+        query = "SELECT count(*), max(updated_at) FROM messages WHERE status = 'delivered'"
+        if self._reader is None:
+            self._reader = _read_only(self.database_url)
+        cursor = self._reader.execute(query)
+        count, last = cursor.fetchone()
+        if not isinstance(self._reader, sqlite3.Connection):
+            self._reader.rollback()  # a fresh snapshot next time
+        return int(count), float(last or 0.0)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+
+
+def _read_only(url: str) -> Any:
+    parsed = sa.make_url(url)
+    if parsed.drivername.startswith("sqlite"):
+        return sqlite3.connect(f"file:{parsed.database}?mode=ro", uri=True)
+    import psycopg
+
+    plain = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(plain, options="-c default_transaction_read_only=on")
+
+
+def serve_supports_processes() -> bool:
+    done = subprocess.run(
+        [*smsdesk_command(), "serve", "--help"], capture_output=True, text=True, check=False
+    )
+    return "--processes" in done.stdout
+
+
+@contextmanager
+def running_smsdesk(
+    *, postgres_admin_url: str | None, processes: int | None, log_level: str
+) -> Iterator[Smsdesk]:
+    """A fresh data directory (and PostgreSQL database), an admin key, `smsdesk serve`, and
+    the simulator configured to report at once."""
+    with ExitStack() as stack:
+        data_dir = Path(tempfile.mkdtemp(prefix="smsdesk-vs-kannel-"))
+        stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
+        url = f"sqlite:///{data_dir}/smsdesk.sqlite3"
+        if postgres_admin_url is not None:
+            url = stack.enter_context(scratch_postgres_database(postgres_admin_url))
+        port = free_port()
+        env = {
+            **os.environ,
+            "SMSDESK_DATA_DIR": str(data_dir),
+            "SMSDESK_DATABASE_URL": url,
+            "SMSDESK_HOST": "127.0.0.1",
+            "SMSDESK_PORT": str(port),
+            "SMSDESK_LOG_LEVEL": log_level,
+        }
+        api_key = _create_key(env)
+        extra = ["--processes", str(processes)] if processes else []
+        log_path = data_dir / "serve.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [*smsdesk_command(), "serve", *extra],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        stack.callback(_stop, process)
+        base = f"http://127.0.0.1:{port}"
+        _wait_healthy(process, base, log_path, 60)
+        answer = httpx.put(
+            f"{base}/api/v1/settings",
+            headers={"Authorization": f"Bearer {api_key}"},
+            json={"module": "simulator", "module_settings": {"simulator": {"report_delay": 0}}},
+            timeout=30,
+        )
+        if answer.status_code != 200:
+            raise RuntimeError(f"settings: {answer.status_code} {answer.text[:300]}")
+        system = Smsdesk(port, api_key, process.pid, url)
+        stack.callback(system.close)
+        yield system
+
+
+def wait_for_reports(system: System, target: int, timeout: float) -> tuple[int, float]:
+    """Poll until `target` reports are applied (or the timeout): (count, last one's time)."""
+    deadline = time.monotonic() + timeout
+    count, last = system.reports()
+    while count < target and time.monotonic() < deadline:
+        time.sleep(0.05)
+        count, last = system.reports()
+    return count, last

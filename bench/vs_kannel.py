@@ -1,0 +1,327 @@
+"""smsdesk against Kannel on this machine, side by side, with the same lean load client.
+
+Each run starts both systems fresh, one after the other (the order alternates between runs):
+
+  Kannel   bearerbox + smsbox + Debian's fakesmsc (tests/support/kannel.py), sendsms GETs with
+           dlr-mask=1 and a dlr-url on a loopback receiver process of the bench; bearerbox's
+           fake SMSC driver makes the delivered report for each message.
+  smsdesk  one `smsdesk serve` (dispatcher and report handling in the same process, as users
+           run it), the simulator module with report delay 0, so each report comes back over
+           HTTP; SQLite in a temporary directory, or a PostgreSQL the bench starts.
+
+For each, C keep-alive connections first send one warm-up message each (its report is
+awaited), then N single-message requests. Per run and system:
+
+  accepted/s     N / time from the first request to the last answer
+  delivered/s    N / time from the first request until the N-th delivered report was applied:
+                 Kannel, the receiver got it (its clock); smsdesk, the largest `updated_at` of
+                 the delivered messages, polled read-only in the database
+  p50 / p99      accept latency of the N requests
+  peak RSS       VmHWM summed over the server processes (bearerbox+smsbox+fakesmsc | serve)
+  CPU            utime+stime from /proc/<pid>/stat per server process, from the first request
+                 until the N-th report; per message over all of them; the client's own CPU
+                 (time.process_time while it sends) and the DLR receiver's are printed apart
+
+A table per C gives the medians over the runs and the ratio smsdesk ÷ Kannel.
+
+    python bench/vs_kannel.py                       # N=10,000, C=128, 3 runs, SQLite
+    python bench/vs_kannel.py -n 2000 --runs 1      # a smoke test
+    python bench/vs_kannel.py -c 32,128,256
+    python bench/vs_kannel.py --database postgres --processes 2
+    python bench/vs_kannel.py --only smsdesk --json /tmp/vs.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _lean_client import LeanClient, LoadResult, percentile
+from _server import database
+from _vs_systems import (
+    System,
+    cpu_seconds,
+    peak_rss_kib,
+    running_kannel,
+    running_smsdesk,
+    serve_supports_processes,
+    wait_for_reports,
+)
+
+Figures = dict[str, Any]
+SYSTEMS = ("kannel", "smsdesk")
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def starter(name: str, opts: argparse.Namespace) -> AbstractContextManager[System]:
+    if name == "kannel":
+        return running_kannel()
+    return running_smsdesk(
+        postgres_admin_url=opts.postgres_admin_url,
+        processes=opts.serve_processes,
+        log_level=opts.log_level,
+    )
+
+
+def cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def measure(name: str, n: int, c: int, opts: argparse.Namespace, runner: asyncio.Runner) -> Figures:
+    """One fresh system: warm up, send N, wait for N reports; what it cost."""
+    load = load_average()
+    with starter(name, opts) as system:
+        client = LeanClient(system.host, system.port, c)
+        try:
+            runner.run(client.open())
+            warm = runner.run(client.run(system.requests(0, c)))
+            warm_ok = accepted(warm)
+            baseline, _ = wait_for_reports(system, warm_ok, timeout=60)
+            pids, helpers = system.processes(), system.helpers()
+            cpu_before, helpers_before = cpu_of(pids), cpu_of(helpers)
+            result = runner.run(client.run(system.requests(c, n)))
+            ok = accepted(result)
+            count, last_at = wait_for_reports(system, baseline + ok, timeout=max(120, n / 20))
+            cpu_after, helpers_after = cpu_of(pids), cpu_of(helpers)
+            rss = {name: peak_rss_kib(pid) for name, pid in pids.items()}
+        finally:
+            client.close()
+    return figures(result, ok, count - baseline, last_at, cpu_before, cpu_after, rss) | {
+        "warm_up_errors": c - warm_ok,
+        "helpers_cpu_s": {k: round(helpers_after[k] - helpers_before[k], 3) for k in helpers},
+        "load_before": load,
+    }
+
+
+def accepted(result: LoadResult) -> int:
+    return sum(count for status, count in result.statuses.items() if 200 <= status < 300)
+
+
+def figures(
+    result: LoadResult,
+    ok: int,
+    reported: int,
+    last_at: float,
+    cpu_before: dict[str, float],
+    cpu_after: dict[str, float],
+    rss: dict[str, int],
+) -> Figures:
+    n = result.requests
+    ms = [1000 * s for s in result.latencies]
+    cpu = {k: round(cpu_after[k] - cpu_before[k], 3) for k in cpu_before}
+    until_reports = last_at - result.started_wall
+    return {
+        "requests": n,
+        "accepted": ok,
+        "errors": {str(k): v for k, v in result.statuses.items() if not 200 <= k < 300},
+        "error_sample": result.errors[:1],
+        "accept_s": round(result.seconds, 3),
+        "accepted_per_s": round(ok / result.seconds, 1),
+        "reports": reported,
+        "all_reported": reported >= ok,
+        "reports_s": round(until_reports, 3),
+        "delivered_per_s": round(reported / until_reports, 1) if until_reports > 0 else None,
+        "p50_ms": round(percentile(ms, 0.50), 2),
+        "p99_ms": round(percentile(ms, 0.99), 2),
+        "peak_rss_mib": round(sum(rss.values()) / 1024, 1),
+        "peak_rss_mib_by_process": {k: round(v / 1024, 1) for k, v in rss.items()},
+        "cpu_s": cpu,
+        "cpu_ms_per_msg": round(1000 * sum(cpu.values()) / n, 3),
+        "client_cpu_s": round(result.cpu_seconds, 3),
+        "client_cpu_ms_per_msg": round(1000 * result.cpu_seconds / n, 4),
+    }
+
+
+def describe(f: Figures) -> str:
+    cpu = ", ".join(f"{k} {v:.2f}" for k, v in f["cpu_s"].items())
+    helpers = "".join(f", {k} {v:.2f} s" for k, v in f["helpers_cpu_s"].items())
+    missing = "" if f["all_reported"] else f" (ONLY {f['reports']} reports)"
+    line = (
+        f"accepted {f['accepted_per_s']:,.0f}/s, delivered {f['delivered_per_s'] or 0:,.0f}/s"
+        f"{missing}, "
+        f"p50/p99 {f['p50_ms']:.1f}/{f['p99_ms']:.1f} ms, peak RSS {f['peak_rss_mib']} MiB, "
+        f"CPU s: {cpu} = {f['cpu_ms_per_msg']:.3f} ms/msg; "
+        f"client {f['client_cpu_s']:.2f} s ({f['client_cpu_ms_per_msg']:.3f} ms/msg){helpers}; "
+        f"load before {f['load_before']}"
+    )
+    if f["errors"] or f["warm_up_errors"]:
+        line += f"; ERRORS {f['errors']} warm-up {f['warm_up_errors']} {f['error_sample']}"
+    return line
+
+
+def median_of(runs: list[Figures], key: str) -> float | None:
+    values = [r[key] for r in runs if isinstance(r.get(key), int | float)]
+    return statistics.median(values) if values else None
+
+
+def median_by_process(runs: list[Figures], key: str) -> dict[str, float]:
+    names = {name for r in runs for name in r[key]}
+    return {n: statistics.median([r[key].get(n, 0.0) for r in runs]) for n in sorted(names)}
+
+
+def summary(runs: list[Figures]) -> Figures:
+    keys = ("accepted_per_s", "delivered_per_s", "p50_ms", "p99_ms", "peak_rss_mib")
+    out: Figures = {k: median_of(runs, k) for k in keys}
+    out |= {k: median_of(runs, k) for k in ("cpu_ms_per_msg", "client_cpu_ms_per_msg")}
+    out["cpu_s"] = median_by_process(runs, "cpu_s")
+    out["all_reported"] = all(r["all_reported"] for r in runs)
+    out["errors"] = sum(sum(r["errors"].values()) + r["warm_up_errors"] for r in runs)
+    return out
+
+
+def _num(value: float | None, unit: str = "", digits: int = 0) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+def _ratio(ours: float | None, theirs: float | None) -> str:
+    return f"{ours / theirs:.2f}×" if ours is not None and theirs else ""  # noqa: RUF001
+
+
+def table(c: int, n: int, results: dict[str, list[Figures]]) -> list[str]:
+    """The issue's table: medians per system and smsdesk ÷ Kannel."""
+    s = {name: summary(runs) for name, runs in results.items() if runs}
+    k, d = s.get("kannel", {}), s.get("smsdesk", {})
+    loads = [r["load_before"] for runs in results.values() for r in runs]
+    rows = [
+        ("accepted per second", "accepted_per_s", "", 0),
+        ("accept → delivery report applied, per second", "delivered_per_s", "", 0),
+        ("peak RSS (server processes)", "peak_rss_mib", " MiB", 0),
+        ("CPU per message (server processes)", "cpu_ms_per_msg", " ms", 3),
+        ("load client's CPU per message", "client_cpu_ms_per_msg", " ms", 3),
+    ]
+    lines = [
+        "",
+        f"C={c}, N={n:,}, median of {max(map(len, results.values()))} run(s); "
+        f"1-minute load average before each run: {', '.join(map(str, loads))}",
+        "",
+        "| figure | Kannel | smsdesk | smsdesk ÷ Kannel |",
+        "|---|---|---|---|",
+    ]
+    for label, key, unit, digits in rows:
+        kv, dv = k.get(key), d.get(key)
+        lines.append(
+            f"| {label} | {_num(kv, unit, digits)} | {_num(dv, unit, digits)} | {_ratio(dv, kv)} |"
+        )
+    lat = [f"{_num(x.get('p50_ms'), '', 0)} / {_num(x.get('p99_ms'), ' ms', 0)}" for x in (k, d)]
+    lines.insert(7, f"| p50 / p99 accept latency | {lat[0]} | {lat[1]} | |")
+    cpu = [", ".join(f"{p} {v:.2f}" for p, v in x.get("cpu_s", {}).items()) for x in (k, d)]
+    lines.append(f"| CPU seconds per process | {cpu[0] or 'n/a'} | {cpu[1] or 'n/a'} | |")
+    for name, x in s.items():
+        if not x["all_reported"] or x["errors"]:
+            lines.append(f"WARNING {name}: errors {x['errors']}, all reported {x['all_reported']}")
+    return lines
+
+
+def machine() -> Figures:
+    kannel = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", "kannel"], capture_output=True, text=True
+    ).stdout
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "kannel": kannel or "not installed",
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("-n", type=int, default=10_000, help="single-message requests per run (N)")
+    p.add_argument(
+        "-c",
+        default="128",
+        help="keep-alive connections (C); a list such as 32,128,256 measures each",
+    )
+    p.add_argument("--runs", type=int, default=3, help="runs per C; medians are printed")
+    p.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument(
+        "--processes",
+        type=int,
+        help="passed to `smsdesk serve --processes` if serve has that option",
+    )
+    p.add_argument("--only", choices=SYSTEMS, help="measure only this system")
+    p.add_argument(
+        "--log-level",
+        default="INFO",
+        help="smsdesk's SMSDESK_LOG_LEVEL (INFO, its default, as users run it; Kannel logs\n"
+        "at its launcher's level 1, info, likewise a line per message)",
+    )
+    p.add_argument("--json", type=Path, help="also write every figure to this file")
+    opts = p.parse_args(argv)
+    opts.concurrencies = [int(c) for c in opts.c.split(",")]
+    opts.systems = [opts.only] if opts.only else list(SYSTEMS)
+    opts.serve_processes = None
+    opts.postgres_admin_url = None
+    return opts
+
+
+def order(run: int, systems: list[str]) -> Iterator[str]:
+    """Alternate which system goes first, so drift in the machine's load hits both alike."""
+    return iter(systems if run % 2 == 0 else systems[::-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    if opts.processes is not None and "smsdesk" in opts.systems:
+        if serve_supports_processes():
+            opts.serve_processes = opts.processes
+        else:
+            print(f"# `smsdesk serve --processes` does not exist yet: --processes {opts.processes}"
+                  " is skipped, one serve process is measured")  # fmt: skip
+    report: Figures = {"machine": machine(), "options": {}, "results": {}}
+    report["options"] = {k: str(v) for k, v in vars(opts).items()}
+    print(
+        f"# vs Kannel on {report['machine']}; N={opts.n:,}, C={opts.concurrencies}, "
+        f"runs={opts.runs}, database={opts.database}, serve processes="
+        f"{opts.serve_processes or 1}, smsdesk log level={opts.log_level}, load {load_average()}",
+        flush=True,
+    )
+    tables: list[str] = []
+    ok = True
+    with ExitStack() as stack, asyncio.Runner(loop_factory=loop_factory()) as runner:
+        if opts.database == "postgres" and "smsdesk" in opts.systems:
+            opts.postgres_admin_url = stack.enter_context(database("postgres"))
+        for c in opts.concurrencies:
+            results: dict[str, list[Figures]] = {name: [] for name in opts.systems}
+            for run in range(opts.runs):
+                for name in order(run, opts.systems):
+                    f = measure(name, opts.n, c, opts, runner)
+                    results[name].append(f)
+                    ok = ok and f["all_reported"] and not f["errors"]
+                    print(f"C={c} run {run + 1}/{opts.runs} {name:8} {describe(f)}", flush=True)
+            lines = table(c, opts.n, results)
+            tables += lines
+            print("\n".join(lines), flush=True)
+            report["results"][str(c)] = results
+    if len(opts.concurrencies) > 1:
+        print("\n# all tables again\n" + "\n".join(tables))
+    if opts.json:
+        opts.json.write_text(json.dumps(report, indent=2))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
