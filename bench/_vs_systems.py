@@ -64,6 +64,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process, its live descendants and the children it has reaped (cutime+cstime):
+    PostgreSQL's backends come and go."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    reaped = (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+    return reaped + sum(cpu_seconds(p) for p in descendants(pid))
+
+
 def peak_rss_kib(pid: int) -> int:
     """VmHWM: the most resident memory the process has had."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -178,6 +186,7 @@ class Smsdesk:
     api_key: str
     pid: int
     database_url: str
+    postgres_pid: int | None = None
     _reader: Any = None
 
     def requests(self, start: int, count: int) -> list[bytes]:
@@ -196,7 +205,7 @@ class Smsdesk:
         return {"serve": self.pid} | {f"serve child {n}": p for n, p in enumerate(children, 1)}
 
     def helpers(self) -> dict[str, int]:
-        return {}
+        return {"postgres": self.postgres_pid} if self.postgres_pid else {}
 
     def reports(self) -> tuple[int, float]:
         query = "SELECT count(*), max(updated_at) FROM messages WHERE status = 'delivered'"
@@ -231,8 +240,22 @@ def serve_supports_processes() -> bool:
 
 
 @contextmanager
+def running_postgres() -> Iterator[tuple[str, int]]:
+    """A throwaway PostgreSQL from Debian's package (tests/support/postgres.py: fsync=off):
+    its admin URL and the postmaster's pid."""
+    from tests.support.postgres import start_postgres
+
+    postgres = start_postgres()
+    try:
+        assert postgres.process is not None
+        yield postgres.url("postgres"), postgres.process.pid
+    finally:
+        postgres.stop()
+
+
+@contextmanager
 def running_smsdesk(
-    *, postgres_admin_url: str | None, processes: int | None, log_level: str
+    *, postgres: tuple[str, int] | None, processes: int | None, log_level: str
 ) -> Iterator[Smsdesk]:
     """A fresh data directory (and PostgreSQL database), an admin key, `smsdesk serve`, and
     the simulator configured to report at once."""
@@ -240,8 +263,8 @@ def running_smsdesk(
         data_dir = Path(tempfile.mkdtemp(prefix="smsdesk-vs-kannel-"))
         stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
         url = f"sqlite:///{data_dir}/smsdesk.sqlite3"
-        if postgres_admin_url is not None:
-            url = stack.enter_context(scratch_postgres_database(postgres_admin_url))
+        if postgres is not None:
+            url = stack.enter_context(scratch_postgres_database(postgres[0]))
         port = free_port()
         env = {
             **os.environ,
@@ -272,7 +295,7 @@ def running_smsdesk(
         )
         if answer.status_code != 200:
             raise RuntimeError(f"settings: {answer.status_code} {answer.text[:300]}")
-        system = Smsdesk(port, api_key, process.pid, url)
+        system = Smsdesk(port, api_key, process.pid, url, postgres[1] if postgres else None)
         stack.callback(system.close)
         yield system
 

@@ -49,14 +49,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _lean_client import LeanClient, LoadResult, percentile
-from _server import database
 from _vs_systems import (
     System,
     cpu_seconds,
     peak_rss_kib,
     running_kannel,
+    running_postgres,
     running_smsdesk,
     serve_supports_processes,
+    tree_cpu_seconds,
     wait_for_reports,
 )
 
@@ -80,14 +81,15 @@ def starter(name: str, opts: argparse.Namespace) -> AbstractContextManager[Syste
     if name == "kannel":
         return running_kannel()
     return running_smsdesk(
-        postgres_admin_url=opts.postgres_admin_url,
+        postgres=opts.postgres,
         processes=opts.serve_processes,
         log_level=opts.log_level,
     )
 
 
-def cpu_of(pids: dict[str, int]) -> dict[str, float]:
-    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+def cpu_of(pids: dict[str, int], tree: bool = False) -> dict[str, float]:
+    read = tree_cpu_seconds if tree else cpu_seconds
+    return {name: read(pid) for name, pid in pids.items()}
 
 
 def measure(name: str, n: int, c: int, opts: argparse.Namespace, runner: asyncio.Runner) -> Figures:
@@ -101,17 +103,19 @@ def measure(name: str, n: int, c: int, opts: argparse.Namespace, runner: asyncio
             warm_ok = accepted(warm)
             baseline, _ = wait_for_reports(system, warm_ok, timeout=60)
             pids, helpers = system.processes(), system.helpers()
-            cpu_before, helpers_before = cpu_of(pids), cpu_of(helpers)
+            cpu_before, helpers_before = cpu_of(pids), cpu_of(helpers, tree=True)
             result = runner.run(client.run(system.requests(c, n)))
             ok = accepted(result)
             count, last_at = wait_for_reports(system, baseline + ok, timeout=max(120, n / 20))
-            cpu_after, helpers_after = cpu_of(pids), cpu_of(helpers)
+            cpu_after, helpers_after = cpu_of(pids), cpu_of(helpers, tree=True)
             rss = {name: peak_rss_kib(pid) for name, pid in pids.items()}
         finally:
             client.close()
+    helpers_cpu = {k: round(helpers_after[k] - helpers_before[k], 3) for k in helpers}
     return figures(result, ok, count - baseline, last_at, cpu_before, cpu_after, rss) | {
         "warm_up_errors": c - warm_ok,
-        "helpers_cpu_s": {k: round(helpers_after[k] - helpers_before[k], 3) for k in helpers},
+        "helpers_cpu_s": helpers_cpu,
+        "helpers_cpu_ms_per_msg": round(1000 * sum(helpers_cpu.values()) / n, 4),
         "load_before": load,
     }
 
@@ -185,7 +189,8 @@ def median_by_process(runs: list[Figures], key: str) -> dict[str, float]:
 def summary(runs: list[Figures]) -> Figures:
     keys = ("accepted_per_s", "delivered_per_s", "p50_ms", "p99_ms", "peak_rss_mib")
     out: Figures = {k: median_of(runs, k) for k in keys}
-    out |= {k: median_of(runs, k) for k in ("cpu_ms_per_msg", "client_cpu_ms_per_msg")}
+    for key in ("cpu_ms_per_msg", "client_cpu_ms_per_msg", "helpers_cpu_ms_per_msg"):
+        out[key] = median_of(runs, key)
     out["cpu_s"] = median_by_process(runs, "cpu_s")
     out["all_reported"] = all(r["all_reported"] for r in runs)
     out["errors"] = sum(sum(r["errors"].values()) + r["warm_up_errors"] for r in runs)
@@ -211,7 +216,9 @@ def table(c: int, n: int, results: dict[str, list[Figures]]) -> list[str]:
         ("peak RSS (server processes)", "peak_rss_mib", " MiB", 0),
         ("CPU per message (server processes)", "cpu_ms_per_msg", " ms", 3),
         ("load client's CPU per message", "client_cpu_ms_per_msg", " ms", 3),
-    ]
+        ("CPU per message of the DLR receiver (Kannel), PostgreSQL (smsdesk)",
+         "helpers_cpu_ms_per_msg", " ms", 3),
+    ]  # fmt: skip
     lines = [
         "",
         f"C={c}, N={n:,}, median of {max(map(len, results.values()))} run(s); "
@@ -274,7 +281,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     opts.concurrencies = [int(c) for c in opts.c.split(",")]
     opts.systems = [opts.only] if opts.only else list(SYSTEMS)
     opts.serve_processes = None
-    opts.postgres_admin_url = None
+    opts.postgres = None
     return opts
 
 
@@ -303,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     with ExitStack() as stack, asyncio.Runner(loop_factory=loop_factory()) as runner:
         if opts.database == "postgres" and "smsdesk" in opts.systems:
-            opts.postgres_admin_url = stack.enter_context(database("postgres"))
+            opts.postgres = stack.enter_context(running_postgres())
         for c in opts.concurrencies:
             results: dict[str, list[Figures]] = {name: [] for name in opts.systems}
             for run in range(opts.runs):
