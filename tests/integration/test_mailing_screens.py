@@ -198,7 +198,7 @@ async def test_pause_resume_and_cancel_from_the_mailings_page(
     """A throttled mailing is paused, resumed and cancelled with its page's buttons; cancel
     leaves nothing waiting."""
     await harness.configure(default_country_code="+31")
-    mailing_id = await make_draft(admin, throttle_per_minute="1")
+    mailing_id = await make_draft(admin, throttle_per_minute="1", text="We open at 9.")
     numbers = "\n".join(f"+316123457{i:02d}" for i in range(5))
     await upload(admin, mailing_id, "number\n" + numbers + "\n")
     token = await page_csrf(admin, f"/mailings/{mailing_id}")
@@ -215,8 +215,8 @@ async def test_pause_resume_and_cancel_from_the_mailings_page(
     page = await admin.get(cancelled.headers["location"])
     assert "The mailing is cancelled" in page.text
     assert figure(page.text, "queued", "data-figure") == 0
-    shown = {k: figure(page.text, k, "data-figure") for k in ("not_sent", "sent", "cancelled")}
-    shown["delivered"] = figure(page.text, "delivered", "data-figure")
+    keys = re.findall(r'data-figure="(\w+)"', page.text)
+    shown = {k: figure(page.text, k, "data-figure") for k in keys}
     assert sum(shown.values()) == 5, shown
 
 

@@ -29,11 +29,13 @@ from smsdesk.web.ui.charts import Series, compact_number, stacked_bar_chart
 from smsdesk.web.ui.mailings import gettext_of, load_mailing, missing
 from smsdesk.web.ui.mailings_over_time import over_time
 from smsdesk.web.ui.mailings_words import (
+    BLOCKED_NAMES,
     CHECK_NAMES,
     MAILING_STATUSES,
     MESSAGE_STATUSES,
     N_,
     problem_text,
+    reason_text,
 )
 from smsdesk.web.ui.render import SECURITY_HEADERS, format_moment, page_time_zone, render
 from smsdesk.web.ui.session import admin_session, form_with_csrf, page_language
@@ -50,16 +52,19 @@ NOTICES = {
     "resume": N_("The mailing is sending again."),
     "cancel": N_("The mailing is cancelled; its messages still queued were cancelled."),
 }
-FINISHED = ("sent", "delivered", "undelivered", "failed", "expired", "cancelled")
+SEND_BLOCKS = ("refused", "opted_out", "no_consent")
 
 
 def figures(stats: dict[str, Any], status: str = "sending") -> dict[str, Any]:
     """The figures the page shows, from the mailing's statistics; recipients a cancelled
     mailing never queued are 'not sent' rather than waiting."""
-    by_status: dict[str, int] = stats.get("messages", {})
-    blocked: dict[str, int] = stats.get("blocked", {})
-    valid = sum(by_status.values())
-    done = sum(by_status.get(s, 0) for s in FINISHED)
+    by_status: dict[str, int] = dict(stats.get("messages", {}))
+    blocked: dict[str, int] = dict(stats.get("blocked", {}))
+    for key in SEND_BLOCKS:  # refused when its turn came: counted under its reason
+        if by_status.get(key):
+            blocked[key] = blocked.get(key, 0) + by_status.pop(key)
+    valid = sum(stats.get("messages", {}).values())
+    done = valid - sum(by_status.get(s, 0) for s in ("waiting", "queued", "sending"))
     shown = {
         "waiting": by_status.get("waiting", 0),
         "queued": by_status.get("queued", 0) + by_status.get("sending", 0),
@@ -140,9 +145,10 @@ async def detail_page(
         step="detail",
         statuses=MAILING_STATUSES,
         check_names=CHECK_NAMES,
+        blocked_names=BLOCKED_NAMES,
         message_statuses=MESSAGE_STATUSES,
         f=figures(stats, mailing.status.value),
-        rows=rows[:ROWS],
+        rows=[(row, reason_text(row.reason, gettext)) for row in rows[:ROWS]],
         next_after=rows[ROWS - 1].id if len(rows) > ROWS else None,
         after=after,
         chosen_result=chosen.value if chosen else "",
@@ -180,6 +186,7 @@ async def figures_part(
         session,
         mailing=mailing,
         check_names=CHECK_NAMES,
+        blocked_names=BLOCKED_NAMES,
         message_statuses=MESSAGE_STATUSES,
         f=figures(stats, mailing.status.value),
         active=mailing.status.value in ACTIVE,

@@ -41,7 +41,21 @@ CHECK_NAMES = {
     "opted_out": N_("Opted out"),
     "no_consent": N_("No consent"),
 }
-MESSAGE_STATUSES = {"waiting": N_("waiting"), "not_sent": N_("not sent"), **STATUS_NAMES}
+# Recipients refused when their turn came (the check found them valid).
+BLOCKED_NAMES = {
+    **CHECK_NAMES,
+    "refused": N_("Refused by the outbox"),
+    "opted_out": N_("Opted out"),
+    "no_consent": N_("No consent"),
+}
+MESSAGE_STATUSES = {
+    "waiting": N_("waiting"),
+    "not_sent": N_("not sent"),
+    "refused": N_("refused"),
+    "opted_out": N_("opted out"),
+    "no_consent": N_("no consent"),
+    **STATUS_NAMES,
+}
 ACTIONS = {
     "schedule": N_("be scheduled"),
     "unschedule": N_("be unscheduled"),
@@ -68,6 +82,7 @@ DAY_LABELS = {
 
 # Check reasons and number refusals, as `str.format` writes them.
 REASONS: tuple[str, ...] = (
+    "The text needs {{{name}}}, which this recipient has no value for.",
     "{number} is also on line {line}.",
     "{number} is already a recipient of this mailing.",
     "{number} opted out of SMS (replied STOP).",
