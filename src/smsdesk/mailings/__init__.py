@@ -19,8 +19,9 @@ from typing import Any
 
 from smsdesk.domain.audit import Actor
 from smsdesk.domain.mailing_checks import Check, CheckCounts, CheckedRecipient, RecipientInput
-from smsdesk.domain.mailings import Mailing, MailingSpec, Status, check_spec
+from smsdesk.domain.mailings import Mailing, MailingProblem, MailingSpec, Status, check_spec
 from smsdesk.host import Host
+from smsdesk.mailings import estimates
 from smsdesk.mailings.sources import pasted, read_csv
 from smsdesk.store import mailings as store
 from smsdesk.store.audit import AuditTrail
@@ -175,22 +176,39 @@ def add_recipients(
     *,
     progress: Progress | None = None,
 ) -> AddReport:
-    """Check and store recipients a chunk at a time (only a draft takes recipients)."""
+    """Check and store recipients a chunk at a time (only a draft takes recipients), and
+    estimate each valid one's SMS once (`mailings.estimates`), outside the writer."""
     get_mailing(host, mailing_id)  # MailingNotFound before reading a large file
     config = host.settings.load()
     country = config.default_country_code or None
+    estimator = _estimator(host, mailing_id)
     report, done = AddReport(), 0
     for chunk in _chunks(rows, CHUNK):
-        checked = host.writer.run_sync(
+        added = host.writer.run_sync(
             lambda conn, chunk=chunk: store.check_and_add(  # type: ignore[misc]
                 conn, mailing_id, chunk, default_country_code=country
             )
         )
-        report.take(checked.rows, checked.counts)
+        if estimator is not None:
+            estimates.estimate_missing(
+                host, estimator, after=added.first_id - 1, upto=added.last_id
+            )
+        report.take(added.report.rows, added.report.counts)
         done += len(chunk)
         if progress is not None:
             progress(done)
     return report
+
+
+def _estimator(host: Host, mailing_id: str) -> estimates.Estimator | None:
+    """The mailing's estimator, its basis adopted; None while its text cannot be made (its
+    template is gone: the summary says so)."""
+    try:
+        found = estimates.estimator(host, mailing_id)
+    except MailingProblem:
+        return None
+    estimates.adopt(host, found)
+    return found
 
 
 def add_csv(

@@ -1,16 +1,16 @@
 """What a checked mailing would send: counts, segments and cost, a preview per recipient, and
 a test SMS to one's own number.
 
-Each valid recipient's SMS is rendered and put through the outbox's own accept path
-(`outbox.accept.prepare_message`, nothing stored), so the segments, the route and its estimated
-cost are exactly what sending would give, and a recipient the outbox would refuse (a country
-outside the allowed ones, a text too long once filled in) is counted with the reason before
-the send is confirmed.
+Each valid recipient's SMS is estimated once, when it is checked, through the outbox's own
+accept path (`mailings.estimates`), so the segments, the route and its estimated cost are
+exactly what sending would give, and a recipient the outbox would refuse (a country outside
+the allowed ones, a text too long once filled in) is counted with the reason before the send
+is confirmed. The summary sums those estimates in SQL; after a change of the text or the
+configuration it first makes the missing ones again.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,56 +21,27 @@ from sqlalchemy import Connection
 from smsdesk.domain.encoding import analyse
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.mailing_checks import CheckCounts
-from smsdesk.domain.mailings import Mailing, MailingProblem, render
+from smsdesk.domain.mailings import render
 from smsdesk.domain.phone import normalise_msisdn
-from smsdesk.domain.settings import SmsConfiguration
+from smsdesk.domain.routing import COST_PLACES
 from smsdesk.host import Host, SendingHost
-from smsdesk.mailings import get_mailing
-from smsdesk.outbox.accept import NewMessage, opted_out_refusals, prepare_message
+from smsdesk.mailings import estimates, get_mailing
+from smsdesk.mailings.estimates import mailing_text, new_message, values_for
+from smsdesk.outbox.accept import opted_out_refusals, prepare_message
 from smsdesk.store import mailings as store
 from smsdesk.store.customers import customer_by_number
+from smsdesk.store.mailing_estimates import estimate_totals
 from smsdesk.store.messages import insert_messages
-from smsdesk.store.templates import get_template
 
-PAGE = 1000
-
-
-def mailing_text(conn: Connection, mailing: Mailing) -> str:
-    """The mailing's own text, or its reply template's body."""
-    spec = mailing.spec
-    if spec.text is not None:
-        return spec.text
-    template = get_template(conn, spec.template_id or "")
-    if template is None:
-        raise MailingProblem(
-            "The reply template {template} no longer exists; choose another or write a text.",
-            field="template_id",
-            template=spec.template_id,
-        )
-    return template.body
-
-
-def values_for(number: str, customer_name: str | None, variables: str | None) -> dict[str, str]:
-    """What a recipient's placeholders are filled with: its row's own values and customer."""
-    values: dict[str, str] = dict(json.loads(variables)) if variables else {}
-    values["customer.number"] = number
-    if customer_name:
-        values["customer.name"] = customer_name
-    return values
-
-
-def new_message(mailing: Mailing, number: str, text: str) -> NewMessage:
-    """The outbox request of one recipient's SMS."""
-    spec = mailing.spec
-    return NewMessage(
-        to=number,
-        text=text,
-        sender=spec.sender,
-        priority=spec.priority,
-        validity_hours=spec.validity_hours,
-        connection=spec.connection,
-        tag=spec.tags[0] if spec.tags else None,
-    )
+__all__ = [
+    "Summary",
+    "mailing_text",
+    "new_message",
+    "preview",
+    "send_test",
+    "summarise",
+    "values_for",
+]
 
 
 @dataclass
@@ -93,45 +64,41 @@ class Summary:
         }
 
 
-def _estimate(summary: Summary, row: dict[str, Any]) -> None:
-    summary.messages += 1
-    summary.segments += int(row["segments"])
-    cost, currency = row.get("estimated_cost"), row.get("cost_currency")
-    if cost is None or currency is None:
-        summary.unpriced += 1
-    else:
-        summary.cost[currency] = summary.cost.get(currency, Decimal(0)) + Decimal(str(cost))
-
-
 def summarise(host: Host, mailing_id: str) -> Summary:
-    """The counts by check result, and the SMS, segments and cost of the valid recipients."""
-    mailing = get_mailing(host, mailing_id)
-    config = host.settings.load()
-    now = host.clock()
+    """The counts by check result, and the SMS, segments and cost of the valid recipients:
+    sums of their stored estimates, the missing ones (after a change of text or
+    configuration) estimated first."""
+    found = estimates.estimator(host, mailing_id)
+    estimates.adopt(host, found)
+    with host.engine.connect() as conn:
+        totals = estimate_totals(conn, mailing_id)
+    if any(row.missing for row in totals):
+        estimates.estimate_missing(host, found)
+        with host.engine.connect() as conn:
+            totals = estimate_totals(conn, mailing_id)
     with host.engine.connect() as conn:
         summary = Summary(store.check_counts(conn, mailing_id))
-        text = mailing_text(conn, mailing)
-        after = 0
-        while page := store.valid_recipients(conn, mailing_id, after=after, limit=PAGE):
-            for row in page:
-                _add(summary, mailing, text, row, config, now)
-            after = page[-1].id
+    for row in totals:
+        _add(summary, row)
     return summary
 
 
-def _add(
-    summary: Summary,
-    mailing: Mailing,
-    text: str,
-    row: Any,
-    config: SmsConfiguration,
-    now: float,
-) -> None:
-    try:
-        rendered = render(text, values_for(row.number, row.customer_name, row.variables))
-        _estimate(summary, prepare_message(new_message(mailing, row.number, rendered), config, now))
-    except DomainError as exc:
-        summary.refused[exc.message] += 1
+def _add(summary: Summary, row: Any) -> None:
+    """One group of `store.mailing_estimates.estimate_totals` into the summary."""
+    if row.refusal is not None:
+        summary.refused[row.refusal] += int(row.recipients)
+        return
+    if row.missing:  # estimates cleared again while we summed: count them, unpriced
+        summary.messages += int(row.recipients)
+        summary.unpriced += int(row.recipients)
+        return
+    summary.messages += int(row.recipients)
+    summary.segments += int(row.segments)
+    if row.currency is None or row.cost is None:
+        summary.unpriced += int(row.recipients)
+        return
+    amount = Decimal(repr(float(row.cost))).quantize(COST_PLACES)
+    summary.cost[row.currency] = summary.cost.get(row.currency, Decimal(0)) + amount
 
 
 def preview(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -40,6 +40,7 @@ from smsdesk.domain.mailings import (
     transition,
     window_from_dict,
 )
+from smsdesk.store import mailing_estimates as estimates
 from smsdesk.store.customers import customer_ids_by_number
 from smsdesk.store.mailing_consents import consents_of
 from smsdesk.store.mailing_tables import mailing_recipients as mr
@@ -153,6 +154,22 @@ def update_draft(conn: Connection, mailing_id: str, spec: MailingSpec, now: floa
     )
     if before.spec.override_consent != spec.override_consent:
         recheck_consent(conn, mailing_id, override=spec.override_consent)
+    if _estimated_by(before.spec) != _estimated_by(spec):
+        estimates.invalidate(conn, mailing_id)
+
+
+def _estimated_by(spec: MailingSpec) -> tuple[Any, ...]:
+    """What a recipient's estimate depends on in the mailing's settings."""
+    tag = spec.tags[0] if spec.tags else None
+    return (
+        spec.text,
+        spec.template_id,
+        spec.sender,
+        spec.connection,
+        spec.priority,
+        spec.validity_hours,
+        tag,
+    )
 
 
 NO_CONSENT = "The customer has not consented to mailings."
@@ -195,6 +212,7 @@ def delete_draft(conn: Connection, mailing_id: str) -> None:
     require_draft(lock_mailing(conn, mailing_id).status, "deleted")
     conn.execute(mr.delete().where(mr.c.mailing_id == mailing_id))
     conn.execute(mailings.delete().where(mailings.c.id == mailing_id))
+    estimates.forget_basis(conn, mailing_id)
 
 
 def change_status(conn: Connection, mailing_id: str, action: Action, now: float) -> Status:
@@ -247,6 +265,14 @@ def lookups_for(conn: Connection, mailing_id: str, numbers: Sequence[str]) -> Lo
     )
 
 
+class Added(NamedTuple):
+    """A chunk checked and stored: its report, and the ids its rows got (first, last)."""
+
+    report: CheckReport
+    first_id: int
+    last_id: int
+
+
 def check_and_add(
     conn: Connection,
     mailing_id: str,
@@ -254,7 +280,7 @@ def check_and_add(
     *,
     default_country_code: str | None,
     fallback_zone: str = "UTC",
-) -> CheckReport:
+) -> Added:
     """Check one chunk of recipients against the database and store every row with its
     result (at most `CHUNK` rows: call once per chunk)."""
     mailing = lock_mailing(conn, mailing_id)
@@ -283,9 +309,8 @@ def check_and_add(
         }
         for r in report.rows
     ]
-    if rows:
-        conn.execute(mr.insert(), rows)
-    return report
+    ids = list(conn.execute(mr.insert().returning(mr.c.id), rows).scalars()) if rows else [0]
+    return Added(report, min(ids), max(ids))
 
 
 def check_counts(conn: Connection, mailing_id: str) -> CheckCounts:
@@ -299,32 +324,6 @@ def check_counts(conn: Connection, mailing_id: str) -> CheckCounts:
     for result, count in rows:
         counts.add(Check(result), int(count))
     return counts
-
-
-def valid_recipients(
-    conn: Connection, mailing_id: str, *, after: int = 0, limit: int = CHUNK
-) -> list[sa.Row[Any]]:
-    """Valid recipients by id after `after` (id, number, customer_id, variables,
-    customer_name), for estimating segments a page at a time."""
-    return list(
-        conn.execute(
-            sa.select(
-                mr.c.id,
-                mr.c.number,
-                mr.c.customer_id,
-                mr.c.variables,
-                customers.c.name.label("customer_name"),
-            )
-            .select_from(mr.outerjoin(customers, customers.c.id == mr.c.customer_id))
-            .where(
-                mr.c.mailing_id == mailing_id,
-                mr.c.check_result == Check.VALID.value,
-                mr.c.id > after,
-            )
-            .order_by(mr.c.id)
-            .limit(limit)
-        )
-    )
 
 
 def statistics(conn: Connection, mailing_id: str) -> dict[str, Any]:
