@@ -30,6 +30,7 @@ from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.domain.times import iso
 from smsdesk.events import EventSink
 from smsdesk.inbound.recognise import Kind, Recognised, recognise, strip_endpoint
+from smsdesk.mailings.replies import SmsReplies
 from smsdesk.providers.registry import UnknownModule, get_module
 from smsdesk.sms_configuration import module_settings
 from smsdesk.store import inbound as store
@@ -82,6 +83,7 @@ class _Batch:
         self.reply = reply
         self.customers = SmsCustomers(conn, config.inbound.language, now)
         self.requests = SmsRequests(conn, config, now)
+        self.replies = SmsReplies(conn, now)  # replies to mailings
         self.updates: list[dict[str, Any]] = []
         self.received: list[dict[str, Any]] = []
         self.opt_changes: list[dict[str, Any]] = []
@@ -157,6 +159,7 @@ class _Batch:
         """Store everything the batch decided, then record its events."""
         self.customers.write()
         self.requests.write()
+        self.replies.write()
         store.record_outcomes(self.conn, self.updates, self.now)
         if self.outbound:
             repo.insert_messages(self.conn, self.outbound, "inbound")
@@ -233,7 +236,8 @@ def process_rows(
     }
     customer_ids = batch.customers.load(numbers, chosen)
     batch.requests.load(numbers, session_keys, customer_ids)
-    decided = [_answer_to_request(d, batch.requests.replied_to) for d in decided]
+    batch.replies.load(numbers)
+    decided = [_answer_to_request(d, batch.requests.replied_to, batch.replies) for d in decided]
     for row, number, found in decided:
         update: dict[str, Any] = {
             "iid": row.id,
@@ -247,6 +251,14 @@ def process_rows(
             update.update(batch.join_request(row, number, found))
         elif number is not None and found.kind in (Kind.OPT_OUT, Kind.OPT_IN):
             update.update(batch.opt(row, number, found))
+        if found.kind is not Kind.INVALID:
+            batch.replies.note(
+                number,
+                row.id,
+                row.received_at,
+                request_id=update["request_id"],
+                opt_out=found.kind is Kind.OPT_OUT,
+            )
         batch.updates.append(update)
         batch.tally.count(str(update["state"]))
         batch.received.append(_received_event(row, update))
@@ -254,11 +266,15 @@ def process_rows(
     return batch.tally
 
 
-def _answer_to_request(decided: _Decided, replied_to: dict[str, str]) -> _Decided:
+def _answer_to_request(
+    decided: _Decided, replied_to: dict[str, str], replies: SmsReplies
+) -> _Decided:
     """An SMS without the endpoint code from a number a request wrote to within the
-    conversation window answers that request: customers do not repeat the code."""
+    conversation window answers that request: customers do not repeat the code. So does a
+    reply to a mailing whose replies become requests (`mailings.replies`)."""
     row, number, found = decided
-    if found.kind is Kind.UNRECOGNISED and number is not None and number in replied_to:
+    answers = number is not None and (number in replied_to or replies.makes_request(number))
+    if found.kind is Kind.UNRECOGNISED and answers:
         return row, number, Recognised(Kind.MESSAGE, row.body.strip())
     return decided
 

@@ -17,6 +17,7 @@ from smsdesk.conversations import requests as requests_repo
 from smsdesk.conversations.start import OptedOut
 from smsdesk.customers import CustomerNotFound, erasure, export
 from smsdesk.domain.errors import DomainError
+from smsdesk.store.mailing_replies import mailing_of_request
 from smsdesk.store.users import WebSession
 from smsdesk.web.actors import user_actor
 from smsdesk.web.auth import service_of
@@ -52,7 +53,8 @@ def _conversation_page(request: Request, request_id: str) -> dict[str, Any] | No
         except DomainError:
             reply_to = None
         assign = assignment_page(request, conn, row)
-    return {"ticket": row, "entries": entries, "reply_to": reply_to, **assign}
+        mailing = mailing_of_request(conn, request_id)  # (id, name) if it answers a mailing
+    return {"ticket": row, "entries": entries, "reply_to": reply_to, "mailing": mailing, **assign}
 
 
 async def _show_request(
