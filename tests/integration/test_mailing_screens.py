@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.support.harness import Harness
+from tests.support.screens import english_sentences
 from tests.support.webui import create_user, csrf_of, log_in, page_csrf
 
 CSV = "number;first_name\n+31612345601;Ada\n+31612345602;Bob\nnot a number;Cy\n+31612345601;Ada\n"
@@ -99,15 +100,16 @@ async def test_a_draft_is_filled_from_csv_checked_tested_and_sent(
     started = await admin.post(f"/mailings/{mailing_id}/start", data={"csrf_token": token})
     assert started.headers["location"] == f"/mailings/{mailing_id}?notice=start"
 
-    async def delivered() -> int:
-        part = await admin.get(f"/mailings/{mailing_id}/figures")
-        return figure(part.text, "delivered", "data-figure")
+    async def finished() -> tuple[str, int]:
+        part = (await admin.get(f"/mailings/{mailing_id}/figures")).text
+        status = re.search(r'data-status="(\w+)"', part)
+        return (status.group(1) if status else ""), figure(part, "delivered", "data-figure")
 
     for _ in range(500):
-        if await delivered() == 2:
+        if await finished() == ("done", 2):
             break
         await harness.idle_scans(1)
-    assert await delivered() == 2
+    assert await finished() == ("done", 2)
     listed = await admin.get("/mailings", params={"status": "done"})
     assert f'data-mailing="{mailing_id}"' in listed.text
     exported = await admin.get(f"/mailings/{mailing_id}/recipients.csv")
@@ -226,3 +228,37 @@ async def test_an_unknown_mailing_is_a_404_in_the_readers_language(
     gone = await dutch.get("/mailings/01HZZZZZZZZZZZZZZZZZZZZZZZ")
     assert gone.status_code == 404
     assert "Deze mailing bestaat niet" in gone.text
+
+
+async def test_every_mailing_page_reads_in_dutch(
+    harness: Harness, dutch: httpx.AsyncClient
+) -> None:
+    """A Dutch administrator walks the mailing pages of a draft and of a sent mailing, with
+    an add report and a preview, and meets no English sentence."""
+    await harness.configure(default_country_code="+31")
+    draft = await make_draft(dutch, text="Hallo {first_name}, wij openen om 9 uur.")
+    rows = CSV.replace("not a number", "geen nummer")
+    report = await upload(dutch, draft, rows)
+    sent = await make_draft(dutch, text="Wij openen om 9 uur.")
+    await upload(dutch, sent, rows)
+    token = await page_csrf(dutch, f"/mailings/{sent}")
+    await dutch.post(f"/mailings/{sent}/start", data={"csrf_token": token})
+    pages = {"report": report}
+    for path in (
+        "/mailings",
+        "/mailings/new",
+        f"/mailings/{draft}",
+        f"/mailings/{draft}/edit",
+        f"/mailings/{draft}/recipients?notice=saved",
+        f"/mailings/{draft}/summary",
+        f"/mailings/{draft}/preview?number=%2B31612345601",
+        f"/mailings/{sent}?notice=start",
+        f"/mailings/{sent}/figures",
+        f"/mailings/{sent}/summary",
+    ):
+        pages[path] = await dutch.get(path)
+        assert pages[path].status_code == 200, path
+    english = {
+        path: found for path, page in pages.items() if (found := english_sentences(page.text))
+    }
+    assert not english, english
