@@ -63,6 +63,7 @@ from _vs_systems import (
 
 Figures = dict[str, Any]
 SYSTEMS = ("kannel", "smsdesk")
+SHOWN = {"kannel": "Kannel", "smsdesk": "smsdesk"}
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -115,7 +116,9 @@ def measure(name: str, n: int, c: int, opts: argparse.Namespace, runner: asyncio
     return figures(result, ok, count - baseline, last_at, cpu_before, cpu_after, rss) | {
         "warm_up_errors": c - warm_ok,
         "helpers_cpu_s": helpers_cpu,
-        "helpers_cpu_ms_per_msg": round(1000 * sum(helpers_cpu.values()) / n, 4),
+        "helpers_cpu_ms_per_msg": (
+            round(1000 * sum(helpers_cpu.values()) / n, 4) if helpers_cpu else None
+        ),
         "load_before": load,
     }
 
@@ -209,7 +212,10 @@ def table(c: int, n: int, results: dict[str, list[Figures]]) -> list[str]:
     """The issue's table: medians per system and smsdesk ÷ Kannel."""
     s = {name: summary(runs) for name, runs in results.items() if runs}
     k, d = s.get("kannel", {}), s.get("smsdesk", {})
-    loads = [r["load_before"] for runs in results.values() for r in runs]
+    loads = "; ".join(
+        f"{SHOWN[name]} {', '.join(str(r['load_before']) for r in runs)}"
+        for name, runs in results.items()
+    )
     rows = [
         ("accepted per second", "accepted_per_s", "", 0),
         ("accept → delivery report applied, per second", "delivered_per_s", "", 0),
@@ -222,16 +228,15 @@ def table(c: int, n: int, results: dict[str, list[Figures]]) -> list[str]:
     lines = [
         "",
         f"C={c}, N={n:,}, median of {max(map(len, results.values()))} run(s); "
-        f"1-minute load average before each run: {', '.join(map(str, loads))}",
+        f"1-minute load average before each run: {loads}",
         "",
         "| figure | Kannel | smsdesk | smsdesk ÷ Kannel |",
         "|---|---|---|---|",
     ]
     for label, key, unit, digits in rows:
         kv, dv = k.get(key), d.get(key)
-        lines.append(
-            f"| {label} | {_num(kv, unit, digits)} | {_num(dv, unit, digits)} | {_ratio(dv, kv)} |"
-        )
+        ratio = _ratio(dv, kv) if key != "helpers_cpu_ms_per_msg" else ""
+        lines.append(f"| {label} | {_num(kv, unit, digits)} | {_num(dv, unit, digits)} | {ratio} |")
     lat = [f"{_num(x.get('p50_ms'), '', 0)} / {_num(x.get('p99_ms'), ' ms', 0)}" for x in (k, d)]
     lines.insert(7, f"| p50 / p99 accept latency | {lat[0]} | {lat[1]} | |")
     cpu = [", ".join(f"{p} {v:.2f}" for p, v in x.get("cpu_s", {}).items()) for x in (k, d)]
