@@ -103,13 +103,14 @@ def measure(name: str, n: int, c: int, opts: argparse.Namespace, runner: asyncio
             warm = runner.run(client.run(system.requests(0, c)))
             warm_ok = accepted(warm)
             baseline, _ = wait_for_reports(system, warm_ok, timeout=60)
+            requests = system.requests(c, n)
             pids, helpers = system.processes(), system.helpers()
             cpu_before, helpers_before = cpu_of(pids), cpu_of(helpers, tree=True)
-            result = runner.run(client.run(system.requests(c, n)))
+            result = runner.run(client.run(requests))
             ok = accepted(result)
             count, last_at = wait_for_reports(system, baseline + ok, timeout=max(120, n / 20))
             cpu_after, helpers_after = cpu_of(pids), cpu_of(helpers, tree=True)
-            rss = {name: peak_rss_kib(pid) for name, pid in pids.items()}
+            rss = {process: peak_rss_kib(pid) for process, pid in pids.items()}
         finally:
             client.close()
     helpers_cpu = {k: round(helpers_after[k] - helpers_before[k], 3) for k in helpers}
