@@ -242,10 +242,33 @@ def table(c: int, n: int, results: dict[str, list[Figures]]) -> list[str]:
     lines.insert(7, f"| p50 / p99 accept latency | {lat[0]} | {lat[1]} | |")
     cpu = [", ".join(f"{p} {v:.2f}" for p, v in x.get("cpu_s", {}).items()) for x in (k, d)]
     lines.append(f"| CPU seconds per process | {cpu[0] or 'n/a'} | {cpu[1] or 'n/a'} | |")
+    lines.append("")
+    lines.append(targets(k, d))
     for name, x in s.items():
         if not x["all_reported"] or x["errors"]:
             lines.append(f"WARNING {name}: errors {x['errors']}, all reported {x['all_reported']}")
     return lines
+
+
+def targets(kannel: Figures, smsdesk: Figures) -> str:
+    """Issue 17's targets for smsdesk, met or missed by these medians."""
+    checks = []
+    for what, value, bound, at_most in (
+        ("accepted ≥ 0.8 of Kannel's", _share(smsdesk, kannel, "accepted_per_s"), 0.8, False),
+        ("delivered ≥ 0.5 of Kannel's", _share(smsdesk, kannel, "delivered_per_s"), 0.5, False),
+        ("p99 < 50 ms", smsdesk.get("p99_ms"), 50, True),
+        ("RSS < 120 MiB", smsdesk.get("peak_rss_mib"), 120, True),
+        ("CPU ≤ 0.4 ms/message", smsdesk.get("cpu_ms_per_msg"), 0.4, True),
+    ):
+        if value is not None:
+            met = value <= bound if at_most else value >= bound
+            checks.append(f"{what}: {'met' if met else 'MISSED'} ({value:,.2f})")
+    return "issue 17 targets: " + ("; ".join(checks) or "n/a")
+
+
+def _share(ours: Figures, theirs: Figures, key: str) -> float | None:
+    a, b = ours.get(key), theirs.get(key)
+    return a / b if a is not None and b else None
 
 
 def machine() -> Figures:
