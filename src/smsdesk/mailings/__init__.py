@@ -12,7 +12,7 @@ with it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -43,6 +43,7 @@ __all__ = [
     "delete_mailing",
     "get_mailing",
     "list_mailings",
+    "remove_recipients",
     "set_consent",
     "update_mailing",
 ]
@@ -161,6 +162,20 @@ def update_mailing(
 def delete_mailing(host: Host, mailing_id: str) -> None:
     """Delete a draft with its recipients."""
     host.writer.run_sync(lambda conn: store.delete_draft(conn, mailing_id))
+
+
+def remove_recipients(
+    host: Host,
+    mailing_id: str,
+    *,
+    result: Check | None = None,
+    ids: Sequence[int] | None = None,
+) -> int:
+    """Remove a draft's recipients (all, those with one check result, or these ids); how many
+    went. MailingProblem once the mailing is no draft."""
+    return host.writer.run_sync(
+        lambda conn: store.delete_recipients(conn, mailing_id, result=result, ids=ids)
+    )
 
 
 def _chunks(rows: Iterable[RecipientInput], size: int) -> Iterator[list[RecipientInput]]:

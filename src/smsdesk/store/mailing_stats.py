@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from smsdesk.domain.message import FINAL_STATUSES, Status
 from smsdesk.store.mailing_tables import mailing_recipients as mr
+from smsdesk.store.mailing_tables import mailing_replies
 from smsdesk.store.tables import messages
 
 _IN = 500  # message ids per statement
@@ -58,3 +59,95 @@ def mirror_messages(conn: Connection, message_ids: Sequence[str]) -> int:
         result = conn.execute(mirror_statement(messages.c.id.in_(chunk)))
         updated += int(result.rowcount or 0)
     return updated
+
+
+WAITING = "waiting"  # a valid recipient not queued yet (held by the window, or not reached)
+
+
+def recipient_status() -> sa.ColumnElement[Any]:
+    """A recipient's status: its message's, live, while the message exists; else the one
+    mirrored (or the sender's refusal); `waiting` before it is queued."""
+    return sa.func.coalesce(messages.c.status, mr.c.status, WAITING)
+
+
+def _with_messages() -> sa.Join:
+    return mr.outerjoin(messages, messages.c.id == mr.c.message_id)
+
+
+def status_counts(conn: Connection, mailing_id: str) -> list[tuple[str, str, int]]:
+    """(check result, status, recipients) of the mailing: one GROUP BY."""
+    status = recipient_status()
+    rows = conn.execute(
+        sa.select(mr.c.check_result, status, sa.func.count())
+        .select_from(_with_messages())
+        .where(mr.c.mailing_id == mailing_id)
+        .group_by(mr.c.check_result, status)
+    )
+    return [(str(check), str(state), int(count)) for check, state, count in rows]
+
+
+def reply_counts(conn: Connection, mailing_id: str) -> tuple[int, int]:
+    """(replies received, recipients who opted out by replying) of the mailing."""
+    opted = sa.case((mailing_replies.c.opt_out.is_(True), mailing_replies.c.recipient_id))
+    replies, opt_outs = conn.execute(
+        sa.select(sa.func.count(), sa.func.count(sa.distinct(opted))).where(
+            mailing_replies.c.mailing_id == mailing_id
+        )
+    ).one()
+    return int(replies), int(opt_outs)
+
+
+def sent_time() -> sa.ColumnElement[Any]:
+    """When a recipient's SMS went out: its message's send time; once the message is purged,
+    the mirrored status time of one that got at least as far as sent."""
+    reached = sa.and_(mr.c.status.in_(_REACHED), messages.c.id.is_(None))
+    return sa.func.coalesce(messages.c.sent_at, sa.case((reached, mr.c.status_at)))
+
+
+def final_time() -> sa.ColumnElement[Any]:
+    """When a recipient's SMS was settled (delivered, undelivered, failed, ...)."""
+    return sa.case(
+        (messages.c.id.is_not(None), messages.c.final_at),
+        (mr.c.status.in_(_FINAL), mr.c.status_at),
+    )
+
+
+_REACHED = ["sent", "delivered", "undelivered"]
+
+
+def delivery_range(conn: Connection, mailing_id: str) -> tuple[float | None, float | None]:
+    """The first send and the last send or settling of the mailing's SMS."""
+    first, last_sent, last_final = conn.execute(
+        sa.select(sa.func.min(sent_time()), sa.func.max(sent_time()), sa.func.max(final_time()))
+        .select_from(_with_messages())
+        .where(mr.c.mailing_id == mailing_id, mr.c.message_id.is_not(None))
+    ).one()
+    ends = [t for t in (last_sent, last_final) if t is not None]
+    return (None if first is None else float(first)), (max(ends) if ends else None)
+
+
+def _bucket(conn: Connection, moment: sa.ColumnElement[Any], start: float, width: float) -> Any:
+    offset = (moment - start) / width
+    if conn.dialect.name == "postgresql":
+        return sa.cast(sa.func.floor(offset), sa.Integer)
+    return sa.cast(offset, sa.Integer)  # SQLite truncates, and the offset is never negative
+
+
+def delivery_groups(
+    conn: Connection, mailing_id: str, start: float, width: float
+) -> list[tuple[str, int | None, int | None, int]]:
+    """(status, bucket of the send, bucket of the settling, recipients): which `width`-second
+    bucket after `start` each SMS was sent and settled in, counted in one GROUP BY."""
+    status = recipient_status()
+    sent = _bucket(conn, sent_time(), start, width)
+    final = _bucket(conn, final_time(), start, width)
+    rows = conn.execute(
+        sa.select(status, sent, final, sa.func.count())
+        .select_from(_with_messages())
+        .where(mr.c.mailing_id == mailing_id, mr.c.message_id.is_not(None))
+        .group_by(status, sent, final)
+    )
+    return [
+        (str(state), None if s is None else int(s), None if f is None else int(f), int(n))
+        for state, s, f, n in rows
+    ]

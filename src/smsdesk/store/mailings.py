@@ -33,6 +33,7 @@ from smsdesk.domain.mailing_window import recipient_time_zone
 from smsdesk.domain.mailings import (
     Action,
     Mailing,
+    MailingProblem,
     MailingSpec,
     Replies,
     Status,
@@ -43,6 +44,7 @@ from smsdesk.domain.mailings import (
 from smsdesk.store import mailing_estimates as estimates
 from smsdesk.store.customers import customer_ids_by_number
 from smsdesk.store.mailing_consents import consents_of
+from smsdesk.store.mailing_stats import final_time, recipient_status, sent_time, status_time
 from smsdesk.store.mailing_tables import mailing_recipients as mr
 from smsdesk.store.mailing_tables import mailings
 from smsdesk.store.optouts import opted_out
@@ -215,6 +217,35 @@ def delete_draft(conn: Connection, mailing_id: str) -> None:
     estimates.forget_basis(conn, mailing_id)
 
 
+NOT_A_DRAFT_TO_REMOVE = "The mailing is {status}; recipients can be removed only from a draft."
+
+
+def delete_recipients(
+    conn: Connection,
+    mailing_id: str,
+    *,
+    result: Check | None = None,
+    ids: Sequence[int] | None = None,
+) -> int:
+    """Remove a draft's recipients: all of them, those with one check result, or these ids
+    (ids of other mailings are left alone); how many went. A duplicate of a removed number
+    stays a duplicate."""
+    status = lock_mailing(conn, mailing_id).status
+    if status is not Status.DRAFT:
+        raise MailingProblem(NOT_A_DRAFT_TO_REMOVE, field="status", status=status.value)
+    where = [mr.c.mailing_id == mailing_id]
+    if result is not None:
+        where.append(mr.c.check_result == result.value)
+    if ids is None:
+        return int(conn.execute(mr.delete().where(*where)).rowcount or 0)
+    wanted = sorted(set(ids))
+    removed = 0
+    for start in range(0, len(wanted), _IN):
+        chunk = mr.c.id.in_(wanted[start : start + _IN])
+        removed += int(conn.execute(mr.delete().where(*where, chunk)).rowcount or 0)
+    return removed
+
+
 def change_status(conn: Connection, mailing_id: str, action: Action, now: float) -> Status:
     """Apply a life-cycle action (see `domain.mailings.transition`); the new status."""
     current = lock_mailing(conn, mailing_id)
@@ -349,11 +380,25 @@ def list_recipients(
     after: int = 0,
     limit: int = 100,
     result: Check | None = None,
+    status: str | None = None,
 ) -> list[sa.Row[Any]]:
-    """Recipients in the order given; `after` is the last id of the previous page."""
-    status = sa.func.coalesce(messages.c.status, mr.c.status).label("message_status")
+    """Recipients in the order given, with their message's status (`message_status`), the
+    provider's code, the status time and the send and delivery times (from the message while
+    it exists, else as mirrored); `after` is the last id of the previous page; `status` as
+    `store.mailing_stats.recipient_status` says it (e.g. delivered, waiting, refused)."""
+    effective = recipient_status()
+    final = final_time()
     query = (
-        sa.select(mr, status)
+        sa.select(
+            mr,
+            sa.func.coalesce(messages.c.status, mr.c.status).label("message_status"),
+            sa.func.coalesce(messages.c.status_code, mr.c.status_code).label("provider_code"),
+            sa.case((messages.c.id.is_not(None), status_time()), else_=mr.c.status_at).label(
+                "status_time"
+            ),
+            sent_time().label("sent_at"),
+            sa.case((effective == "delivered", final)).label("delivered_at"),
+        )
         .select_from(mr.outerjoin(messages, messages.c.id == mr.c.message_id))
         .where(mr.c.mailing_id == mailing_id, mr.c.id > after)
         .order_by(mr.c.id)
@@ -361,6 +406,8 @@ def list_recipients(
     )
     if result is not None:
         query = query.where(mr.c.check_result == result.value)
+    if status is not None:
+        query = query.where(effective == status)
     return list(conn.execute(query))
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -28,7 +29,7 @@ from smsdesk.domain.mailings import (
     check_window,
 )
 from smsdesk.domain.times import iso
-from smsdesk.mailings import prepare, sender
+from smsdesk.mailings import prepare, sender, stats
 from smsdesk.store import mailings as store
 from smsdesk.store.apikeys import ApiKey
 from smsdesk.store.customers import CustomerNotFound
@@ -39,6 +40,19 @@ from smsdesk.web.errors import ApiError
 from smsdesk.web.jsonresponse import Json
 
 router = APIRouter(prefix="/api/v1/mailings", tags=["mailings"])
+RecipientStatus = Literal[
+    "waiting",
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "undelivered",
+    "failed",
+    "expired",
+    "cancelled",
+    "opted_out",
+    "refused",
+]
 
 
 class WindowIn(BaseModel):
@@ -296,32 +310,84 @@ def recipients(
     mailing_id: str,
     request: Request,
     _: ApiKey = Depends(api_key),
-    result: Check | None = Query(None, description="Only this check result"),
+    check: Check | None = Query(None, description="Only this check result"),
+    result: Check | None = Query(None, description="The same as check (older name)"),
+    status: RecipientStatus | None = Query(None, description="Only recipients in this status"),
     after: int = Query(0, ge=0, description="next_after of the previous page"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> Json:
+    """Each recipient with its check result and reason, its message's status, the
+    provider's code and the status, send and delivery times (kept after the message is
+    purged, except the send time of a delivered one)."""
     _found(request, mailing_id)
     with service_of(request).engine.connect() as conn:
-        rows = store.list_recipients(conn, mailing_id, after=after, limit=limit, result=result)
+        rows = store.list_recipients(
+            conn,
+            mailing_id,
+            after=after,
+            limit=limit,
+            result=check or result,
+            status=status,
+        )
     return Json(
         {
-            "recipients": [
-                {
-                    "id": row.id,
-                    "line": row.line,
-                    "number": row.number or row.given,
-                    "customer_id": row.customer_id,
-                    "result": row.check_result,
-                    "reason": row.reason,
-                    "time_zone": row.time_zone,
-                    "message_id": row.message_id,
-                    "status": row.message_status,
-                }
-                for row in rows
-            ],
+            "recipients": [stats.recipient_out(row) for row in rows],
             "next_after": rows[-1].id if len(rows) == limit else None,
         }
     )
+
+
+@router.get("/{mailing_id}/recipients.csv", summary="Every recipient as CSV")
+def recipients_csv(mailing_id: str, request: Request, _: ApiKey = Depends(api_key)) -> Response:
+    """UTF-8 with a header row: line, given, number, check, reason, message_id, status,
+    provider_code, status_at. Streamed a page at a time."""
+    service = service_of(request)
+    try:
+        chunks = stats.export_csv(service, mailing_id)
+    except mailings.MailingNotFound as exc:
+        raise _not_found(exc) from None
+    day = (iso(service.clock()) or "")[:10]
+    disposition = f'attachment; filename="mailing-{mailing_id}-{day}.csv"'
+    return StreamingResponse(
+        chunks,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": disposition},
+    )
+
+
+class RemoveIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    ids: list[int] = Field(..., max_length=100_000, description="Recipient ids to remove")
+
+
+@router.delete("/{mailing_id}/recipients", summary="Remove a draft's recipients")
+async def remove_recipients(
+    mailing_id: str,
+    request: Request,
+    _: ApiKey = Depends(admin_key),
+    check: Check | None = Query(None, description="Only those with this check result"),
+) -> Json:
+    """All of them, those with one check result (?check=invalid), or a JSON body
+    {"ids": [...]}. Refused (422) once the mailing is no draft. Answers how many went and
+    the counts left."""
+    _found(request, mailing_id)
+    raw = await request.body()
+    ids = None
+    if raw.strip():
+        try:
+            ids = RemoveIn.model_validate_json(raw).ids
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+            ) from None
+    service = service_of(request)
+    removed = await run_in_threadpool(
+        mailings.remove_recipients, service, mailing_id, result=check, ids=ids
+    )
+    with service.engine.connect() as conn:
+        counts = store.check_counts(conn, mailing_id)
+    return Json({"removed": removed, "counts": counts.as_dict()})
 
 
 @router.get("/{mailing_id}/summary", summary="Counts, segments and cost before sending")
@@ -371,11 +437,46 @@ def send_test(
     return Json(sent, 201)
 
 
-@router.get("/{mailing_id}/statistics", summary="Recipients blocked by reason and by status")
+@router.get("/{mailing_id}/statistics", summary="What became of the recipients, live")
 def statistics(mailing_id: str, request: Request, _: ApiKey = Depends(api_key)) -> Json:
-    _found(request, mailing_id)
-    with service_of(request).engine.connect() as conn:
-        return Json(store.statistics(conn, mailing_id))
+    """Recipients by status (waiting, queued, sending, sent, delivered, undelivered,
+    failed, expired, cancelled), blocked by reason (invalid, duplicate, opted_out,
+    no_consent, refused), replies and the opt-outs they caused."""
+    try:
+        return Json(stats.statistics(service_of(request), mailing_id))
+    except mailings.MailingNotFound as exc:
+        raise _not_found(exc) from None
+
+
+@router.get("/{mailing_id}/delivery", summary="SMS sent, delivered and failed over time")
+def delivery(
+    mailing_id: str,
+    request: Request,
+    _: ApiKey = Depends(api_key),
+    buckets: int = Query(24, ge=1, le=500, description="At most this many stretches"),
+) -> Json:
+    """Stretches of a round width (a minute ... a week) from the first send to the last
+    report, empty ones included: SMS sent in each, and delivered or failed (undelivered,
+    failed, expired) by their report's time."""
+    try:
+        found = stats.delivery_over_time(service_of(request), mailing_id, buckets)
+    except mailings.MailingNotFound as exc:
+        raise _not_found(exc) from None
+    width = int(found[1].start - found[0].start) if len(found) > 1 else None
+    return Json(
+        {
+            "bucket_seconds": width,
+            "buckets": [
+                {
+                    "start": iso(b.start),
+                    "sent": b.sent,
+                    "delivered": b.delivered,
+                    "failed": b.failed,
+                }
+                for b in found
+            ],
+        }
+    )
 
 
 @router.post("/{mailing_id}/{action}", summary="Schedule, start, pause, resume or cancel")
