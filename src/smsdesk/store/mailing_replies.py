@@ -96,14 +96,3 @@ def mailing_of_request(conn: Connection, request_id: str) -> tuple[str, str] | N
         .limit(1)
     ).first()
     return None if row is None else (row.id, row.name)
-
-
-def reply_counts(conn: Connection, mailing_id: str) -> tuple[int, int]:
-    """(replies, opt-outs) a mailing caused."""
-    row = conn.execute(
-        sa.select(
-            sa.func.count(),
-            sa.func.coalesce(sa.func.sum(sa.case((mailing_replies.c.opt_out, 1), else_=0)), 0),
-        ).where(mailing_replies.c.mailing_id == mailing_id)
-    ).one()
-    return int(row[0]), int(row[1])

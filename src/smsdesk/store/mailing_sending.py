@@ -163,17 +163,6 @@ def mark_refused(conn: Connection, refused: Mapping[int, tuple[str, str]]) -> No
         )
 
 
-def mirror_statuses(conn: Connection, mailing_id: str) -> None:
-    """Copy the messages' statuses to their recipients, so statistics outlive the purge."""
-    current = sa.select(messages.c.status).where(messages.c.id == mr.c.message_id).scalar_subquery()
-    conn.execute(
-        mr.update()
-        .where(mr.c.mailing_id == mailing_id, mr.c.message_id.is_not(None))
-        .where(sa.exists().where(messages.c.id == mr.c.message_id))
-        .values(status=current)
-    )
-
-
 def unfinished_messages(conn: Connection, mailing_id: str) -> int:
     """This mailing's messages still queued or being sent (a sent one awaiting its report is
     finished). Read from the outbox's status index side, so it costs what the outbox holds
