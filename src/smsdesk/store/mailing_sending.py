@@ -165,13 +165,12 @@ def mark_refused(conn: Connection, refused: Mapping[int, tuple[str, str]]) -> No
 
 def unfinished_messages(conn: Connection, mailing_id: str) -> int:
     """This mailing's messages still queued or being sent (a sent one awaiting its report is
-    finished). Read from the outbox's status index side, so it costs what the outbox holds
-    rather than what the mailing holds."""
+    finished). Read from the outbox's status index, each one checked against its recipient
+    row, so it costs what the outbox holds rather than what the mailing holds."""
+    of_mailing = sa.exists().where(mr.c.message_id == messages.c.id, mr.c.mailing_id == mailing_id)
     return int(
         conn.execute(
-            sa.select(sa.func.count())
-            .select_from(messages.join(mr, mr.c.message_id == messages.c.id))
-            .where(messages.c.status.in_((QUEUED, SENDING)), mr.c.mailing_id == mailing_id)
+            sa.select(sa.func.count()).where(messages.c.status.in_((QUEUED, SENDING)), of_mailing)
         ).scalar_one()
     )
 
