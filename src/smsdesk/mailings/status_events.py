@@ -13,10 +13,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 from smsdesk import events as ev
+from smsdesk.domain.mailing_checks import Check
 from smsdesk.domain.mailings import Action, Status
 from smsdesk.domain.times import iso
 from smsdesk.events import EventSink
 from smsdesk.store import mailings as store
+from smsdesk.store.mailing_stats import reply_counts, status_counts
 
 # a message's (or recipient's) status -> the count it adds to in the event's summary
 _SUMMARY = {
@@ -39,13 +41,13 @@ SUMMARY_KEYS = ("recipients", "waiting", "queued", "sent", "delivered", "failed"
 def counts_summary(conn: Connection, mailing_id: str) -> dict[str, int]:
     """Recipients in total and by what became of them: waiting to be queued, queued (in the
     outbox), sent (awaiting a report), delivered, failed, blocked (at the check or at sending),
-    cancelled."""
-    stats = store.statistics(conn, mailing_id)
+    cancelled; and the replies and opt-outs the mailing caused."""
     summary = dict.fromkeys((*SUMMARY_KEYS, "cancelled"), 0)
-    summary["recipients"] = int(stats["recipients"])
-    summary["blocked"] = sum(int(n) for n in stats["blocked"].values())
-    for status, count in stats["messages"].items():
-        summary[_SUMMARY.get(status, "failed")] += int(count)
+    for check, state, count in status_counts(conn, mailing_id):
+        summary["recipients"] += count
+        key = _SUMMARY.get(state, "failed") if check == Check.VALID.value else "blocked"
+        summary[key] += count
+    summary["replies"], summary["opt_outs"] = reply_counts(conn, mailing_id)
     return summary
 
 
