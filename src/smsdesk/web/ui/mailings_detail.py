@@ -27,7 +27,7 @@ from smsdesk.store.users import WebSession
 from smsdesk.web.auth import service_of
 from smsdesk.web.ui.charts import Series, compact_number, stacked_bar_chart
 from smsdesk.web.ui.mailings import gettext_of, load_mailing, missing
-from smsdesk.web.ui.mailings_over_time import over_time
+from smsdesk.web.ui.mailings_over_time import export_csv, over_time, statistics
 from smsdesk.web.ui.mailings_words import (
     BLOCKED_NAMES,
     CHECK_NAMES,
@@ -58,12 +58,16 @@ SEND_BLOCKS = ("refused", "opted_out", "no_consent")
 def figures(stats: dict[str, Any], status: str = "sending") -> dict[str, Any]:
     """The figures the page shows, from the mailing's statistics; recipients a cancelled
     mailing never queued are 'not sent' rather than waiting."""
-    by_status: dict[str, int] = dict(stats.get("messages", {}))
-    blocked: dict[str, int] = dict(stats.get("blocked", {}))
-    for key in SEND_BLOCKS:  # refused when its turn came: counted under its reason
-        if by_status.get(key):
-            blocked[key] = blocked.get(key, 0) + by_status.pop(key)
-    valid = sum(stats.get("messages", {}).values())
+    if "status" in stats:  # mailings.stats: refusals at sending are already blocked
+        by_status: dict[str, int] = dict(stats["status"])
+        blocked: dict[str, int] = dict(stats.get("blocked", {}))
+    else:
+        by_status = dict(stats.get("messages", {}))
+        blocked = dict(stats.get("blocked", {}))
+        for key in SEND_BLOCKS:  # refused when its turn came: counted under its reason
+            if by_status.get(key):
+                blocked[key] = blocked.get(key, 0) + by_status.pop(key)
+    valid = sum(by_status.values())
     done = valid - sum(by_status.get(s, 0) for s in ("waiting", "queued", "sending"))
     shown = {
         "waiting": by_status.get("waiting", 0),
@@ -76,7 +80,7 @@ def figures(stats: dict[str, Any], status: str = "sending") -> dict[str, Any]:
     }
     if status == "cancelled":
         shown = {"not_sent": shown.pop("waiting"), **shown}
-    other = {k: v for k, v in by_status.items() if k not in MESSAGE_STATUSES}
+    other = {k: v for k, v in by_status.items() if k not in MESSAGE_STATUSES and v}
     return {
         "recipients": stats.get("recipients", 0),
         "valid": valid,
@@ -84,7 +88,7 @@ def figures(stats: dict[str, Any], status: str = "sending") -> dict[str, Any]:
         "percent": round(100 * done / valid) if valid else 0,
         "by_status": shown,
         "other": other,
-        "blocked": blocked,
+        "blocked": {k: v for k, v in blocked.items() if v},
         "blocked_total": sum(blocked.values()),
         "replies": stats.get("replies"),
         "opt_outs": stats.get("opt_outs"),
@@ -92,8 +96,7 @@ def figures(stats: dict[str, Any], status: str = "sending") -> dict[str, Any]:
 
 
 def _statistics(service: Service, mailing_id: str) -> dict[str, Any]:
-    with service.engine.connect() as conn:
-        return store.statistics(conn, mailing_id)
+    return statistics(service, mailing_id)
 
 
 def _recipients(service: Service, mailing_id: str, after: int, result: Check | None) -> list[Any]:
@@ -105,13 +108,20 @@ def _chart(service: Service, mailing_id: str, language: str, zone: Any, gettext:
     buckets = over_time(service, mailing_id)
     if not buckets:
         return Markup("")
-    labels = [format_moment(start, language, zone)[-14:-4] for start, _ in buckets]
+    daily = len(buckets) > 1 and buckets[1][0] - buckets[0][0] >= 86_400
+    labels = [_clock(start, language, zone, daily) for start, _ in buckets]
     series = [
         Series(key, gettext(label), [counts.get(key, 0) for _, counts in buckets])
-        for key, label in (("delivered", "Delivered"), ("sent", "Sent"), ("failed", "Failed"))
+        for key, label in (("delivered", "Delivered"), ("failed", "Failed"))
     ]
     title = gettext("Delivery over time")
     return stacked_bar_chart(title, labels, series, format_value=compact_number(language))
+
+
+def _clock(ts: float, language: str, zone: Any, daily: bool) -> str:
+    """A bucket's start as the chart labels it: the time of day (14:05), or the date."""
+    day, clock, _ = format_moment(ts, language, zone).rsplit(" ", 2)
+    return day if daily else clock[:5]
 
 
 async def detail_page(
@@ -235,8 +245,11 @@ async def export(
         **SECURITY_HEADERS,
         "Content-Disposition": f'attachment; filename="{name}"',
     }
+    chunks = await run_in_threadpool(export_csv, service, mailing_id)
     return StreamingResponse(
-        _export_rows(service, mailing_id), media_type="text/csv; charset=utf-8", headers=headers
+        chunks or _export_rows(service, mailing_id),
+        media_type="text/csv; charset=utf-8",
+        headers=headers,
     )
 
 
