@@ -112,6 +112,9 @@ async def test_a_draft_is_filled_from_csv_checked_tested_and_sent(
     assert await finished() == ("done", 2)
     listed = await admin.get("/mailings", params={"status": "done"})
     assert f'data-mailing="{mailing_id}"' in listed.text
+    page = await admin.get(f"/mailings/{mailing_id}", params={"status": "delivered"})
+    assert page.text.count('data-status="delivered"') == 2
+    assert 'class="chart chart-bars"' in page.text  # deliveries over time
     exported = await admin.get(f"/mailings/{mailing_id}/recipients.csv")
     assert exported.text.count("delivered") == 2 and "not a number" in exported.text
 
@@ -262,3 +265,38 @@ async def test_every_mailing_page_reads_in_dutch(
         path: found for path, page in pages.items() if (found := english_sentences(page.text))
     }
     assert not english, english
+
+
+async def test_a_draft_is_scheduled_in_the_viewers_time_zone_for_their_own_number(
+    harness: Harness, admin: httpx.AsyncClient
+) -> None:
+    """The test box offers the user's own number; a start time is read in the user's time
+    zone and shown back in it; recipients that will not be sent can be removed first."""
+    await harness.configure(default_country_code="+31")
+    harness.service.users.set_contact(
+        "admin", {"phone": "+31612345690", "time_zone": "Europe/Amsterdam"}
+    )
+    mailing_id = await make_draft(admin, text="We open at 9.")
+    await upload(admin, mailing_id, CSV)
+    summary = await admin.get(f"/mailings/{mailing_id}/summary")
+    assert 'name="number" value="+31612345690"' in summary.text
+    assert "Europe/Amsterdam" in summary.text
+
+    token = csrf_of(summary.text)
+    removed = await admin.post(
+        f"/mailings/{mailing_id}/recipients/remove", data={"csrf_token": token, "which": "invalid"}
+    )
+    assert "1 recipient was removed." in removed.text
+    assert figure(removed.text, "total") == 3
+
+    scheduled = await admin.post(
+        f"/mailings/{mailing_id}/schedule",
+        data={"csrf_token": token, "scheduled_at": "2030-05-12T09:00"},
+    )
+    assert scheduled.headers["location"] == f"/mailings/{mailing_id}?notice=schedule"
+    shown = (await harness.get(f"/api/v1/mailings/{mailing_id}")).json()
+    assert (shown["status"], shown["scheduled_at"][:19]) == ("scheduled", "2030-05-12T07:00:00")
+    page = await admin.get(scheduled.headers["location"])
+    assert "Scheduled for May 12, 2030 09:00:00 CEST." in page.text
+    again = await admin.post(f"/mailings/{mailing_id}/unschedule", data={"csrf_token": token})
+    assert again.headers["location"] == f"/mailings/{mailing_id}/summary?notice=unschedule"

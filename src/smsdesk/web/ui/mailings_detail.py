@@ -7,9 +7,6 @@ few seconds and swaps it in; when the status changes it reloads the page, so the
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,13 +18,13 @@ from smsdesk import mailings
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.mailing_checks import Check
 from smsdesk.domain.times import iso
+from smsdesk.mailings import stats as mailing_stats
 from smsdesk.service import Service
 from smsdesk.store import mailings as store
 from smsdesk.store.users import WebSession
 from smsdesk.web.auth import service_of
 from smsdesk.web.ui.charts import Series, compact_number, stacked_bar_chart
 from smsdesk.web.ui.mailings import gettext_of, load_mailing, missing
-from smsdesk.web.ui.mailings_over_time import export_csv, over_time, statistics
 from smsdesk.web.ui.mailings_words import (
     BLOCKED_NAMES,
     CHECK_NAMES,
@@ -42,7 +39,6 @@ from smsdesk.web.ui.session import admin_session, form_with_csrf, page_language
 
 router = APIRouter(include_in_schema=False)
 ROWS = 50
-EXPORT_PAGE = 1000
 ACTIVE = frozenset({"sending", "scheduled"})
 NOTICES = {
     "saved": N_("The mailing was saved."),
@@ -52,6 +48,7 @@ NOTICES = {
     "resume": N_("The mailing is sending again."),
     "cancel": N_("The mailing is cancelled; its messages still queued were cancelled."),
 }
+ROW_STATUSES = (*mailing_stats.MESSAGE_STATUSES, "refused", "opted_out")
 SEND_BLOCKS = ("refused", "opted_out", "no_consent")
 
 
@@ -96,23 +93,27 @@ def figures(stats: dict[str, Any], status: str = "sending") -> dict[str, Any]:
 
 
 def _statistics(service: Service, mailing_id: str) -> dict[str, Any]:
-    return statistics(service, mailing_id)
+    return mailing_stats.statistics(service, mailing_id)
 
 
-def _recipients(service: Service, mailing_id: str, after: int, result: Check | None) -> list[Any]:
+def _recipients(
+    service: Service, mailing_id: str, after: int, result: Check | None, status: str | None
+) -> list[Any]:
     with service.engine.connect() as conn:
-        return store.list_recipients(conn, mailing_id, after=after, limit=ROWS + 1, result=result)
+        return store.list_recipients(
+            conn, mailing_id, after=after, limit=ROWS + 1, result=result, status=status
+        )
 
 
 def _chart(service: Service, mailing_id: str, language: str, zone: Any, gettext: Any) -> Markup:
-    buckets = over_time(service, mailing_id)
+    buckets = mailing_stats.delivery_over_time(service, mailing_id)
     if not buckets:
         return Markup("")
-    daily = len(buckets) > 1 and buckets[1][0] - buckets[0][0] >= 86_400
-    labels = [_clock(start, language, zone, daily) for start, _ in buckets]
+    daily = len(buckets) > 1 and buckets[1].start - buckets[0].start >= 86_400
+    labels = [_clock(b.start, language, zone, daily) for b in buckets]
     series = [
-        Series(key, gettext(label), [counts.get(key, 0) for _, counts in buckets])
-        for key, label in (("delivered", "Delivered"), ("failed", "Failed"))
+        Series("delivered", gettext("Delivered"), [b.delivered for b in buckets]),
+        Series("failed", gettext("Failed"), [b.failed for b in buckets]),
     ]
     title = gettext("Delivery over time")
     return stacked_bar_chart(title, labels, series, format_value=compact_number(language))
@@ -131,6 +132,7 @@ async def detail_page(
     *,
     after: int = 0,
     result: str = "",
+    recipient_status: str = "",
     problem: str | None = None,
     status: int = 200,
 ) -> Response:
@@ -139,8 +141,9 @@ async def detail_page(
     if mailing is None:
         return missing(request, session)
     chosen = Check(result) if result in CHECK_NAMES else None
+    chosen_status = recipient_status if recipient_status in ROW_STATUSES else None
     stats = await run_in_threadpool(_statistics, service, mailing_id)
-    rows = await run_in_threadpool(_recipients, service, mailing_id, after, chosen)
+    rows = await run_in_threadpool(_recipients, service, mailing_id, after, chosen, chosen_status)
     language = page_language(request, session)
     zone = page_time_zone(request, session)
     gettext = gettext_of(request, session)
@@ -162,6 +165,8 @@ async def detail_page(
         next_after=rows[ROWS - 1].id if len(rows) > ROWS else None,
         after=after,
         chosen_result=chosen.value if chosen else "",
+        chosen_status=chosen_status or "",
+        row_statuses=ROW_STATUSES,
         chart=chart,
         notice=notice,
         problem=problem,
@@ -175,9 +180,12 @@ async def detail(
     mailing_id: str,
     after: int = Query(0, ge=0),
     result: str = Query("", max_length=20),
+    status: str = Query("", max_length=20),
     session: WebSession = Depends(admin_session),
 ) -> Response:
-    return await detail_page(request, session, mailing_id, after=after, result=result)
+    return await detail_page(
+        request, session, mailing_id, after=after, result=result, recipient_status=status
+    )
 
 
 @router.get("/mailings/{mailing_id}/figures")
@@ -203,34 +211,6 @@ async def figures_part(
     )
 
 
-def _export_rows(service: Service, mailing_id: str) -> Iterator[str]:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["line", "number", "customer_id", "result", "reason", "message_id", "status"])
-    after = 0
-    while True:
-        with service.engine.connect() as conn:
-            page = store.list_recipients(conn, mailing_id, after=after, limit=EXPORT_PAGE)
-        for row in page:
-            writer.writerow(
-                [
-                    row.line,
-                    row.number or row.given,
-                    row.customer_id or "",
-                    row.check_result,
-                    row.reason or "",
-                    row.message_id or "",
-                    row.message_status or "",
-                ]
-            )
-        yield out.getvalue()
-        out.seek(0)
-        out.truncate()
-        if len(page) < EXPORT_PAGE:
-            return
-        after = page[-1].id
-
-
 @router.get("/mailings/{mailing_id}/recipients.csv")
 async def export(
     request: Request, mailing_id: str, session: WebSession = Depends(admin_session)
@@ -245,12 +225,8 @@ async def export(
         **SECURITY_HEADERS,
         "Content-Disposition": f'attachment; filename="{name}"',
     }
-    chunks = await run_in_threadpool(export_csv, service, mailing_id)
-    return StreamingResponse(
-        chunks or _export_rows(service, mailing_id),
-        media_type="text/csv; charset=utf-8",
-        headers=headers,
-    )
+    chunks = await run_in_threadpool(mailing_stats.export_csv, service, mailing_id)
+    return StreamingResponse(chunks, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.post("/mailings/{mailing_id}/delete")

@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile
 
 from smsdesk import mailings
 from smsdesk.domain.errors import DomainError
-from smsdesk.domain.mailing_checks import CheckCounts
+from smsdesk.domain.mailing_checks import Check, CheckCounts
 from smsdesk.domain.mailings import Mailing
 from smsdesk.service import Service
 from smsdesk.store import mailings as store
@@ -57,6 +57,7 @@ async def recipients_page(
     pasted: str = "",
     wanted: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
+    removed: int | None = None,
     status: int = 200,
 ) -> Response:
     counts = await run_in_threadpool(_counts, service_of(request), mailing.id)
@@ -83,6 +84,7 @@ async def recipients_page(
         customer_languages=LANGUAGES,
         tags_supported=TAGS_SUPPORTED,
         notice=request.query_params.get("notice") == "saved",
+        removed=removed,
     )
 
 
@@ -187,3 +189,24 @@ async def add_customers(
             request, session, found, wanted=wanted, errors=errors, status=422
         )
     return await _add(request, session, found, mailings.add_customers, chosen, wanted=wanted)
+
+
+@router.post("/mailings/{mailing_id}/recipients/remove")
+async def remove(
+    request: Request, mailing_id: str, session: WebSession = Depends(admin_session)
+) -> Response:
+    """Remove a draft's recipients: all of them, or those with one check result."""
+    fields = await form_with_csrf(request, session)
+    which = fields.get("which", "")
+    found = await run_in_threadpool(load_mailing, service_of(request), mailing_id)
+    if found is None:
+        return missing(request, session)
+    result = Check(which) if which in CHECK_NAMES else None
+    try:
+        removed = await run_in_threadpool(
+            lambda: mailings.remove_recipients(service_of(request), mailing_id, result=result)
+        )
+    except DomainError as exc:
+        text = problem_text(exc, gettext_of(request, session))
+        return await recipients_page(request, session, found, problem=text, status=422)
+    return await recipients_page(request, session, found, removed=removed)
