@@ -104,7 +104,8 @@ async def test_replies_to_a_mailing_that_wants_them_unrecognised(
     desk: tuple[Harness, FakeClock],
 ) -> None:
     """A mailing whose replies go to the unrecognised list: the answer waits there, still
-    counted as the mailing's reply; one with the endpoint code is a request as always."""
+    counted as the mailing's reply, and is linked to the request it becomes once accepted;
+    one with the endpoint code is a request as always."""
     h, _ = desk
     mailing_id = await sent_mailing(h, "Outage", [ANNA, BOB], replies="unrecognised")
 
@@ -113,6 +114,14 @@ async def test_replies_to_a_mailing_that_wants_them_unrecognised(
     assert (plain["state"], plain["request_id"]) == ("unrecognised", None)
     assert coded["state"] == "request"
     assert replies(h) == [(mailing_id, None, False), (mailing_id, coded["request_id"], False)]
+
+    accepted = await h.post(f"/api/v1/inbound/{plain['id']}/assign", {})
+    assert accepted.status_code == 200, accepted.text
+    request_id = accepted.json()["request_id"]
+    assert request_id is not None
+    assert sorted(replies(h), key=str) == sorted(
+        [(mailing_id, request_id, False), (mailing_id, coded["request_id"], False)], key=str
+    )
 
 
 async def test_a_stop_reply_is_an_opt_out_of_the_mailing(
