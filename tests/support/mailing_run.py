@@ -191,9 +191,24 @@ def mailing_status(client: httpx.Client, mailing_id: str) -> str:
     return status
 
 
+def nonzero(counts: dict[str, int]) -> dict[str, int]:
+    return {key: count for key, count in counts.items() if count}
+
+
 def accounted(stats: dict[str, Any]) -> int:
-    """Every recipient counted once: blocked by reason plus valid ones by message status."""
-    return int(sum(stats["blocked"].values()) + sum(stats["messages"].values()))
+    """Every recipient counted once: valid ones by their SMS's status, the others blocked by
+    reason (at the check, or by the outbox when sending)."""
+    return int(sum(stats["status"].values()) + sum(stats["blocked"].values()))
+
+
+def blocked_numbers(client: httpx.Client, mailing_id: str, check: str) -> list[str]:
+    """The numbers (as given, for invalid rows) the check blocked for `check`, in file order."""
+    found = ok(
+        client.get(
+            f"/api/v1/mailings/{mailing_id}/recipients", params={"check": check, "limit": 1000}
+        )
+    )
+    return [row["number"] for row in found["recipients"]]
 
 
 def kannel_inbound(client: httpx.Client, sender: str, to: str, text: str) -> httpx.Response:
