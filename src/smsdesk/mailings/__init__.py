@@ -3,8 +3,9 @@
 These are what the API (and later the screens and the CLI) call: create and change a draft,
 add recipients from a CSV file, a pasted list or customers by filter, and move a mailing
 through its life cycle. Recipients are checked and stored `store.mailings.CHUNK` at a time,
-each chunk one writer job, so a large list neither holds the database nor fills memory;
-`prepare` says what the checked mailing would send and cost.
+each chunk one writer job, so a large list neither holds the database nor fills memory, and
+each valid recipient's SMS is estimated once as it is added (`estimates`); `prepare` says what
+the checked mailing would send and cost, `stats` what it did.
 
 An administrator's consent override is recorded in the audit trail when the mailing is saved
 with it.

@@ -21,6 +21,7 @@ from smsdesk.store.tables import messages
 
 _IN = 500  # message ids per statement
 _FINAL = sorted(str(s) for s in FINAL_STATUSES)
+_REACHED = ["sent", "delivered", "undelivered"]  # statuses a message has only once sent
 
 
 def status_time(table: Any = messages) -> sa.ColumnElement[Any]:
@@ -110,9 +111,6 @@ def final_time() -> sa.ColumnElement[Any]:
         (messages.c.id.is_not(None), messages.c.final_at),
         (mr.c.status.in_(_FINAL), mr.c.status_at),
     )
-
-
-_REACHED = ["sent", "delivered", "undelivered"]
 
 
 def delivery_range(conn: Connection, mailing_id: str) -> tuple[float | None, float | None]:
