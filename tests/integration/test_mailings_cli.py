@@ -137,6 +137,9 @@ def test_the_life_cycle_and_every_refusal_is_one_plain_line(run: CliRunner, tmp_
         fails(run, "mailings", "schedule", mailing_id, "--at", "tomorrow")
     )
     ok(run, "mailings", "add", mailing_id, "--numbers", "0612345671")
+    assert one_error(fails(run, "mailings", "watch", mailing_id)) == (
+        "the mailing is a draft; start or schedule it first."
+    )
 
     scheduled = ok(run, "mailings", "schedule", mailing_id, "--at", "2030-01-07T09:00+01:00")
     assert scheduled.strip() == f"mailing {mailing_id} is scheduled"

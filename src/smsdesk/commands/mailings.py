@@ -436,6 +436,8 @@ def watch(
     """A progress bar while the mailing sends, until it is done, cancelled or paused."""
     service = _service(data_dir, database_url)
     status, found = _statistics(service, mailing_id)
+    if status is Status.DRAFT:
+        fail("the mailing is a draft; start or schedule it first.")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=err) as bar:
         task = bar.add_task(status.value, total=None)
