@@ -112,9 +112,18 @@ def test_a_mailing_is_made_checked_tested_sent_paused_and_read(
     expect(page.locator("#mailing-notice")).to_have_text(words["test"])
     fits(page, "the preview and test")
 
-    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#step-summary")  # the summary is the confirm step
+    expect(estimate.locator('[data-figure="messages"] dd')).to_have_text(str(VALID))
+    asked: list[str] = []
+
+    def confirm(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", confirm)
     page.click("#start-mailing")
     expect(page.locator("#mailing-status")).to_have_text(words["sending"])
+    assert asked and str(VALID) in asked[0], asked  # the count is confirmed
     page.click("#pause-mailing")
     expect(page.locator("#mailing-status")).to_have_text(words["paused"])
     expect(page.locator("#resume-mailing")).to_be_visible()
