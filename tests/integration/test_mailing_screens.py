@@ -28,6 +28,15 @@ async def dutch(harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.fixture
+async def any_db_admin(any_db_harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser logged in as an administrator, on each database the suite runs against."""
+    create_user(any_db_harness.service, "admin", "admin")
+    async with any_db_harness.browser() as client:
+        await log_in(client, "admin")
+        yield client
+
+
 def draft_form(**changes: str) -> dict[str, str]:
     fields = {"name": "Opening", "content": "text", "text": TEXT, "priority": "3"}
     fields["replies"] = "request"
@@ -66,11 +75,12 @@ def figure(page: str, key: str, attribute: str = "data-check") -> int:
 
 
 async def test_a_draft_is_filled_from_csv_checked_tested_and_sent(
-    harness: Harness, admin: httpx.AsyncClient
+    any_db_harness: Harness, any_db_admin: httpx.AsyncClient
 ) -> None:
     """From the form to delivered: the add report counts each check result with reasons,
     the summary counts the SMS, the preview fills in the row's column, the test is queued,
     and after Start the statistics show both recipients delivered."""
+    harness, admin = any_db_harness, any_db_admin
     await harness.configure(default_country_code="+31")
     mailing_id = await make_draft(admin)
     report = await upload(admin, mailing_id, CSV)
