@@ -85,6 +85,35 @@ def _refuse_invalid(raw: str, number: phonenumbers.PhoneNumber) -> NoReturn:
 
 def normalise_msisdn(raw: str, default_country_code: str | None) -> str:
     """The number in E.164 (e.g. +31612345678); InvalidNumber says why when it cannot be."""
+    return normalise_with_region(raw, default_country_code)[0]
+
+
+# Numbers already checked, by (input, default country code): the same numbers come back (a
+# mailing's recipients are checked, then estimated; customers write again), and a check costs
+# two metadata matches. Plain dict, emptied when full: safe to share between threads.
+_KNOWN: dict[tuple[str, str | None], tuple[str, str | None]] = {}
+_KNOWN_MAX = 20_000
+
+
+def normalise_with_region(raw: str, default_country_code: str | None) -> tuple[str, str | None]:
+    """The number in E.164 and its ISO region (e.g. 'NL'; None for non-geographic numbers),
+    from one parse; InvalidNumber says why when the number is not one that takes SMS."""
+    key = (raw, None if raw.lstrip().startswith("+") else default_country_code)
+    known = _KNOWN.get(key)
+    if known is not None:
+        return known
+    number = _checked_number(raw, default_country_code)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    region = phonenumbers.region_code_for_number(number)
+    found = (e164, region if region and region not in ("ZZ", _NON_GEOGRAPHIC) else None)
+    if len(_KNOWN) >= _KNOWN_MAX:
+        _KNOWN.clear()
+    _KNOWN[key] = found
+    _KNOWN[(e164, None)] = found
+    return found
+
+
+def _checked_number(raw: str, default_country_code: str | None) -> phonenumbers.PhoneNumber:
     if not raw or not raw.strip():
         raise InvalidNumber(f"The mobile number is empty; enter one such as {_EXAMPLE}.")
     if not _ALLOWED.match(raw.strip()):
@@ -117,7 +146,7 @@ def normalise_msisdn(raw: str, default_country_code: str | None) -> str:
     if kind not in _MOBILE_CAPABLE:
         what = "a landline" if kind == PhoneNumberType.FIXED_LINE else "not a mobile number"
         raise InvalidNumber(f"'{raw}' is {what} and cannot receive SMS; enter a mobile number.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number
 
 
 # A sender given as bare digits may be an international number without its "+".

@@ -19,7 +19,7 @@ from smsdesk.domain.encoding import SegmentedText, check_text
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.ids import new_id
 from smsdesk.domain.message import Status
-from smsdesk.domain.phone import normalise_msisdn, region_of
+from smsdesk.domain.phone import normalise_with_region, region_of
 from smsdesk.domain.routing import MessageFacts, RouteProblem, RoutingTable, check_tag
 from smsdesk.domain.sender import Sender, validate_sender
 from smsdesk.domain.settings import SmsConfiguration
@@ -234,8 +234,7 @@ def _checked(
         raise DomainError(
             f"Priority {priority} does not exist; use 1 (fastest), 2 or 3.", field="priority"
         )
-    recipient = normalise_msisdn(request.to, config.default_country_code or None)
-    country = country_of(recipient)
+    recipient, country = normalise_with_region(request.to, config.default_country_code or None)
     sender = _checked_sender(request.sender if request.sender is not None else config.sender)
     text = check_text(request.text, config.max_segments)
     tag = checked_tag(request.tag)
