@@ -122,7 +122,9 @@ async def test_refusals_speak_english_and_dutch(harness: Harness) -> None:
 async def test_a_draft_refuses_recipients_once_it_is_no_draft(harness: Harness) -> None:
     """Deleting is for drafts; the refusal says the status, in Dutch for a Dutch caller."""
     h = harness
-    mailing = (await post(h, "/api/v1/mailings", {"name": "x", "text": "Hi"})).json()
+    # scheduled a year ahead, so the service's own sender does not start it meanwhile
+    body = {"name": "x", "text": "Hi", "scheduled_at": "2099-01-01T09:00:00Z"}
+    mailing = (await post(h, "/api/v1/mailings", body)).json()
     sender.change_status(h.service, mailing["id"], Action.SCHEDULE)
     deleted = await h.client.delete(
         f"/api/v1/mailings/{mailing['id']}", headers={**h.headers, **DUTCH}
