@@ -310,3 +310,56 @@ async def test_a_draft_is_scheduled_in_the_viewers_time_zone_for_their_own_numbe
     assert "Scheduled for May 12, 2030 09:00:00 CEST." in page.text
     again = await admin.post(f"/mailings/{mailing_id}/unschedule", data={"csrf_token": token})
     assert again.headers["location"] == f"/mailings/{mailing_id}/summary?notice=unschedule"
+
+
+async def test_customers_by_filter_and_pasted_numbers_are_added_and_checked(
+    harness: Harness, admin: httpx.AsyncClient
+) -> None:
+    """Customers chosen by language and tag get one recipient each, those without consent
+    counted as such; pasted numbers are checked the same way."""
+    await harness.configure(default_country_code="+31")
+    made = {}
+    for name, number, language, tags in (
+        ("Anna", "+31612340001", "nl", ["vip"]),
+        ("Bram", "+31612340002", "nl", []),
+        ("Cleo", "+31612340003", "en", ["vip"]),
+        ("Dirk", "+31612340004", "nl", ["vip"]),
+    ):
+        body = {"name": name, "numbers": [number], "language": language, "tags": tags}
+        answer = await harness.post("/api/v1/customers", body)
+        assert answer.status_code == 201, answer.text
+        made[name] = answer.json()["id"]
+    for name in ("Anna", "Bram", "Cleo"):
+        given = await harness.client.put(
+            f"/api/v1/mailings/consents/{made[name]}",
+            json={"given": True, "source": "web form"},
+            headers=harness.headers,
+        )
+        assert given.status_code == 200, given.text
+    mailing_id = await make_draft(admin, text="Hallo {customer.name}", override_consent="off")
+    token = await page_csrf(admin, f"/mailings/{mailing_id}/recipients")
+    chosen = await admin.post(
+        f"/mailings/{mailing_id}/recipients/customers",
+        data={"csrf_token": token, "language": "nl", "tag": "VIP", "open_request": ""},
+    )
+    assert chosen.status_code == 200, chosen.text
+    report = {k: figure(chosen.text, k) for k in ("valid", "no_consent", "total")}
+    assert report == {"valid": 1, "no_consent": 1, "total": 2}  # Anna; Dirk gave no consent
+
+    bad_date = await admin.post(
+        f"/mailings/{mailing_id}/recipients/customers",
+        data={"csrf_token": token, "created_from": "12-05-2026"},
+    )
+    assert bad_date.status_code == 422 and "Enter a date as YYYY-MM-DD." in bad_date.text
+
+    pasted = await admin.post(
+        f"/mailings/{mailing_id}/recipients/paste",
+        data={"csrf_token": token, "numbers": "0612340002; 0612340001\n0612340009"},
+    )
+    counts = {k: figure(pasted.text, k) for k in ("valid", "duplicate", "no_consent")}
+    assert counts == {"valid": 1, "duplicate": 1, "no_consent": 1}
+    text = html.unescape(pasted.text)
+    assert "+31612340001 is already a recipient of this mailing." in text
+    assert "+31612340009 is no customer's number, so no consent is recorded." in text
+    preview = await admin.get(f"/mailings/{mailing_id}/preview", params={"number": "0612340002"})
+    assert "Hallo Bram" in preview.text
