@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from smsdesk import mailings
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.mailing_checks import Check
+from smsdesk.domain.mailings import Status
 from smsdesk.domain.times import iso
 from smsdesk.mailings import stats as mailing_stats
 from smsdesk.service import Service
@@ -49,6 +50,13 @@ NOTICES = {
     "cancel": N_("The mailing is cancelled; its messages still queued were cancelled."),
 }
 ROW_STATUSES = (*mailing_stats.MESSAGE_STATUSES, "refused", "opted_out")
+NOTICE_STATUS = {
+    "start": Status.SENDING,
+    "resume": Status.SENDING,
+    "schedule": Status.SCHEDULED,
+    "pause": Status.PAUSED,
+    "cancel": Status.CANCELLED,
+}
 SEND_BLOCKS = ("refused", "opted_out", "no_consent")
 
 
@@ -148,7 +156,11 @@ async def detail_page(
     zone = page_time_zone(request, session)
     gettext = gettext_of(request, session)
     chart = await run_in_threadpool(_chart, service, mailing_id, language, zone, gettext)
-    notice = NOTICES.get(request.query_params.get("notice", ""))
+    asked = request.query_params.get("notice", "")
+    # After the page followed the mailing to another status, the old notice is left out.
+    notice = (
+        NOTICES.get(asked) if NOTICE_STATUS.get(asked, mailing.status) == mailing.status else None
+    )
     return render(
         request,
         "mailing_detail.html",
