@@ -138,3 +138,39 @@ def test_a_mailing_is_made_checked_tested_sent_paused_and_read(
     expect(page.locator("#mailing-progress-text")).to_contain_text("100")
     expect(page.locator("#recipient-rows tbody tr")).to_have_count(VALID + 2)
     fits(page, "a sent mailing")
+
+
+def test_cancel_asks_first_and_then_stops_the_mailing(page: Page, site: Site) -> None:
+    """Declining the question keeps the mailing sending; accepting cancels it, on a desktop."""
+    made = site.api.post(
+        "/api/v1/mailings",
+        json={"name": "Slow", "text": "We open at 9.", "throttle_per_minute": 1},
+    )
+    assert made.status_code == 201, made.text
+    mailing_id = made.json()["id"]
+    numbers = {"numbers": [f"+316123458{i:02d}" for i in range(5)]}
+    added = site.api.post(f"/api/v1/mailings/{mailing_id}/recipients", json=numbers)
+    assert added.status_code == 200, added.text
+    consent = site.api.put(
+        f"/api/v1/mailings/{mailing_id}",
+        json={
+            "name": "Slow",
+            "text": "We open at 9.",
+            "throttle_per_minute": 1,
+            "override_consent": True,
+        },
+    )
+    assert consent.status_code == 200, consent.text
+    assert site.api.post(f"/api/v1/mailings/{mailing_id}/start").status_code == 200
+    log_in(page, site.url, "admin", f"/mailings/{mailing_id}")
+    expect(page.locator("#mailing-status")).to_have_text("Sending")
+
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("#cancel-mailing")
+    expect(page.locator("#mailing-status")).to_have_text("Sending")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#cancel-mailing")
+    expect(page.locator("#mailing-status")).to_have_text("Cancelled")
+    expect(page.locator("#mailing-notice")).to_contain_text("The mailing is cancelled")
+    expect(page.locator("#cancel-mailing")).to_have_count(0)
+    fits(page, "a cancelled mailing", 1280)
