@@ -363,3 +363,21 @@ async def test_customers_by_filter_and_pasted_numbers_are_added_and_checked(
     assert "+31612340009 is no customer's number, so no consent is recorded." in text
     preview = await admin.get(f"/mailings/{mailing_id}/preview", params={"number": "0612340002"})
     assert "Hallo Bram" in preview.text
+
+
+async def test_the_summary_names_what_the_outbox_would_refuse_in_dutch(
+    harness: Harness, dutch: httpx.AsyncClient
+) -> None:
+    """A number in a country the spend controls do not allow is counted apart before the
+    start, with the reason in Dutch."""
+    await harness.configure(default_country_code="+31", spend={"allowed_countries": ["NL"]})
+    mailing_id = await make_draft(dutch, text="Wij openen om 9 uur.")
+    await upload(dutch, mailing_id, "nummer\n+31612345601\n+32470123456\n")
+    summary = await dutch.get(f"/mailings/{mailing_id}/summary")
+    assert figure(summary.text, "messages", "data-figure") == 1
+    refused = re.search(r'id="summary-refused">\s*<li>([^<]*)</li>', summary.text)
+    assert refused is not None, summary.text
+    assert html.unescape(refused.group(1)) == (
+        "1 ontvanger: Berichten naar BE zijn niet toegestaan (regel country_not_allowed); "
+        "voeg het land toe aan de toegestane landen in de uitgavenlimieten."
+    )

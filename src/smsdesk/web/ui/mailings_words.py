@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from smsdesk.domain.errors import DomainError
 from smsdesk.domain.mailings import NOT_A_DRAFT, REFUSED
+from smsdesk.domain.spend_settings import REFUSALS
 from smsdesk.web.errors import translated
 from smsdesk.web.ui.field_errors import translate_error
 from smsdesk.web.ui.outbox import STATUS_NAMES
@@ -117,7 +118,8 @@ def _regex(template: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
-_COMPILED = tuple((t, _regex(t)) for t in REASONS)
+# The spend controls' refusals, translated in spend.po, are reasons too.
+_COMPILED = tuple((t, _regex(t)) for t in (*REASONS, *REFUSALS.values()))
 
 
 def reason_text(reason: str | None, gettext: Gettext) -> str:
