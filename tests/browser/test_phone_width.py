@@ -43,7 +43,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             site.api, "+31611122233", "HULP mijn pakket met een heel lang kenmerk " * 4
         )
         stray = inbound(site.api, "+31699988877", "Ietszonderspatiesertussen" * 5)
+        mailing = site.api.post(
+            "/api/v1/mailings", json={"name": "Voorjaarsactie", "text": "Hallo {customer.name}!"}
+        )
+        assert mailing.status_code == 201, mailing.text
         site.ids = {
+            "mailing_id": str(mailing.json()["id"]),
             "message_id": str(sent.json()["id"]),
             "template_id": str(template.json()["id"]),
             "request_id": str(request["request_id"]),

@@ -72,7 +72,12 @@ async def realistic_data(h: Harness) -> dict[str, str]:
     request = await h.receive("+31611122233", "HULP mijn pakket is niet gekomen")
     stray = await h.receive("+31699988877", "Hallo, wie is dit?")
     await h.receive("+31611122244", "HULP")  # no text: the request is titled by its number
+    mailing = await h.post(
+        "/api/v1/mailings", {"name": "Voorjaarsactie", "text": "Hallo {customer.name}!"}
+    )
+    assert mailing.status_code == 201, mailing.text
     return {
+        "mailing_id": str(mailing.json()["id"]),
         "message_id": refused,
         "template_id": str(template.json()["id"]),
         "request_id": str(request["request_id"]),
