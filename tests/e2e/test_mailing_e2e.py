@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import _postgres_engine, database_url
+from tests.conftest import database_url
 from tests.support.kannel_standin import KannelStandIn
 from tests.support.mailing_run import (
     accounted,
@@ -32,7 +32,6 @@ from tests.support.mailing_run import (
     statistics,
     upload,
 )
-from tests.support.postgres import PostgresServer
 from tests.support.processes import Processes, Server, smsdesk_env, wait_until
 
 pytestmark = pytest.mark.slow
@@ -47,14 +46,12 @@ def standin() -> Iterator[KannelStandIn]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The database URL `serve` runs on: its own SQLite file, or a fresh PostgreSQL database."""
+def database(request: pytest.FixtureRequest) -> str:
+    """The database URL `serve` runs on: "" for its own SQLite file, or a fresh PostgreSQL
+    database."""
     if request.param == "sqlite":
-        yield ""
-        return
-    postgres: PostgresServer = request.getfixturevalue("postgres")
-    for engine in _postgres_engine(postgres):
-        yield database_url(engine)
+        return ""
+    return database_url(request.getfixturevalue("pg_engine"))
 
 
 def serve(
