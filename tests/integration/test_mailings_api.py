@@ -68,6 +68,7 @@ async def test_a_preview_fills_in_one_recipients_row(harness: Harness) -> None:
     rows = (await h.get(f"{url}/recipients")).json()["recipients"]
     first = await h.get(f"{url}/preview", params={"recipient": rows[0]["id"]})
     assert first.json() == {
+        "values_from": None,
         "to": "+31620000001",
         "text": "Dag Zoë €",
         "encoding": "ucs2",  # ë is not in the GSM alphabet
@@ -153,3 +154,28 @@ async def test_a_test_sms_reaches_ones_own_number_before_the_start(harness: Harn
     await post(h, "/api/v1/opt-outs", {"number": "+31620000008"})
     refused = await post(h, url, {"number": "+31620000008"})
     assert "opted out" in refusal(refused)["to"]
+
+
+async def test_a_test_to_ones_own_number_takes_the_first_recipients_values(
+    harness: Harness,
+) -> None:
+    """A text with the CSV's own columns can be tried on a number that is no recipient: the
+    first valid recipient's values fill it, and the answer says which line they came from."""
+    h = harness
+    body = {"name": "x", "text": "Hi {first}", "override_consent": True}
+    mailing = (await post(h, "/api/v1/mailings", body)).json()
+    csv_file = "mobile,first\n+31600\n+31620000001,Ada\n+31620000002,Bob\n"
+    added = await h.client.post(
+        f"/api/v1/mailings/{mailing['id']}/recipients",
+        content=csv_file.encode(),
+        headers={**h.headers, "Content-Type": "text/csv"},
+    )
+    assert added.status_code == 200, added.text
+    url = f"/api/v1/mailings/{mailing['id']}/test"
+    sent = await post(h, url, {"number": "+31620000009"})
+    assert sent.status_code == 201, sent.text
+    assert (sent.json()["text"], sent.json()["values_from"]) == ("Hi Ada", 3)
+    own = await h.get(
+        f"/api/v1/mailings/{mailing['id']}/preview", params={"number": "+31620000002"}
+    )
+    assert (own.json()["text"], own.json()["values_from"]) == ("Hi Bob", None)

@@ -354,6 +354,12 @@ def test(
     out.print(
         f"test SMS {sent['message_id']} queued to {sent['to']}", markup=False, highlight=False
     )
+    if sent.get("values_from"):
+        out.print(
+            f"  not a recipient: filled in with the values of line {sent['values_from']}",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _act(data_dir: Path | None, database_url: str | None, mailing_id: str, action: str) -> None:

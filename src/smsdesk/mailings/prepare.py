@@ -105,9 +105,14 @@ def preview(
     host: Host, mailing_id: str, *, recipient_id: int | None = None, number: str | None = None
 ) -> dict[str, Any]:
     """The SMS one recipient would get (by recipient id, or any number, e.g. one's own):
-    its text, encoding and segments; MailingProblem naming a variable it has no value for."""
+    its text, encoding and segments; MailingProblem naming a variable it has no value for.
+
+    A number that is no recipient (one's own, for a test) is filled in with the first valid
+    (else the first) recipient's row values, and its customer name where the number has none,
+    so a text with the CSV's columns can be tried on a phone; `values_from` names that line."""
     mailing = get_mailing(host, mailing_id)
     config = host.settings.load()
+    values_from: int | None = None
     with host.engine.connect() as conn:
         text = mailing_text(conn, mailing)
         if recipient_id is not None:
@@ -124,9 +129,15 @@ def preview(
             customer = customer_by_number(conn, e164)
             name = customer.name if customer else None
             variables = row.variables if row is not None else None
+            if row is None:
+                sample = store.sample_recipient(conn, mailing_id)
+                if sample is not None:
+                    name, variables = name or sample.customer_name, sample.variables
+                    values_from = sample.line
     rendered = render(text, values_for(e164, name, variables))
     analysed = analyse(rendered)
     return {
+        "values_from": values_from,
         "to": e164,
         "text": rendered,
         "encoding": analysed.encoding.value,

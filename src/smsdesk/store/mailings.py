@@ -427,3 +427,16 @@ def get_recipient(
     else:
         query = query.where(mr.c.number == number)
     return conn.execute(query).first()
+
+
+def sample_recipient(conn: Connection, mailing_id: str) -> sa.Row[Any] | None:
+    """The first valid recipient given, else the first given (a sample of the row values),
+    with its customer's name."""
+    not_valid = sa.case((mr.c.check_result == Check.VALID.value, 0), else_=1)
+    return conn.execute(
+        sa.select(mr, customers.c.name.label("customer_name"))
+        .select_from(mr.outerjoin(customers, customers.c.id == mr.c.customer_id))
+        .where(mr.c.mailing_id == mailing_id)
+        .order_by(not_valid, mr.c.id)
+        .limit(1)
+    ).first()

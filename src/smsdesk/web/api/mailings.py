@@ -119,6 +119,7 @@ class CustomersIn(BaseModel):
     created_from: datetime | None = None
     created_to: datetime | None = None
     has_open_request: bool | None = None
+    tag: str | None = Field(None, max_length=64, description="Customers carrying this tag.")
 
 
 class RecipientsIn(BaseModel):
@@ -278,6 +279,7 @@ def _add_json(request: Request, mailing_id: str, body: RecipientsIn) -> mailings
             created_from=wanted.created_from.timestamp() if wanted.created_from else None,
             created_to=wanted.created_to.timestamp() if wanted.created_to else None,
             has_open_request=wanted.has_open_request,
+            tag=wanted.tag.strip().lower() if wanted.tag else None,
         ),
     )
 
