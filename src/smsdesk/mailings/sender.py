@@ -62,6 +62,7 @@ from smsdesk.store.spend import SpendRefused
 log = logging.getLogger(__name__)
 
 BATCH = 200
+WAITING_BATCHES = 4  # batches of one mailing that may wait in the outbox at once
 MINUTE = 60.0
 MIRROR_PAGE = 2000  # message statuses mirrored per writer job
 MIRROR_EVERY = 60.0  # seconds between mirrorings of mailings that ended lately
@@ -82,7 +83,10 @@ def _budget(conn: Connection, mailing: Mailing, now: float, batch: int) -> int:
     """How many messages the mailing may queue now."""
     throttle = mailing.spec.throttle_per_minute
     if throttle is None:
-        return max(0, batch - sending.waiting_in_outbox(conn, mailing.id))
+        # Several batches may wait, so the dispatcher does not run dry between two polls;
+        # they wait at the mailing's priority, behind every service SMS.
+        waiting = sending.waiting_in_outbox(conn, mailing.id)
+        return max(0, min(batch, WAITING_BATCHES * batch - waiting))
     return max(0, min(batch, throttle - sending.queued_since(conn, mailing.id, now - MINUTE)))
 
 
