@@ -36,7 +36,7 @@ from smsdesk.outbox.breaker import CLOSED, after_results, may_send
 from smsdesk.outbox.expired import release_expired
 from smsdesk.outbox.failover import off_open_circuit
 from smsdesk.outbox.limiter import Limits
-from smsdesk.outbox.outcomes import Scan, judge
+from smsdesk.outbox.outcomes import Scan, judge, log_outcome, log_sent
 from smsdesk.outbox.pool import ProviderPool
 from smsdesk.outbox.retry import RetryPolicy, decide
 from smsdesk.outbox.targets import (
@@ -553,7 +553,8 @@ class Dispatcher:
         for row, result, outcome in zip(live, results, batch.outcomes, strict=True):
             if isinstance(result.error, RateLimitedError):
                 self._bucket_pause(connection.id, result.error)
-            self._log_outcome(connection, row, outcome)
+            log_outcome(connection, row, outcome)
+        log_sent(connection, batch.outcomes)
 
         def record(c: Connection) -> repo.Recorded:
             recorded = repo.record_send_outcomes(c, self.owner, outcomes, now, self.events)
@@ -576,24 +577,3 @@ class Dispatcher:
         """Pause the connection here, and in every process on PostgreSQL."""
         seconds = error.retry_after if error.retry_after is not None else 1.0
         self._limits.pause(connection_id, seconds, self.writer.submit)
-
-    @staticmethod
-    def _log_outcome(connection: SmsConnection, row: Row[Any], outcome: repo.Outcome) -> None:
-        level = logging.INFO if outcome.status is Status.SENT else logging.WARNING
-        if log.isEnabledFor(level):
-            log.log(
-                level,
-                "message %s",
-                outcome.status.value,
-                extra={
-                    "message_id": row.id,
-                    "sms_module": connection.module,
-                    "connection": connection.id,
-                    "status": outcome.status.value,
-                    "code": outcome.code,
-                    "detail": outcome.detail,
-                    "provider_message_id": outcome.provider_message_id,
-                    "attempt": row.attempts,
-                    "failover_to": outcome.connection_id if outcome.failover_reason else None,
-                },
-            )

@@ -6,6 +6,7 @@ health; this turns the steps into the outcomes `store/messages.py` records.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from smsdesk.outbox.targets import HealthView, module_of, placed, plan_of
 from smsdesk.providers.base import PermanentError, ProviderError, SendResult
 from smsdesk.store import messages as repo
 from smsdesk.store.connection_health import Tally
+
+# The dispatcher's lines, named as they always were, so log filters keep working.
+log = logging.getLogger("smsdesk.outbox.dispatcher")
 
 _STATUS_OF_STEP = {
     "sent": Status.SENT,
@@ -145,3 +149,41 @@ def _result_name(error: ProviderError | None) -> str:
     if error.not_taken:
         return "not_taken"
     return "refused" if isinstance(error, PermanentError) else "ambiguous"
+
+
+def log_sent(connection: Connection, outcomes: Sequence[repo.Outcome]) -> None:
+    """One INFO line per batch sent, naming its messages: a line per SMS cost a tenth of the
+    CPU spent on each message."""
+    sent = [o.message_id for o in outcomes if o.status is Status.SENT]
+    if sent and log.isEnabledFor(logging.INFO):
+        log.info(
+            "messages sent: %d",
+            len(sent),
+            extra={
+                "sms_module": connection.module,
+                "connection": connection.id,
+                "message_ids": sent,
+            },
+        )
+
+
+def log_outcome(connection: Connection, row: Any, outcome: repo.Outcome) -> None:
+    """Each message sent at DEBUG (the batch's INFO line names them); any other at WARNING."""
+    level = logging.DEBUG if outcome.status is Status.SENT else logging.WARNING
+    if log.isEnabledFor(level):
+        log.log(
+            level,
+            "message %s",
+            outcome.status.value,
+            extra={
+                "message_id": row.id,
+                "sms_module": connection.module,
+                "connection": connection.id,
+                "status": outcome.status.value,
+                "code": outcome.code,
+                "detail": outcome.detail,
+                "provider_message_id": outcome.provider_message_id,
+                "attempt": row.attempts,
+                "failover_to": outcome.connection_id if outcome.failover_reason else None,
+            },
+        )
