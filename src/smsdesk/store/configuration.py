@@ -60,6 +60,7 @@ class ConfigurationStore:
         self.settings_model_of = settings_model_of
         self.cache_seconds = cache_seconds
         self._cached: tuple[float, int, SmsConfiguration] | None = None
+        self._callback_secret: str | None = None
         self._lock = threading.Lock()
         self._saves = 0
         self.connections = ConnectionStore(
@@ -168,13 +169,18 @@ class ConfigurationStore:
             return SmsConfiguration()
 
     def callback_secret(self) -> str:
-        """The per-installation secret that makes callback URLs unguessable; made on first use."""
-        try:
-            return self._read_or_create_callback_secret()
-        except IntegrityError:
-            # Another process made it between our read and our insert (PostgreSQL, where the
-            # read takes no lock): theirs is the one.
-            return self._read_or_create_callback_secret()
+        """The per-installation secret that makes callback URLs unguessable; made on first use.
+
+        Nothing changes it while the service runs, so it is read once: every delivery report
+        and inbound SMS checks it."""
+        if self._callback_secret is None:
+            try:
+                self._callback_secret = self._read_or_create_callback_secret()
+            except IntegrityError:
+                # Another process made it between our read and our insert (PostgreSQL, where
+                # the read takes no lock): theirs is the one.
+                self._callback_secret = self._read_or_create_callback_secret()
+        return self._callback_secret
 
     def _read_or_create_callback_secret(self) -> str:
         with write_transaction(self.engine) as conn, conn.begin():
