@@ -68,12 +68,34 @@ class OptOutCache:
                 found.update(n for n in wanted - found if keyed_hash(key, n) in erased)
         return found
 
-    def _current(self) -> frozenset[str] | None:
-        now = self.clock()
+    def opted_out_in_memory(self, numbers: Iterable[str]) -> set[str] | None:
+        """Those of `numbers` on the list if memory can answer now, else None (then call
+        `opted_out` from a thread). Never blocks, so the event loop may call it: a hop to a
+        thread per accepted SMS cost more than the check itself."""
+        wanted = set(numbers)
+        if not wanted:
+            return set()
+        if not self._lock.acquire(blocking=False):
+            return None  # another caller is reading the database
+        try:
+            fresh = self._fresh(self.clock())
+            cached, erased = self._numbers, self._erased
+        finally:
+            self._lock.release()
+        if not fresh or cached is None or erased:
+            return None  # stale, too large to hold, or needing the hash key of erased numbers
+        return wanted & cached
+
+    def _fresh(self, now: float) -> bool:
+        """Whether the numbers in memory may answer without a look at the database."""
         if optouts.changes_in_process != self._seen_changes:
             self._seen_changes = optouts.changes_in_process
             self._recheck_until = now + self.ttl
-        if now < self._checked_at + self.ttl and now > self._recheck_until:
+        return now < self._checked_at + self.ttl and now > self._recheck_until
+
+    def _current(self) -> frozenset[str] | None:
+        now = self.clock()
+        if self._fresh(now):
             return self._numbers
         with self.engine.connect() as conn:
             fingerprint = optouts.opt_out_fingerprint(conn)

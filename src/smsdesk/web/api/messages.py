@@ -81,9 +81,13 @@ def _check_transactional(key: ApiKey, wanted: bool) -> None:
         )
 
 
-def _opt_out_refusals(service: Service, rows: list[dict[str, Any]]) -> dict[int, DomainError]:
+async def _opt_out_refusals(service: Service, rows: list[dict[str, Any]]) -> dict[int, DomainError]:
+    """Refusals of opted-out recipients: from memory when it can answer, else from a thread."""
     candidates = {row["recipient"] for row in rows if not row["transactional"]}
-    return refusals(rows, service.opt_outs.opted_out(candidates))
+    found = service.opt_outs.opted_out_in_memory(candidates)
+    if found is None:
+        found = await run_in_threadpool(service.opt_outs.opted_out, candidates)
+    return refusals(rows, found)
 
 
 async def _commit(
@@ -187,7 +191,11 @@ async def send_message(
     _check_transactional(key, item.transactional)
     config = service.settings.load()
     try:
-        wanted = await run_in_threadpool(_new_message, item, service)
+        # Only a template may need the database; a plain text needs no hop to a thread.
+        if item.template is None:
+            wanted = _new_message(item, service)
+        else:
+            wanted = await run_in_threadpool(_new_message, item, service)
     except MissingVariable as exc:
         raise missing_variable(exc) from None
     row = prepare_message(
@@ -197,7 +205,7 @@ async def send_message(
         api_key_id=key.id,
         transactional=item.transactional,
     )
-    refusals = await run_in_threadpool(_opt_out_refusals, service, [row])
+    refusals = await _opt_out_refusals(service, [row])
     if refusals:
         raise refusals[0]
     body = accepted_out(row, schedule_notice(wanted, row))
@@ -241,7 +249,7 @@ async def send_batch(
         if notice := schedule_notice(message, row):
             notices[row["id"]] = notice
     valid = [p for p in prepared if isinstance(p, dict)]
-    refused = await run_in_threadpool(_opt_out_refusals, service, valid)
+    refused = await _opt_out_refusals(service, valid)
     refused_ids = {valid[i]["id"]: error for i, error in refused.items()}
     for index, outcome in enumerate(prepared):
         if isinstance(outcome, dict):
