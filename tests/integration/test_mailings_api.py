@@ -131,8 +131,8 @@ async def test_a_draft_refuses_recipients_once_it_is_no_draft(harness: Harness) 
         f"/api/v1/mailings/{mailing['id']}", headers={**h.headers, **DUTCH}
     )
     assert refusal(deleted) == {
-        "status": "De mailing heeft status scheduled; alleen een concept kan worden gewijzigd "
-        "of verwijderd (deleted)."
+        "status": "De mailing heeft status Ingepland; alleen een concept kan worden "
+        "verwijderd."
     }
     added = await post(h, f"/api/v1/mailings/{mailing['id']}/recipients", {"numbers": ["+1"]})
     assert refusal(added) == {

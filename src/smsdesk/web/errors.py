@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from smsdesk.domain.errors import DomainError
+from smsdesk.domain.mailings import NOT_A_DRAFT, REFUSED, MailingProblem
 from smsdesk.domain.settings import ConfigurationInvalid
 from smsdesk.web.jsonresponse import Json
 
@@ -97,11 +98,18 @@ async def caller_gettext(request: Request) -> Gettext:
     return translations(page_language(request, session)).gettext
 
 
+STATUS_REFUSALS = (REFUSED, NOT_A_DRAFT)  # mailing refusals naming statuses and actions
+
+
 def translated(message: str, gettext: Gettext, source: object = None) -> str:
     """`message` in gettext's language; `source` (an error with `msgid` and `params` whose
     message this is) is translated by its msgid."""
     from smsdesk.web.ui.field_errors import translate_error  # see caller_gettext
+    from smsdesk.web.ui.mailings_words import problem_text
 
+    mailing = isinstance(source, MailingProblem) and source.msgid in STATUS_REFUSALS
+    if mailing and getattr(source, "message", None) == message:
+        return problem_text(source, gettext)  # type: ignore[arg-type]  # status words too
     msgid = getattr(source, "msgid", None)
     if msgid and getattr(source, "message", None) == message:
         try:

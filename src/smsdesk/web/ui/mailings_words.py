@@ -66,10 +66,11 @@ ACTIONS = {
     "finish": N_("finish"),
     "cancel": N_("be cancelled"),
 }
+# What only a draft can be: the end of the sentence after "only a draft".
 WHAT = {
-    "changed": N_("changed"),
-    "deleted": N_("deleted"),
-    "given recipients": N_("given recipients"),
+    "changed": N_("can be changed"),
+    "deleted": N_("can be deleted"),
+    "given recipients": N_("can be given recipients"),
 }
 DAY_LABELS = {
     "mon": N_("Mon"),
@@ -145,7 +146,9 @@ def problem_text(exc: DomainError, gettext: Gettext) -> str:
     """A refusal about a mailing in the page's language, with its status words translated."""
     msgid = getattr(exc, "msgid", None)
     params: dict[str, str] = dict(getattr(exc, "params", {}) or {})
-    if msgid in (REFUSED, NOT_A_DRAFT) and gettext(msgid) != msgid:
+    if msgid in (REFUSED, NOT_A_DRAFT):
+        if gettext(msgid) == msgid:
+            return exc.message  # English: the words are already right
         words = {
             "status": gettext(MAILING_STATUSES.get(params.get("status", ""), "")),
             "action": gettext(ACTIONS.get(params.get("action", ""), "")),
