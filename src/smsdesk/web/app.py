@@ -30,6 +30,7 @@ from smsdesk.web.api import retention as retention_api
 from smsdesk.web.api import routes as routes_api
 from smsdesk.web.api import spend as spend_api
 from smsdesk.web.api import webhooks_out as outgoing_webhooks
+from smsdesk.web.api.fast_send import FastSend
 from smsdesk.web.jsonresponse import Json
 from smsdesk.web.limits import BodySizeLimit
 from smsdesk.web.ui import email_test, me
@@ -85,5 +86,6 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     app.include_router(notifications_api.router)
     app.include_router(me.router)
     app.include_router(email_test.router)
+    app.add_middleware(FastSend)  # inside the size limit: added first, it runs after it
     app.add_middleware(BodySizeLimit, limit=service.config.max_body_bytes)
     return app

@@ -188,6 +188,14 @@ async def send_message(
     request_hash = _request_hash(item) if idem else ""
     if idem and (replay := _replay(service, key, idem, request_hash)):
         return replay
+    row, body = await prepare_single(service, key, item)
+    return await _respond(service, key, idem, request_hash, [row], body, 201)
+
+
+async def prepare_single(
+    service: Service, key: ApiKey, item: SendMessage
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One SMS's row and answer, or its refusal raised; nothing is stored yet."""
     _check_transactional(key, item.transactional)
     config = service.settings.load()
     try:
@@ -208,8 +216,14 @@ async def send_message(
     refusals = await _opt_out_refusals(service, [row])
     if refusals:
         raise refusals[0]
-    body = accepted_out(row, schedule_notice(wanted, row))
-    return await _respond(service, key, idem, request_hash, [row], body, 201)
+    return row, accepted_out(row, schedule_notice(wanted, row))
+
+
+async def store_single(
+    service: Service, key: ApiKey, row: dict[str, Any], body: dict[str, Any]
+) -> Json:
+    """Commit a prepared SMS sent without an Idempotency-Key; its 201 answer."""
+    return await _respond(service, key, None, "", [row], body, 201)
 
 
 @router.post("/batch", summary="Send up to 1,000 SMS in one request")
