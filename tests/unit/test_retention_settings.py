@@ -14,7 +14,8 @@ MIDNIGHT = 1_800_000_000.0 // DAY * DAY
 
 def test_defaults_are_the_documented_days() -> None:
     """A year of messages and inbound SMS, 90 days of timelines, 30 of deliveries and
-    unmatched reports, two years of audit entries, closed requests forever, at 03:00 UTC."""
+    unmatched reports, a year of finished mailings, two years of audit entries, closed
+    requests forever, at 03:00 UTC."""
     settings = SmsConfiguration().retention
     assert {kind: settings.days(kind) for kind in KINDS} == {
         "requests": 0,
@@ -23,6 +24,7 @@ def test_defaults_are_the_documented_days() -> None:
         "timelines": 90,
         "webhook_deliveries": 30,
         "unmatched_reports": 30,
+        "mailings": 365,
         "audit": 730,
     }
     assert settings.hour == 3

@@ -23,6 +23,7 @@ LABELS = {
     "timelines": "message timelines",
     "webhook_deliveries": "webhook deliveries",
     "unmatched_reports": "unmatched reports",
+    "mailings": "finished mailings",
     "audit": "audit entries",
 }
 

@@ -18,6 +18,7 @@ KINDS = (
     "timelines",
     "webhook_deliveries",
     "unmatched_reports",
+    "mailings",
     "audit",
 )
 _MAX_DAYS = 36_500
@@ -67,6 +68,12 @@ class RetentionSettings(BaseModel):
         "Unmatched delivery reports (days)",
         "Delivery reports that matched no message are purged after this long; 0 keeps them "
         "forever.",
+    )
+    mailings_days: int = _days(
+        365,
+        "Finished mailings (days)",
+        "A mailing that is done or cancelled is purged with its recipients and replies this "
+        "long after it ended; drafts and mailings still sending are kept. 0 keeps them forever.",
     )
     audit_days: int = _days(
         730,

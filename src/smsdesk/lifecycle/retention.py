@@ -288,6 +288,7 @@ class RetentionJob:
             "outbound": sql.purge_outbound,
             "inbound": sql.purge_inbound,
             "webhook_deliveries": sql.purge_webhook_deliveries,
+            "mailings": sql.purge_mailings,
             "audit": sql.purge_audit,
         }[kind]
         return partial(purge_by_kind, cutoff=cutoff)

@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from smsdesk.domain.message import FINAL_STATUSES, Status
-from smsdesk.store import audit
+from smsdesk.store import audit, mailing_estimates
 from smsdesk.store.mailing_stats import mirror_statement
+from smsdesk.store.mailing_tables import mailing_recipients, mailing_replies, mailings
 from smsdesk.store.tables import (
     connection_stats,
     idempotency_keys,
@@ -332,6 +333,42 @@ def purge_idempotency_keys(conn: Connection, now: float, limit: int) -> int:
 # What a purge would delete now
 
 
+ENDED_MAILING_STATUSES = ("done", "cancelled")
+
+
+def _mailing_purgeable(cutoff: float) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        mailings.c.status.in_(ENDED_MAILING_STATUSES),
+        sa.func.coalesce(mailings.c.finished_at, mailings.c.updated_at) < cutoff,
+    )
+
+
+def purge_mailings(conn: Connection, cutoff: float, after: Cursor, limit: int) -> Batch:
+    """Up to `limit` recipients of the oldest mailing that ended before the cut-off; once it
+    has none left, its replies and the mailing itself (counted: one mailing)."""
+    mailing_id = conn.execute(
+        sa.select(mailings.c.id)
+        .where(_mailing_purgeable(cutoff))
+        .order_by(mailings.c.created_at, mailings.c.id)
+        .limit(1)
+    ).scalar()
+    if mailing_id is None:
+        return 0, None
+    ids = (
+        sa.select(mailing_recipients.c.id)
+        .where(mailing_recipients.c.mailing_id == mailing_id)
+        .order_by(mailing_recipients.c.id)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    if conn.execute(mailing_recipients.delete().where(mailing_recipients.c.id.in_(ids))).rowcount:
+        return 0, mailing_id
+    conn.execute(mailing_replies.delete().where(mailing_replies.c.mailing_id == mailing_id))
+    conn.execute(mailings.delete().where(mailings.c.id == mailing_id))
+    mailing_estimates.forget_basis(conn, mailing_id)
+    return 1, mailing_id
+
+
 def count_purgeable(conn: Connection, kind: str, cutoff: float) -> int:
     """How many rows of `kind` are older than `cutoff` and may go."""
     if kind == "audit":
@@ -343,6 +380,7 @@ def count_purgeable(conn: Connection, kind: str, cutoff: float) -> int:
         "timelines": (message_events, _timeline_purgeable(cutoff)),
         "webhook_deliveries": (webhook_deliveries, _delivery_purgeable(cutoff)),
         "unmatched_reports": (unmatched_reports, unmatched_reports.c.received_at < cutoff),
+        "mailings": (mailings, _mailing_purgeable(cutoff)),
     }[kind]
     query = sa.select(sa.func.count()).select_from(table).where(condition)
     return int(conn.execute(query).scalar_one())
