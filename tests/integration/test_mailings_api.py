@@ -131,8 +131,7 @@ async def test_a_draft_refuses_recipients_once_it_is_no_draft(harness: Harness) 
         f"/api/v1/mailings/{mailing['id']}", headers={**h.headers, **DUTCH}
     )
     assert refusal(deleted) == {
-        "status": "De mailing heeft status Ingepland; alleen een concept kan worden "
-        "verwijderd."
+        "status": "De mailing heeft status Ingepland; alleen een concept kan worden verwijderd."
     }
     added = await post(h, f"/api/v1/mailings/{mailing['id']}/recipients", {"numbers": ["+1"]})
     assert refusal(added) == {
@@ -179,3 +178,18 @@ async def test_a_test_to_ones_own_number_takes_the_first_recipients_values(
         f"/api/v1/mailings/{mailing['id']}/preview", params={"number": "+31620000002"}
     )
     assert (own.json()["text"], own.json()["values_from"]) == ("Hi Bob", None)
+
+
+async def test_a_file_over_the_size_limit_is_refused_saying_to_split_it(harness: Harness) -> None:
+    """A recipients file over the body limit is a 413 before it is read, saying how to send
+    it anyway; nothing is added."""
+    h = harness
+    mailing = (await post(h, "/api/v1/mailings", {"name": "x", "text": "Hi"})).json()
+    url = f"/api/v1/mailings/{mailing['id']}/recipients"
+    big = b"mobile\n" + b"+31620000001\n" * (h.service.config.max_body_bytes // 13 + 1)
+    refused = await h.client.post(
+        url, content=big, headers={**h.headers, "Content-Type": "text/csv"}
+    )
+    assert refused.status_code == 413
+    assert "split the file" in refused.json()["error"]["message"]
+    assert (await h.get(url)).json()["recipients"] == []

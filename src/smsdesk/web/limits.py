@@ -28,7 +28,7 @@ class BodySizeLimit:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > self.limit:
-                    await self._refuse(send)
+                    await self._refuse(send, scope.get("path", ""))
                     return
                 break
         received = 0
@@ -53,13 +53,18 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(send, scope.get("path", ""))
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, path: str) -> None:
+        advice = (
+            "split the file and add the parts one after another (a number given twice is "
+            "still found as a duplicate)"
+            if path.endswith(("/recipients", "/import"))
+            else "send fewer messages per request (at most 1,000 per batch)"
+        )
         body: dict[str, Any] = error_body(
             "body_too_large",
-            f"The request body is larger than {self.limit // 1024} KiB; "
-            "send fewer messages per request (at most 1,000 per batch).",
+            f"The request body is larger than {self.limit // 1024} KiB; {advice}.",
         )
         payload = orjson.dumps(body)
         await send(
