@@ -6,7 +6,6 @@ from typing import Any, TextIO
 
 from smsdesk.commands.common import out, when
 from smsdesk.domain.mailings import Mailing, Status
-from smsdesk.domain.times import iso
 from smsdesk.host import Host
 from smsdesk.mailings.stats import export_csv
 
@@ -16,31 +15,6 @@ PROBLEMS_SHOWN = 20
 
 def _line(text: str) -> None:
     out.print(text, markup=False, highlight=False, soft_wrap=True)
-
-
-def mailing_dict(mailing: Mailing) -> dict[str, Any]:
-    spec = mailing.spec
-    return {
-        "id": mailing.id,
-        "name": spec.name,
-        "status": mailing.status.value,
-        "text": spec.text,
-        "template_id": spec.template_id,
-        "sender": spec.sender,
-        "connection": spec.connection,
-        "priority": spec.priority,
-        "validity_hours": spec.validity_hours,
-        "window": spec.window.as_dict() if spec.window else None,
-        "throttle_per_minute": spec.throttle_per_minute,
-        "tags": list(spec.tags),
-        "replies": spec.replies.value,
-        "override_consent": spec.override_consent,
-        "scheduled_at": iso(spec.scheduled_at),
-        "created_by": mailing.created_by,
-        "created_at": iso(mailing.created_at),
-        "started_at": iso(mailing.started_at),
-        "finished_at": iso(mailing.finished_at),
-    }
 
 
 def print_mailing(mailing: Mailing) -> None:

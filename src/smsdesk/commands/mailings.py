@@ -27,7 +27,6 @@ from smsdesk import mailings
 from smsdesk.commands.common import DatabaseUrl, DataDir, err, fail, open_service, out, when
 from smsdesk.commands.mailing_output import (
     FINISHED,
-    mailing_dict,
     print_mailing,
     print_report,
     print_stats,
@@ -99,7 +98,7 @@ def list_(
     """List mailings, newest first."""
     found = mailings.list_mailings(_service(data_dir, database_url), status=status, limit=limit)
     if as_json:
-        _echo_json([mailing_dict(m) for m in found])
+        _echo_json([mailing_stats.mailing_out(m) for m in found])
         return
     table = Table(
         Column("id", no_wrap=True, min_width=26), "name", "status", "created", "started", "finished"
@@ -128,7 +127,7 @@ def show(
     """Show a mailing's settings and status."""
     found = _do(lambda: mailings.get_mailing(_service(data_dir, database_url), mailing_id))
     if as_json:
-        _echo_json(mailing_dict(found))
+        _echo_json(mailing_stats.mailing_out(found))
     else:
         print_mailing(found)
 

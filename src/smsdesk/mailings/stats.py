@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from smsdesk.domain.mailing_checks import Check
+from smsdesk.domain.mailings import Mailing
 from smsdesk.domain.times import iso
 from smsdesk.host import Host
 from smsdesk.store import mailing_stats as store
@@ -212,3 +213,30 @@ def delivery_over_time(host: Host, mailing_id: str, buckets: int = 24) -> list[D
     return [
         DeliveryBucket(start + i * width, sent[i], delivered[i], failed[i]) for i in range(count)
     ]
+
+
+def mailing_out(mailing: Mailing) -> dict[str, Any]:
+    """A mailing as the API and `smsdesk mailings --json` show it."""
+    spec = mailing.spec
+    return {
+        "id": mailing.id,
+        "name": spec.name,
+        "status": mailing.status.value,
+        "text": spec.text,
+        "template_id": spec.template_id,
+        "sender": spec.sender,
+        "connection": spec.connection,
+        "priority": spec.priority,
+        "validity_hours": spec.validity_hours,
+        "window": spec.window.as_dict() if spec.window else None,
+        "throttle_per_minute": spec.throttle_per_minute,
+        "tags": list(spec.tags),
+        "replies": spec.replies.value,
+        "override_consent": spec.override_consent,
+        "scheduled_at": iso(spec.scheduled_at),
+        "created_by": mailing.created_by,
+        "created_at": iso(mailing.created_at),
+        "updated_at": iso(mailing.updated_at),
+        "started_at": iso(mailing.started_at),
+        "finished_at": iso(mailing.finished_at),
+    }

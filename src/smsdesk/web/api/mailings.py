@@ -130,32 +130,6 @@ class RecipientsIn(BaseModel):
     customers: CustomersIn | None = None
 
 
-def mailing_out(mailing: Mailing) -> dict[str, Any]:
-    spec = mailing.spec
-    return {
-        "id": mailing.id,
-        "name": spec.name,
-        "status": mailing.status.value,
-        "text": spec.text,
-        "template_id": spec.template_id,
-        "sender": spec.sender,
-        "connection": spec.connection,
-        "priority": spec.priority,
-        "validity_hours": spec.validity_hours,
-        "window": spec.window.as_dict() if spec.window else None,
-        "throttle_per_minute": spec.throttle_per_minute,
-        "tags": list(spec.tags),
-        "replies": spec.replies.value,
-        "override_consent": spec.override_consent,
-        "scheduled_at": iso(spec.scheduled_at),
-        "created_by": mailing.created_by,
-        "created_at": iso(mailing.created_at),
-        "updated_at": iso(mailing.updated_at),
-        "started_at": iso(mailing.started_at),
-        "finished_at": iso(mailing.finished_at),
-    }
-
-
 def _not_found(exc: LookupError) -> ApiError:
     return ApiError(404, "not_found", getattr(exc, "message", str(exc)))
 
@@ -211,7 +185,7 @@ def create(body: MailingIn, request: Request, key: ApiKey = Depends(admin_key)) 
     mailing = mailings.create_mailing(
         service, body.spec(), actor=key_actor(request, key), trail=service.trail
     )
-    return Json(mailing_out(mailing), 201)
+    return Json(stats.mailing_out(mailing), 201)
 
 
 @router.get("", summary="Mailings, newest first")
@@ -227,12 +201,12 @@ def list_all(
     )
     page = found[:limit]
     next_cursor = page[-1].id if len(found) > limit else None
-    return Json({"mailings": [mailing_out(m) for m in page], "next_cursor": next_cursor})
+    return Json({"mailings": [stats.mailing_out(m) for m in page], "next_cursor": next_cursor})
 
 
 @router.get("/{mailing_id}", summary="One mailing")
 def get(mailing_id: str, request: Request, _: ApiKey = Depends(api_key)) -> Json:
-    return Json(mailing_out(_found(request, mailing_id)))
+    return Json(stats.mailing_out(_found(request, mailing_id)))
 
 
 @router.put("/{mailing_id}", summary="Change a draft")
@@ -244,7 +218,7 @@ def update(
     mailing = mailings.update_mailing(
         service, mailing_id, body.spec(), actor=key_actor(request, key), trail=service.trail
     )
-    return Json(mailing_out(mailing))
+    return Json(stats.mailing_out(mailing))
 
 
 @router.delete("/{mailing_id}", status_code=204, summary="Delete a draft")
@@ -499,4 +473,4 @@ def act(
         mailing = sender.pause(service, mailing_id, service.events)
     else:
         mailing = sender.change_status(service, mailing_id, Action(action), service.events)
-    return Json(mailing_out(mailing))
+    return Json(stats.mailing_out(mailing))
