@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from smsdesk import metrics
+from smsdesk.scan_loop import cancel_and_wait
 from smsdesk.store import cluster_processes as rows
 from smsdesk.store.leadership import JobLocks
 from smsdesk.store.writer import Writer
@@ -131,9 +132,7 @@ class Leadership:
     async def stop(self) -> None:
         """Give every job up (closing the lock session), so another process takes them now."""
         if self._main is not None:
-            self._main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._main
+            await cancel_and_wait(self._main)
             self._main = None
         locks, self._locks = self._locks, None
         self._lose_all("this process is stopping")
@@ -239,9 +238,7 @@ class Heartbeat:
 
     async def stop(self) -> None:
         if self._main is not None:
-            self._main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._main
+            await cancel_and_wait(self._main)
             self._main = None
             with contextlib.suppress(Exception):
                 await self.writer.run(lambda c: rows.leave(c, self.owner))

@@ -47,3 +47,17 @@ class ScanLoop:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+
+async def cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait until it has ended, cancelling again if it lives on.
+
+    In Python 3.11 `asyncio.wait_for` can swallow a cancellation that arrives as the awaited
+    thing completes, and a loop around it would then run forever; asking again ends it.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    if not task.cancelled():
+        with contextlib.suppress(Exception):
+            task.result()

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from smsdesk.cluster import JobGate
 from smsdesk.events import EventSink
 from smsdesk.inbound.pipeline import ReplySms, Tally, process_pending, process_rows
+from smsdesk.scan_loop import cancel_and_wait
 from smsdesk.store import inbound as store
 from smsdesk.store.configuration import ConfigurationStore
 from smsdesk.store.writer import Writer
@@ -64,9 +65,7 @@ class InboundProcessor:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     def wake(self) -> None:

@@ -50,7 +50,7 @@ from smsdesk.mailings import get_mailing
 from smsdesk.mailings.prepare import mailing_text, new_message, values_for
 from smsdesk.mailings.status_events import change
 from smsdesk.outbox.accept import opted_out_refusals, prepare_message
-from smsdesk.scan_loop import ScanLoop
+from smsdesk.scan_loop import ScanLoop, cancel_and_wait
 from smsdesk.store import mailing_sending as sending
 from smsdesk.store import mailings as store
 from smsdesk.store.mailing_consents import consents_of
@@ -350,7 +350,5 @@ class MailingSender(ScanLoop):
         """Stop at once: a pass in its writer job commits whole or not at all."""
         self._stopping = True
         if self._main is not None:
-            self._main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._main
+            await cancel_and_wait(self._main)
             self._main = None
