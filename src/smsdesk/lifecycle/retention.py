@@ -27,6 +27,7 @@ from smsdesk.cluster import JobGate
 from smsdesk.domain.audit import Actor
 from smsdesk.domain.retention_settings import KINDS, RetentionSettings
 from smsdesk.host import Host
+from smsdesk.scan_loop import cancel_and_wait
 from smsdesk.store import audit, db, jobs
 from smsdesk.store import retention as sql
 
@@ -350,9 +351,7 @@ class RetentionJob:
             with contextlib.suppress(Exception):
                 await task
         if self._main is not None:
-            self._main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._main
+            await cancel_and_wait(self._main)
             self._main = None
 
     async def start_now(self) -> None:

@@ -16,7 +16,6 @@ retries that fall due.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from smsdesk.notify.events import listen
 from smsdesk.notify.mailer import MailFailed, send_email
 from smsdesk.notify.messages import with_links
 from smsdesk.notify.retry import NotifyPolicy, next_attempt_at
-from smsdesk.scan_loop import ScanLoop
+from smsdesk.scan_loop import ScanLoop, cancel_and_wait
 from smsdesk.store import messages as outbox_store
 from smsdesk.store import notifications as store
 from smsdesk.store.writer import Writer
@@ -101,9 +100,7 @@ class NotificationSender(ScanLoop):
             self._unlisten()
             self._unlisten = None
         if self._main is not None:
-            self._main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._main
+            await cancel_and_wait(self._main)
         self._main = None
         self._loop = None
 

@@ -58,6 +58,7 @@ from smsdesk.providers.base import (
     Transport,
 )
 from smsdesk.providers.registry import all_modules, get_module
+from smsdesk.scan_loop import cancel_and_wait
 from smsdesk.store import connection_health as health_store
 from smsdesk.store import messages as repo
 from smsdesk.store.configuration import ConfigurationStore
@@ -301,9 +302,7 @@ class Dispatcher:
             try:
                 await asyncio.wait_for(asyncio.shield(self._main), grace)
             except TimeoutError:
-                self._main.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._main
+                await cancel_and_wait(self._main)
             self._main = None
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

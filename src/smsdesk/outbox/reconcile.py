@@ -43,6 +43,7 @@ from smsdesk.outbox.pool import ProviderPool
 from smsdesk.outbox.targets import Target, targets
 from smsdesk.providers.base import ProviderError
 from smsdesk.providers.registry import get_module
+from smsdesk.scan_loop import cancel_and_wait
 from smsdesk.store import reports as repo
 from smsdesk.store.configuration import ConfigurationStore
 from smsdesk.store.unreported import Unreported, take_unreported
@@ -123,9 +124,7 @@ class Reconciler:
         self._stopping = True
         self._wake.set()
         if self._main is not None:
-            self._main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._main
+            await cancel_and_wait(self._main)
             self._main = None
 
     def wake(self) -> None:
