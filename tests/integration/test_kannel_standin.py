@@ -88,6 +88,11 @@ async def test_a_send_is_recorded_and_reported_delivered_by_our_id(recorder: Dlr
     parses as a delivery report for that id, with the SMSC's receipt and a time."""
     with KannelStandIn(report_delay=0.0) as standin:
         assert await send(standin, recorder.url)
+
+        def answered() -> bool:  # the stand-in notes it after its answer left
+            return any(r.answer_reached is not None for r in standin.received())
+
+        await asyncio.to_thread(wait_until, answered, "the stand-in to note its answer")
         [taken] = standin.received()
         assert (taken.message_id, taken.to, taken.answer_reached) == (
             MESSAGE_ID,
