@@ -35,6 +35,7 @@ WORKER_SETTINGS = {
 }
 DONE = {"sent", "delivered"}
 WORKERS = ("w1", "w2", "w3")
+KILL_ATTEMPTS = 5
 
 
 def submit(client: httpx.Client, first: int, count: int) -> list[str]:
@@ -122,6 +123,27 @@ def worker_env(base: Mapping[str, str], public_url: str, name: str) -> dict[str,
     return smsdesk_env(**base, **WORKER_SETTINGS, public_url=public_url, worker_id=name)
 
 
+def kill_a_w1_holding_claims(
+    client: httpx.Client, processes: Processes, engine: Engine, base: Mapping[str, str]
+) -> tuple[list[str], set[str]]:
+    """Start w1, give it a batch, SIGKILL it while it holds claims; retry if none were held.
+
+    A freeze can land while w1's last commit is on its way (a COMMIT already sent to
+    PostgreSQL, or SQLite WAL frames written before the index was updated); that commit
+    becomes visible after the kill, and then w1 held nothing when it died. Such a run shows
+    nothing, so another w1 is started under the same name and killed again.
+    Returns the ids accepted meanwhile and the ids the last w1 held when it died.
+    """
+    url = str(client.base_url).rstrip("/")
+    accepted: list[str] = []
+    for _ in range(KILL_ATTEMPTS):
+        w1 = processes.worker(worker_env(base, url, "w1"), "w1").wait_ready()
+        accepted += submit(client, len(accepted), BATCH)
+        if held := kill_while_holding_claims(w1, engine, "w1"):
+            return accepted, held
+    raise AssertionError(f"w1 never held a claim at its death in {KILL_ATTEMPTS} attempts")
+
+
 def send_while_a_worker_dies(
     client: httpx.Client, processes: Processes, engine: Engine, base: Mapping[str, str]
 ) -> tuple[list[str], set[str], dict[str, Worker]]:
@@ -130,13 +152,12 @@ def send_while_a_worker_dies(
     Returns the accepted ids, the ids w1 held when it died, and the surviving workers.
     """
     url = str(client.base_url).rstrip("/")
-    workers = {w: processes.worker(worker_env(base, url, w), w) for w in WORKERS}
+    workers = {w: processes.worker(worker_env(base, url, w), w) for w in WORKERS[1:]}
     for worker in workers.values():
         worker.wait_ready()
-    accepted = submit(client, 0, BATCH)
-    held = kill_while_holding_claims(workers.pop("w1"), engine, "w1")
+    accepted, held = kill_a_w1_holding_claims(client, processes, engine, base)
     workers["w4"] = processes.worker(worker_env(base, url, "w4"), "w4").wait_ready()
-    accepted += submit(client, BATCH, MESSAGES - BATCH)
+    accepted += submit(client, len(accepted), MESSAGES - BATCH)
     wait_until(
         lambda: status_counts(engine).keys() <= DONE,
         "every message to be sent or delivered",
@@ -192,7 +213,7 @@ def test_no_message_is_lost_or_sent_twice_when_a_worker_is_killed(
         accepted, held, workers = send_while_a_worker_dies(client, processes, engine, base)
         finished = time.monotonic()
         found = all_statuses(client)
-    assert len(set(accepted)) == MESSAGES
+    assert len(set(accepted)) == len(accepted) >= MESSAGES
     assert sorted(found) == sorted(accepted), "a message was lost or appeared from nowhere"
     assert {m["status"] for m in found.values()} <= DONE
     reclaimed = check_reclaims(engine, held)
@@ -201,7 +222,7 @@ def test_no_message_is_lost_or_sent_twice_when_a_worker_is_killed(
     assert server.stop() == 0, server.output()
     resent = check_provider_got_each_once(data_dir, found, reclaimed)
     print(
-        f"\n{engine.dialect.name}: {MESSAGES} messages in {finished - started:.1f} s; "
+        f"\n{engine.dialect.name}: {len(accepted)} messages in {finished - started:.1f} s; "
         f"w1 held {len(held)} at its death, {len(reclaimed)} re-claimed, "
         f"{len(resent)} of them already at the provider (submitted again, accepted once)"
     )
