@@ -24,6 +24,7 @@ from smsdesk.inbound.processor import InboundProcessor
 from smsdesk.lifecycle.retention import RetentionJob
 from smsdesk.live.feed import LiveFeed
 from smsdesk.mailings.sender import MailingSender
+from smsdesk.notify.events import listen as on_notifications_queued
 from smsdesk.notify.sender import NotificationSender
 from smsdesk.outbox.accept import NewMessage, prepare_message
 from smsdesk.outbox.bind_slots import BindSlots
@@ -34,6 +35,14 @@ from smsdesk.outbox.reconcile import Reconciler
 from smsdesk.process_config import AppConfig
 from smsdesk.providers.base import Provider
 from smsdesk.providers.registry import get_module
+from smsdesk.siblings import (
+    WAKE_DISPATCHER,
+    WAKE_INBOUND,
+    WAKE_NOTIFICATIONS,
+    WAKE_WEBHOOKS,
+    ParentLink,
+    SiblingProcesses,
+)
 from smsdesk.store import audit, db, hash_key, optouts, rate_limits, spend
 from smsdesk.store import messages as repo
 from smsdesk.store.apikeys import ApiKeyStore
@@ -88,6 +97,11 @@ class Service:
         self.leadership: Leadership | None = None
         self.leadership_interval = 2.0  # seconds between tries to take the jobs of a dead leader
         self.heartbeat: Heartbeat | None = None
+        # `serve --processes N`: the first process holds the others; each other one holds its
+        # link to the first, which runs the dispatcher and the jobs its wakes are for.
+        self.siblings: SiblingProcesses | None = None
+        self.parent_link: ParentLink | None = None
+        self._unlisten_notifications: Callable[[], None] | None = None
 
     @property
     def hash_key(self) -> bytes:
@@ -183,6 +197,25 @@ class Service:
         await self.heartbeat.start()
         if self.leadership is not None:
             await self._start_background(self.leadership)
+        elif self.parent_link is not None:
+            link = self.parent_link
+            self.webhooks.notify = lambda: link.send(WAKE_WEBHOOKS)
+            self._unlisten_notifications = on_notifications_queued(
+                self.engine, lambda: link.send(WAKE_NOTIFICATIONS)
+            )
+        if self.siblings is not None:
+            await self.siblings.start(self._woken_by_sibling)
+
+    def _woken_by_sibling(self, kind: bytes) -> None:
+        """Another API process of this `serve` stored work for this process's background."""
+        if kind == WAKE_DISPATCHER:
+            self.wake_dispatcher()
+        elif kind == WAKE_INBOUND:
+            self.wake_inbound()
+        elif kind == WAKE_WEBHOOKS and self.deliverer is not None:
+            self.deliverer.wake()
+        elif kind == WAKE_NOTIFICATIONS and self.notifier is not None:
+            self.notifier.wake()
 
     async def _start_background(self, leadership: Leadership) -> None:
         """The dispatcher and the background jobs; the once-per-cluster ones run only while
@@ -282,6 +315,11 @@ class Service:
         task.add_done_callback(self._lingering.discard)
 
     async def stop(self) -> None:
+        if self.siblings is not None:  # they finish their requests while the jobs still run
+            await self.siblings.stop()
+        if self._unlisten_notifications is not None:
+            self._unlisten_notifications()
+            self._unlisten_notifications = None
         await self.live.stop()  # open live streams end first, so servers can stop
         for task in list(self._lingering):
             task.cancel()
@@ -331,6 +369,8 @@ class Service:
     def wake_dispatcher(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.wake()
+        elif self.parent_link is not None:
+            self.parent_link.send(WAKE_DISPATCHER)
 
     def confirmation_sms(
         self, number: str, text: str, config: SmsConfiguration, now: float
@@ -352,6 +392,8 @@ class Service:
         """Inbound SMS were stored: process them now rather than at the next scan."""
         if self.inbound is not None:
             self.inbound.wake()
+        elif self.parent_link is not None:
+            self.parent_link.send(WAKE_INBOUND)
 
     def cluster_state(self) -> dict[str, Any]:
         """This process in the cluster: its role, the jobs it leads, the messages it holds."""

@@ -29,6 +29,7 @@ FEATURES = (
     "webhooks_out",
     "lifecycle",
     "cluster",
+    "siblings",
     "live",
     "notify",
     "host",

@@ -31,7 +31,9 @@ from smsdesk.commands.common import (
     public_url_option,
     start_service,
 )
+from smsdesk.commands.serve_processes import api_processes
 from smsdesk.service import Service
+from smsdesk.siblings import ParentLink
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -65,12 +67,27 @@ def serve(
     claim_batch: ClaimBatch = None,
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "json",
+    processes: Annotated[
+        int,
+        typer.Option(
+            envvar="SMSDESK_PROCESSES",
+            min=1,
+            max=64,
+            help="Processes serving the web app on the one port (the first also runs the "
+            "dispatcher). More than 1 uses more cores for the API.",
+        ),
+    ] = 1,
+    listen_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
+    parent_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
-    """Run the API, the provider callbacks and the dispatcher in one process."""
+    """Run the API, the provider callbacks and the dispatcher (with --processes N, in N
+    processes sharing the port, the first of which runs the dispatcher)."""
     from smsdesk import logs
     from smsdesk.web.app import create_app
 
     logs.configure(log_level, log_format)
+    if parent_fd is not None:
+        dispatcher = False  # an API process of a `serve --processes N`
     config = make_config(
         data_dir,
         database_url,
@@ -83,13 +100,22 @@ def serve(
         poll_interval=poll_interval,
         claim_batch=claim_batch,
     )
-    listener = listening_socket(host, port)
-    service = start_service(config)
-    _first_run_hints(service)
-    url = config.effective_public_url(listener.getsockname()[1])
-    print(f"smsdesk listening on {url}  (API docs: {url}/docs)", file=sys.stderr, flush=True)
+    if listen_fd is not None and parent_fd is not None:
+        listener = socket.socket(fileno=listen_fd)
+        service = start_service(config)
+        service.parent_link = ParentLink(socket.socket(fileno=parent_fd))
+    else:
+        listener = listening_socket(host, port)
+        service = start_service(config)
+        _first_run_hints(service)
+        url = config.effective_public_url(listener.getsockname()[1])
+        if processes > 1:
+            service.siblings = api_processes(config, listener, processes - 1, log_level, log_format)
+        print(f"smsdesk listening on {url}  (API docs: {url}/docs)", file=sys.stderr, flush=True)
     server = _http_server(create_app(service), host, port)
     _end_live_streams_on_exit(server, service)
+    if service.parent_link is not None:
+        _stop_with_first_process(server, service.parent_link)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, restores the handlers it found and then
     # raises the signal again; with the default handlers that ends the process "killed by
     # SIGTERM" (or KeyboardInterrupt, exit 1) after a clean stop. Finding its own handler
@@ -144,6 +170,17 @@ def _end_live_streams_on_exit(server: uvicorn.Server, service: Service) -> None:
         exit_server(sig, frame)
 
     server.handle_exit = handle_exit  # type: ignore[method-assign]
+
+
+def _stop_with_first_process(server: uvicorn.Server, link: ParentLink) -> None:
+    """An API process stops (gracefully) when the first process of its `serve` is gone."""
+    started = server.startup
+
+    async def startup(sockets: list[socket.socket] | None = None) -> None:
+        await started(sockets)
+        link.watch(lambda: server.handle_exit(signal.SIGTERM, None))
+
+    server.startup = startup  # type: ignore[method-assign]
 
 
 def _first_run_hints(service: Service) -> None:

@@ -1,0 +1,5 @@
+"""`python -m smsdesk`: the same as the `smsdesk` command."""
+
+from smsdesk.cli import main
+
+main()

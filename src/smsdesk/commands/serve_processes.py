@@ -1,0 +1,60 @@
+"""How `smsdesk serve --processes N` starts its other API processes.
+
+Each is `python -m smsdesk serve` on the listening socket the first process bound (handed
+over as an inherited file descriptor, so no port is bound twice), with the first process's
+settings in its environment and no dispatcher. It runs in a session of its own: a Ctrl-C on
+the terminal reaches the first process only, which then stops the others in order.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+from smsdesk.process_config import AppConfig
+from smsdesk.siblings import SiblingProcesses
+
+
+def api_processes(
+    config: AppConfig, listener: socket.socket, count: int, log_level: str, log_format: str
+) -> SiblingProcesses:
+    """`count` API processes for `listener`, started when the service starts."""
+    port = listener.getsockname()[1]
+    env = child_environment(config, port, log_level, log_format)
+
+    def spawn(slot: int, link: socket.socket) -> subprocess.Popen[bytes]:
+        fds = (listener.fileno(), link.fileno())
+        command = [sys.executable, "-m", "smsdesk", "serve", "--processes", "1"]
+        command += ["--listen-fd", str(fds[0]), "--parent-fd", str(fds[1])]
+        own_env = env | _worker_id(config, slot)
+        return subprocess.Popen(command, env=own_env, pass_fds=fds, start_new_session=True)
+
+    return SiblingProcesses(count, spawn)
+
+
+def child_environment(
+    config: AppConfig, port: int, log_level: str, log_format: str
+) -> dict[str, str]:
+    """The first process's settings, however they were given (options or variables)."""
+    env = dict(os.environ)
+    env |= {
+        "SMSDESK_DATA_DIR": str(config.data_dir.resolve()),
+        "SMSDESK_DATABASE_URL": config.database_url,
+        "SMSDESK_HOST": config.host,
+        "SMSDESK_PORT": str(port),
+        "SMSDESK_PUBLIC_URL": config.effective_public_url(port),
+        "SMSDESK_DISPATCHER": "false",
+        "SMSDESK_LOG_LEVEL": log_level,
+        "SMSDESK_LOG_FORMAT": log_format,
+        "SMSDESK_PROCESSES": "1",
+    }
+    env.pop("SMSDESK_WORKER_ID", None)
+    return env
+
+
+def _worker_id(config: AppConfig, slot: int) -> dict[str, str]:
+    """A name given to the first process is shared with a suffix, so each process keeps a
+    row of its own in `smsdesk cluster status`."""
+    return {"SMSDESK_WORKER_ID": f"{config.worker_id}/api{slot}"} if config.worker_id else {}

@@ -1,0 +1,145 @@
+"""`smsdesk serve --processes 2`: a second API process on the same port, woken dispatching.
+
+The dispatcher's poll interval is set to 30 s, so a message is sent within the test's
+deadlines only if the process that accepted it woke the first process's dispatcher.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from smsdesk.store.tables import messages
+from tests.conftest import database_url
+from tests.support.processes import Processes, Server, smsdesk_env, wait_until
+
+SLOW_POLL = "30"
+
+
+def api_children(pid: int) -> list[int]:
+    """The API processes the first `serve` started (its child processes)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def first_child(pid: int, other_than: int = 0) -> int | None:
+    """The first API process of `pid`, once there is one (and it is not `other_than`)."""
+    children = [c for c in api_children(pid) if c != other_than]
+    return children[0] if children else None
+
+
+def statuses(engine: Engine, ids: list[str]) -> dict[str, str]:
+    query = sa.select(messages.c.id, messages.c.status).where(messages.c.id.in_(ids))
+    with engine.connect() as conn:
+        return {i: status for i, status in conn.execute(query)}
+
+
+def freeze_when_idle(server: Server, engine: Engine) -> None:
+    """SIGSTOP the first process at a moment it holds no SQLite write lock (its heartbeat
+    writes every few seconds); PostgreSQL writers do not block each other's inserts."""
+
+    def frozen_idle() -> bool:
+        server.pause()
+        if engine.dialect.name != "sqlite":
+            return True
+        probe = sqlite3.connect(str(engine.url.database), timeout=0.2, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            server.resume()
+            return False
+        finally:
+            probe.close()
+
+    wait_until(frozen_idle, "the first process to be frozen between writes", timeout=30)
+
+
+def send(url: str, key: str, count: int) -> list[str]:
+    """`count` single messages, each on a fresh connection; all must be accepted."""
+    ids = []
+    for i in range(count):
+        response = httpx.post(
+            f"{url}/api/v1/messages",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"to": f"+3161234{i:04d}", "text": "Your parcel is on its way."},
+            timeout=30,
+        )
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    return ids
+
+
+def test_a_second_api_process_accepts_and_wakes_the_dispatcher(
+    engine: Engine, processes: Processes, tmp_path: Path
+) -> None:
+    env = smsdesk_env(
+        data_dir=tmp_path / "data",
+        database_url=database_url(engine),
+        processes="2",
+        poll_interval=SLOW_POLL,
+    )
+    server = processes.server(env).wait_ready()
+    key = server.first_key()
+    assert key is not None, server.output()
+    child = wait_until(lambda: first_child(server.pid), "the API process")
+    settings = {"module_settings": {"simulator": {"report_delay": 0}}}
+    put = httpx.put(
+        f"{server.url}/api/v1/settings", headers={"Authorization": f"Bearer {key}"}, json=settings
+    )
+    assert put.status_code == 200, put.text
+
+    freeze_when_idle(server, engine)
+    try:  # only the second process can answer now
+        ids = send(server.url, key, 5)
+        assert set(statuses(engine, ids).values()) == {"queued"}
+    finally:
+        server.resume()
+    wait_until(
+        lambda: set(statuses(engine, ids).values()) == {"delivered"},
+        "the messages the second process accepted to be delivered before the next poll",
+        timeout=20,
+    )
+
+    os.kill(child, signal.SIGKILL)
+    replacement = wait_until(
+        lambda: first_child(server.pid, other_than=child),
+        "the first process to start another API process",
+    )
+    assert "API process 1 (pid" in server.output()
+    more = send(server.url, key, 3)
+    wait_until(lambda: set(statuses(engine, more).values()) == {"delivered"}, "more deliveries")
+
+    assert server.stop() == 0, server.output()
+    assert not alive(replacement), "the API process outlived the first process's stop"
+
+
+def test_api_processes_end_when_the_first_process_is_killed(
+    processes: Processes, tmp_path: Path
+) -> None:
+    server = processes.server(smsdesk_env(data_dir=tmp_path / "data", processes="3"))
+    server.wait_ready()
+    children = wait_until(
+        lambda: api_children(server.pid) if len(api_children(server.pid)) == 2 else None,
+        "the two API processes",
+    )
+    server.kill()
+    wait_until(
+        lambda: not any(alive(c) for c in children),
+        "the API processes to stop after the first one died",
+    )
