@@ -1,10 +1,10 @@
-"""API keys: hashed at rest, verified once, revocation seen by every process."""
+"""API keys: hashed at rest, verified once, revocation seen by every process; keys hashed
+with argon2 by earlier versions keep working."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Literal
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +13,6 @@ from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from smsdesk.cli import app
-from smsdesk.store import apikeys
 from smsdesk.store.apikeys import ApiKeyStore
 from smsdesk.store.tables import api_keys
 from smsdesk.testing import FakeClock
@@ -26,11 +25,29 @@ def test_the_key_is_stored_only_as_a_hash(engine: Engine) -> None:
     _, plain = store.create("crm", "sender")
     with engine.connect() as conn:
         stored = conn.execute(sa.select(api_keys.c.hash)).scalar_one()
-    assert plain.split("_", 2)[2] not in stored and stored.startswith("$argon2")
+    assert plain.split("_", 2)[2] not in stored and stored.startswith("sha256$")
+
+
+def test_a_key_stored_as_argon2_still_works_and_is_rehashed_once(engine: Engine) -> None:
+    """A key created by an earlier version (argon2) is accepted, and stored as SHA-256 after."""
+    store = ApiKeyStore(engine)
+    key, plain = store.create("crm")
+    legacy = PasswordHasher().hash(plain)
+    with engine.begin() as conn:
+        conn.execute(api_keys.update().values(hash=legacy))
+    assert store.verify(f"sd_{key.prefix}_not-the-secret") is None
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(api_keys.c.hash)).scalar_one() == legacy
+    verified = ApiKeyStore(engine).verify(plain)
+    assert verified is not None and verified.id == key.id
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(api_keys.c.hash)).scalar_one().startswith("sha256$")
+    again = ApiKeyStore(engine).verify(plain)
+    assert again is not None and again.id == key.id
 
 
 def test_a_burst_with_a_new_key_hashes_it_once(engine: Engine) -> None:
-    """Forty requests arriving together with the same key cost one argon2 verification."""
+    """Forty requests arriving together with the same key cost one lookup and check."""
     store = ApiKeyStore(engine)
     key, plain = store.create("crm")
     found = []
@@ -108,14 +125,14 @@ def test_a_check_that_read_the_key_before_it_was_revoked_does_not_keep_it(
     store = ApiKeyStore(engine, clock=FakeClock())
     key, plain = store.create("crm")
     hashing, go_on = threading.Event(), threading.Event()
+    matches = ApiKeyStore._matches
 
-    class HeldHasher(PasswordHasher):
-        def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
-            hashing.set()
-            assert go_on.wait(10)
-            return super().verify(hash, password)
+    def held_check(self: ApiKeyStore, *args: str) -> bool:
+        hashing.set()
+        assert go_on.wait(10)
+        return matches(self, *args)
 
-    monkeypatch.setattr(apikeys, "_hasher", HeldHasher())
+    monkeypatch.setattr(ApiKeyStore, "_matches", held_check)
     checking = threading.Thread(target=store.verify, args=(plain,))
     checking.start()
     assert hashing.wait(10)

@@ -1,18 +1,24 @@
-"""API keys: shown once when created, stored as argon2 hashes, looked up by a short prefix.
+"""API keys: shown once when created, stored as a SHA-256 hash, looked up by a short prefix.
 
-Verifying argon2 costs tens of milliseconds and 64 MiB, so it runs once per presented key:
-afterwards the key is known by the SHA-256 of what was presented, and only whether it was
-revoked is looked up again (cheaply, by id) once `cache_seconds` (1 s) have passed. So a key
+A key carries 256 random bits, so a fast hash is as safe at rest as a slow one: nobody can
+guess such a key from its hash, and a slow password hash (argon2: tens of milliseconds and
+64 MiB per check) would only cost every new connection's first request. Keys stored as argon2
+hashes by earlier versions still work; the first check rewrites their hash as SHA-256.
+
+A presented key is looked up once: afterwards it is known by the SHA-256 of what was
+presented, and only whether it was revoked is looked up again (cheaply, by id) once
+`cache_seconds` (1 s) have passed. So a key
 revoked through this store is refused at once, and one revoked by another process (the CLI,
 another `serve` or `worker` on the same database) within a second, at the cost of one query per
 key per second. Requests presenting the same unverified key wait for one verification instead of
-each running their own, and at most `max_hashing` verifications run at once, so a burst cannot
+each running their own, and at most `max_hashing` argon2 checks run at once, so a burst cannot
 exhaust memory.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import threading
 import time
@@ -31,7 +37,8 @@ from smsdesk.store.db import write_transaction
 from smsdesk.store.tables import api_keys
 
 ROLES = ("admin", "sender")
-_hasher = PasswordHasher()
+SHA256 = "sha256$"  # the stored form of a key's hash: SHA256 + hex digest
+_hasher = PasswordHasher()  # for keys stored by earlier versions
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +76,7 @@ class ApiKeyStore:
         self._revocations = 0
         self._verifying: dict[str, threading.Lock] = {}
         self._hashing = threading.BoundedSemaphore(max_hashing)
-        self.hash_checks = 0  # argon2 verifications done (for tests and metrics)
+        self.hash_checks = 0  # stored hashes compared with a presented key (tests, metrics)
 
     def create(
         self,
@@ -91,7 +98,7 @@ class ApiKeyStore:
                     id=key.id,
                     name=name,
                     prefix=prefix,
-                    hash=_hasher.hash(plain),
+                    hash=SHA256 + _digest(plain),
                     role=role,
                     created_at=key.created_at,
                     transactional=transactional,
@@ -183,19 +190,32 @@ class ApiKeyStore:
                     api_keys.c.prefix == parts[1], api_keys.c.revoked_at.is_(None)
                 )
             ).first()
-        if row is None:
+        if row is None or not self._matches(row.id, row.hash, presented, digest):
             return None
-        with self._hashing:
-            self.hash_checks += 1
-            try:
-                _hasher.verify(row.hash, presented)
-            except VerificationError:
-                return None
         key = ApiKey(
             row.id, row.name, row.role, row.prefix, row.created_at, transactional=row.transactional
         )
         self._keep(digest, key, revocations, read_at)
         return key
+
+    def _matches(self, key_id: str, stored: str, presented: str, digest: str) -> bool:
+        """Whether `presented` is the key stored as `stored`; an argon2 hash from an earlier
+        version is checked the slow way once and then stored as SHA-256."""
+        self.hash_checks += 1
+        if stored.startswith(SHA256):
+            return hmac.compare_digest(stored.removeprefix(SHA256), digest)
+        with self._hashing:
+            try:
+                _hasher.verify(stored, presented)
+            except VerificationError:
+                return False
+        with write_transaction(self.engine) as conn, conn.begin():
+            conn.execute(
+                api_keys.update()
+                .where(api_keys.c.id == key_id, api_keys.c.hash == stored)
+                .values(hash=SHA256 + digest)
+            )
+        return True
 
     def _recheck(self, digest: str, key: ApiKey) -> ApiKey | None:
         """A key verified before: is it still active, with which role? (By id, no hashing.)"""
