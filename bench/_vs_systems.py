@@ -10,7 +10,12 @@ applied so far with the wall-clock time of the last one.
 - smsdesk: one `smsdesk serve` with its dispatcher, the simulator module with report delay 0
   (each report comes back to the same process over HTTP), an admin API key. Reports applied =
   messages whose status is delivered, counted read-only in the database, the time of the last
-  being the largest `updated_at` among them.
+  being the largest `updated_at` among them. Only messages of this run count (ids from the
+  server's start on, an index range), so messages stored before (`stored`) cost nothing to count.
+
+With `stored` N > 0 the smsdesk database holds N finished messages before `serve` starts
+(bench/_prefill.py): `StoredMessages` fills a data directory (and PostgreSQL database) once per
+N and each run starts from a copy of it (the files; `CREATE DATABASE ... TEMPLATE`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 
 import _dlr_receiver
+from _prefill import Filled, prefill
 from _server import (
     _create_key,
     _stop,
@@ -44,7 +51,11 @@ from _server import (
     free_port,
     scratch_postgres_database,
     smsdesk_command,
+    sqlalchemy_url,
 )
+from sqlalchemy.pool import NullPool
+
+from smsdesk.store.retention import id_before
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -187,6 +198,8 @@ class Smsdesk:
     pid: int
     database_url: str
     postgres_pid: int | None = None
+    stored: int = 0
+    first_id: str = field(default_factory=lambda: id_before(time.time()))
     _reader: Any = None
 
     def requests(self, start: int, count: int) -> list[bytes]:
@@ -208,7 +221,10 @@ class Smsdesk:
         return {"postgres": self.postgres_pid} if self.postgres_pid else {}
 
     def reports(self) -> tuple[int, float]:
-        query = "SELECT count(*), max(updated_at) FROM messages WHERE status = 'delivered'"
+        query = (
+            "SELECT count(*), max(updated_at) FROM messages "
+            f"WHERE status = 'delivered' AND id >= '{self.first_id}'"
+        )
         if self._reader is None:
             self._reader = _read_only(self.database_url)
         cursor = self._reader.execute(query)
@@ -253,27 +269,107 @@ def running_postgres() -> Iterator[tuple[str, int]]:
         postgres.stop()
 
 
+def _environment(data_dir: Path, url: str, log_level: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SMSDESK_DATA_DIR": str(data_dir),
+        "SMSDESK_DATABASE_URL": url,
+        "SMSDESK_HOST": "127.0.0.1",
+        "SMSDESK_LOG_LEVEL": log_level,
+    }
+
+
+@dataclass
+class StoredMessages:
+    """Data directories (and PostgreSQL databases) holding N finished messages, filled once per
+    N and copied for each run; `close` removes them."""
+
+    postgres: tuple[str, int] | None
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="smsdesk-stored-")))
+    filled: dict[int, Filled] = field(default_factory=dict)
+
+    def template(self, count: int) -> str:
+        return f"smsdesk_stored_{count}"
+
+    def directory(self, count: int) -> Path:
+        return self.root / f"stored-{count}"
+
+    def ensure(self, count: int) -> Filled:
+        """Migrate and fill the copy source for `count` messages, unless it exists already."""
+        if count in self.filled:
+            return self.filled[count]
+        data_dir = self.directory(count)
+        data_dir.mkdir()
+        url = f"sqlite:///{data_dir}/smsdesk.sqlite3"
+        if self.postgres is not None:
+            self._admin(f'CREATE DATABASE "{self.template(count)}"')
+            url = self._url(self.template(count))
+        _create_key(_environment(data_dir, url, "WARNING"))
+        self.filled[count] = prefill(url, count)
+        return self.filled[count]
+
+    @contextmanager
+    def copy(self, count: int, data_dir: Path) -> Iterator[str]:
+        """Its files into `data_dir` (and a copy of its PostgreSQL database): the URL to use."""
+        self.ensure(count)
+        shutil.copytree(self.directory(count), data_dir, dirs_exist_ok=True)
+        if self.postgres is None:
+            yield f"sqlite:///{data_dir}/smsdesk.sqlite3"
+            return
+        name = f"smsdesk_bench_{uuid.uuid4().hex[:10]}"
+        self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template(count)}"')
+        try:
+            yield self._url(name)
+        finally:
+            self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        if self.postgres is not None:
+            for count in self.filled:
+                self._admin(f'DROP DATABASE IF EXISTS "{self.template(count)}" WITH (FORCE)')
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _url(self, name: str) -> str:
+        assert self.postgres is not None
+        admin = sa.make_url(sqlalchemy_url(self.postgres[0]))
+        return admin.set(database=name).render_as_string(hide_password=False)
+
+    def _admin(self, statement: str) -> None:
+        assert self.postgres is not None
+        engine = sa.create_engine(
+            sqlalchemy_url(self.postgres[0]), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+        )
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(statement)
+        finally:
+            engine.dispose()
+
+
 @contextmanager
 def running_smsdesk(
-    *, postgres: tuple[str, int] | None, processes: int | None, log_level: str
+    *,
+    postgres: tuple[str, int] | None,
+    processes: int | None,
+    log_level: str,
+    stored: int = 0,
+    cache: StoredMessages | None = None,
 ) -> Iterator[Smsdesk]:
     """A fresh data directory (and PostgreSQL database), an admin key, `smsdesk serve`, and
-    the simulator configured to report at once."""
+    the simulator configured to report at once. With `stored`, the database holds that many
+    finished messages before serve starts (copied from `cache`, which fills it once)."""
     with ExitStack() as stack:
         data_dir = Path(tempfile.mkdtemp(prefix="smsdesk-vs-kannel-"))
         stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
         url = f"sqlite:///{data_dir}/smsdesk.sqlite3"
-        if postgres is not None:
+        if stored:
+            if cache is None:
+                cache = stack.enter_context(_closing(StoredMessages(postgres)))
+            url = stack.enter_context(cache.copy(stored, data_dir))
+        elif postgres is not None:
             url = stack.enter_context(scratch_postgres_database(postgres[0]))
         port = free_port()
-        env = {
-            **os.environ,
-            "SMSDESK_DATA_DIR": str(data_dir),
-            "SMSDESK_DATABASE_URL": url,
-            "SMSDESK_HOST": "127.0.0.1",
-            "SMSDESK_PORT": str(port),
-            "SMSDESK_LOG_LEVEL": log_level,
-        }
+        env = _environment(data_dir, url, log_level) | {"SMSDESK_PORT": str(port)}
         api_key = _create_key(env)
         extra = ["--processes", str(processes)] if processes else []
         log_path = data_dir / "serve.log"
@@ -285,6 +381,7 @@ def running_smsdesk(
                 stderr=subprocess.STDOUT,
             )
         stack.callback(_stop, process)
+        first_id = id_before(time.time())
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(process, base, log_path, 60)
         answer = httpx.put(
@@ -295,9 +392,19 @@ def running_smsdesk(
         )
         if answer.status_code != 200:
             raise RuntimeError(f"settings: {answer.status_code} {answer.text[:300]}")
-        system = Smsdesk(port, api_key, process.pid, url, postgres[1] if postgres else None)
+        system = Smsdesk(
+            port, api_key, process.pid, url, postgres[1] if postgres else None, stored, first_id
+        )
         stack.callback(system.close)
         yield system
+
+
+@contextmanager
+def _closing(cache: StoredMessages) -> Iterator[StoredMessages]:
+    try:
+        yield cache
+    finally:
+        cache.close()
 
 
 def wait_for_reports(system: System, target: int, timeout: float) -> tuple[int, float]:

@@ -24,11 +24,18 @@ awaited), then N single-message requests. Per run and system:
 
 A table per C gives the medians over the runs and the ratio smsdesk ÷ Kannel.
 
+With --stored N (default 0) smsdesk's database already holds N finished messages with their
+timelines when serve starts (bench/_prefill.py; filled once, each run starts from a copy).
+A list such as --stored 0,1000000 measures smsdesk with each count in every run (Kannel once)
+and adds a table of accepted/s and p99 per count with the ratio to the first count: issue 17's
+"cost as work grows" (within 10 % of an empty database).
+
     python bench/vs_kannel.py                       # N=10,000, C=128, 3 runs, SQLite
     python bench/vs_kannel.py -n 2000 --runs 1      # a smoke test
     python bench/vs_kannel.py -c 32,128,256
     python bench/vs_kannel.py --database postgres --processes 2
     python bench/vs_kannel.py --only smsdesk --json /tmp/vs.json
+    python bench/vs_kannel.py --only smsdesk --stored 0,1000000     # cost as work grows
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _lean_client import LeanClient, LoadResult, percentile
 from _vs_systems import (
+    StoredMessages,
     System,
     cpu_seconds,
     peak_rss_kib,
@@ -78,13 +86,15 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def starter(name: str, opts: argparse.Namespace) -> AbstractContextManager[System]:
+def starter(name: str, stored: int, opts: argparse.Namespace) -> AbstractContextManager[System]:
     if name == "kannel":
         return running_kannel()
     return running_smsdesk(
         postgres=opts.postgres,
         processes=opts.serve_processes,
         log_level=opts.log_level,
+        stored=stored,
+        cache=opts.cache,
     )
 
 
@@ -93,10 +103,12 @@ def cpu_of(pids: dict[str, int], tree: bool = False) -> dict[str, float]:
     return {name: read(pid) for name, pid in pids.items()}
 
 
-def measure(name: str, n: int, c: int, opts: argparse.Namespace, runner: asyncio.Runner) -> Figures:
+def measure(
+    name: str, stored: int, n: int, c: int, opts: argparse.Namespace, runner: asyncio.Runner
+) -> Figures:
     """One fresh system: warm up, send N, wait for N reports; what it cost."""
     load = load_average()
-    with starter(name, opts) as system:
+    with starter(name, stored, opts) as system:
         client = LeanClient(system.host, system.port, c)
         try:
             runner.run(client.open())
@@ -121,6 +133,7 @@ def measure(name: str, n: int, c: int, opts: argparse.Namespace, runner: asyncio
             round(1000 * sum(helpers_cpu.values()) / n, 4) if helpers_cpu else None
         ),
         "load_before": load,
+        "stored": stored,
     }
 
 
@@ -209,7 +222,7 @@ def _ratio(ours: float | None, theirs: float | None) -> str:
     return f"{ours / theirs:.2f}×" if ours is not None and theirs else ""  # noqa: RUF001
 
 
-def table(c: int, n: int, results: dict[str, list[Figures]]) -> list[str]:
+def table(c: int, n: int, results: dict[str, list[Figures]], stored: int = 0) -> list[str]:
     """The issue's table: medians per system and smsdesk ÷ Kannel."""
     s = {name: summary(runs) for name, runs in results.items() if runs}
     k, d = s.get("kannel", {}), s.get("smsdesk", {})
@@ -228,8 +241,9 @@ def table(c: int, n: int, results: dict[str, list[Figures]]) -> list[str]:
     ]  # fmt: skip
     lines = [
         "",
-        f"C={c}, N={n:,}, median of {max(map(len, results.values()))} run(s); "
-        f"1-minute load average before each run: {loads}",
+        f"C={c}, N={n:,}, smsdesk with {stored:,} messages stored, median of "
+        f"{max(map(len, results.values()))} run(s); 1-minute load average before each run: "
+        f"{loads}",
         "",
         "| figure | Kannel | smsdesk | smsdesk ÷ Kannel |",
         "|---|---|---|---|",
@@ -247,6 +261,43 @@ def table(c: int, n: int, results: dict[str, list[Figures]]) -> list[str]:
     for name, x in s.items():
         if not x["all_reported"] or x["errors"]:
             lines.append(f"WARNING {name}: errors {x['errors']}, all reported {x['all_reported']}")
+    return lines
+
+
+GROWTH_BOUND = 0.10  # issue 17: within 10 % of an empty database
+
+
+def growth_table(c: int, n: int, by_stored: dict[int, list[Figures]]) -> list[str]:
+    """smsdesk's medians per stored count and the ratio to the first count (empty, usually)."""
+    s = {stored: summary(runs) for stored, runs in by_stored.items() if runs}
+    if len(s) < 2:
+        return []
+    first = next(iter(s))
+    base = s[first]
+    lines = [
+        "",
+        f"Cost as work grows: smsdesk, C={c}, N={n:,}, median of "
+        f"{max(map(len, by_stored.values()))} run(s); ratios to {first:,} stored",
+        "",
+        "| stored messages | accepted/s | ratio | p99 accept | ratio | delivered/s | p50 accept |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    checks = []
+    for stored, x in s.items():
+        accepted = _share(x, base, "accepted_per_s")
+        p99 = _share(x, base, "p99_ms")
+        lines.append(
+            f"| {stored:,} | {_num(x['accepted_per_s'])} | {_num(accepted, '', 3)} | "
+            f"{_num(x['p99_ms'], ' ms', 1)} | {_num(p99, '', 3)} | "
+            f"{_num(x['delivered_per_s'])} | {_num(x['p50_ms'], ' ms', 1)} |"
+        )
+        if stored != first and accepted is not None and p99 is not None:
+            met = accepted >= 1 - GROWTH_BOUND and p99 <= 1 + GROWTH_BOUND
+            checks.append(
+                f"{stored:,} stored: {'met' if met else 'MISSED'} "
+                f"(accepted ×{accepted:.3f}, p99 ×{p99:.3f})"  # noqa: RUF001
+            )
+    lines += ["", "issue 17 within 10 % of an empty database: " + "; ".join(checks)]
     return lines
 
 
@@ -305,8 +356,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="smsdesk's SMSDESK_LOG_LEVEL (INFO, its default, as users run it; Kannel logs\n"
         "at its launcher's level 1, info, likewise a line per message)",
     )
+    p.add_argument(
+        "--stored",
+        default="0",
+        help="finished messages in smsdesk's database before serve starts; a list such as\n"
+        "0,1000000 measures each in every run and compares them (bench/_prefill.py)",
+    )
     p.add_argument("--json", type=Path, help="also write every figure to this file")
     opts = p.parse_args(argv)
+    opts.stored_counts = [int(s.replace("_", "")) for s in opts.stored.split(",")]
+    opts.cache = None
     opts.concurrencies = [int(c) for c in opts.c.split(",")]
     opts.systems = [opts.only] if opts.only else list(SYSTEMS)
     opts.serve_processes = None
@@ -314,9 +373,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return opts
 
 
-def order(run: int, systems: list[str]) -> Iterator[str]:
-    """Alternate which system goes first, so drift in the machine's load hits both alike."""
+def order(run: int, systems: list[tuple[str, int]]) -> Iterator[tuple[str, int]]:
+    """Alternate which system (and stored count) goes first, so drift in the machine's load
+    hits all alike."""
     return iter(systems if run % 2 == 0 else systems[::-1])
+
+
+def entries(opts: argparse.Namespace) -> list[tuple[str, int]]:
+    """(system, stored count) measured in each run: Kannel once, smsdesk per count."""
+    out: list[tuple[str, int]] = []
+    for name in opts.systems:
+        out += [(name, 0)] if name == "kannel" else [(name, s) for s in opts.stored_counts]
+    return out
+
+
+def fill_stored(opts: argparse.Namespace) -> None:
+    """Fill each stored count's database before the first run, not during one."""
+    for stored in opts.stored_counts:
+        if stored:
+            print(f"# filling {stored:,} messages ...", flush=True)
+            print(f"# {opts.cache.ensure(stored).describe()}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"# vs Kannel on {report['machine']}; N={opts.n:,}, C={opts.concurrencies}, "
         f"runs={opts.runs}, database={opts.database}, serve processes="
-        f"{opts.serve_processes or 1}, smsdesk log level={opts.log_level}, load {load_average()}",
+        f"{opts.serve_processes or 1}, smsdesk log level={opts.log_level}, stored messages="
+        f"{', '.join(f'{s:,}' for s in opts.stored_counts)}, load {load_average()}",
         flush=True,
     )
     tables: list[str] = []
@@ -340,18 +417,40 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack, asyncio.Runner(loop_factory=loop_factory()) as runner:
         if opts.database == "postgres" and "smsdesk" in opts.systems:
             opts.postgres = stack.enter_context(running_postgres())
+        if "smsdesk" in opts.systems and any(opts.stored_counts):
+            opts.cache = StoredMessages(opts.postgres)
+            stack.callback(opts.cache.close)
+            fill_stored(opts)
         for c in opts.concurrencies:
-            results: dict[str, list[Figures]] = {name: [] for name in opts.systems}
+            runs: dict[tuple[str, int], list[Figures]] = {e: [] for e in entries(opts)}
             for run in range(opts.runs):
-                for name in order(run, opts.systems):
-                    f = measure(name, opts.n, c, opts, runner)
-                    results[name].append(f)
+                for name, stored in order(run, entries(opts)):
+                    f = measure(name, stored, opts.n, c, opts, runner)
+                    runs[name, stored].append(f)
                     ok = ok and f["all_reported"] and not f["errors"]
-                    print(f"C={c} run {run + 1}/{opts.runs} {name:8} {describe(f)}", flush=True)
-            lines = table(c, opts.n, results)
+                    shown = f"{name} ({stored:,} stored)" if name == "smsdesk" else name
+                    print(f"C={c} run {run + 1}/{opts.runs} {shown:8} {describe(f)}", flush=True)
+            lines = []
+            for stored in opts.stored_counts if "smsdesk" in opts.systems else [0]:
+                results = {
+                    name: runs[name, 0 if name == "kannel" else stored] for name in opts.systems
+                }
+                lines += table(c, opts.n, results, stored)
+            lines += growth_table(
+                c,
+                opts.n,
+                {s: runs["smsdesk", s] for s in opts.stored_counts if ("smsdesk", s) in runs},
+            )
             tables += lines
             print("\n".join(lines), flush=True)
-            report["results"][str(c)] = results
+            report["results"][str(c)] = {
+                (
+                    name
+                    if name == "kannel" or len(opts.stored_counts) == 1
+                    else f"{name} stored={s}"
+                ): r
+                for (name, s), r in runs.items()
+            }
     if len(opts.concurrencies) > 1:
         print("\n# all tables again\n" + "\n".join(tables))
     if opts.json:
