@@ -6,6 +6,7 @@ This is not the SMS configuration, which lives in the database and is edited by 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,11 @@ class AppConfig(BaseSettings):
         Path("smsdesk-data"), description="Directory for the SQLite file and keys."
     )
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+    sqlite_synchronous: Literal["normal", "full"] = Field(
+        "normal",
+        description="SQLite only: normal keeps commits through a crash of smsdesk; full also "
+        "through a power loss, with a disk flush per commit (docs/DURABILITY.md).",
+    )
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8080, ge=0, le=65535, description="Port to listen on.")
     public_url: str = Field("", description="URL providers reach this service at (callbacks).")

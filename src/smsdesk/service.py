@@ -63,7 +63,9 @@ class Service:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         secret = config.secret_key.get_secret_value() if config.secret_key else None
         self.box = SecretBox.for_installation(config.data_dir, secret)
-        self.engine = db.create_engine(config.effective_database_url)
+        self.engine = db.create_engine(
+            config.effective_database_url, sqlite_synchronous=config.sqlite_synchronous
+        )
         self.writer = Writer(self.engine)
         self._hash_key: bytes | None = None
         self.trail = audit.AuditTrail(lambda: self.hash_key, self.clock)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, NoReturn
 
 import click
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
@@ -63,7 +64,19 @@ def make_config(data_dir: Path | None, database_url: str | None, **extra: Any) -
         for k, v in {"data_dir": data_dir, "database_url": database_url, **extra}.items()
         if v is not None
     }
-    return AppConfig(**overrides)
+    try:
+        return AppConfig(**overrides)
+    except ValidationError as exc:
+        fail(escape(_config_problems(exc)))
+
+
+def _config_problems(exc: ValidationError) -> str:
+    """One line naming each setting that is wrong, as the user wrote it (its variable)."""
+    problems = []
+    for error in exc.errors():
+        name = "SMSDESK_" + "_".join(str(part) for part in error["loc"]).upper()
+        problems.append(f"{name}={error['input']!r}: {error['msg']}")
+    return "; ".join(problems)
 
 
 def open_service(data_dir: Path | None, database_url: str | None) -> Service:

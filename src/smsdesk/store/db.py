@@ -7,6 +7,7 @@ that line instead of a traceback.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,19 @@ class DatabaseUnavailable(Exception):
     """The database cannot be used: the message is one plain sentence saying what to do."""
 
 
-def create_engine(url: str, **kwargs: Any) -> Engine:
+# SQLite's `synchronous` with WAL, as `SMSDESK_SQLITE_SYNCHRONOUS` chooses (docs/DURABILITY.md):
+# NORMAL keeps every committed message through a crash or SIGKILL of smsdesk (the commit is in
+# the WAL file, in the operating system's cache) and syncs the WAL to the disk at each
+# checkpoint; a power loss or a crash of the operating system can undo the transactions since
+# the last sync, never corrupt the file. FULL syncs the WAL at every commit: nothing committed
+# is lost even to a power loss, at the cost of one disk flush per group commit.
+SQLITE_SYNCHRONOUS = ("normal", "full")
+
+
+def create_engine(url: str, *, sqlite_synchronous: str = "normal", **kwargs: Any) -> Engine:
     """An engine tuned for the outbox: WAL and a long busy timeout on SQLite."""
+    if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"sqlite_synchronous must be normal or full, not {sqlite_synchronous!r}")
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
@@ -40,7 +52,7 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
             "write it as postgresql://user:password@host:5432/dbname"
         ) from None
     try:
-        return _engine(parsed, kwargs)
+        return _engine(parsed, sqlite_synchronous, kwargs)
     except sa.exc.NoSuchModuleError:
         raise DatabaseUnavailable(
             f"the database URL names '{parsed.drivername}', which is no installed database "
@@ -55,13 +67,13 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         ) from None
 
 
-def _engine(url: sa.URL, kwargs: dict[str, Any]) -> Engine:
+def _engine(url: sa.URL, synchronous: str, kwargs: dict[str, Any]) -> Engine:
     if url.get_backend_name() == "sqlite":
         path = url.database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 60}, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", partial(_sqlite_pragmas, synchronous.upper()))
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     kwargs.setdefault("pool_size", 10)
@@ -107,12 +119,12 @@ def unreachable(engine: Engine, exc: sa.exc.DBAPIError) -> DatabaseUnavailable:
     )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(synchronous: str, dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy issue BEGIN itself (below) so writers take the lock up front.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA busy_timeout=60000")
     cursor.close()
 
