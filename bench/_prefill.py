@@ -227,8 +227,8 @@ def prefill(url: str, count: int, *, days: float = 30, seed: int = 17) -> Filled
         for batch, lines in generate(Plan(count, now, days, seed, key)):
             with engine.begin() as conn:
                 _big_cache(conn)
-                _write(conn, messages, MESSAGE_COLUMNS, batch)
-                _write(conn, message_events, EVENT_COLUMNS, lines)
+                write_rows(conn, messages, MESSAGE_COLUMNS, batch)
+                write_rows(conn, message_events, EVENT_COLUMNS, lines)
             filled.messages += len(batch)
             filled.events += len(lines)
             filled.by_status.update(row[8] for row in batch)
@@ -252,9 +252,10 @@ def _big_cache(conn: sa.Connection) -> None:
         conn.exec_driver_sql("PRAGMA cache_size=-524288")
 
 
-def _write(
+def write_rows(
     conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
+    """Rows (tuples in the order of `columns`): COPY on PostgreSQL, executemany on SQLite."""
     names = ", ".join(columns)
     if conn.dialect.name == "postgresql":
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -278,7 +279,7 @@ def _write_spend(conn: sa.Connection, per_day: dict[str, list[int]]) -> None:
         for scope, country in (("total", ""), ("country", "NL"))
     ]
     columns = ("day", "scope", "country", "api_key_id", "messages", "segments", "cost", "alerted")
-    _write(conn, spend_counters, columns, rows)
+    write_rows(conn, spend_counters, columns, rows)
 
 
 def settle(engine: sa.Engine) -> None:

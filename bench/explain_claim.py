@@ -12,7 +12,8 @@ plans are of exactly those statements, not of SQL typed again here.
   waiting          store.messages.waiting_on (the scan's look at what is due per connection)
   expire           store.messages.expire_overdue
   lease expiry     store.lease_expiry.release_expired_leases
-  awaiting reports store.messages.connections_awaiting_reports (the reconciler)
+  awaiting reports store.messages.connections_awaiting_reports (dispatcher housekeeping, every
+                   5 s at most, for the SMPP modules; asked here for the simulator's messages)
   queue depth      store.messages.queue_depth (metrics, dashboard)
   report           store.reports.apply_reports: a delivered report for a sent message, found
                    by its provider id; and one matching no message (kept aside)
@@ -49,7 +50,7 @@ from sqlalchemy import event
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 
-from _prefill import CONNECTION, MESSAGE_COLUMNS, MODULE, VALIDITY, _write, prefill
+from _prefill import CONNECTION, MESSAGE_COLUMNS, MODULE, VALIDITY, prefill, write_rows
 from _server import scratch_postgres_database
 from _vs_systems import running_postgres
 
@@ -134,7 +135,7 @@ def build(url: str, rows: int, queued: int) -> None:
     try:
         with engine.begin() as conn:
             conn.execute(messages.delete().where(messages.c.status == Status.QUEUED.value))
-            _write(conn, messages, MESSAGE_COLUMNS, queued_rows(queued, time.time()))
+            write_rows(conn, messages, MESSAGE_COLUMNS, queued_rows(queued, time.time()))
     finally:
         engine.dispose()
 
