@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -172,3 +173,43 @@ def test_background_jobs_still_waiting_run_when_the_writer_stops(engine: Engine)
     w.stop()
     assert busy.done()
     assert background.result(10) == "done"
+
+
+async def test_callers_on_the_event_loop_share_a_batch_and_keep_their_own_errors(
+    engine: Engine, writer: Writer
+) -> None:
+    """`run` from the event loop: results and a clash reach the right awaiting callers."""
+    busy, gate = keep_busy(writer)
+    jobs = [
+        repo.NewMessages([make_row()], "api", [idempotency("a")]),
+        repo.NewMessages([make_row()], "api", [idempotency("a")]),
+        repo.NewMessages([make_row()], "api", [idempotency("b")]),
+    ]
+    tasks = [asyncio.create_task(writer.run(job)) for job in jobs]
+    await asyncio.wait_for(until_queued(writer, len(jobs)), 10)
+    gate.set()
+    first, clash, last = await asyncio.gather(*tasks, return_exceptions=True)
+    assert first is None and last is None
+    assert isinstance(clash, IntegrityError)
+    assert count(engine, messages) == 2
+    busy.result(10)
+
+
+async def test_an_awaiting_caller_that_gave_up_is_skipped(engine: Engine, writer: Writer) -> None:
+    busy, gate = keep_busy(writer)
+    abandoned = asyncio.create_task(writer.run(repo.NewMessages([make_row()], "api")))
+    kept = asyncio.create_task(writer.run(repo.NewMessages([make_row()], "api")))
+    await asyncio.wait_for(until_queued(writer, 2), 10)
+    abandoned.cancel()
+    gate.set()
+    await kept
+    with pytest.raises(asyncio.CancelledError):
+        await abandoned
+    busy.result(10)
+    assert count(engine, messages) == 1
+
+
+async def until_queued(writer: Writer, jobs: int) -> None:
+    """Let the event loop run until `jobs` jobs wait in the writer's queue."""
+    while writer.waiting() < jobs:
+        await asyncio.sleep(0)

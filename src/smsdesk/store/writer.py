@@ -5,18 +5,23 @@ would cap throughput at the disk's flush rate. Callers hand a job to the writer 
 the writer runs every job waiting at that moment in one transaction and wakes all callers
 after the commit. If the shared transaction fails, each job is retried in a transaction of its
 own so one bad job fails alone.
+
+A caller on an event loop (`run`) waits on a future of its own loop, which the writer settles
+through the loop's thread-safe call: no thread-pool future, lock or condition per job, which
+cost the accept path more than the SQL of its message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
@@ -28,6 +33,48 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Job = Callable[[Connection], Any]
 _STOP = object()
+
+
+class _Waiter(Protocol):
+    """What the writer needs of a caller's future (a `concurrent.futures.Future` has it)."""
+
+    def set_running_or_notify_cancel(self) -> bool: ...
+
+    def set_result(self, result: Any) -> None: ...
+
+    def set_exception(self, exception: BaseException | None) -> None: ...
+
+
+class _LoopWaiter:
+    """A caller waiting on an event loop; settled on that loop, from the writer thread."""
+
+    __slots__ = ("future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[Any] = loop.create_future()
+
+    def set_running_or_notify_cancel(self) -> bool:
+        return not self.future.cancelled()  # a caller that gave up is skipped
+
+    def set_result(self, result: Any) -> None:
+        self._settle(result, None)
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        self._settle(None, exception)
+
+    def _settle(self, result: Any, exception: BaseException | None) -> None:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            self.loop.call_soon_threadsafe(_settle, self.future, result, exception)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, exception: BaseException | None) -> None:
+    if future.done():  # cancelled while the job ran: the commit stands, nobody hears of it
+        return
+    if exception is None:
+        future.set_result(result)
+    else:
+        future.set_exception(exception)
 
 
 class _Background(NamedTuple):
@@ -56,6 +103,10 @@ class Writer:
             self._thread.join()
             self._thread = None
 
+    def waiting(self) -> int:
+        """Jobs queued and not yet taken by the writer (approximate while it runs)."""
+        return self._queue.qsize()
+
     def submit(self, job: Callable[[Connection], T]) -> Future[T]:
         """Queue a job; the future resolves after the transaction that ran it commits.
 
@@ -71,8 +122,16 @@ class Writer:
         return future
 
     async def run(self, job: Callable[[Connection], T]) -> T:
-        """Run a job and wait for its commit without blocking the event loop."""
-        return await asyncio.wrap_future(self.submit(job))
+        """Run a job and wait for its commit without blocking the event loop.
+
+        Cancelling the wait before the writer reaches the job skips it; once started, it runs
+        to its commit or rollback."""
+        if self._thread is None:
+            return await asyncio.wrap_future(self.submit(job))
+        waiter = _LoopWaiter(asyncio.get_running_loop())
+        self._queue.put((job, waiter))
+        result: T = await waiter.future
+        return result
 
     def run_sync(self, job: Callable[[Connection], T]) -> T:
         return self.submit(job).result()
@@ -135,7 +194,7 @@ class Writer:
             if waiting.future.set_running_or_notify_cancel():
                 self._run_alone(waiting.job, waiting.future)
 
-    def _run_batch(self, batch: list[tuple[Job, Future[Any]]]) -> None:
+    def _run_batch(self, batch: list[tuple[Job, _Waiter]]) -> None:
         if len(batch) == 1:
             self._run_alone(*batch[0])
             return
@@ -154,7 +213,7 @@ class Writer:
         for (_, future), result in zip(batch, results, strict=True):
             future.set_result(result)
 
-    def _run_alone(self, job: Job, future: Future[Any]) -> None:
+    def _run_alone(self, job: Job, future: _Waiter) -> None:
         try:
             with write_transaction(self.engine) as conn, conn.begin():
                 result = job(conn)
