@@ -45,6 +45,20 @@ async def test_an_accepted_sms_gets_the_same_answer_both_ways(harness: Harness) 
         await harness.wait_for(answer.json()["id"], "delivered")
 
 
+async def test_plain_requests_take_the_lean_path_and_others_the_route(harness: Harness) -> None:
+    await harness.post("/api/v1/messages", {"to": NL, "text": "warm the key cache"})
+    lean_path = harness.app.fast_send
+    assert lean_path is not None
+    before = lean_path.answered
+    lean, route = await both(harness, {"to": NL, "text": "Your order shipped"})
+    assert (lean.status_code, route.status_code) == (201, 201)
+    assert lean_path.answered == before + 1
+    keyed = await send(
+        harness, b'{"to": "+31612345678", "text": "hi"}', LEAN, **{"Idempotency-Key": "k1"}
+    )
+    assert keyed.status_code == 201 and lean_path.answered == before + 1
+
+
 async def test_refusals_are_answered_exactly_as_the_route_answers_them(harness: Harness) -> None:
     """Invalid numbers, texts, fields and JSON, and refusals in Dutch: the same status and body."""
     await harness.post("/api/v1/messages", {"to": NL, "text": "warm the key cache"})

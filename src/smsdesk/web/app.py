@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from smsdesk import __version__, metrics
 from smsdesk.service import Service
@@ -30,11 +32,31 @@ from smsdesk.web.api import retention as retention_api
 from smsdesk.web.api import routes as routes_api
 from smsdesk.web.api import spend as spend_api
 from smsdesk.web.api import webhooks_out as outgoing_webhooks
+from smsdesk.web.api.fast_send import PATH as FAST_PATH
 from smsdesk.web.api.fast_send import FastSend
 from smsdesk.web.jsonresponse import Json
 from smsdesk.web.limits import BodySizeLimit
 from smsdesk.web.ui import email_test, me
 from smsdesk.web.webhooks import routes as webhooks
+
+
+class SmsdeskApp(FastAPI):
+    """The application, with plain sends answered before FastAPI's middleware and routing
+    (`web.api.fast_send`)."""
+
+    fast_send: FastSend | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_send
+        if (
+            fast is not None
+            and scope["type"] == "http"
+            and scope["path"] == FAST_PATH
+            and scope["method"] == "POST"
+        ):
+            await fast(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
@@ -50,7 +72,7 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
             if manage_service:
                 await service.stop()
 
-    app = FastAPI(
+    app = SmsdeskApp(
         title="smsdesk",
         version=__version__,
         lifespan=lifespan,
@@ -86,6 +108,7 @@ def create_app(service: Service, *, manage_service: bool = True) -> FastAPI:
     app.include_router(notifications_api.router)
     app.include_router(me.router)
     app.include_router(email_test.router)
-    app.add_middleware(FastSend)  # inside the size limit: added first, it runs after it
     app.add_middleware(BodySizeLimit, limit=service.config.max_body_bytes)
+    rest = partial(FastAPI.__call__, app)
+    app.fast_send = FastSend(app, rest, service, service.config.max_body_bytes)
     return app
