@@ -363,3 +363,17 @@ def test_suggestion_leaves_characters_without_a_plain_form_alone() -> None:
 def test_suggestion_does_not_change_a_gsm7_text(text: str) -> None:
     """A text that is already GSM-7 is suggested unchanged."""
     assert gsm7_suggestion(text) == text
+
+
+@FAST
+@given(texts)
+def test_units_are_the_septets_or_utf16_units_the_parts_take(text: str) -> None:
+    """The count a one-part text gets without being walked agrees with its encoded size."""
+    result = analyse(text)
+    if result.encoding is Encoding.GSM7:
+        assert result.units == len(to_gsm7_septets(text))
+    else:
+        assert result.units == len(text.encode("utf-16-be")) // 2
+    assert result.segments == (0 if not text else 1) or result.units > (
+        160 if result.encoding is Encoding.GSM7 else 70
+    )

@@ -41,6 +41,8 @@ _BASIC_CODE = {char: code for code, char in enumerate(GSM7_BASIC) if code != ESC
 _BASIC_CHAR = {code: char for char, code in _BASIC_CODE.items()}
 _EXT_CHAR = {code: char for char, code in GSM7_EXTENSION.items()}
 _SEPTETS = {**{c: 1 for c in _BASIC_CODE}, **{c: 2 for c in GSM7_EXTENSION}}
+_GSM7 = frozenset(_SEPTETS)
+_EXTENSION = frozenset(GSM7_EXTENSION)
 
 GSM7_SINGLE, GSM7_PART = 160, 153
 UCS2_SINGLE, UCS2_PART = 70, 67
@@ -126,11 +128,21 @@ def _split(
 
 
 def analyse(text: str) -> SegmentedText:
-    """Classify a text as GSM-7 or UCS-2 and split it into the parts that will be sent."""
-    offenders = ucs2_characters(text)
-    if not offenders:
+    """Classify a text as GSM-7 or UCS-2 and split it into the parts that will be sent.
+
+    Most texts fit one SMS: their units are counted with set and string operations (C speed),
+    and only a text longer than one SMS is walked character by character to split it."""
+    chars = set(text)
+    if chars <= _GSM7:
+        extended = chars & _EXTENSION
+        units = len(text) + sum(text.count(c) for c in extended)
+        if units <= GSM7_SINGLE:
+            return SegmentedText(text, Encoding.GSM7, (text,) if text else (), units, ())
         parts, units = _split(text, _SEPTETS, GSM7_SINGLE, GSM7_PART)
         return SegmentedText(text, Encoding.GSM7, parts, units, ())
+    offenders = ucs2_characters(text)
+    if len(text) <= UCS2_SINGLE and max(text) <= "\uffff":  # no surrogate pairs: a unit each
+        return SegmentedText(text, Encoding.UCS2, (text,), len(text), offenders)
     parts, units = _split(text, None, UCS2_SINGLE, UCS2_PART)
     return SegmentedText(text, Encoding.UCS2, parts, units, offenders)
 
