@@ -59,6 +59,30 @@ async def test_plain_requests_take_the_lean_path_and_others_the_route(harness: H
     assert keyed.status_code == 201 and lean_path.answered == before + 1
 
 
+async def test_bodies_at_the_edges_of_json_get_the_same_answer_both_ways(
+    harness: Harness,
+) -> None:
+    """Values JSON parsers treat differently (NaN, booleans and strings for numbers, a
+    duplicated field) are accepted or refused alike."""
+    await harness.post("/api/v1/messages", {"to": NL, "text": "warm the key cache"})
+    bodies = [
+        b'{"to": "+31612345678", "text": "hi", "priority": NaN}',
+        b'{"to": "+31612345678", "text": "hi", "priority": "2"}',
+        b'{"to": "+31612345678", "text": "hi", "priority": true}',
+        b'{"to": "+31612345678", "text": "hi", "priority": 2.0}',
+        b'{"to": "+31612345678", "text": "one", "text": "two"}',
+        b'{"to": "+31612345678", "text": "hi"} ',
+        rb'{"to": "+31612345678", "text": "caf\u00e9"}',
+    ]
+    for body in bodies:
+        lean, route = await both(harness, body)
+        assert lean.status_code == route.status_code, (body, lean.text, route.text)
+        if lean.status_code == 201:
+            assert without_id(lean.json()) == without_id(route.json()), body
+        else:
+            assert lean.json() == route.json(), body
+
+
 async def test_refusals_are_answered_exactly_as_the_route_answers_them(harness: Harness) -> None:
     """Invalid numbers, texts, fields and JSON, and refusals in Dutch: the same status and body."""
     await harness.post("/api/v1/messages", {"to": NL, "text": "warm the key cache"})
