@@ -127,8 +127,9 @@ def _wait_healthy(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"smsdesk serve exited:\n{log_path.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+        try:  # with --processes N, "listening" comes once every API process listens
+            healthy = httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
+            if healthy and b"smsdesk listening on" in log_path.read_bytes():
                 return
         except httpx.HTTPError:
             pass

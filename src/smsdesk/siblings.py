@@ -1,8 +1,8 @@
 """The API processes of one `smsdesk serve --processes N`, and the wakes between them.
 
-The first process binds the port, runs the dispatcher and the background jobs, and starts
-N-1 more processes that serve the web app on the same listening socket. Each of those holds
-one end of a socket pair to the first: when it stores work (an SMS to send, an inbound SMS,
+The first process holds the port, runs the dispatcher and the background jobs, and starts N
+processes that serve the web app on that port (`commands/serve_processes.py`). Each of those
+holds one end of a socket pair to the first: when it stores work (an SMS to send, an inbound SMS,
 a webhook event) it writes one byte, so the dispatcher starts at once rather than at its
 next poll. When the first process ends, its ends close: the others see that and stop too.
 """
@@ -24,6 +24,7 @@ WAKE_INBOUND = b"i"
 WAKE_WEBHOOKS = b"w"
 WAKE_NOTIFICATIONS = b"n"
 WAKES = (WAKE_DISPATCHER, WAKE_INBOUND, WAKE_WEBHOOKS, WAKE_NOTIFICATIONS)
+READY = b"r"  # an API process listens
 
 # A process that ends soon after its start is started again after a growing pause, so a
 # process that cannot start (a broken configuration) does not spin.
@@ -98,6 +99,8 @@ class SiblingProcesses:
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._ready: set[int] = set()
+        self._all_ready: asyncio.Event | None = None
 
     @property
     def pids(self) -> list[int]:
@@ -106,8 +109,14 @@ class SiblingProcesses:
     async def start(self, wake: Callable[[bytes], None]) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = wake
+        self._all_ready = asyncio.Event()
         for slot in range(1, self.count + 1):
             self._launch(slot)
+
+    async def ready(self) -> None:
+        """Return once every API process has listened (each at least once)."""
+        assert self._all_ready is not None, "start() first"
+        await self._all_ready.wait()
 
     def _launch(self, slot: int) -> None:
         if self._stopping or self._loop is None:
@@ -136,6 +145,10 @@ class SiblingProcesses:
         except OSError:
             data = b""
         if data:
+            if READY in data:
+                self._ready.add(sibling.slot)
+                if len(self._ready) == self.count and self._all_ready is not None:
+                    self._all_ready.set()
             for kind in WAKES:
                 if kind in data:
                     self._wake(kind)

@@ -11,6 +11,7 @@ import errno
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -33,7 +34,7 @@ from smsdesk.commands.common import (
 )
 from smsdesk.commands.serve_processes import api_processes
 from smsdesk.service import Service
-from smsdesk.siblings import ParentLink
+from smsdesk.siblings import READY, ParentLink
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -73,17 +74,15 @@ def serve(
             envvar="SMSDESK_PROCESSES",
             min=1,
             max=64,
-            help="Processes serving the web app on the one port (the first also runs the "
-            "dispatcher). More than 1 uses more cores for the API.",
+            help="Processes serving the web app on the one port. With more than 1, the first "
+            "process runs only the dispatcher and the background jobs and starts the others.",
         ),
     ] = 1,
-    listen_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
     parent_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
-    """Run the API, the provider callbacks and the dispatcher (with --processes N, in N
-    processes sharing the port, the first of which runs the dispatcher)."""
+    """Run the API, the provider callbacks and the dispatcher (with --processes N, N API
+    processes sharing the port and one process for the dispatcher)."""
     from smsdesk import logs
-    from smsdesk.web.app import create_app
 
     logs.configure(log_level, log_format)
     if parent_fd is not None:
@@ -100,18 +99,35 @@ def serve(
         poll_interval=poll_interval,
         claim_batch=claim_batch,
     )
-    if listen_fd is not None and parent_fd is not None:
-        listener = socket.socket(fileno=listen_fd)
-        service = start_service(config)
+    listener = listening_socket(host, port, shared=processes > 1 or parent_fd is not None)
+    service = start_service(config)
+    if parent_fd is not None:
         service.parent_link = ParentLink(socket.socket(fileno=parent_fd))
-    else:
-        listener = listening_socket(host, port)
-        service = start_service(config)
-        _first_run_hints(service)
-        url = config.effective_public_url(listener.getsockname()[1])
-        if processes > 1:
-            service.siblings = api_processes(config, listener, processes - 1, log_level, log_format)
-        print(f"smsdesk listening on {url}  (API docs: {url}/docs)", file=sys.stderr, flush=True)
+        _serve_http(service, listener, host, port)
+        return
+    _first_run_hints(service)
+    bound = listener.getsockname()[1]
+    url = config.effective_public_url(bound)
+    listening = f"smsdesk listening on {url}  (API docs: {url}/docs)"
+    if processes == 1:
+        print(listening, file=sys.stderr, flush=True)
+        _serve_http(service, listener, host, port)
+        return
+    service.siblings = api_processes(config, bound, processes, log_level, log_format)
+    _run_until_stopped(
+        service,
+        dispatcher=config.dispatcher,
+        api=False,
+        started=lambda: print(f"{listening} in {processes} processes", file=sys.stderr, flush=True),
+    )
+    listener.close()
+
+
+def _serve_http(service: Service, listener: socket.socket, host: str, port: int) -> None:
+    """The web app on `listener` until SIGINT or SIGTERM (or, in an API process of a
+    `serve --processes N`, until the first process is gone)."""
+    from smsdesk.web.app import create_app
+
     server = _http_server(create_app(service), host, port)
     _end_live_streams_on_exit(server, service)
     if service.parent_link is not None:
@@ -126,12 +142,18 @@ def serve(
     server.run(sockets=[listener])
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
+def listening_socket(host: str, port: int, *, shared: bool = False) -> socket.socket:
     """The server's socket, bound before anything claims to listen: a port in use or an
-    address this machine does not have ends `serve` with one plain line instead."""
+    address this machine does not have ends `serve` with one plain line instead.
+
+    `shared`: each process of a `serve --processes N` binds a socket of its own to the port
+    (SO_REUSEPORT), so the kernel spreads new connections evenly over them; the first process
+    binds one too, without listening on it, to hold the port and report a problem at once."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -179,6 +201,7 @@ def _stop_with_first_process(server: uvicorn.Server, link: ParentLink) -> None:
     async def startup(sockets: list[socket.socket] | None = None) -> None:
         await started(sockets)
         link.watch(lambda: server.handle_exit(signal.SIGTERM, None))
+        link.send(READY)
 
     server.startup = startup  # type: ignore[method-assign]
 
@@ -242,14 +265,30 @@ def worker(
         claim_batch=claim_batch,
     )
     service = start_service(config)
+    _run_until_stopped(service, dispatcher=True, api=False)
+
+
+def _run_until_stopped(
+    service: Service, *, dispatcher: bool, api: bool, started: Callable[[], None] | None = None
+) -> None:
+    """Run the service's background work (and its API processes, if any) until SIGINT or
+    SIGTERM, then stop it in order. `started` is called once its API processes listen."""
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await service.start(dispatcher=True)
-        err.print(f"dispatcher {service.owner} running")
+        await service.start(dispatcher=dispatcher, api=api)
+        if dispatcher:
+            err.print(f"dispatcher {service.owner} running")
+        if service.siblings is not None:
+            ready = asyncio.create_task(service.siblings.ready())
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({ready, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if ready.done() and started is not None:
+                started()
+            ready.cancel()
         await stop.wait()
         await service.stop()
 

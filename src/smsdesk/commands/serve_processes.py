@@ -1,9 +1,10 @@
 """How `smsdesk serve --processes N` starts its other API processes.
 
-Each is `python -m smsdesk serve` on the listening socket the first process bound (handed
-over as an inherited file descriptor, so no port is bound twice), with the first process's
-settings in its environment and no dispatcher. It runs in a session of its own: a Ctrl-C on
-the terminal reaches the first process only, which then stops the others in order.
+Each is `python -m smsdesk serve` with the first process's settings in its environment and no
+dispatcher. It binds a socket of its own to the port (SO_REUSEPORT, as the first process did),
+so the kernel spreads connections evenly; one socket shared by all would leave a burst of new
+connections to whichever process woke first. It runs in a session of its own: a Ctrl-C on the
+terminal reaches the first process only, which then stops the others in order.
 """
 
 from __future__ import annotations
@@ -18,18 +19,18 @@ from smsdesk.siblings import SiblingProcesses
 
 
 def api_processes(
-    config: AppConfig, listener: socket.socket, count: int, log_level: str, log_format: str
+    config: AppConfig, port: int, count: int, log_level: str, log_format: str
 ) -> SiblingProcesses:
-    """`count` API processes for `listener`, started when the service starts."""
-    port = listener.getsockname()[1]
+    """`count` API processes on `port`, started when the service starts."""
     env = child_environment(config, port, log_level, log_format)
 
     def spawn(slot: int, link: socket.socket) -> subprocess.Popen[bytes]:
-        fds = (listener.fileno(), link.fileno())
         command = [sys.executable, "-m", "smsdesk", "serve", "--processes", "1"]
-        command += ["--listen-fd", str(fds[0]), "--parent-fd", str(fds[1])]
+        command += ["--parent-fd", str(link.fileno())]
         own_env = env | _worker_id(config, slot)
-        return subprocess.Popen(command, env=own_env, pass_fds=fds, start_new_session=True)
+        return subprocess.Popen(
+            command, env=own_env, pass_fds=(link.fileno(),), start_new_session=True
+        )
 
     return SiblingProcesses(count, spawn)
 
