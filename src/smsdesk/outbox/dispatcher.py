@@ -20,7 +20,6 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, Row
@@ -548,7 +547,6 @@ class Dispatcher:
         batch = judge(connection, live, results, scan, now, self.policy, self.rng)
         outcomes += batch.outcomes
         claims = {row.id: row.attempts for row in rows}
-        outcomes = [replace(o, attempt=claims.get(o.message_id)) for o in outcomes]
         for row, result, outcome in zip(live, results, batch.outcomes, strict=True):
             if isinstance(result.error, RateLimitedError):
                 self._bucket_pause(connection.id, result.error)
@@ -556,7 +554,9 @@ class Dispatcher:
         log_sent(connection, batch.outcomes)
 
         def record(c: Connection) -> repo.Recorded:
-            recorded = repo.record_send_outcomes(c, self.owner, outcomes, now, self.events)
+            recorded = repo.record_send_outcomes(
+                c, self.owner, outcomes, now, self.events, attempts=claims
+            )
             if batch.counted and not connection.implicit:
                 before = health_store.health_of(c, connection.id, lock=True)
                 after = after_results(before, batch.counted, now, connection.failure_threshold)

@@ -243,8 +243,12 @@ def record_send_outcomes(
     outcomes: Sequence[Outcome],
     now: float,
     events: EventSink | None = None,
+    attempts: dict[str, int] | None = None,
 ) -> Recorded:
-    """Store send outcomes for messages this owner still holds, and reports that were waiting."""
+    """Store send outcomes for messages this owner still holds, and reports that were waiting.
+
+    `attempts` gives the attempt each message was claimed for, where its outcome does not
+    say: an outcome for an attempt the message is no longer at is not stored."""
     ids = [o.message_id for o in outcomes]
     held = {
         row.id: row
@@ -254,10 +258,12 @@ def record_send_outcomes(
             .with_for_update()
         )
     }
+    claimed = attempts or {}
     mine = [
         o
         for o in outcomes
-        if o.message_id in held and o.attempt in (None, held[o.message_id].attempts)
+        if o.message_id in held
+        and (o.attempt or claimed.get(o.message_id)) in (None, held[o.message_id].attempts)
     ]
     rows = [_outcome_row(o, now) for o in mine]
     if rows:
