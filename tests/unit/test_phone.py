@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
+from smsdesk.domain import phone
 from smsdesk.domain.errors import InvalidNumber
 from smsdesk.domain.phone import normalise_msisdn, parse_country_code, region_of
 
@@ -266,3 +267,31 @@ def test_any_input_gives_e164_or_a_reasoned_refusal(raw: str, default_cc: str | 
     else:
         assert E164.match(e164)
         assert normalise_msisdn(e164, None) == e164
+
+
+# --- the plain E.164 shortcut gives the general parser's answer ----------------------------
+
+country_codes = st.sampled_from(sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE))
+
+
+@settings(max_examples=400, deadline=None)
+@given(country_codes, st.text(alphabet="0123456789", min_size=4, max_size=14))
+def test_the_e164_shortcut_parses_as_the_general_parser(code: int, national: str) -> None:
+    raw = f"+{code}{national}"
+    shortcut = phone._parse_plain_e164(raw)
+    if shortcut is not None:
+        assert shortcut == phonenumbers.parse(raw, None), raw
+
+
+def test_every_regions_example_mobile_takes_the_shortcut_with_the_same_answer() -> None:
+    taken = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        example = phonenumbers.example_number_for_type(region, PhoneNumberType.MOBILE)
+        if example is None:
+            continue
+        raw = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+        shortcut = phone._parse_plain_e164(raw)
+        if shortcut is not None:
+            taken += 1
+            assert shortcut == phonenumbers.parse(raw, None), raw
+    assert taken > 200  # nearly every country's mobiles skip the general parser
