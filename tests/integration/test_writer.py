@@ -103,7 +103,9 @@ def test_a_caller_that_gave_up_is_skipped(engine: Engine, writer: Writer) -> Non
 
 
 def test_other_jobs_in_a_batch_keep_their_own_results(engine: Engine, writer: Writer) -> None:
-    """A plain callable between message inserts runs in the same batch with its own result."""
+    """Message inserts (an answer waits for them) are committed together first; a plain
+    callable queued between them runs after them, in a transaction of its own, with its own
+    result."""
 
     def count_messages(conn: sa.Connection) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(messages)).scalar_one())
@@ -116,8 +118,8 @@ def test_other_jobs_in_a_batch_keep_their_own_results(engine: Engine, writer: Wr
     ]
     before = writer.batches
     results = [future.result(10) for future in queued_together(writer, jobs)]
-    assert results == [None, None, 3, None]
-    assert writer.batches == before + 2
+    assert results == [None, None, 4, None]
+    assert writer.batches == before + 3  # the hold, the inserts, the callable
     assert count(engine, messages) == 4 and count(engine, idempotency_keys) == 1
 
 
@@ -213,3 +215,19 @@ async def until_queued(writer: Writer, jobs: int) -> None:
     """Let the event loop run until `jobs` jobs wait in the writer's queue."""
     while writer.waiting() < jobs:
         await asyncio.sleep(0)
+
+
+def test_inserts_waiting_with_other_jobs_are_committed_before_them(
+    engine: Engine, writer: Writer
+) -> None:
+    """An API answer does not wait for the dispatcher's SQL queued ahead of it: the insert is
+    committed (visible to other connections) before the earlier job runs."""
+    seen: list[int] = []
+
+    def look_from_outside(conn: sa.Connection) -> None:
+        seen.append(count(engine, messages))
+
+    jobs: list[Any] = [look_from_outside, repo.NewMessages([make_row()], "api")]
+    looked, inserted = queued_together(writer, jobs)
+    assert inserted.result(10) is None and looked.result(10) is None
+    assert seen == [1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, bindparam
@@ -90,6 +90,8 @@ class NewMessages:
     rows: list[dict[str, Any]]
     source: str
     idempotency: list[dict[str, Any]] = field(default_factory=list)
+    # An API answer waits for it: the writer commits such jobs ahead of the others.
+    urgent: ClassVar[bool] = True
 
     def __call__(self, conn: Connection) -> None:
         if self.idempotency:
