@@ -53,6 +53,9 @@ class Claimed(Protocol):
     def expires_at(self) -> float: ...
 
 
+ACCEPTED = "accepted by the provider"  # the detail of a message the provider took
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """The next step of one message: its kind, the connection it is on then, and when."""
@@ -96,7 +99,7 @@ def next_step(
     here = position(row, plan)
     current = row.connection_id
     if error is None:
-        return Step("sent", current, None, "", "accepted by the provider", here)
+        return Step("sent", current, None, "", ACCEPTED, here)
     code = error.code or type(error).__name__
     permanent = isinstance(error, PermanentError)
     if permanent and not error.connection_level:

@@ -16,7 +16,7 @@ from smsdesk.domain.connections import Connection, Health
 from smsdesk.domain.message import Status
 from smsdesk.domain.settings import SmsConfiguration
 from smsdesk.outbox.breaker import CLOSED, after_results, verdict
-from smsdesk.outbox.failover import Step, next_step
+from smsdesk.outbox.failover import ACCEPTED, Step, next_step
 from smsdesk.outbox.retry import RetryPolicy
 from smsdesk.outbox.targets import HealthView, module_of, placed, plan_of
 from smsdesk.providers.base import PermanentError, ProviderError, SendResult
@@ -118,6 +118,19 @@ def judge(
     view = HealthView({**scan.health, connection.id: here}, scan.known)
     counts = {"accepted": 0, "not_taken": 0, "ambiguous": 0, "refused": 0}
     for row, result in zip(rows, results, strict=True):
+        if result.error is None:  # taken: sent, whatever its plan (next_step's first case)
+            judged.outcomes.append(
+                repo.Outcome(
+                    row.id,
+                    Status.SENT,
+                    result.raw_code,
+                    ACCEPTED,
+                    result.provider_message_id,
+                    tried=connection.id,
+                )
+            )
+            counts["accepted"] += 1
+            continue
         step = next_step(
             placed(row, connection.id),
             result.error,
