@@ -57,12 +57,9 @@ class ParentLink:
         loop = asyncio.get_running_loop()
 
         def readable() -> None:
-            try:
-                data = self._sock.recv(64)
-            except (BlockingIOError, InterruptedError):
+            data = _received(self._sock)
+            if data is None:
                 return
-            except OSError:
-                data = b""
             if not data:
                 loop.remove_reader(self._sock)
                 self._watching = None
@@ -76,6 +73,16 @@ class ParentLink:
             self._watching.remove_reader(self._sock)
             self._watching = None
         self._sock.close()
+
+
+def _received(sock: socket.socket) -> bytes | None:
+    """What a readable end holds: bytes, b"" when the other end is gone, None for nothing."""
+    try:
+        return sock.recv(4096)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
 
 
 @dataclass
@@ -138,12 +145,9 @@ class SiblingProcesses:
         log.info("API process %d started (pid %d)", slot, process.pid)
 
     def _readable(self, sibling: _Sibling) -> None:
-        try:
-            data = sibling.sock.recv(4096)
-        except (BlockingIOError, InterruptedError):
+        data = _received(sibling.sock)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if data:
             if READY in data:
                 self._ready.add(sibling.slot)
