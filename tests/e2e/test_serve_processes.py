@@ -131,7 +131,12 @@ def test_api_processes_accept_and_wake_the_dispatcher_of_the_first(
     )
     assert f"(pid {children[0]}) ended with exit code -9" in server.output()
     more = send(server.url, key, 3)
-    wait_until(lambda: set(statuses(engine, more).values()) == {"delivered"}, "more deliveries")
+    # Sent is enough: the dispatcher was woken. A delivery report can come later, when the
+    # simulator's keep-alive connection to the killed process fails and it tries again.
+    wait_until(
+        lambda: set(statuses(engine, more).values()) <= {"sent", "delivered"},
+        "the messages accepted after the restart to be sent before the next poll",
+    )
 
     assert server.stop() == 0, server.output()
     assert not any(alive(c) for c in replacement), "an API process outlived the first process"
