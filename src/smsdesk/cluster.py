@@ -24,6 +24,7 @@ import functools
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -158,7 +159,7 @@ class Leadership:
         locks = self._locks
         if locks is None:
             try:
-                locks = await self._call(self.open_locks)
+                locks = await self._open_locks()
             except Exception as exc:
                 log.warning("cannot open the job locks; trying again: %s", exc)
                 return
@@ -177,6 +178,17 @@ class Leadership:
             if taken:
                 self._held.add(job)
                 self._announce(job, True, "took the job")
+
+    async def _open_locks(self) -> JobLocks:
+        """A lock session, opened in a thread. If the wait ends first (a timeout, or this
+        process stopping), the session the thread still opens is closed when it is ready,
+        rather than left to the garbage collector with its connection open."""
+        opening = asyncio.get_running_loop().run_in_executor(None, self.open_locks)
+        try:
+            return await asyncio.wait_for(asyncio.shield(opening), self.check_timeout)
+        except BaseException:
+            opening.add_done_callback(_close_unused)
+            raise
 
     async def _alive(self, locks: JobLocks) -> bool:
         try:
@@ -274,3 +286,10 @@ class Heartbeat:
             except Exception:
                 log.exception("writing the heartbeat failed; trying again")
             await asyncio.sleep(self.interval)
+
+
+def _close_unused(opened: asyncio.Future[JobLocks]) -> None:
+    """Close a lock session nobody waited for, off the event loop (closing may block)."""
+    if opened.cancelled() or opened.exception() is not None:
+        return
+    threading.Thread(target=opened.result().close, name="close-job-locks", daemon=True).start()

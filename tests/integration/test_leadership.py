@@ -8,6 +8,8 @@ time.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -15,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smsdesk.cluster import JOBS, Leadership
-from smsdesk.store.leadership import holders, lock_key, open_locks
+from smsdesk.store.leadership import JobLocks, holders, lock_key, open_locks
 
 
 def leadership(engine: Engine, owner: str) -> Leadership:
@@ -132,3 +134,36 @@ def test_keys_are_stable_and_distinct() -> None:
     assert len(set(keys.values())) == len(JOBS)
     assert all(0 < key < 2**63 for key in keys.values())
     assert lock_key("reconcile") == keys["reconcile"]
+
+
+def lock_sessions(engine: Engine, application_name: str) -> int:
+    query = sa.text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name")
+    with engine.connect() as conn:
+        return int(conn.execute(query, {"name": application_name}).scalar_one())
+
+
+@pytest.mark.postgres
+async def test_a_lock_session_that_opens_too_late_is_closed(pg_engine: Engine) -> None:
+    """Opening the lock session outlasts the round's wait (a slow server, or the process
+    stopping): the session the thread opens afterwards is closed, not left holding a
+    connection until the garbage collector finds it."""
+    name = "smsdesk slow-opener"
+    go_on, opened = threading.Event(), threading.Event()
+    sessions: list[JobLocks] = []  # kept here, so only an explicit close ends the session
+
+    def slow_open() -> JobLocks:
+        assert go_on.wait(10)
+        sessions.append(open_locks(pg_engine, name))
+        opened.set()
+        return sessions[-1]
+
+    slow = Leadership(slow_open, owner="slow", check_timeout=0.01)
+    await slow.tick()  # the wait ends before the session is open
+    assert slow.held == ()
+    go_on.set()
+    assert await asyncio.to_thread(opened.wait, 10)
+    deadline = asyncio.get_running_loop().time() + 10
+    while lock_sessions(pg_engine, name) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    assert lock_sessions(pg_engine, name) == 0
+    await slow.stop()
