@@ -45,12 +45,10 @@ class ParentLink:
         self._watching: asyncio.AbstractEventLoop | None = None
 
     def send(self, kind: bytes) -> None:
-        try:
+        # A full buffer already holds wakes the first process has not read; a closed one
+        # means it is gone, and watch() stops this process.
+        with contextlib.suppress(OSError):
             self._sock.send(kind)
-        except (BlockingIOError, InterruptedError):
-            pass  # the buffer is full of wakes the first process has not read yet: enough
-        except OSError:
-            pass  # the first process is gone; watch() has stopped (or will stop) this one
 
     def watch(self, on_gone: Callable[[], None]) -> None:
         """Call `on_gone` once, when the first process closes its end (it stopped or died)."""

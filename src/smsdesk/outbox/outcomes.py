@@ -35,20 +35,20 @@ _STATUS_OF_STEP = {
 }
 
 
+def sent_outcome(row: Any, result: SendResult, tried: Connection) -> repo.Outcome:
+    """The outcome of a message the provider took."""
+    return repo.Outcome(
+        row.id, Status.SENT, result.raw_code, ACCEPTED, result.provider_message_id, tried=tried.id
+    )
+
+
 def outcome_of_step(
     row: Any, result: SendResult, step: Step, tried: Connection, known: Mapping[str, Any]
 ) -> repo.Outcome:
     """The outcome to record for a message after `failover.next_step` decided its step."""
     status = _STATUS_OF_STEP[step.kind]
     if step.kind == "sent":
-        return repo.Outcome(
-            row.id,
-            status,
-            result.raw_code,
-            step.detail,
-            result.provider_message_id,
-            tried=tried.id,
-        )
+        return sent_outcome(row, result, tried)
     error = result.error
     code = (error.code or type(error).__name__) if error is not None else step.reason
     if step.kind != "failover" or step.connection_id is None:
@@ -119,16 +119,7 @@ def judge(
     counts = {"accepted": 0, "not_taken": 0, "ambiguous": 0, "refused": 0}
     for row, result in zip(rows, results, strict=True):
         if result.error is None:  # taken: sent, whatever its plan (next_step's first case)
-            judged.outcomes.append(
-                repo.Outcome(
-                    row.id,
-                    Status.SENT,
-                    result.raw_code,
-                    ACCEPTED,
-                    result.provider_message_id,
-                    tried=connection.id,
-                )
-            )
+            judged.outcomes.append(sent_outcome(row, result, connection))
             counts["accepted"] += 1
             continue
         step = next_step(
