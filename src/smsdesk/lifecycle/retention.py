@@ -378,6 +378,7 @@ class RetentionJob:
     async def _loop(self) -> None:
         gate = self._gate
         while not self._stopping:
+            self._wake.clear()  # before the run: a wake during it asks for another
             try:
                 if gate.leads() and await asyncio.to_thread(self.due, self.host.clock()):
                     with gate.run():
@@ -390,6 +391,5 @@ class RetentionJob:
                 log.info("the retention purge runs in another process")
             except Exception:
                 log.exception("retention run failed; trying again at the next check")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.check_interval)

@@ -309,6 +309,9 @@ class Dispatcher:
     async def _run(self) -> None:
         while not self._stopping:
             self._limits.held.clear()
+            # Cleared before the scan, not after it: work that arrives during the scan wakes
+            # the next one instead of waiting for the poll.
+            self._wake.clear()
             try:
                 claimed = await self.run_once()
             except asyncio.CancelledError:
@@ -319,7 +322,6 @@ class Dispatcher:
             if claimed or self._stopping:
                 await asyncio.sleep(0)
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._idle_wait())
 

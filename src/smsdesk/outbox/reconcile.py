@@ -133,6 +133,7 @@ class Reconciler:
 
     async def _run(self) -> None:
         while not self._stopping:
+            self._wake.clear()  # before the run: a wake during it asks for another
             try:
                 if self.gate.leads():
                     with self.gate.run():
@@ -141,7 +142,6 @@ class Reconciler:
                 raise
             except Exception:
                 log.exception("reconciliation failed; trying again at the next run")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
 

@@ -354,6 +354,7 @@ class SimulatorProvider(Provider):
 
     async def _report_loop(self) -> None:
         while True:
+            self._wake.clear()  # before the delivery: a send during it wakes the next one
             try:
                 sent = await self._deliver_due_reports()
             except Exception:
@@ -363,7 +364,6 @@ class SimulatorProvider(Provider):
                 continue
             due = await asyncio.to_thread(self.ledger.next_report_due)
             timeout = 1.0 if due is None else min(max(due - time.time(), 0.005), 1.0)
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
