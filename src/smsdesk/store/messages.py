@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from smsdesk.domain.message import Status
 from smsdesk.events import EventSink
-from smsdesk.store.bulk import insert_rows
+from smsdesk.store.bulk import execute_rows, insert_rows
 from smsdesk.store.reports import ReportTally, apply_early_reports
 from smsdesk.store.spend import admitted
 from smsdesk.store.tables import idempotency_keys, message_events, messages
@@ -111,6 +111,35 @@ class NewMessages:
         )
 
 
+# What the dispatcher reads of a claimed message (to send it, judge the answer, fail over).
+CLAIMED_COLUMNS = tuple(
+    m.c[name]
+    for name in (
+        "id",
+        "module",
+        "recipient",
+        "sender",
+        "body",
+        "encoding",
+        "segments",
+        "priority",
+        "status",
+        "expires_at",
+        "attempts",
+        "lease_owner",
+        "lease_until",
+        "delivery_report",
+        "transactional",
+        "connection_id",
+        "route_plan",
+        "plan_index",
+        "connection_attempts",
+        "reference",
+        "request_id",
+    )
+)
+
+
 def claim_due(
     conn: Connection,
     *,
@@ -163,7 +192,7 @@ def claim_due(
             m.update()
             .where(m.c.id.in_(due), m.c.status == Status.QUEUED.value)
             .values(**values)
-            .returning(*m.c)
+            .returning(*CLAIMED_COLUMNS)
         ).all()
     )
     claimed.sort(key=lambda row: (row.priority, row.id))
@@ -268,25 +297,8 @@ def record_send_outcomes(
         and (o.attempt or claimed.get(o.message_id)) in (None, held[o.message_id].attempts)
     ]
     rows = [_outcome_row(o, now) for o in mine]
-    if rows:
-        conn.execute(
-            m.update()
-            .where(m.c.id == bindparam("mid"))
-            .values(
-                status=bindparam("new_status"),
-                provider_message_id=bindparam("pid"),
-                status_code=bindparam("code"),
-                error=bindparam("err"),
-                next_attempt_at=bindparam("nat"),
-                sent_at=bindparam("sat"),
-                final_at=bindparam("fat"),
-                lease_owner=None,
-                lease_until=None,
-                updated_at=now,
-                **_moved_values(),
-            ),
-            rows,
-        )
+    execute_rows(conn, _RECORD_OUTCOME, [row for row in rows if not row["moved"]])
+    execute_rows(conn, _RECORD_FAILOVER, [row for row in rows if row["moved"]])
     insert_events(conn, _outcome_events(mine, now))
     emit_status_events(
         conn, events, ((held[o.message_id], o.status.value, o.code) for o in mine), now
@@ -312,23 +324,41 @@ def _outcome_row(o: Outcome, now: float) -> dict[str, Any]:
         "nat": o.next_attempt_at if o.next_attempt_at is not None else now,
         "sat": now if sent else None,
         "fat": now if o.status.is_final else None,
+        "now": now,
         "cid": o.connection_id if moved else None,
         "mod": o.module if moved else None,
         "pix": o.plan_index if moved else None,
-        "moved": 1 if moved else 0,
+        "moved": moved,
     }
 
 
-def _moved_values() -> dict[str, Any]:
-    """Columns a failover changes (bound per row; a row that stays keeps its values)."""
-    moved = bindparam("moved", type_=sa.Integer)
-    return {
-        "connection_id": sa.func.coalesce(bindparam("cid", type_=sa.String), m.c.connection_id),
-        "module": sa.func.coalesce(bindparam("mod", type_=sa.String), m.c.module),
-        "plan_index": sa.func.coalesce(bindparam("pix", type_=sa.Integer), m.c.plan_index),
-        "failovers": m.c.failovers + moved,
-        "connection_attempts": sa.case((moved == 1, 0), else_=m.c.connection_attempts),
-    }
+# What every recorded outcome sets; built once, so the SQL is compiled once (`execute_rows`).
+_OUTCOME_VALUES: dict[str, Any] = {
+    "status": bindparam("new_status"),
+    "provider_message_id": bindparam("pid"),
+    "status_code": bindparam("code"),
+    "error": bindparam("err"),
+    "next_attempt_at": bindparam("nat"),
+    "sent_at": bindparam("sat"),
+    "final_at": bindparam("fat"),
+    "lease_owner": sa.null(),
+    "lease_until": sa.null(),
+    "updated_at": bindparam("now"),
+}
+_RECORD_OUTCOME = m.update().where(m.c.id == bindparam("mid")).values(**_OUTCOME_VALUES)
+# A failover also moves the message to the next connection of its plan.
+_RECORD_FAILOVER = (
+    m.update()
+    .where(m.c.id == bindparam("mid"))
+    .values(
+        **_OUTCOME_VALUES,
+        connection_id=sa.func.coalesce(bindparam("cid", type_=sa.String), m.c.connection_id),
+        module=sa.func.coalesce(bindparam("mod", type_=sa.String), m.c.module),
+        plan_index=sa.func.coalesce(bindparam("pix", type_=sa.Integer), m.c.plan_index),
+        failovers=m.c.failovers + 1,
+        connection_attempts=0,
+    )
+)
 
 
 def _outcome_events(outcomes: Sequence[Outcome], now: float) -> list[Event]:

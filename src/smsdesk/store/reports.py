@@ -21,6 +21,7 @@ from sqlalchemy import Connection, bindparam
 from smsdesk.domain.message import Status, TransitionOutcome, transition
 from smsdesk.domain.sms import StatusReport
 from smsdesk.events import EventSink
+from smsdesk.store.bulk import execute_rows
 from smsdesk.store.tables import messages, unmatched_reports
 from smsdesk.store.timeline import EVENT_COLUMNS, Event, emit_status_events, insert_events
 
@@ -81,18 +82,7 @@ def apply_reports(
     for report in reports:
         _plan_report(plan, current, module, report, now, source)
     updates = plan.updates
-    if updates:
-        conn.execute(
-            m.update()
-            .where(m.c.id == bindparam("mid"))
-            .values(
-                status=bindparam("new_status"),
-                status_code=bindparam("code"),
-                final_at=sa.func.coalesce(m.c.final_at, bindparam("fat")),
-                updated_at=now,
-            ),
-            updates,
-        )
+    execute_rows(conn, _APPLY_REPORT, updates)
     insert_events(conn, plan.timeline)
     if updates:
         by_id = {row.id: row for row in found_rows}
@@ -108,6 +98,19 @@ def apply_reports(
         len(plan.unmatched),
         tuple(u["new_status"] for u in updates),
     )
+
+
+# Built once, so its SQL is compiled once (`execute_rows`).
+_APPLY_REPORT = (
+    m.update()
+    .where(m.c.id == bindparam("mid"))
+    .values(
+        status=bindparam("new_status"),
+        status_code=bindparam("code"),
+        final_at=sa.func.coalesce(m.c.final_at, bindparam("fat", type_=sa.Double)),
+        updated_at=bindparam("now"),
+    )
+)
 
 
 def lock_provider_ids(conn: Connection, provider_ids: Collection[str]) -> bool:
@@ -215,6 +218,7 @@ def _plan_report(
                 "new_status": result.status.value,
                 "code": report.raw_code,
                 "fat": now if result.status.is_final else None,
+                "now": now,
             }
         )
     else:
