@@ -284,3 +284,4 @@ async def test_two_processes_send_each_notification_once(
     finally:
         other.writer.stop()
         other.close()
+        other.close()
