@@ -108,3 +108,38 @@ def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
         return
     sql, values = prepared
     conn.exec_driver_sql(sql, [values(row) for row in rows])
+
+
+@lru_cache(maxsize=32)
+def _tuple_insert(
+    dialect: Dialect, table: sa.Table, keys: tuple[str, ...]
+) -> tuple[str, itemgetter[Any] | None] | None:
+    """The INSERT for tuples of `keys` and a getter putting a tuple's values in the statement's
+    order (None when it is the tuples' own order); None unless the driver takes positional
+    parameters and the statement binds exactly these keys."""
+    prepared = _positional_insert(dialect, table, keys)
+    if prepared is None:
+        return None
+    sql, by_name = prepared
+    order = by_name(dict(zip(keys, range(len(keys)), strict=True)))
+    if list(order) == list(range(len(keys))):
+        return sql, None
+    return sql, itemgetter(*order)
+
+
+def insert_tuples(
+    conn: Connection, table: sa.Table, keys: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """A multi-row insert of tuples holding the values of `keys`, in that order.
+
+    On SQLite the tuples go to the driver without a dictionary per row (a timeline line is
+    written several times for every message).
+    """
+    if not rows:
+        return
+    prepared = _tuple_insert(conn.dialect, table, keys)
+    if prepared is None:
+        conn.execute(table.insert(), [dict(zip(keys, row, strict=True)) for row in rows])
+        return
+    sql, reorder = prepared
+    conn.exec_driver_sql(sql, list(rows) if reorder is None else [reorder(row) for row in rows])
