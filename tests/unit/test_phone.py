@@ -295,3 +295,51 @@ def test_every_regions_example_mobile_takes_the_shortcut_with_the_same_answer() 
             taken += 1
             assert shortcut == phonenumbers.parse(raw, None), raw
     assert taken > 200  # nearly every country's mobiles skip the general parser
+
+
+# --- the number type with patterns compiled once is libphonenumber's -----------------------
+
+EVERY_TYPE_EXAMPLE = sorted(
+    (region, kind, example)
+    for region in phonenumbers.SUPPORTED_REGIONS
+    for kind in phonenumbers.PhoneNumberType.values()
+    if (example := phonenumbers.example_number_for_type(region, kind)) is not None
+)
+
+
+def test_the_type_of_every_example_number_is_libphonenumbers() -> None:
+    """Each region's example of each type (mobile, landline, toll free, pager ...)."""
+    for region, kind, example in EVERY_TYPE_EXAMPLE:
+        assert phone.number_kind(example) == phonenumbers.number_type(example), (region, kind)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(country_codes, st.text(alphabet="0123456789", min_size=2, max_size=15))
+def test_the_type_of_any_number_is_libphonenumbers(code: int, national: str) -> None:
+    """Random digits after every country code: valid or not, of any type."""
+    try:
+        number = phonenumbers.parse(f"+{code}{national}", None)
+    except phonenumbers.NumberParseException:
+        return
+    assert phone.number_kind(number) == phonenumbers.number_type(number)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.sampled_from(EVERY_TYPE_EXAMPLE),
+    st.integers(min_value=1, max_value=4),
+    st.text(alphabet="0123456789", min_size=4, max_size=4),
+)
+def test_the_type_of_numbers_near_each_example_is_libphonenumbers(
+    example: tuple[str, int, phonenumbers.PhoneNumber], changed: int, digits: str
+) -> None:
+    """An example with its last digits changed: mostly valid numbers of many types."""
+    _, _, number = example
+    national = str(number.national_number)
+    varied = phonenumbers.PhoneNumber(
+        country_code=number.country_code,
+        national_number=int(national[:-changed] + digits[:changed]),
+        italian_leading_zero=number.italian_leading_zero,
+        number_of_leading_zeros=number.number_of_leading_zeros,
+    )
+    assert phone.number_kind(varied) == phonenumbers.number_type(varied)

@@ -7,6 +7,7 @@ or numbers a country does not tell apart from mobile) are accepted.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import NoReturn
 
@@ -103,6 +104,79 @@ def _parse(raw: str, default_country_code: str | None) -> phonenumbers.PhoneNumb
         ) from None
 
 
+# libphonenumber's order of types: the first whose pattern matches names the number.
+_TYPE_ORDER = (
+    ("premium_rate", PhoneNumberType.PREMIUM_RATE),
+    ("toll_free", PhoneNumberType.TOLL_FREE),
+    ("shared_cost", PhoneNumberType.SHARED_COST),
+    ("voip", PhoneNumberType.VOIP),
+    ("personal_number", PhoneNumberType.PERSONAL_NUMBER),
+    ("pager", PhoneNumberType.PAGER),
+    ("uan", PhoneNumberType.UAN),
+    ("voicemail", PhoneNumberType.VOICEMAIL),
+)
+_Desc = tuple[frozenset[int], re.Pattern[str]] | None
+
+
+def _desc(desc: phonenumbers.PhoneNumberDesc | None) -> _Desc:
+    if desc is None or not desc.national_number_pattern:
+        return None
+    return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
+
+
+def _matches(national: str, desc: _Desc) -> bool:
+    if desc is None:
+        return False
+    lengths, pattern = desc
+    return (not lengths or len(national) in lengths) and pattern.fullmatch(national) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Patterns:
+    """A region's number patterns, compiled once, in the order libphonenumber tries them."""
+
+    general: _Desc
+    special: tuple[tuple[_Desc, int], ...]
+    fixed_line: _Desc
+    mobile: _Desc
+    same_mobile_and_fixed_line: bool
+
+
+@lru_cache(maxsize=512)
+def _patterns(country_code: int, region: str) -> _Patterns | None:
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+    if metadata is None:
+        return None
+    return _Patterns(
+        _desc(metadata.general_desc),
+        tuple((_desc(getattr(metadata, name)), kind) for name, kind in _TYPE_ORDER),
+        _desc(metadata.fixed_line),
+        _desc(metadata.mobile),
+        bool(metadata.same_mobile_and_fixed_line_pattern),
+    )
+
+
+def number_kind(number: phonenumbers.PhoneNumber) -> int:
+    """`phonenumbers.number_type`, with each region's patterns compiled once: the library
+    looks every pattern up again in its regex cache, most of a check's cost on the hot path."""
+    found = _patterns(number.country_code, phonenumbers.region_code_for_number(number))
+    if found is None:
+        return PhoneNumberType.UNKNOWN
+    national = phonenumbers.national_significant_number(number)
+    if not _matches(national, found.general):
+        return PhoneNumberType.UNKNOWN
+    for desc, kind in found.special:
+        if _matches(national, desc):
+            return kind
+    if _matches(national, found.fixed_line):
+        if found.same_mobile_and_fixed_line or _matches(national, found.mobile):
+            return PhoneNumberType.FIXED_LINE_OR_MOBILE
+        return PhoneNumberType.FIXED_LINE
+    if not found.same_mobile_and_fixed_line and _matches(national, found.mobile):
+        return PhoneNumberType.MOBILE
+    return PhoneNumberType.UNKNOWN
+
+
 def _refuse_invalid(raw: str, number: phonenumbers.PhoneNumber) -> NoReturn:
     """Say why an invalid number is refused: wrong length for a mobile, or bad digits."""
     region = _region(number.country_code)
@@ -173,9 +247,9 @@ def _checked_number(raw: str, default_country_code: str | None) -> phonenumbers.
         )
     if possible == ValidationResult.INVALID_COUNTRY_CODE:
         raise InvalidNumber(f"'{raw}' starts with a country code that does not exist.")
-    # number_type is UNKNOWN exactly when is_valid_number is false; asking once saves the
+    # The type is UNKNOWN exactly when is_valid_number is false; asking once saves the
     # second metadata match on the hot path.
-    kind = phonenumbers.number_type(number)
+    kind = number_kind(number)
     if kind == PhoneNumberType.UNKNOWN:
         _refuse_invalid(raw, number)
     if kind not in _MOBILE_CAPABLE:
