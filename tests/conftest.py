@@ -40,7 +40,7 @@ def _postgres_engine(server: PostgresServer) -> Iterator[Engine]:
     try:
         yield engine
     finally:
-        engine.dispose()
+        db.close(engine)
         admin_sql(server, f"DROP DATABASE {name} WITH (FORCE)")
 
 
@@ -50,7 +50,7 @@ def _sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     try:
         yield engine
     finally:
-        engine.dispose()
+        db.close(engine)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

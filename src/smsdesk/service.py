@@ -366,7 +366,7 @@ class Service:
 
     def close(self) -> None:
         self.webhooks.close()
-        self.engine.dispose()
+        db.close(self.engine)
 
     def wake_dispatcher(self) -> None:
         if self.dispatcher is not None:

@@ -7,6 +7,8 @@ that line instead of a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -75,14 +77,41 @@ def _engine(url: sa.URL, synchronous: str, kwargs: dict[str, Any]) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 60}, **kwargs)
         event.listen(engine, "connect", partial(_sqlite_pragmas, synchronous.upper()))
         event.listen(engine, "begin", _sqlite_begin_immediate)
-        return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("pool_pre_ping", True)
-    if url.get_driver_name() == "psycopg" and "connect_timeout" not in url.query:
-        kwargs.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT})
-    engine = sa.create_engine(url, **kwargs)
-    event.listen(engine, "begin", _postgres_write_bound)
+    else:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("pool_pre_ping", True)
+        if url.get_driver_name() == "psycopg" and "connect_timeout" not in url.query:
+            kwargs.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT})
+        engine = sa.create_engine(url, **kwargs)
+        event.listen(engine, "begin", _postgres_write_bound)
+    event.listen(engine, "checkin", partial(_close_if_engine_closed, weakref.ref(engine)))
     return engine
+
+
+# Engines given up with `close`: a connection of theirs that comes back is closed at once.
+_CLOSED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def close(engine: Engine) -> None:
+    """Close every connection of `engine`: those in its pool now, and those still in use as
+    they come back.
+
+    `Engine.dispose` closes only the pooled ones; a connection in use at that moment (by a
+    worker thread that outlived its caller, such as a cancelled `asyncio.to_thread`) would
+    go back into the discarded pool and stay open, a database session, until the garbage
+    collector found it.
+    """
+    _CLOSED.add(engine)
+    engine.dispose()
+
+
+def _close_if_engine_closed(
+    engine: weakref.ref[Engine], dbapi_connection: Any, _record: Any
+) -> None:
+    owner = engine()
+    if dbapi_connection is not None and (owner is None or owner in _CLOSED):
+        with contextlib.suppress(Exception):  # already broken: nothing left to close
+            dbapi_connection.close()
 
 
 # Seconds a write transaction may sit idle between statements before the server ends it. A
