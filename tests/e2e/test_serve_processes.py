@@ -7,6 +7,7 @@ deadlines only if the process that accepted it woke the first process's dispatch
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import sqlite3
@@ -56,22 +57,27 @@ def statuses(engine: Engine, ids: list[str]) -> dict[str, str]:
 
 
 def freeze_when_idle(server: Server, engine: Engine) -> None:
-    """SIGSTOP the first process at a moment it holds no SQLite write lock (its heartbeat
-    writes every few seconds); PostgreSQL writers do not block each other's inserts."""
+    """SIGSTOP the first process at a moment it holds neither SQLite's write lock nor the
+    writers' turn (its heartbeat writes every few seconds); PostgreSQL writers do not block
+    each other's inserts."""
 
     def frozen_idle() -> bool:
         server.pause()
         if engine.dialect.name != "sqlite":
             return True
         probe = sqlite3.connect(str(engine.url.database), timeout=0.2, isolation_level=None)
-        try:
+        turn = os.open(f"{engine.url.database}.writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:  # neither SQLite's write lock nor the writers' turn (store.writer.WriteTurns)
+            fcntl.flock(turn, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(turn, fcntl.LOCK_UN)
             probe.execute("BEGIN IMMEDIATE")
             probe.execute("ROLLBACK")
             return True
-        except sqlite3.OperationalError:
+        except (sqlite3.OperationalError, BlockingIOError):
             server.resume()
             return False
         finally:
+            os.close(turn)
             probe.close()
 
     wait_until(frozen_idle, "the first process to be frozen between writes", timeout=30)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -231,3 +233,58 @@ def test_inserts_waiting_with_other_jobs_are_committed_before_them(
     looked, inserted = queued_together(writer, jobs)
     assert inserted.result(10) is None and looked.result(10) is None
     assert seen == [1]
+
+
+def _turn_taken(lock_file: str) -> bool:
+    """Whether a writer of another process holds the turn (a lock on the file)."""
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_writers_of_several_processes_take_turns_through_a_lock_file(
+    sqlite_engine: Engine,
+) -> None:
+    """On SQLite a writer holds the turn for as long as its transaction, so another process's
+    writer waits on the lock file (woken when it is free) rather than polling SQLite's lock."""
+    writer = Writer(sqlite_engine)
+    writer.start()
+    try:
+        lock_file = f"{sqlite_engine.url.database}.writer.lock"
+        busy, gate = keep_busy(writer)
+        assert _turn_taken(lock_file)
+        gate.set()
+        busy.result(10)
+        writer.submit(lambda conn: None).result(10)
+        assert not _turn_taken(lock_file)
+    finally:
+        writer.stop()
+
+
+def test_a_turn_held_too_long_is_given_up_on(
+    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A writer of a frozen process keeps its turn: the others write without it after a while
+    (SQLite's own lock still keeps writes apart) and say so."""
+    lock_file = f"{sqlite_engine.url.database}.writer.lock"
+    held = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    writer = Writer(sqlite_engine, turn_wait=0.2)
+    writer.start()
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        row = make_row()
+        writer.submit(repo.NewMessages([row], "api")).result(10)
+        assert "held the SQLite write turn for 0.2 s" in caplog.text
+        fcntl.flock(held, fcntl.LOCK_UN)
+        writer.submit(repo.NewMessages([make_row()], "api")).result(10)
+        assert not _turn_taken(lock_file)
+    finally:
+        os.close(held)
+        writer.stop()
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(messages)).scalar() == 2

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import queue
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import Connection
@@ -77,6 +81,119 @@ def _settle(future: asyncio.Future[Any], result: Any, exception: BaseException |
         future.set_exception(exception)
 
 
+class WriteTurns:
+    """Writers of several processes on one SQLite file take turns through a lock file.
+
+    SQLite's own wait for its write lock sleeps between tries for longer and longer (1, 2, 5
+    ... 100 ms), so under `serve --processes N` a writer slept long after the lock was free and
+    lost it again to a process that tried at the right moment: a p99 of 0.6-0.9 s. A writer
+    here first takes its turn, waiting on `flock`, which the kernel ends as soon as the turn is
+    given up (a wait that tries every 0.2-2 ms instead measured twice the p99), and then
+    SQLite's lock, free by then. A turn held for longer than a minute (a frozen process) is
+    given up on, and SQLite's own timeout applies. A process that dies gives its turn up with
+    it (the kernel drops the lock). One lock per writer (an open file of its own); nothing to
+    do for PostgreSQL or an in-memory database.
+    """
+
+    def __init__(self, path: Path | None, wait: float = 60.0) -> None:
+        self._path = path
+        self._wait = wait
+        self._fd: int | None = None
+        self._held = False
+        self._waiter: _TurnWaiter | None = None
+
+    @classmethod
+    def of(cls, engine: Engine, wait: float = 60.0) -> WriteTurns:
+        """The turns of `engine`'s database; `wait`: seconds to wait for a turn (as long as
+        SQLite's own busy timeout by default)."""
+        url = engine.url
+        database = url.database if url.get_backend_name() == "sqlite" else None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return cls(None)
+        return cls(Path(f"{database}.writer.lock"), wait)
+
+    def __enter__(self) -> None:
+        if self._path is None:
+            return
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            weakref.finalize(self, os.close, self._fd)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if self._waiter is None:
+                self._waiter = _TurnWaiter(self._fd)
+            self._held = self._waiter.take(self._wait)
+            if not self._held:
+                log.warning(
+                    "another smsdesk process has held the SQLite write turn for %g s; "
+                    "writing without it",
+                    self._wait,
+                )
+        else:
+            self._held = True
+
+    def __exit__(self, *_: object) -> None:
+        if self._held and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self._held = False
+
+    def close(self) -> None:
+        """End the waiting thread, if one was started."""
+        if self._waiter is not None:
+            self._waiter.close()
+            self._waiter = None
+
+
+class _TurnRequest:
+    __slots__ = ("abandoned", "granted", "ready")
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.granted = False
+        self.abandoned = False
+
+
+class _TurnWaiter:
+    """A thread that waits on `flock` for the writer, so the writer can stop waiting after a
+    while (a blocking `flock` cannot time out). The lock belongs to the open file, so the
+    writer gives it up itself."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._requests: queue.SimpleQueue[_TurnRequest | None] = queue.SimpleQueue()
+        self._decided = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="smsdesk-write-turn", daemon=True)
+        self._thread.start()
+
+    def take(self, timeout: float) -> bool:
+        request = _TurnRequest()
+        self._requests.put(request)
+        if request.ready.wait(timeout):
+            return True
+        with self._decided:
+            if request.granted:
+                return True
+            request.abandoned = True
+            return False
+
+    def _run(self) -> None:
+        while (request := self._requests.get()) is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except OSError:  # the file was closed: its writer is gone
+                return
+            with self._decided:
+                if request.abandoned:  # the writer went on without it
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                    continue
+                request.granted = True
+            request.ready.set()
+
+    def close(self) -> None:
+        self._requests.put(None)
+
+
 class _Background(NamedTuple):
     job: Job
     future: Future[Any]
@@ -85,12 +202,13 @@ class _Background(NamedTuple):
 class Writer:
     """Runs write jobs in batches on a dedicated thread; safe to call from any thread."""
 
-    def __init__(self, engine: Engine, max_jobs: int = 1000) -> None:
+    def __init__(self, engine: Engine, max_jobs: int = 1000, turn_wait: float = 60.0) -> None:
         self.engine = engine
         self.max_jobs = max_jobs
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.batches = 0
+        self._turns = WriteTurns.of(engine, turn_wait)
 
     def start(self) -> None:
         if self._thread is None:
@@ -102,6 +220,7 @@ class Writer:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
+        self._turns.close()
 
     def waiting(self) -> int:
         """Jobs queued and not yet taken by the writer (approximate while it runs)."""
@@ -211,7 +330,7 @@ class Writer:
             self._run_alone(*batch[0])
             return
         try:
-            with write_transaction(self.engine) as conn, conn.begin():
+            with self._turns, write_transaction(self.engine) as conn, conn.begin():
                 results: list[Any] = []
                 for job, count in _merged([job for job, _ in batch]):
                     result = job(conn)
@@ -227,7 +346,7 @@ class Writer:
 
     def _run_alone(self, job: Job, future: _Waiter) -> None:
         try:
-            with write_transaction(self.engine) as conn, conn.begin():
+            with self._turns, write_transaction(self.engine) as conn, conn.begin():
                 result = job(conn)
         except BaseException as exc:
             future.set_exception(exc)
