@@ -392,6 +392,9 @@ def running_smsdesk(
         )
         if answer.status_code != 200:
             raise RuntimeError(f"settings: {answer.status_code} {answer.text[:300]}")
+        # Another process of `serve --processes N` sees a saved configuration within its cache
+        # time (1 s): until then its simulator would report after the default delay.
+        time.sleep(1.2)
         system = Smsdesk(
             port, api_key, process.pid, url, postgres[1] if postgres else None, stored, first_id
         )
