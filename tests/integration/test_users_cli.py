@@ -30,6 +30,7 @@ def test_create_asks_for_the_password_twice_and_stores_only_a_hash(tmp_path: Pat
     users = service(tmp_path).users
     assert users.authenticate("anna", PASSWORD) is not None
     assert users.authenticate("ANNA", "wrong password!") is None
+    assert users.authenticate("nobody", PASSWORD) is None  # checked against a dummy hash
     listed = runner(tmp_path).invoke(app, ["users", "list"])
     assert "anna" in listed.output and "admin" in listed.output
 

@@ -68,6 +68,11 @@ class OptOutCache:
                 found.update(n for n in wanted - found if keyed_hash(key, n) in erased)
         return found
 
+    def refresh(self) -> None:
+        """Look at the database now if the numbers in memory are stale (call from a thread)."""
+        with self._lock:
+            self._current()
+
     def opted_out_in_memory(self, numbers: Iterable[str]) -> set[str] | None:
         """Those of `numbers` on the list if memory can answer now, else None (then call
         `opted_out` from a thread). Never blocks, so the event loop may call it: a hop to a

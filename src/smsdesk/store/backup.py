@@ -14,8 +14,6 @@ import sqlite3
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic.config import Config as AlembicConfig
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from smsdesk.store import db
@@ -29,6 +27,11 @@ class BackupError(RuntimeError):
 
 def known_revisions() -> list[str]:
     """Every schema revision this version can migrate from, oldest first."""
+    # Alembic (and Mako with it) is imported here, not with the module: `serve` imports every
+    # command, and 10 MiB of a process that never restores would be spent on it.
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(db.MIGRATIONS))
     scripts = ScriptDirectory.from_config(config)

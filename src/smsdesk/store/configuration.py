@@ -91,6 +91,14 @@ class ConfigurationStore:
                 self._cached = (time.monotonic(), version, config)
         return config
 
+    def fresh(self) -> SmsConfiguration | None:
+        """The cached configuration while it is fresh, else None: what `load` would return
+        without reading the database, so a caller on the event loop needs no thread for it."""
+        cached = self._cached
+        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+            return cached[2]
+        return None
+
     def version(self) -> int:
         self.load()
         return self._cached[1] if self._cached else 0
@@ -180,6 +188,10 @@ class ConfigurationStore:
                 # Another process made it between our read and our insert (PostgreSQL, where
                 # the read takes no lock): theirs is the one.
                 self._callback_secret = self._read_or_create_callback_secret()
+        return self._callback_secret
+
+    def known_callback_secret(self) -> str | None:
+        """The callback secret once this process has read it (None before): no database."""
         return self._callback_secret
 
     def _read_or_create_callback_secret(self) -> str:

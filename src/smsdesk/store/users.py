@@ -7,6 +7,7 @@ stored, so a leaked database gives no working session. Each session has its own 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -29,8 +30,14 @@ SESSION_IDLE_SECONDS = 8 * 3600
 SESSION_MAX_SECONDS = 7 * 24 * 3600
 
 _hasher = PasswordHasher()
-# Verified against when the user does not exist, so a wrong name takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so a wrong name takes as long as a wrong
+    password. Made on the first such login, not at import: each hash takes argon2's 64 MiB for
+    a moment, which would be most of a process's peak memory."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class UserError(ValueError):
@@ -171,7 +178,7 @@ class UserStore:
                 sa.select(users).where(sa.func.lower(users.c.username) == username.strip().lower())
             ).first()
         try:
-            _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
+            _hasher.verify(row.password_hash if row else _dummy_hash(), password)
         except VerificationError:
             return None
         return _user(row) if row else None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 
 from smsdesk.service import Service
 from smsdesk.store.apikeys import ApiKey
 from smsdesk.web.errors import ApiError
+from smsdesk.web.shared_calls import shared_call
 
 
 def service_of(request: Request) -> Service:
@@ -36,7 +36,9 @@ async def api_key(request: Request) -> ApiKey:
             headers={"WWW-Authenticate": "Bearer"},
         )
     keys = service_of(request).keys
-    key = keys.cached(presented) or await run_in_threadpool(keys.verify, presented)
+    key = keys.cached(presented) or await shared_call(
+        (keys, presented), lambda: keys.verify(presented)
+    )
     if key is None:
         raise ApiError(
             401,

@@ -38,6 +38,7 @@ from smsdesk.web.api.templates import missing_variable, text_for_recipient
 from smsdesk.web.auth import api_key, service_of
 from smsdesk.web.errors import ApiError, error_body
 from smsdesk.web.jsonresponse import Json
+from smsdesk.web.shared_calls import shared_call
 
 router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
 
@@ -84,9 +85,14 @@ def _check_transactional(key: ApiKey, wanted: bool) -> None:
 async def _opt_out_refusals(service: Service, rows: list[dict[str, Any]]) -> dict[int, DomainError]:
     """Refusals of opted-out recipients: from memory when it can answer, else from a thread."""
     candidates = {row["recipient"] for row in rows if not row["transactional"]}
-    found = service.opt_outs.opted_out_in_memory(candidates)
+    opt_outs = service.opt_outs
+    found = opt_outs.opted_out_in_memory(candidates)
     if found is None:
-        found = await run_in_threadpool(service.opt_outs.opted_out, candidates)
+        # Stale: one look at the database for every request waiting now, then memory again.
+        await shared_call((opt_outs, "refresh"), opt_outs.refresh)
+        found = opt_outs.opted_out_in_memory(candidates)
+    if found is None:
+        found = await run_in_threadpool(opt_outs.opted_out, candidates)
     return refusals(rows, found)
 
 

@@ -51,7 +51,9 @@ async def _callback_request(request: Request) -> CallbackRequest:
 
 
 async def _checked_secret(service: Service, secret: str, module: str) -> None:
-    expected = await run_in_threadpool(service.settings.callback_secret)
+    expected = service.settings.known_callback_secret()
+    if expected is None:
+        expected = await run_in_threadpool(service.settings.callback_secret)
     if not hmac.compare_digest(secret.encode(), expected.encode()):
         log.warning("callback refused: wrong secret", extra={"sms_module": module})
         raise ApiError(403, "forbidden", "This callback URL is not valid for this installation.")
@@ -68,7 +70,11 @@ async def _provider(service: Service, target: str | Connection, secret: str) -> 
         raise ApiError(404, "not_found", f"There is no module '{module}'.") from None
     await _checked_secret(service, secret, module)
     assert service.pool is not None  # checked just above
-    config = await run_in_threadpool(service.settings.load)
+    # Every delivery report comes here: the cached configuration is taken on the event loop,
+    # and only a stale one is read in a thread.
+    config = service.settings.fresh()
+    if config is None:
+        config = await run_in_threadpool(service.settings.load)
     try:
         return await service.pool.get(target, config)
     except LookupError as exc:
