@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
-from smsdesk.domain.message import Status
 from smsdesk.store.cluster_tables import cluster_processes as cp
+from smsdesk.store.tables import IS_SENDING
 from smsdesk.store.tables import messages as m
 
 FORGET_AFTER = 3600.0
@@ -40,7 +40,7 @@ def leased_messages(conn: Connection, owner: str, now: float) -> int:
     return int(
         conn.execute(
             sa.select(sa.func.count()).where(
-                m.c.status == Status.SENDING.value,
+                IS_SENDING,
                 m.c.lease_until > now,
                 m.c.lease_owner == owner,
             )

@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 from smsdesk.domain.message import Status
 from smsdesk.events import EventSink
 from smsdesk.store.reports import ReportTally, apply_early_reports
-from smsdesk.store.tables import messages, unmatched_reports
+from smsdesk.store.tables import IS_SENDING, messages, unmatched_reports
 from smsdesk.store.timeline import EVENT_COLUMNS, Event, emit_status_events, insert_events
 
 m = messages
@@ -72,7 +72,7 @@ def release_expired(
     expired = list(
         conn.execute(
             sa.select(*EVENT_COLUMNS, m.c.connection_id, m.c.attempts)
-            .where(m.c.status == Status.SENDING.value, m.c.lease_until < now)
+            .where(IS_SENDING, m.c.lease_until < now)
             .with_for_update(skip_locked=True)
         ).all()
     )

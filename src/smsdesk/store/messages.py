@@ -19,7 +19,7 @@ from smsdesk.events import EventSink
 from smsdesk.store.bulk import execute_rows, insert_rows
 from smsdesk.store.reports import ReportTally, apply_early_reports
 from smsdesk.store.spend import admitted
-from smsdesk.store.tables import idempotency_keys, message_events, messages
+from smsdesk.store.tables import IS_QUEUED, idempotency_keys, message_events, messages
 from smsdesk.store.timeline import (
     EVENT_COLUMNS,
     PUBLISHED_STATUSES,
@@ -218,7 +218,7 @@ def _due_ids(conn: Connection, whose: Any, now: float, limit: int) -> list[tuple
     (skipping rows another dispatcher locked)."""
     rows = conn.execute(
         sa.select(m.c.priority, m.c.id)
-        .where(m.c.status == Status.QUEUED.value, whose, m.c.next_attempt_at <= now)
+        .where(IS_QUEUED, whose, m.c.next_attempt_at <= now)
         .order_by(m.c.priority, m.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -416,7 +416,7 @@ def waiting_on(
                 m.c.attempts,
                 m.c.expires_at,
             )
-            .where(m.c.status == Status.QUEUED.value, whose, m.c.next_attempt_at <= now)
+            .where(IS_QUEUED, whose, m.c.next_attempt_at <= now)
             .order_by(m.c.priority, m.c.id)
             .limit(limit)
         ).all()
@@ -533,7 +533,7 @@ def expire_overdue(conn: Connection, now: float, events: EventSink | None = None
     ids = (
         conn.execute(
             sa.select(m.c.id)
-            .where(m.c.status == Status.QUEUED.value, m.c.expires_at <= now)
+            .where(IS_QUEUED, m.c.expires_at <= now)
             .with_for_update(skip_locked=True)
         )
         .scalars()
@@ -570,9 +570,7 @@ def expire_overdue(conn: Connection, now: float, events: EventSink | None = None
 def queue_depth(conn: Connection) -> dict[int, int]:
     """Queued messages per SMS priority."""
     rows = conn.execute(
-        sa.select(m.c.priority, sa.func.count())
-        .where(m.c.status == Status.QUEUED.value)
-        .group_by(m.c.priority)
+        sa.select(m.c.priority, sa.func.count()).where(IS_QUEUED).group_by(m.c.priority)
     ).all()
     return {int(priority): int(count) for priority, count in rows}
 

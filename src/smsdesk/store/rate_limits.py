@@ -24,8 +24,8 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from smsdesk.domain.message import Status
 from smsdesk.store.connection_tables import connection_limits as cl
+from smsdesk.store.tables import IS_SENDING
 from smsdesk.store.tables import messages as m
 
 
@@ -107,7 +107,7 @@ def sending(conn: Connection, connection_id: str, now: float) -> int:
         sa.select(sa.func.count())
         .select_from(m)
         .where(
-            m.c.status == Status.SENDING.value,
+            IS_SENDING,
             m.c.connection_id == connection_id,
             m.c.lease_until > now,
         )

@@ -20,6 +20,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    literal_column,
+    text,
 )
 
 from smsdesk.store.cluster_tables import cluster_processes as cluster_processes
@@ -84,15 +86,40 @@ messages = Table(
     Column("connection_attempts", SmallInteger, nullable=False, default=0),
     Column("failovers", SmallInteger, nullable=False, default=0),
 )
-Index("ix_messages_claim", messages.c.status, messages.c.module, messages.c.priority, messages.c.id)
+# The claim indexes hold only queued messages and the lease index only messages being sent:
+# the rest of a message's life (sent, delivered, kept for months) touches none of their
+# entries, and a claim reads an index of what waits however many messages are kept. Queries
+# name the status as a literal (`IS_QUEUED`, `IS_SENDING`): PostgreSQL's generic plans (a
+# statement prepared by the driver after a few runs) cannot use the index for a parameter.
+QUEUED_ONLY = text("status = 'queued'")
+SENDING_ONLY = text("status = 'sending'")
+IS_QUEUED = messages.c.status == literal_column("'queued'")
+IS_SENDING = messages.c.status == literal_column("'sending'")
+Index(
+    "ix_messages_claim",
+    messages.c.status,
+    messages.c.module,
+    messages.c.priority,
+    messages.c.id,
+    sqlite_where=QUEUED_ONLY,
+    postgresql_where=QUEUED_ONLY,
+)
 Index(
     "ix_messages_claim_conn",
     messages.c.status,
     messages.c.connection_id,
     messages.c.priority,
     messages.c.id,
+    sqlite_where=QUEUED_ONLY,
+    postgresql_where=QUEUED_ONLY,
 )
-Index("ix_messages_lease", messages.c.status, messages.c.lease_until)
+Index(
+    "ix_messages_lease",
+    messages.c.status,
+    messages.c.lease_until,
+    sqlite_where=SENDING_ONLY,
+    postgresql_where=SENDING_ONLY,
+)
 Index("ix_messages_provider_id", messages.c.module, messages.c.provider_message_id)
 Index("ix_messages_recipient", messages.c.recipient)
 Index("ix_messages_status_id", messages.c.status, messages.c.id)
