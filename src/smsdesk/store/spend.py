@@ -79,9 +79,13 @@ def _parsed(document: str) -> tuple[SpendSettings, str]:
     return SpendSettings.model_validate(doc.get("spend") or {}), doc.get("default_country_code", "")
 
 
+# Built once: every group commit of new messages reads it.
+_STORED_DOCUMENT = sa.select(settings.c.value).where(settings.c.key == "sms")
+
+
 def stored_settings(conn: Connection) -> tuple[SpendSettings, str]:
     """The stored spend section and default country code (defaults when never saved)."""
-    value = conn.execute(sa.select(settings.c.value).where(settings.c.key == "sms")).scalar()
+    value = conn.execute(_STORED_DOCUMENT).scalar()
     return _parsed(value) if value else (SpendSettings(), "")
 
 
@@ -111,19 +115,32 @@ class _Tally:
 
 
 def _tally(rows: Sequence[dict[str, Any]], allowed: frozenset[str] | None) -> dict[Scope, _Tally]:
-    tallies: dict[Scope, _Tally] = {}
+    """Messages, segments and cost per cap scope. Rows are summed per (country, API key)
+    first: a group commit holds thousands of rows and only a few such pairs."""
+    pairs: dict[tuple[str | None, str], _Tally] = {}
     for row in rows:
         country = row.get("country") or _country(row["recipient"])
-        if allowed is not None and country not in allowed:
-            raise SpendRefused("country_not_allowed", country=country or "?")
+        pair = (country, row.get("api_key_id") or "")
+        tally = pairs.get(pair)
+        if tally is None:
+            if allowed is not None and country not in allowed:
+                raise SpendRefused("country_not_allowed", country=country or "?")
+            tally = pairs[pair] = _Tally()
+        tally.messages += 1
+        tally.segments += int(row.get("segments") or 1)
+        cost = row.get("estimated_cost")
+        if cost:
+            tally.cost += Decimal(cost)
+    tallies: dict[Scope, _Tally] = {}
+    for (country, key), tally in pairs.items():
         scopes = [(TOTAL, "", ""), (COUNTRY, country or "", "")]
-        if row.get("api_key_id"):
-            scopes.append((API_KEY, "", row["api_key_id"]))
+        if key:
+            scopes.append((API_KEY, "", key))
         for scope in scopes:
-            tally = tallies.setdefault(scope, _Tally())
-            tally.messages += 1
-            tally.segments += int(row.get("segments") or 1)
-            tally.cost += Decimal(row.get("estimated_cost") or 0)
+            total = tallies.setdefault(scope, _Tally())
+            total.messages += tally.messages
+            total.segments += tally.segments
+            total.cost += tally.cost
     return tallies
 
 
