@@ -8,6 +8,7 @@ smsdesk's own functions (inclusive time).
 
     python bench/profile_serve.py                        # N=10,000, C=128, SQLite
     python bench/profile_serve.py --gil -o /tmp/serve.txt
+    python bench/profile_serve.py --gil --stored 1000000   # with 1,000,000 messages kept
 """
 
 from __future__ import annotations
@@ -78,10 +79,15 @@ def main() -> int:
     parser.add_argument("--gil", action="store_true", help="sample only the thread holding the GIL")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument(
+        "--stored", type=int, default=0, help="finished messages in the database before serve"
+    )
     opts = parser.parse_args()
     with (
         asyncio.Runner() as runner,
-        running_smsdesk(postgres=None, processes=None, log_level=opts.log_level) as system,
+        running_smsdesk(
+            postgres=None, processes=None, log_level=opts.log_level, stored=opts.stored
+        ) as system,
     ):
         client = LeanClient(system.host, system.port, opts.c)
         try:
