@@ -199,6 +199,19 @@ async def test_callers_on_the_event_loop_share_a_batch_and_keep_their_own_errors
     busy.result(10)
 
 
+async def test_callers_on_the_event_loop_sharing_a_commit_each_get_their_own_result(
+    engine: Engine, writer: Writer
+) -> None:
+    busy, gate = keep_busy(writer)
+    tasks = [asyncio.create_task(writer.run(lambda _conn, n=n: n * 10)) for n in range(5)]
+    await asyncio.wait_for(until_queued(writer, len(tasks)), 10)
+    before = writer.batches
+    gate.set()
+    assert await asyncio.gather(*tasks) == [0, 10, 20, 30, 40]
+    busy.result(10)
+    assert writer.batches == before + 2  # the busy job, then the five in one transaction
+
+
 async def test_an_awaiting_caller_that_gave_up_is_skipped(engine: Engine, writer: Writer) -> None:
     busy, gate = keep_busy(writer)
     abandoned = asyncio.create_task(writer.run(repo.NewMessages([make_row()], "api")))

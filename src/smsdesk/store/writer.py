@@ -81,6 +81,27 @@ def _settle(future: asyncio.Future[Any], result: Any, exception: BaseException |
         future.set_exception(exception)
 
 
+def _settle_group(waiters: list[_Waiter], results: list[Any]) -> None:
+    """Every caller of a group commit told its result: those on an event loop in one call
+    scheduled on that loop (a call per caller cost a wake-up and a handle each), others at
+    once."""
+    on_loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+    for waiter, result in zip(waiters, results, strict=True):
+        if isinstance(waiter, _LoopWaiter):
+            on_loops.setdefault(waiter.loop, []).append((waiter.future, result))
+        else:
+            waiter.set_result(result)
+    for loop, settled in on_loops.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle_results, settled)
+
+
+def _settle_results(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, result in settled:
+        if not future.done():  # cancelled while the job ran: the commit stands
+            future.set_result(result)
+
+
 class WriteTurns:
     """Writers of several processes on one SQLite file take turns through a lock file.
 
@@ -341,8 +362,7 @@ class Writer:
                 self._run_alone(job, future)
             return
         self.batches += 1
-        for (_, future), result in zip(batch, results, strict=True):
-            future.set_result(result)
+        _settle_group([future for _, future in batch], results)
 
     def _run_alone(self, job: Job, future: _Waiter) -> None:
         try:
