@@ -6,13 +6,13 @@ import asyncio
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from smsdesk.store import messages as repo
@@ -203,7 +203,11 @@ async def test_callers_on_the_event_loop_sharing_a_commit_each_get_their_own_res
     engine: Engine, writer: Writer
 ) -> None:
     busy, gate = keep_busy(writer)
-    tasks = [asyncio.create_task(writer.run(lambda _conn, n=n: n * 10)) for n in range(5)]
+
+    def times_ten(n: int) -> Callable[[Connection], int]:
+        return lambda _conn: n * 10
+
+    tasks = [asyncio.create_task(writer.run(times_ten(n))) for n in range(5)]
     await asyncio.wait_for(until_queued(writer, len(tasks)), 10)
     before = writer.batches
     gate.set()
