@@ -107,7 +107,7 @@ def test_the_claim_and_lease_expiry_read_their_partial_indexes(engine: Engine) -
         )
         write(engine, lambda c: lease_expiry.release_expired_leases(c, NOW + 120))
     assert [row.priority for row in claimed] == [1, 1, 2]
-    due = [(sql, p) for sql, p in sent if sql.startswith("SELECT") and "next_attempt_at" in sql]
+    due = [(sql, p) for sql, p in sent if "next_attempt_at <=" in sql]
     leases = [(sql, p) for sql, p in sent if sql.startswith("SELECT") and "lease_until <" in sql]
     assert due and leases
     for sql, params in due:

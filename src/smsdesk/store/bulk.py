@@ -37,7 +37,7 @@ Positional = tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]
 
 
 @lru_cache(maxsize=32)
-def _positional_statement(dialect: Dialect, statement: sa.UpdateBase) -> Positional | None:
+def positional_statement(dialect: Dialect, statement: sa.UpdateBase) -> Positional | None:
     """The SQL of a statement whose every parameter is a row key, and a function putting a
     row's values in its order (through the bind processors some types have, such as a float
     column's); None unless the driver takes positional parameters (SQLite) and no parameter
@@ -85,7 +85,7 @@ def execute_rows(
     """
     if not rows:
         return
-    prepared = _positional_statement(conn.dialect, statement)
+    prepared = positional_statement(conn.dialect, statement)
     if prepared is None:
         conn.execute(statement, list(rows))
         return

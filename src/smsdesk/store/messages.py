@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from smsdesk.domain.message import Status
 from smsdesk.events import EventSink
 from smsdesk.store.bulk import execute_rows, insert_rows
+from smsdesk.store.claims import CLAIMED_COLUMNS, claim_in_one_statement
 from smsdesk.store.reports import ReportTally, apply_early_reports
 from smsdesk.store.spend import admitted
 from smsdesk.store.tables import IS_QUEUED, idempotency_keys, message_events, messages
@@ -111,35 +112,6 @@ class NewMessages:
         )
 
 
-# What the dispatcher reads of a claimed message (to send it, judge the answer, fail over).
-CLAIMED_COLUMNS = tuple(
-    m.c[name]
-    for name in (
-        "id",
-        "module",
-        "recipient",
-        "sender",
-        "body",
-        "encoding",
-        "segments",
-        "priority",
-        "status",
-        "expires_at",
-        "attempts",
-        "lease_owner",
-        "lease_until",
-        "delivery_report",
-        "transactional",
-        "connection_id",
-        "route_plan",
-        "plan_index",
-        "connection_attempts",
-        "reference",
-        "request_id",
-    )
-)
-
-
 def claim_due(
     conn: Connection,
     *,
@@ -159,13 +131,26 @@ def claim_due(
     On PostgreSQL rows locked by another dispatcher are skipped, so workers never wait for
     each other and never take the same message.
 
-    The ids are selected first, in a statement of their own: as an `IN (subquery)` of the
-    UPDATE, PostgreSQL may run the subquery again for each row (a nested loop, chosen when
-    the table has no statistics yet, as after a burst of inserts), each run skipping the rows
-    the UPDATE already took and locking the next `limit`: a claim of 25 took 2,000 messages.
+    On PostgreSQL the ids are selected first, in a statement of their own: as an
+    `IN (subquery)` of the UPDATE, PostgreSQL may run the subquery again for each row (a
+    nested loop, chosen when the table has no statistics yet, as after a burst of inserts),
+    each run skipping the rows the UPDATE already took and locking the next `limit`: a claim
+    of 25 took 2,000 messages. SQLite, with one writer at a time, claims in one statement
+    (`store.claims`). `delivery_report` and `transactional` come back as SQLite's 1 and 0.
     """
     if connection_id is None and module is None:
         raise ValueError("claim_due needs a connection or a module")
+    if conn.dialect.name == "sqlite":
+        claimed = claim_in_one_statement(
+            conn,
+            owner=owner,
+            limit=limit,
+            now=now,
+            lease_until=lease_until,
+            connection_id=connection_id,
+            module=module,
+        )
+        return _with_timeline(conn, claimed, now, owner)
     if connection_id is None:
         found = _due_ids(conn, m.c.module == module, now, limit)
     else:
@@ -195,6 +180,13 @@ def claim_due(
             .returning(*CLAIMED_COLUMNS)
         ).all()
     )
+    return _with_timeline(conn, claimed, now, owner)
+
+
+def _with_timeline(
+    conn: Connection, claimed: list[sa.Row[Any]], now: float, owner: str
+) -> list[sa.Row[Any]]:
+    """The claimed rows, most urgent first, each with its `sending` line in the timeline."""
     claimed.sort(key=lambda row: (row.priority, row.id))
     insert_events(
         conn,
