@@ -53,7 +53,9 @@ CLAIMED_COLUMNS = tuple(
 
 
 _LIMIT = sa.bindparam("limit", type_=sa.Integer)
-_NO_OFFSET = sa.literal_column("0")  # SQLite's compiler adds an OFFSET parameter otherwise
+_NO_OFFSET: sa.ColumnClause[int] = sa.literal_column(
+    "0"
+)  # SQLite's compiler adds an OFFSET parameter otherwise
 
 
 def _due(whose: sa.ColumnElement[bool]) -> sa.Select[Any]:
