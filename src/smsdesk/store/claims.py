@@ -53,9 +53,8 @@ CLAIMED_COLUMNS = tuple(
 
 
 _LIMIT = sa.bindparam("limit", type_=sa.Integer)
-_NO_OFFSET: sa.ColumnClause[int] = sa.literal_column(
-    "0"
-)  # SQLite's compiler adds an OFFSET parameter otherwise
+# A literal OFFSET: with a LIMIT parameter, SQLite's compiler adds an OFFSET parameter.
+_NO_OFFSET: sa.ColumnClause[int] = sa.literal_column("0")
 
 
 def _due(whose: sa.ColumnElement[bool]) -> sa.Select[Any]:
