@@ -77,11 +77,13 @@ class Two:
         await self.h.idle_scans(2)
 
 
-async def connection(h: Harness, name: str, fake: FakeProvider, **limits: Any) -> str:
+async def connection(
+    h: Harness, name: str, fake: FakeProvider, timeout: float = 0.5, **limits: Any
+) -> str:
     body = {
         "name": name,
         "module": fake.module,
-        "settings": {**fake.module_settings(), "timeout": 0.5},
+        "settings": {**fake.module_settings(), "timeout": timeout},
         "concurrency": 1,
         **limits,
     }
@@ -90,14 +92,16 @@ async def connection(h: Harness, name: str, fake: FakeProvider, **limits: Any) -
     return str(answer.json()["id"])
 
 
-async def two_connections(tmp_path: Path, engine: Engine, **limits: Any) -> AsyncIterator[Two]:
+async def two_connections(
+    tmp_path: Path, engine: Engine, timeout: float = 0.5, **limits: Any
+) -> AsyncIterator[Two]:
     first, second = IntelecomFake().start(), CmFake().start()
     clock = FakeClock(time.time())
     try:
         async with running_service(tmp_path, database_url(engine), listen=True, clock=clock) as h:
             await h.configure(sender=SENDER, default_country_code="+31")
-            first_id = await connection(h, "first", first, **limits)
-            second_id = await connection(h, "second", second)
+            first_id = await connection(h, "first", first, timeout, **limits)
+            second_id = await connection(h, "second", second, timeout)
             route = await h.post(
                 "/api/v1/routes", {"name": "All", "connections": ["first", "second"]}
             )
@@ -243,8 +247,10 @@ async def test_a_failed_probe_opens_the_circuit_again(tripping: Two) -> None:
 
 @pytest.fixture
 async def limited(tmp_path: Path, engine: Engine) -> AsyncIterator[Two]:
-    """Two connections; the first sends at most 2 messages per second."""
-    async for made in two_connections(tmp_path, engine, rate_limit=2):
+    """Two connections; the first sends at most 2 messages per second. Their timeout is long:
+    a send that timed out on a loaded machine would be retried only when the fake clock
+    reaches its backoff, which this test never advances to."""
+    async for made in two_connections(tmp_path, engine, timeout=10.0, rate_limit=2):
         yield made
 
 
