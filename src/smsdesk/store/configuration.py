@@ -73,9 +73,9 @@ class ConfigurationStore:
 
         A save in this process is seen at once; one in another process within `cache_seconds`.
         """
-        cached = self._cached
-        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
-            return cached[2]
+        fresh = self.fresh()
+        if fresh is not None:
+            return fresh
         saves_before = self._saves
         changes_before = self.connections.changes
         with self.engine.connect() as conn:
