@@ -276,6 +276,10 @@ class Dispatcher:
             else:
                 self._unstartable.discard(connection.id)
 
+    async def _configuration(self) -> SmsConfiguration:
+        """The configuration: the cached one while fresh (no thread), else read."""
+        return self.store.fresh() or await asyncio.to_thread(self.store.load)
+
     def _connections_awaiting_reports(self, now: float) -> set[tuple[str | None, str]]:
         connected = [
             info.name
@@ -352,7 +356,7 @@ class Dispatcher:
                 self._connections_awaiting_reports, now
             )
             self._housekeeping_at = now + min(self.lease_seconds / 4, 5.0)
-        config = await asyncio.to_thread(self.store.load)
+        config = await self._configuration()
         found = targets(config, self.pool.connections())
         await self._start_selected(config, found)
         health = await asyncio.to_thread(self._read_health)
@@ -419,7 +423,7 @@ class Dispatcher:
             return len(claim.rows)
         # The configuration loaded before the claim may predate a save that came before some
         # of these messages were accepted: send them with the settings as they are now.
-        current = await asyncio.to_thread(self.store.load)
+        current = await self._configuration()
         fresh = by_id(targets(current, self.pool.connections()))
         connection = fresh.get(connection.id, connection)
         provider = await self.pool.get(connection, current)
