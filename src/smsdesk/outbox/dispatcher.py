@@ -278,7 +278,8 @@ class Dispatcher:
 
     async def _configuration(self) -> SmsConfiguration:
         """The configuration: the cached one while fresh (no thread), else read."""
-        return self.store.fresh() or await asyncio.to_thread(self.store.load)
+        cached = self.store.fresh()
+        return cached if cached is not None else await asyncio.to_thread(self.store.load)
 
     def _connections_awaiting_reports(self, now: float) -> set[tuple[str | None, str]]:
         connected = [
