@@ -276,11 +276,6 @@ class Dispatcher:
             else:
                 self._unstartable.discard(connection.id)
 
-    async def _configuration(self) -> SmsConfiguration:
-        """The configuration: the cached one while fresh (no thread), else read."""
-        cached = self.store.fresh()
-        return cached if cached is not None else await asyncio.to_thread(self.store.load)
-
     def _connections_awaiting_reports(self, now: float) -> set[tuple[str | None, str]]:
         connected = [
             info.name
@@ -357,7 +352,7 @@ class Dispatcher:
                 self._connections_awaiting_reports, now
             )
             self._housekeeping_at = now + min(self.lease_seconds / 4, 5.0)
-        config = await self._configuration()
+        config = await self.store.current()
         found = targets(config, self.pool.connections())
         await self._start_selected(config, found)
         health = await asyncio.to_thread(self._read_health)
@@ -424,7 +419,7 @@ class Dispatcher:
             return len(claim.rows)
         # The configuration loaded before the claim may predate a save that came before some
         # of these messages were accepted: send them with the settings as they are now.
-        current = await self._configuration()
+        current = await self.store.current()
         fresh = by_id(targets(current, self.pool.connections()))
         connection = fresh.get(connection.id, connection)
         provider = await self.pool.get(connection, current)

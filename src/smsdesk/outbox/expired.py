@@ -8,7 +8,6 @@ nothing shows it was taken.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -42,7 +41,7 @@ async def release_expired(
     events: EventSink | None,
 ) -> lease_expiry.Released:
     """Settle, queue again or ask about every message whose lease ran out."""
-    config = await asyncio.to_thread(store.load)
+    config = await store.current()
     askable = {
         target.connection.id: target.connection
         for target in targets(config, pool.connections())
@@ -78,7 +77,7 @@ async def _ask(
     events: EventSink | None,
 ) -> None:
     try:
-        provider = await pool.get(connection, await asyncio.to_thread(store.load))
+        provider = await pool.get(connection, await store.current())
         taken = await provider.find_sent(ids)
     except Exception:
         log.warning(

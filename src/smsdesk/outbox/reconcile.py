@@ -147,7 +147,7 @@ class Reconciler:
 
     async def run_once(self) -> int:
         """One run over every connection that can be asked; returns how many messages were asked."""
-        config = await asyncio.to_thread(self.store.load)
+        config = await self.store.current()
         asked = 0
         if config.reconcile_after_minutes > 0:
             for target in targets(config, self.pool.connections()):

@@ -14,6 +14,7 @@ knowing the modules itself.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import threading
@@ -98,6 +99,12 @@ class ConfigurationStore:
         if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
             return cached[2]
         return None
+
+    async def current(self) -> SmsConfiguration:
+        """`load` for a caller on the event loop: the cached configuration while it is fresh,
+        without a thread; only a stale one is read, in a thread."""
+        cached = self.fresh()
+        return cached if cached is not None else await asyncio.to_thread(self.load)
 
     def version(self) -> int:
         self.load()

@@ -70,11 +70,8 @@ async def _provider(service: Service, target: str | Connection, secret: str) -> 
         raise ApiError(404, "not_found", f"There is no module '{module}'.") from None
     await _checked_secret(service, secret, module)
     assert service.pool is not None  # checked just above
-    # Every delivery report comes here: the cached configuration is taken on the event loop,
-    # and only a stale one is read in a thread.
-    config = service.settings.fresh()
-    if config is None:
-        config = await run_in_threadpool(service.settings.load)
+    # Every delivery report comes here: no thread while the cached configuration is fresh.
+    config = await service.settings.current()
     try:
         return await service.pool.get(target, config)
     except LookupError as exc:
