@@ -25,7 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _lean_client import LeanClient
-from _vs_systems import cpu_seconds, descendants
+from _server import free_port
+from _vs_systems import tree_cpu_seconds
 
 APP = """
 async def app(scope, receive, send):
@@ -59,13 +60,6 @@ def command(server: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def wait_listening(port: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -78,11 +72,6 @@ def wait_listening(port: int, timeout: float = 20.0) -> None:
             time.sleep(0.05)
 
 
-def server_cpu(pid: int) -> float:
-    """The server's CPU seconds, with any worker process it forked."""
-    return sum(cpu_seconds(process) for process in descendants(pid))
-
-
 async def one_run(port: int, pid: int, count: int, connections: int) -> tuple[float, float]:
     request = (
         b"POST /api/v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -91,9 +80,9 @@ async def one_run(port: int, pid: int, count: int, connections: int) -> tuple[fl
     client = LeanClient("127.0.0.1", port, connections)
     await client.open()
     await client.run([request] * min(count, 2000))  # warm up
-    before = server_cpu(pid)
+    before = tree_cpu_seconds(pid)
     result = await client.run([request] * count)
-    used = server_cpu(pid) - before
+    used = tree_cpu_seconds(pid) - before
     client.close()
     if result.errors or set(result.statuses) != {201}:
         raise RuntimeError(f"unexpected answers: {dict(result.statuses)} {result.errors[:3]}")
