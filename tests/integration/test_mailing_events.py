@@ -68,16 +68,19 @@ async def test_every_status_change_reaches_the_subscriber(
         assert subscribed.status_code == 201, subscribed.text
         secret = subscribed.json()["secret"]
         window = {"days": WEEKDAYS, "from": "11:00", "to": "17:00"}  # opens 09:00 UTC
-        mailing_id = await new_mailing(h, NL, window=window)
+        # Scheduled for later, so the service's sender cannot start it before the test does.
+        later = datetime.fromtimestamp(utc(12), UTC).isoformat()
+        mailing_id = await new_mailing(h, NL, window=window, scheduled_at=later)
+        sender = h.service.mailings
+        assert sender is not None
         for action in ("schedule", "start", "pause", "resume"):
             await act(h, mailing_id, action)
+            await sender.run_once()  # the sender's pass between two clicks changes nothing
         other = await new_mailing(h, [], name="Never sent")
         await act(h, other, "cancel")
         await h.wait_until(lambda: len(receiver.events()) == 5, "five events at the receiver")
 
         clock.now = utc(9)  # the window opens: the service's own sender sends them
-        sender = h.service.mailings
-        assert sender is not None
 
         async def done() -> bool:
             sender.wake()
