@@ -27,6 +27,9 @@ from smsdesk.store.tables import inbound_messages
 from smsdesk.web.app import create_app
 
 BASE_URL = "http://smsdesk.test"
+# How long a test waits for what normally takes milliseconds. Generous, so that a stall of a
+# loaded CI machine is not a failure; a condition that never comes true still fails.
+PATIENCE = 30.0
 
 
 class Harness:
@@ -80,7 +83,7 @@ class Harness:
         assert response.status_code == 200, response.text
 
     async def wait_for(
-        self, message_id: str, *statuses: str, timeout: float = 10.0
+        self, message_id: str, *statuses: str, timeout: float = PATIENCE
     ) -> dict[str, Any]:
         """Poll a message until it reaches one of `statuses`; fail after `timeout` seconds."""
         deadline = time.monotonic() + timeout
@@ -92,7 +95,7 @@ class Harness:
                 raise AssertionError(f"{message_id} is {body['status']}, not {statuses}: {body}")
             await asyncio.sleep(0.01)
 
-    async def wait_error(self, message_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    async def wait_error(self, message_id: str, timeout: float = PATIENCE) -> dict[str, Any]:
         """Wait until a failed attempt is recorded and the message is queued again."""
         deadline = time.monotonic() + timeout
         while True:
@@ -104,7 +107,7 @@ class Harness:
             await self.idle_scans(1)
 
     async def wait_until(
-        self, condition: Callable[[], bool], what: str, timeout: float = 10.0
+        self, condition: Callable[[], bool], what: str, timeout: float = PATIENCE
     ) -> None:
         """Poll `condition` until it holds; fail after `timeout` seconds naming `what`."""
         deadline = time.monotonic() + timeout
@@ -140,7 +143,10 @@ async def running_service(
     service.upgrade()
     app = create_app(service, manage_service=False)
     if listen:
-        async with _served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        async with (
+            _served(app) as base_url,
+            httpx.AsyncClient(base_url=base_url, timeout=PATIENCE) as client,
+        ):
             await service.start(dispatcher=dispatcher, public_url=base_url)
             async with _started(service) as key:
                 yield Harness(service, client, key, app)
