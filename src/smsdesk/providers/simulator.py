@@ -242,21 +242,29 @@ class SimulatorProvider(Provider):
         # Outcomes of sends without a report, drawn apart so reports' faults stay repeatable.
         self._quiet_rng = random.Random(self.settings.seed)
         self._reporter: asyncio.Task[None] | None = None
+        self._closing = False
         self._wake = asyncio.Event()
+        self.idle = False  # the report loop is waiting for a send or the next report due
 
     async def start(self) -> None:
         if self._reporter is None:
+            self._closing = False
             self._reporter = asyncio.create_task(self._report_loop(), name="simulator-reports")
 
     async def has_pending_callbacks(self) -> bool:
         return await asyncio.to_thread(self.ledger.next_report_due) is not None
 
     async def close(self) -> None:
-        if self._reporter is not None:
-            self._reporter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reporter
-            self._reporter = None
+        """Stop the report loop, then close the ledger.
+
+        The loop also checks `_closing`: in Python 3.11 a cancellation that arrives as its
+        wait for work ends (a send woke it a moment before) is swallowed by `wait_for`, and
+        the loop would run on for ever."""
+        self._closing = True
+        reporter, self._reporter = self._reporter, None
+        if reporter is not None:
+            reporter.cancel()
+            await asyncio.wait({reporter})
         self.ledger.close()
 
     async def send(self, batch: Sequence[OutboundSms]) -> list[SendResult]:
@@ -353,7 +361,7 @@ class SimulatorProvider(Provider):
         return await asyncio.to_thread(self.ledger.provider_ids, list(message_ids))
 
     async def _report_loop(self) -> None:
-        while True:
+        while not self._closing:
             self._wake.clear()  # before the delivery: a send during it wakes the next one
             try:
                 sent = await self._deliver_due_reports()
@@ -364,8 +372,10 @@ class SimulatorProvider(Provider):
                 continue
             due = await asyncio.to_thread(self.ledger.next_report_due)
             timeout = 1.0 if due is None else min(max(due - time.time(), 0.005), 1.0)
+            self.idle = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+            self.idle = False
 
     async def _deliver_due_reports(self) -> int:
         claimed = await asyncio.to_thread(
