@@ -11,9 +11,11 @@ from smsdesk.testing import free_port
 
 
 class WebhookReceiver:
-    """Records every POST (headers and raw body) and answers 200; a thread serves it."""
+    """Records every POST (headers and raw body) and answers 200; a thread serves it.
 
-    def __init__(self) -> None:
+    With `gate`, each answer waits until the gate is set (a slow endpoint)."""
+
+    def __init__(self, gate: threading.Event | None = None) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self._lock = threading.Lock()
         receiver = self
@@ -25,6 +27,8 @@ class WebhookReceiver:
                     receiver.requests.append(
                         ({k.lower(): v for k, v in self.headers.items()}, body)
                     )
+                if gate is not None:
+                    gate.wait(timeout=60)
                 self.send_response(200)
                 self.send_header("content-length", "2")
                 self.end_headers()

@@ -117,6 +117,7 @@ class ProviderPool:
         self.public_url = public_url
         self.background = background
         self._providers: dict[str, tuple[str, Provider]] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
 
     def _connection(self, target: Connection | str, config: SmsConfiguration) -> Connection:
@@ -197,8 +198,23 @@ class ProviderPool:
                 await provider.start()
             self._providers[connection.id] = (fingerprint, provider)
         if current is not None:
-            await current[1].close()
+            self._retire(current[1])
         return provider
+
+    def _retire(self, provider: Provider) -> None:
+        """Close a replaced provider in the background. Its close may wait for a callback it
+        is posting to this very service, and the caller may be that callback's request (the
+        webhooks ask here for the provider): awaiting it would leave both waiting."""
+        task = asyncio.get_running_loop().create_task(self._close_quietly(provider))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    @staticmethod
+    async def _close_quietly(provider: Provider) -> None:
+        try:
+            await provider.close()
+        except Exception:
+            log.exception("closing a provider failed")
 
     def may_send(self, target: Connection | str, config: SmsConfiguration) -> bool:
         """False while this process's provider of an SMPP connection waits for a bind slot:
@@ -212,7 +228,6 @@ class ProviderPool:
             providers = [p for _, p in self._providers.values()]
             self._providers.clear()
         for provider in providers:
-            try:
-                await provider.close()
-            except Exception:
-                log.exception("closing a provider failed")
+            await self._close_quietly(provider)
+        if self._retiring:
+            await asyncio.wait(set(self._retiring))

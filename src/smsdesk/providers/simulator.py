@@ -209,6 +209,12 @@ class SimulatorLedger:
     def finish_reports(self, ids: Sequence[int]) -> None:
         self.conn.executemany("DELETE FROM reports WHERE id = ?", [(i,) for i in ids])
 
+    def release_reports(self, ids: Sequence[int]) -> None:
+        """Give claimed reports back, to be taken by the next claim."""
+        self.conn.executemany(
+            "UPDATE reports SET claimed_until = 0 WHERE id = ?", [(i,) for i in ids]
+        )
+
     def next_report_due(self) -> float | None:
         row = self.conn.execute("SELECT min(due_at) FROM reports").fetchone()
         return float(row[0]) if row and row[0] is not None else None
@@ -245,6 +251,7 @@ class SimulatorProvider(Provider):
         self._closing = False
         self._wake = asyncio.Event()
         self.idle = False  # the report loop is waiting for a send or the next report due
+        self.close_grace = 5.0  # seconds a closing provider waits for a post under way
 
     async def start(self) -> None:
         if self._reporter is None:
@@ -257,14 +264,19 @@ class SimulatorProvider(Provider):
     async def close(self) -> None:
         """Stop the report loop, then close the ledger.
 
-        The loop also checks `_closing`: in Python 3.11 a cancellation that arrives as its
-        wait for work ends (a send woke it a moment before) is swallowed by `wait_for`, and
-        the loop would run on for ever."""
+        The loop is asked to end, not cancelled: reports it is posting at that moment are
+        delivered (a cut-off post would leave them claimed for `report_retry`), and in Python
+        3.11 `wait_for` can swallow a cancellation that arrives as its wait for work ends, which
+        left the loop running for ever. One still busy after `close_grace` is cancelled, and its
+        unposted reports are released at once."""
         self._closing = True
+        self._wake.set()
         reporter, self._reporter = self._reporter, None
         if reporter is not None:
-            reporter.cancel()
-            await asyncio.wait({reporter})
+            done, _ = await asyncio.wait({reporter}, timeout=self.close_grace)
+            if not done:
+                reporter.cancel()
+                await asyncio.wait({reporter})
         self.ledger.close()
 
     async def send(self, batch: Sequence[OutboundSms]) -> list[SendResult]:
@@ -384,21 +396,28 @@ class SimulatorProvider(Provider):
         by_url: dict[str, list[tuple[int, str, str, str, str]]] = {}
         for row in claimed:
             by_url.setdefault(row[4], []).append(row)
-        for url, rows in by_url.items():
-            body = {
-                "reports": [
-                    {"id": r[1], "stat": r[2], "err": r[3], "at": time.time()} for r in rows
-                ]
-            }
-            try:
-                response = await self.http.post(url, json=body, timeout=30)
-            except Exception as exc:  # the service may be restarting; the claim expires
-                log.warning("simulator could not deliver %d reports: %s", len(rows), exc)
-                continue
-            if response.is_success:
-                await asyncio.to_thread(self.ledger.finish_reports, [r[0] for r in rows])
-            else:
-                log.warning("simulator reports refused with HTTP %d", response.status_code)
+        unposted = {row[0] for row in claimed}
+        try:
+            for url, rows in by_url.items():
+                body = {
+                    "reports": [
+                        {"id": r[1], "stat": r[2], "err": r[3], "at": time.time()} for r in rows
+                    ]
+                }
+                try:
+                    response = await self.http.post(url, json=body, timeout=30)
+                except Exception as exc:  # the service may be restarting; the claim expires
+                    unposted.difference_update(r[0] for r in rows)
+                    log.warning("simulator could not deliver %d reports: %s", len(rows), exc)
+                    continue
+                unposted.difference_update(r[0] for r in rows)
+                if response.is_success:
+                    await asyncio.to_thread(self.ledger.finish_reports, [r[0] for r in rows])
+                else:
+                    log.warning("simulator reports refused with HTTP %d", response.status_code)
+        except asyncio.CancelledError:
+            self.ledger.release_reports(sorted(unposted))  # due again now, not after the lease
+            raise
         return len(claimed)
 
     def parse_status_callback(self, request: CallbackRequest) -> list[StatusReport]:
