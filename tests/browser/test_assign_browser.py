@@ -76,3 +76,26 @@ def test_the_requests_list_and_groups_screen_fit_a_phone(site: Site, pages: Any)
     ):
         phone.goto(site.url + path)
         fits(phone, path)
+
+
+def test_a_chosen_owner_survives_a_live_update_until_it_is_sent(site: Site, pages: Any) -> None:
+    """Anna picks Bram but has not pressed Assign when the request is put in a group elsewhere:
+    the live update leaves her choice alone, and pressing Assign gives the request to Bram
+    and keeps the group she did not touch."""
+    request_id = request_of(site.api, "HELP the app crashes", "+31611122244")
+    anna = pages()
+    log_in(anna, site.url, "anna", f"/requests/{request_id}")
+    expect(anna.locator("html")).to_have_attribute("data-live", "stream")
+    anna.select_option("#assign-owner", label="bram")
+    anna.locator("#assign-owner").evaluate("select => select.blur()")
+    updated = anna.locator("html").get_attribute("data-live-updated")
+
+    grouped = site.api.patch(f"/api/v1/requests/{request_id}", json={"group": "Desk"})
+    assert grouped.status_code == 200, grouped.text
+    expect(anna.locator("html")).not_to_have_attribute("data-live-updated", updated or "")
+    expect(anna.locator("#assign-owner option:checked")).to_have_text("bram")
+
+    anna.click("#assign")
+    expect(anna.locator("#request-owner")).to_have_text("bram")
+    after = site.api.get(f"/api/v1/requests/{request_id}").json()
+    assert (after["owner"]["username"], after["group"]["name"]) == ("bram", "Desk")

@@ -103,17 +103,38 @@
     timer = window.setTimeout(reload, Math.max(0, lastLoad + MIN_GAP_MS - Date.now()));
   }
 
-  // A part holding the field someone is typing in or choosing from waits until they leave it.
+  // A part holding the field someone is typing in or choosing from waits until they leave it,
+  // and so does one with a choice picked but not yet sent (an owner chosen, Assign not yet
+  // pressed): swapping it would put the saved choice back under their click.
   function inUse(part) {
     var active = document.activeElement;
-    return active && part.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName);
+    if (active && part.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName)) {
+      return true;
+    }
+    return Array.prototype.some.call(part.querySelectorAll("select"), picked);
+  }
+
+  // Chosen by the person: not the option the page came with (the first, when none is marked).
+  function picked(select) {
+    var shown = 0;
+    for (var i = 0; i < select.options.length; i++) {
+      if (select.options[i].defaultSelected) {
+        shown = i;
+        break;
+      }
+    }
+    return select.selectedIndex !== shown;
   }
 
   function waitUntilLeft(part) {
-    part.addEventListener("focusout", function () {
+    var again = function () {
+      part.removeEventListener("focusout", again);
+      part.removeEventListener("change", again);
       dirty[part.id] = true;
       window.setTimeout(schedule, 0);
-    }, { once: true });
+    };
+    part.addEventListener("focusout", again);
+    part.addEventListener("change", again);
   }
 
   // Forms in a swapped-in part ask before deleting or cancelling, as app.js does on load.

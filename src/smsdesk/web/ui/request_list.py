@@ -112,6 +112,15 @@ async def mark_read(request: Request, session: WebSession, request_id: str) -> N
     )
 
 
+def _changed(form: Any, field: str) -> Any:
+    """The owner or group the form sends, or KEEP when it is the one the form showed: the
+    person did not change it, and someone else may have since."""
+    value = form.get(field)
+    if value is not None and value == form.get(f"{field}_shown"):
+        return assignment.KEEP
+    return _choice(value)
+
+
 def _choice(value: str | None) -> Any:
     """A form's owner or group: KEEP when not sent, None when emptied, else the value."""
     if value is None:
@@ -126,7 +135,7 @@ async def request_assign(
     """Set owner and group; "take" assigns the request to the user themselves."""
     form = await form_with_csrf(request, session)
     service = service_of(request)
-    owner = str(session.user.id) if form.get("take") else _choice(form.get("owner"))
+    owner = str(session.user.id) if form.get("take") else _changed(form, "owner")
     agent = assignment.Agent(session.user.id, session.user.is_admin)
 
     def work() -> None:
@@ -135,7 +144,7 @@ async def request_assign(
             user_actor(request, session),
             request_id,
             owner=int(owner) if isinstance(owner, str) and owner.isdigit() else owner,
-            group=_choice(form.get("group")) if not form.get("take") else assignment.KEEP,
+            group=_changed(form, "group") if not form.get("take") else assignment.KEEP,
             agent=agent,
         )
 
