@@ -6,17 +6,33 @@ lets "oldest first" be an index scan on the primary key.
 
 from __future__ import annotations
 
+import itertools
 import os
-import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # Every 10-bit value as its two Crockford base-32 characters: an id is 13 table look-ups.
 _PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]
-_lock = threading.Lock()
-_last_ms = 0
-_last_rand = 0
-_last_prefix = ""
+# One number per id, in any thread: drawing it is a single call into C, so it needs no lock.
+# With a lock, the event loop's thread waited whenever another thread had been switched out
+# while holding it, and those waits were among the longest pauses in answering requests.
+_turns = itertools.count()
+_base = 0
+_latest_ms = 0  # ids never go back in time when the clock does
+_prefix = (0, "")  # the latest millisecond and its ten characters, replaced whole
+
+
+def _new_base() -> None:
+    """78 random bits to count from, drawn once per process (and again in a forked child, so
+    it does not repeat its parent's ids). Drawn once rather than every millisecond: asking
+    the operating system lets go of the interpreter lock, and the event loop's thread then
+    waited for another thread to hand it back."""
+    global _base
+    _base = (1 << 78) + int.from_bytes(os.urandom(10), "big") % (1 << 78)
+
+
+_new_base()
+os.register_at_fork(after_in_child=_new_base)
 
 
 def _encode(value: int, length: int) -> str:
@@ -26,17 +42,20 @@ def _encode(value: int, length: int) -> str:
 
 
 def new_id() -> str:
-    """A ULID: 48 bits of milliseconds then 80 bits that increase within one millisecond."""
-    global _last_ms, _last_rand, _last_prefix
-    with _lock:
-        now_ms = time.time_ns() // 1_000_000
-        if now_ms <= _last_ms:
-            _last_rand += 1
-        else:
-            _last_ms = now_ms
-            _last_rand = int.from_bytes(os.urandom(10), "big") >> 1
-            _last_prefix = _encode(now_ms, 10)
-        prefix, rand = _last_prefix, _last_rand
+    """A ULID: 48 bits of milliseconds, then 80 bits counted up from a random start.
+
+    No id repeats, and the ids one thread makes sort in the order it made them (two threads'
+    ids of the same millisecond sort by which took its turn first). Processes differ by their
+    random starts."""
+    global _latest_ms, _prefix
+    turn = next(_turns)
+    now_ms = max(time.time_ns() // 1_000_000, _latest_ms)
+    _latest_ms = now_ms
+    ms, prefix = _prefix
+    if ms != now_ms:
+        prefix = _encode(now_ms, 10)
+        _prefix = (now_ms, prefix)
+    rand = _base + turn
     pairs = _PAIRS
     return (
         prefix
