@@ -354,10 +354,12 @@ def running_smsdesk(
     log_level: str,
     stored: int = 0,
     cache: StoredMessages | None = None,
+    command: list[str] | None = None,
 ) -> Iterator[Smsdesk]:
     """A fresh data directory (and PostgreSQL database), an admin key, `smsdesk serve`, and
     the simulator configured to report at once. With `stored`, the database holds that many
-    finished messages before serve starts (copied from `cache`, which fills it once)."""
+    finished messages before serve starts (copied from `cache`, which fills it once).
+    `command` runs instead of the `smsdesk` entry point (for a probe around it)."""
     with ExitStack() as stack:
         data_dir = Path(tempfile.mkdtemp(prefix="smsdesk-vs-kannel-"))
         stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
@@ -375,7 +377,7 @@ def running_smsdesk(
         log_path = data_dir / "serve.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [*smsdesk_command(), "serve", *extra],
+                [*(command or smsdesk_command()), "serve", *extra],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
