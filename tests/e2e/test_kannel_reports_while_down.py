@@ -38,7 +38,7 @@ def test_a_report_that_came_while_smsdesk_was_stopped_arrives_after_the_restart(
 ) -> None:
     """The SMSC takes the message (and Kannel reports it) only after `serve` has stopped; the
     report's first call fails, smsbox retries it, and the restarted serve marks it delivered."""
-    env = smsdesk_env(data_dir=tmp_path / "data", port=free_port())
+    env = smsdesk_env(data_dir=tmp_path / "data", port=str(free_port()))
     server = processes.server(env).wait_ready()
     key = server.first_key()
     assert key is not None, server.output()

@@ -47,7 +47,7 @@ def start(processes: Processes, command: str, data_dir: Path, **settings: str) -
 def test_a_port_in_use_is_said_plainly_before_listening(
     processes: Processes, tmp_path: Path, held_port: int
 ) -> None:
-    server = processes.server(smsdesk_env(data_dir=tmp_path / "data", port=held_port))
+    server = processes.server(smsdesk_env(data_dir=tmp_path / "data", port=str(held_port)))
     assert error_line(server) == (
         f"error: port {held_port} on 127.0.0.1 is already in use; stop the other process or "
         "choose another with --port / SMSDESK_PORT"

@@ -31,7 +31,7 @@ def seed(h: Harness) -> None:
     moments = iter(
         [MAY_1 + 3600, MAY_1 + DAY + 3600, MAY_1 + 2 * DAY + 3600, MAY_1 + 2 * DAY + 7200]
     )
-    service.clock = lambda: next(moments)  # type: ignore[method-assign]
+    service.clock = lambda: next(moments)
     try:
         service.audit(
             Actor.user(1, "anna", "10.0.0.1"), "login.succeeded", target_kind="user", target_id="1"
@@ -44,7 +44,7 @@ def seed(h: Harness) -> None:
         )
         service.audit(Actor.cli(), "user.created", target_kind="user", target_id="2")
     finally:
-        service.clock = clock  # type: ignore[method-assign]
+        service.clock = clock
 
 
 async def test_the_api_filters_by_action_kind_actor_and_dates(any_db_harness: Harness) -> None:

@@ -229,9 +229,9 @@ async def test_the_command_line_counts_asks_and_cancels(
     h = any_db_harness
     await queue_later(h, [*numbers(2), ONE])
     args = ["messages", "bulk", "cancel", "--status", "queued", "--to", ONE]
-    extra = {"input": "y\n"} if confirm == "input" else {}
+    text = "y\n" if confirm == "input" else None
     flags = ["--yes"] if confirm == "--yes" else []
-    done = await asyncio.to_thread(cli(h).invoke, app, [*args, *flags], **extra)
+    done = await asyncio.to_thread(cli(h).invoke, app, [*args, *flags], input=text)
     assert done.exit_code == 0, done.output
     assert "1 messages to cancel" in done.output
     assert "1 done" in done.output

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import Result
+from typer.testing import Result
 
 from smsdesk.cli import app
 from smsdesk.testing import free_port

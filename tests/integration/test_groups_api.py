@@ -164,10 +164,12 @@ async def test_round_robin_gives_new_requests_to_present_members_in_turn(
     await present(h, "anna")
     await present(h, "bram")
 
-    owners = []
+    owners: list[int] = []
     for n in range(4):
         sms = await h.receive(f"061234567{n}", f"HELP question {n}")
-        owners.append(group_of(h, sms["request_id"])[1])
+        owner = group_of(h, sms["request_id"])[1]
+        assert owner is not None
+        owners.append(owner)
     assert users["cas"] not in owners
     assert sorted(owners) == sorted([users["anna"], users["bram"]] * 2)
     assert owners[0] != owners[1] and owners[2] != owners[3]

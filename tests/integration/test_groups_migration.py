@@ -38,7 +38,7 @@ def test_existing_requests_get_their_customers_last_message(engine: Engine) -> N
         )
     db.upgrade(engine)
     with engine.connect() as conn:
-        found = dict(
+        found: dict[str, int | None] = dict(
             conn.execute(sa.text("SELECT id, last_customer_message_at FROM requests")).all()
         )
     assert found == {"R1": 25, "R2": None}

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from smsdesk.domain.message import Status
 from smsdesk.domain.sms import StatusReport
+from smsdesk.providers.simulator import SimulatorProvider
 from smsdesk.store import lease_expiry
 from smsdesk.store import messages as repo
 from smsdesk.store.reports import ADOPTED, apply_reports
@@ -185,6 +186,9 @@ async def test_the_simulator_is_asked_before_a_dead_senders_message_goes_again(
         again = await h.wait_for(message_id, "sent")
 
         assert again["provider_message_id"] == first["provider_message_id"]
-        _, provider = next(iter(h.service.pool._providers.values()))
-        ledger = provider.ledger  # type: ignore[attr-defined]
+        pool = h.service.pool
+        assert pool is not None
+        _, provider = next(iter(pool._providers.values()))
+        assert isinstance(provider, SimulatorProvider)
+        ledger = provider.ledger
         assert ledger.attempts_by_reference()[message_id] == 1

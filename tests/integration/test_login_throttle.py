@@ -4,9 +4,10 @@ on one database allow five wrong passwords in total, and a session works in eith
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypedDict
 
 from sqlalchemy.engine import Engine
 
@@ -16,6 +17,10 @@ from smsdesk.store.login_failures import WINDOW_SECONDS
 from tests.conftest import database_url
 from tests.support.harness import Harness, running_service
 from tests.support.webui import PASSWORD, create_user, csrf_of, log_in
+
+
+class ServiceOptions(TypedDict, total=False):
+    clock: Callable[[], float]
 
 
 class Clock:
@@ -32,7 +37,7 @@ async def two_processes(
 ) -> AsyncIterator[tuple[Harness, Harness]]:
     """Two services with their own apps on the same database (and the same secret key)."""
     url = database_url(engine)
-    options = {"clock": clock} if clock else {}
+    options: ServiceOptions = {"clock": clock} if clock else {}
     async with (
         running_service(tmp_path / "data", url, dispatcher=False, **options) as one,
         running_service(tmp_path / "data", url, dispatcher=False, **options) as two,

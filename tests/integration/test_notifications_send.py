@@ -52,7 +52,7 @@ def statuses(h: Harness) -> list[tuple[str, str, int, str | None]]:
                 notifications.c.last_error,
             ).order_by(notifications.c.created_at, notifications.c.id)
         ).all()
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]
 
 
 async def test_an_email_arrives_for_each_chosen_event_and_none_for_others(

@@ -4,8 +4,9 @@ period, on SQLite and PostgreSQL: counts exactly, medians to within a bucket's w
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -18,6 +19,11 @@ MODULES = ("cm", "twilio", "linkmobility")
 STATUSES = ("delivered", "sent", "undelivered", "failed", "expired", "cancelled", "queued")
 WEIGHTS = (70, 6, 5, 5, 4, 3, 7)
 WIDTH = stats_days.RATIO - 1  # a bucket's width, relative to its lower edge
+
+
+class Medians(TypedDict):
+    median_delivery_seconds: float | None
+    median_delivery_by_module: Mapping[str, float | None]
 
 
 def seeded(rng: random.Random, count: int, days: int) -> list[dict[str, Any]]:
@@ -58,7 +64,7 @@ def assert_close(found: float | None, exact: float | None) -> None:
 
 def assert_same(cached: DashboardStats, scanned: DashboardStats) -> None:
     """Counts equal; medians within a bucket (0.1 s absolute below the first bucket)."""
-    without_medians = {"median_delivery_seconds": None, "median_delivery_by_module": {}}
+    without_medians: Medians = {"median_delivery_seconds": None, "median_delivery_by_module": {}}
     assert replace(cached, **without_medians) == replace(scanned, **without_medians)
     assert_close(cached.median_delivery_seconds, scanned.median_delivery_seconds)
     assert cached.median_delivery_by_module.keys() == scanned.median_delivery_by_module.keys()

@@ -61,7 +61,7 @@ def stored_inbound(h: Harness) -> list[Any]:
 def field_error(response: httpx.Response, field: str) -> str:
     assert response.status_code == 422, response.text
     error = response.json()["error"]
-    messages_ = [f["message"] for f in error["fields"] if f["field"] == field]
+    messages_: list[str] = [f["message"] for f in error["fields"] if f["field"] == field]
     assert messages_, error
     return messages_[0]
 

@@ -22,7 +22,7 @@ NL = MessageFacts(
 )
 
 
-def _route(position: int = 1, **fields: object) -> Route:
+def _route(position: int = 1, /, **fields: object) -> Route:
     values: dict[str, object] = {
         "id": f"r{position}",
         "name": f"route {position}",
@@ -160,7 +160,7 @@ def test_check_route_normalises_fields() -> None:
             numbers=("+31 6 12345678",),
             priorities=(2, 1),
             connection_ids=("a", "a", "b"),
-            price_per_segment="0.075",  # type: ignore[arg-type]
+            price_per_segment="0.075",
             currency="eur",
         )
     )

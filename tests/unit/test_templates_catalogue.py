@@ -10,7 +10,7 @@ import pytest
 
 from smsdesk.domain.templating import MissingVariable, UnknownVariable
 from smsdesk.web.ui.i18n import catalogue, translations
-from smsdesk.web.ui.reply_templates import problem_text
+from smsdesk.web.ui.template_picker import problem_text
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "smsdesk"
 RAISERS = {"TemplateProblem", "InvalidTemplate", "__init__"}

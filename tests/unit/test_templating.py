@@ -98,7 +98,7 @@ def test_an_empty_prompt_question_is_refused() -> None:
         check_body("Order {prompt:  }")
 
 
-plain_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=80)
+plain_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=80)
 
 
 @given(plain_text)
