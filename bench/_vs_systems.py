@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -56,6 +56,11 @@ from _server import (
 from sqlalchemy.pool import NullPool
 
 from smsdesk.store.retention import id_before
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from _lean_client import LeanClient
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -410,6 +415,15 @@ def _closing(cache: StoredMessages) -> Iterator[StoredMessages]:
         yield cache
     finally:
         cache.close()
+
+
+def warm_up(runner: asyncio.Runner, client: LeanClient, system: Smsdesk, connections: int) -> int:
+    """Open the client's connections and send one message over each; returns the reports
+    applied once they are in (the count a measured load's reports are added to)."""
+    runner.run(client.open())
+    warm = runner.run(client.run(system.requests(0, connections)))
+    applied, _ = wait_for_reports(system, sum(warm.statuses.values()), timeout=60)
+    return applied
 
 
 def wait_for_reports(system: System, target: int, timeout: float) -> tuple[int, float]:

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _lean_client import LeanClient, percentile
-from _vs_systems import running_smsdesk, wait_for_reports
+from _vs_systems import running_smsdesk, wait_for_reports, warm_up
 
 PROBE = Path(__file__).resolve().parent / "_pause_probe.py"
 
@@ -47,9 +47,7 @@ def main() -> int:
     ):
         client = LeanClient(system.host, system.port, opts.c)
         try:
-            runner.run(client.open())
-            warm = runner.run(client.run(system.requests(0, opts.c)))
-            baseline, _ = wait_for_reports(system, sum(warm.statuses.values()), timeout=60)
+            baseline = warm_up(runner, client, system, opts.c)
             result = runner.run(client.run(system.requests(opts.c, opts.n)))
             ok = sum(n for status, n in result.statuses.items() if 200 <= status < 300)
             wait_for_reports(system, baseline + ok, timeout=max(120, opts.n / 20))

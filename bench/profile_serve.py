@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _lean_client import LeanClient
 from _profile import PySpy, summarise
-from _vs_systems import cpu_seconds, running_smsdesk, wait_for_reports
+from _vs_systems import cpu_seconds, running_smsdesk, wait_for_reports, warm_up
 
 # First match wins, checked from the innermost frame outwards: a sample belongs to the
 # innermost stage it passes through, so logging inside the dispatcher counts as logging.
@@ -91,9 +91,7 @@ def main() -> int:
     ):
         client = LeanClient(system.host, system.port, opts.c)
         try:
-            runner.run(client.open())
-            warm = runner.run(client.run(system.requests(0, opts.c)))
-            baseline, _ = wait_for_reports(system, sum(warm.statuses.values()), timeout=60)
+            baseline = warm_up(runner, client, system, opts.c)
             requests = system.requests(opts.c, opts.n)
             cpu = cpu_seconds(system.pid)
             spy = PySpy(system.pid, opts.output, gil_only=opts.gil)
