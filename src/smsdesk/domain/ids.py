@@ -18,8 +18,9 @@ _PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]
 # while holding it, and those waits were among the longest pauses in answering requests.
 _turns = itertools.count()
 _base = 0
-_latest_ms = 0  # ids never go back in time when the clock does
-_prefix = (0, "")  # the latest millisecond and its ten characters, replaced whole
+# The latest millisecond stamped and its ten characters, replaced whole; ids never go back
+# in time when the clock does.
+_prefix = (0, "")
 
 
 def _new_base() -> None:
@@ -47,12 +48,11 @@ def new_id() -> str:
     No id repeats, and the ids one thread makes sort in the order it made them (two threads'
     ids of the same millisecond sort by which took its turn first). Processes differ by their
     random starts."""
-    global _latest_ms, _prefix
+    global _prefix
     turn = next(_turns)
-    now_ms = max(time.time_ns() // 1_000_000, _latest_ms)
-    _latest_ms = now_ms
     ms, prefix = _prefix
-    if ms != now_ms:
+    now_ms = time.time_ns() // 1_000_000
+    if now_ms > ms:
         prefix = _encode(now_ms, 10)
         _prefix = (now_ms, prefix)
     rand = _base + turn
