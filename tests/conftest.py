@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,31 @@ from sqlalchemy.engine import Engine
 from smsdesk.store import db
 from tests.support.postgres import PostgresServer, admin_sql, start_postgres
 
+STARTED: list[PostgresServer] = []  # the run's own server, once started
+_LOG_OFFSET = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """Mark where the PostgreSQL server's log stood when each test began."""
+    item.stash[_LOG_OFFSET] = STARTED[0].log_size() if STARTED else 0
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item,
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test that used PostgreSQL carries what the server logged meanwhile, so a
+    dropped connection shows its cause (a backend killed, a restart) in the CI output."""
+    report = yield
+    used = [*getattr(item, "fixturenames", ()), *item.keywords]
+    if STARTED and report.failed and "postgres" in used:
+        logged = STARTED[0].log_since(item.stash.get(_LOG_OFFSET, 0))
+        if logged:
+            report.sections.append(("PostgreSQL server log", logged[-20_000:]))
+    return report
+
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
@@ -21,6 +46,7 @@ def postgres() -> Iterator[PostgresServer]:
     template database that each test clones."""
     external = os.environ.get("SMSDESK_TEST_POSTGRES_URL")
     server = PostgresServer.from_url(external) if external else start_postgres()
+    STARTED.append(server)
     try:
         admin_sql(server, "DROP DATABASE IF EXISTS smsdesk_template")
         admin_sql(server, "CREATE DATABASE smsdesk_template")

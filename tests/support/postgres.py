@@ -52,6 +52,18 @@ class PostgresServer:
         dsn = f"host={self.host} port={self.port} user={self.user} dbname={database}"
         return dsn + (f" password={self.password}" if self.password else "")
 
+    def log_size(self) -> int:
+        """How far the server's log has been written (0 for a server started elsewhere)."""
+        return os.path.getsize(f"{self.directory}/log") if self.directory else 0
+
+    def log_since(self, offset: int) -> str:
+        """What the server logged after `offset`: a crashed backend or a restart shows here."""
+        if not self.directory:
+            return ""
+        with open(f"{self.directory}/log", "rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.send_signal(signal.SIGINT)
