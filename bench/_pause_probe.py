@@ -3,8 +3,8 @@
 Run as `python bench/_pause_probe.py serve ...`. Once uvicorn listens, a task on the event loop
 sleeps 1 ms over and over and records how late it wakes up. A thread looks every 2 ms and,
 while that task is more than 10 ms late, notes where each thread is (its innermost frames and
-smsdesk's). The garbage collector's passes are timed per generation. On SIGUSR2 the summary
-is written as JSON to the file named by SMSDESK_PAUSE_REPORT.
+smsdesk's). The garbage collector's passes are timed per generation. SIGUSR1 starts the count
+afresh; on SIGUSR2 the summary is written as JSON to the file named by SMSDESK_PROBE_REPORT.
 """
 
 from __future__ import annotations
@@ -105,8 +105,15 @@ def _report(signum: int, frame: FrameType | None) -> None:
         "threshold": gc.get_threshold(),
         "where_ms": {k: round(v * LOOK_EVERY * 1000) for k, v in _where.most_common(40)},
     }
-    with open(os.environ["SMSDESK_PAUSE_REPORT"], "w") as out:
+    with open(os.environ["SMSDESK_PROBE_REPORT"], "w") as out:
         json.dump(summary, out, indent=1)
+
+
+def _reset(signum: int, frame: FrameType | None) -> None:
+    """The measured load begins: forget the warm-up's figures."""
+    _lateness.clear()
+    _where.clear()
+    _collections.clear()
 
 
 def _install() -> None:
@@ -118,6 +125,7 @@ def _install() -> None:
 
     uvicorn.Server.startup = startup  # type: ignore[method-assign]
     gc.callbacks.append(_timed_collection)
+    signal.signal(signal.SIGUSR1, _reset)
     signal.signal(signal.SIGUSR2, _report)
     threading.Thread(target=_watch, name="pause-probe", daemon=True).start()
 

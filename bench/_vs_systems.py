@@ -20,8 +20,11 @@ N and each run starts from a copy of it (the files; `CREATE DATABASE ... TEMPLAT
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -32,7 +35,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -43,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 
 import _dlr_receiver
+from _lean_client import LeanClient, LoadResult
 from _prefill import Filled, prefill
 from _server import (
     _create_key,
@@ -56,11 +60,6 @@ from _server import (
 from sqlalchemy.pool import NullPool
 
 from smsdesk.store.retention import id_before
-
-if TYPE_CHECKING:
-    import asyncio
-
-    from _lean_client import LeanClient
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -434,3 +433,38 @@ def wait_for_reports(system: System, target: int, timeout: float) -> tuple[int, 
         time.sleep(0.05)
         count, last = system.reports()
     return count, last
+
+
+def probed_load(
+    probe: Path, n: int, connections: int, stored: int = 0
+) -> tuple[LoadResult, dict[str, Any] | list[Any]]:
+    """vs_kannel's load (N messages over C connections, after a warm-up) against a `serve`
+    started through `probe`, a script that wraps the `smsdesk` entry point. SIGUSR1 tells the
+    probe the measured load begins, SIGUSR2 asks for its summary, written as JSON to the file
+    named by SMSDESK_PROBE_REPORT. Returns what the client saw and that summary."""
+    report = Path(tempfile.mkdtemp(prefix="smsdesk-probe-")) / "probe.json"
+    os.environ["SMSDESK_PROBE_REPORT"] = str(report)
+    with (
+        asyncio.Runner() as runner,
+        running_smsdesk(
+            postgres=None,
+            processes=None,
+            log_level="INFO",
+            stored=stored,
+            command=[sys.executable, str(probe)],
+        ) as system,
+    ):
+        client = LeanClient(system.host, system.port, connections)
+        try:
+            baseline = warm_up(runner, client, system, connections)
+            os.kill(system.pid, signal.SIGUSR1)
+            result = runner.run(client.run(system.requests(connections, n)))
+            ok = sum(count for status, count in result.statuses.items() if 200 <= status < 300)
+            wait_for_reports(system, baseline + ok, timeout=max(120, n / 20))
+        finally:
+            client.close()
+        os.kill(system.pid, signal.SIGUSR2)
+        deadline = time.monotonic() + 30
+        while not report.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return result, json.loads(report.read_text())

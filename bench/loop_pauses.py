@@ -14,19 +14,13 @@ each other, not with vs_kannel.py's.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import os
-import signal
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _lean_client import LeanClient, percentile
-from _vs_systems import running_smsdesk, wait_for_reports, warm_up
+from _lean_client import percentile
+from _vs_systems import probed_load
 
 PROBE = Path(__file__).resolve().parent / "_pause_probe.py"
 
@@ -37,27 +31,9 @@ def main() -> int:
     parser.add_argument("-c", type=int, default=128)
     parser.add_argument("--where", type=int, default=12, help="places to print")
     opts = parser.parse_args()
-    report = Path(tempfile.mkdtemp(prefix="smsdesk-pauses-")) / "pauses.json"
-    os.environ["SMSDESK_PAUSE_REPORT"] = str(report)
-    with (
-        asyncio.Runner() as runner,
-        running_smsdesk(
-            postgres=None, processes=None, log_level="INFO", command=[sys.executable, str(PROBE)]
-        ) as system,
-    ):
-        client = LeanClient(system.host, system.port, opts.c)
-        try:
-            baseline = warm_up(runner, client, system, opts.c)
-            result = runner.run(client.run(system.requests(opts.c, opts.n)))
-            ok = sum(n for status, n in result.statuses.items() if 200 <= status < 300)
-            wait_for_reports(system, baseline + ok, timeout=max(120, opts.n / 20))
-        finally:
-            client.close()
-        os.kill(system.pid, signal.SIGUSR2)
-        deadline = time.monotonic() + 30
-        while not report.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-    summary = json.loads(report.read_text())
+    result, summary = probed_load(PROBE, opts.n, opts.c)
+    assert isinstance(summary, dict)
+    ok = sum(n for status, n in result.statuses.items() if 200 <= status < 300)
     print(
         f"accepted {ok / result.seconds:,.0f}/s, p50/p99 "
         f"{1000 * percentile(result.latencies, 0.5):.1f}/"
