@@ -4,6 +4,7 @@ process's role, the jobs it leads and their runs, its leased messages and the sh
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable
@@ -16,11 +17,18 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     generate_latest,
+    multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 disable_created_metrics()  # type: ignore[no-untyped-call]
+
+# prometheus_client's own variable: set before it is imported, each process keeps its figures
+# in files there (`commands/serve_processes.again_with_shared_metrics`). A gauge's
+# `multiprocess_mode` says how /metrics shows the processes' values: "liveall" one series per
+# live process (with a `pid` label), "livemax" the highest.
+SHARED_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 
 ACCEPTED = Counter(
     "smsdesk_messages_accepted", "Messages accepted for sending.", ["module"], registry=None
@@ -62,6 +70,7 @@ CONNECTION_CIRCUIT = Gauge(
     "1 while a connection's circuit is open or half-open (as this process last saw it).",
     ["connection"],
     registry=None,
+    multiprocess_mode="livemax",
 )
 
 JOB_LEADER = Gauge(
@@ -69,6 +78,7 @@ JOB_LEADER = Gauge(
     "1 while this process leads the once-per-cluster job.",
     ["job"],
     registry=None,
+    multiprocess_mode="liveall",
 )
 JOB_RUNS = Counter(
     "smsdesk_job_runs", "Runs of a once-per-cluster job in this process.", ["job"], registry=None
@@ -78,23 +88,27 @@ PROCESS_ROLE = Gauge(
     "1 for this process's role: api (web only), worker (dispatcher only) or both.",
     ["role"],
     registry=None,
+    multiprocess_mode="liveall",
 )
 LEASED_MESSAGES = Gauge(
     "smsdesk_leased_messages",
     "Messages this process holds leased for sending (as of its last heartbeat).",
     registry=None,
+    multiprocess_mode="liveall",
 )
 LIMITER_TOKENS = Gauge(
     "smsdesk_limiter_tokens",
     "Tokens in a connection's shared rate-limit bucket (PostgreSQL; as of the last heartbeat).",
     ["connection"],
     registry=None,
+    multiprocess_mode="liveall",
 )
 LIMITER_PAUSED_UNTIL = Gauge(
     "smsdesk_limiter_paused_until",
     "Until when (epoch seconds) a connection's shared bucket is paused after throttling.",
     ["connection"],
     registry=None,
+    multiprocess_mode="liveall",
 )
 
 
@@ -162,8 +176,25 @@ class QueueDepth(Collector):
         yield family
 
 
+def shared_directory() -> str | None:
+    """Where the processes of a `serve --processes N` keep their figures, if this is one."""
+    return os.environ.get(SHARED_DIRECTORY)
+
+
+def forget_process(pid: int) -> None:
+    """An ended process's per-process gauges leave /metrics; its counters stay counted."""
+    if shared_directory():
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
 def registry_for(read_queue_depth: Callable[[], dict[int, int]]) -> CollectorRegistry:
+    """This process's metrics, or, in a `serve --processes N`, those of every process: the
+    counters and histograms summed, the per-process gauges each with its `pid` label."""
     registry = CollectorRegistry(auto_describe=True)
+    if shared_directory():
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        registry.register(QueueDepth(read_queue_depth))
+        return registry
     for collector in (
         ACCEPTED,
         OUTCOMES,

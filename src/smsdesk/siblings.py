@@ -95,9 +95,12 @@ class SiblingProcesses:
     """The first process's side: starts `count` API processes through `spawn`, turns their
     bytes into wakes, starts one again if it ends on its own, and stops them all at the end."""
 
-    def __init__(self, count: int, spawn: Spawn) -> None:
+    def __init__(
+        self, count: int, spawn: Spawn, ended: Callable[[int], None] = lambda pid: None
+    ) -> None:
         self.count = count
         self._spawn = spawn
+        self._ended_pid = ended  # told the pid of each process that has ended and been reaped
         self._wake: Callable[[bytes], None] = lambda kind: None
         self._running: dict[int, _Sibling] = {}
         self._pauses: dict[int, float] = {}
@@ -170,6 +173,7 @@ class SiblingProcesses:
     async def _start_again(self, sibling: _Sibling) -> None:
         """A process ended on its own (killed, crashed): say so, and start another."""
         code = await asyncio.to_thread(sibling.process.wait)
+        self._ended_pid(sibling.process.pid)
         assert self._loop is not None
         lived = self._loop.time() - sibling.started
         log.warning(
@@ -208,4 +212,5 @@ class SiblingProcesses:
                 log.warning("API process %d did not stop in time; killing it", sibling.slot)
                 sibling.process.kill()
                 await asyncio.to_thread(sibling.process.wait)
+            self._ended_pid(sibling.process.pid)
             sibling.sock.close()

@@ -7,8 +7,10 @@ only a dispatcher, so more of them can share one PostgreSQL outbox.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import errno
 import gc
+import shutil
 import signal
 import socket
 import sys
@@ -33,7 +35,11 @@ from smsdesk.commands.common import (
     public_url_option,
     start_service,
 )
-from smsdesk.commands.serve_processes import api_processes
+from smsdesk.commands.serve_processes import (
+    again_with_shared_metrics,
+    api_processes,
+    owned_metrics_directory,
+)
 from smsdesk.service import Service
 from smsdesk.siblings import READY, ParentLink
 
@@ -88,8 +94,13 @@ def serve(
 ) -> None:
     """Run the API, the provider callbacks and the dispatcher (with --processes N, N API
     processes sharing the port and one process for the dispatcher)."""
-    from smsdesk import logs
+    from smsdesk import logs, metrics
 
+    if processes > 1 and parent_fd is None and metrics.shared_directory() is None:
+        again_with_shared_metrics()
+    own_metrics = owned_metrics_directory()
+    if own_metrics is not None:
+        atexit.register(shutil.rmtree, own_metrics, ignore_errors=True)
     logs.configure(log_level, log_format)
     if parent_fd is not None:
         dispatcher = False  # an API process of a `serve --processes N`

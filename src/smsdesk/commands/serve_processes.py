@@ -13,9 +13,14 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
+from typing import NoReturn
 
+from smsdesk import metrics
 from smsdesk.process_config import AppConfig
 from smsdesk.siblings import SiblingProcesses
+
+OWN_METRICS_DIRECTORY = "SMSDESK_OWN_METRICS_DIRECTORY"
 
 
 def api_processes(
@@ -32,7 +37,28 @@ def api_processes(
             command, env=own_env, pass_fds=(link.fileno(),), start_new_session=True
         )
 
-    return SiblingProcesses(count, spawn)
+    return SiblingProcesses(count, spawn, ended=metrics.forget_process)
+
+
+def again_with_shared_metrics() -> NoReturn:
+    """Start this command again, in this process, with a new directory for the metrics of
+    all its processes (prometheus_client's multiprocess mode).
+
+    /metrics is answered by whichever API process the connection reached, and the
+    dispatcher's figures live in the first process, which answers none. prometheus_client
+    keeps a process's figures in files only when the directory is in its environment before
+    it is imported, which a running command is past: hence the restart (same pid, same
+    arguments). The first process removes the directory when it ends."""
+    directory = tempfile.mkdtemp(prefix="smsdesk-metrics-")
+    os.environ[metrics.SHARED_DIRECTORY] = directory
+    os.environ[OWN_METRICS_DIRECTORY] = directory
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+def owned_metrics_directory() -> str | None:
+    """The directory `again_with_shared_metrics` made, once, in the first process (its API
+    processes do not inherit the duty to remove it)."""
+    return os.environ.pop(OWN_METRICS_DIRECTORY, None)
 
 
 def child_environment(
