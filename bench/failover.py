@@ -155,7 +155,9 @@ def wait_sent(server: Server, ids: list[str]) -> int:
         engine.dispose()
 
 
-def one_round(server: Server, first: FakeProvider, reserve: FakeProvider, opts: Any) -> dict:
+def one_round(
+    server: Server, first: FakeProvider, reserve: FakeProvider, opts: Any
+) -> dict[str, Any]:
     first.reset()
     reserve.reset()
     since = time.time()

@@ -102,7 +102,9 @@ def ulid_at(at: float, n: int) -> str:
     return id_before(at)[:10] + f"{n:016d}"
 
 
-def message_row(rng: random.Random, n: int, at: float, recipient: str, request_id: str | None):
+def message_row(
+    rng: random.Random, n: int, at: float, recipient: str, request_id: str | None
+) -> tuple[Any, ...]:
     status = rng.choices(STATUSES, STATUS_WEIGHTS)[0]
     sent = at + rng.random() * 5 if status in ("delivered", "sent", "undelivered") else None
     final = (sent or at) + rng.random() * 30 if status not in ("sent", "queued") else None
@@ -150,7 +152,15 @@ def make_rows(sizes: Sizes, users: list[int], group_ids: list[str], now: float) 
     return out
 
 
-def _request(out: Rows, rng, counter, who, users, group_ids, period) -> None:
+def _request(
+    out: Rows,
+    rng: random.Random,
+    counter: Iterator[int],
+    who: tuple[str, str, int],
+    users: Sequence[int],
+    group_ids: Sequence[str],
+    period: tuple[float, float],
+) -> None:
     customer, number, n = who
     start, now = period
     at = start + rng.random() * (now - start - 3600)
@@ -194,7 +204,14 @@ def _request(out: Rows, rng, counter, who, users, group_ids, period) -> None:
         out.add("request_reads", "request_id, user_id, seen_at", (request_id, owner, at))
 
 
-def _loose_inbound(out: Rows, rng, counter, numbers, period, count: int) -> None:
+def _loose_inbound(
+    out: Rows,
+    rng: random.Random,
+    counter: Iterator[int],
+    numbers: Sequence[str],
+    period: tuple[float, float],
+    count: int,
+) -> None:
     """SMS that joined no request: unrecognised, STOP and START, invalid, deleted."""
     start, now = period
     opted: set[str] = set()
