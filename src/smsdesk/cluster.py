@@ -274,7 +274,7 @@ class Heartbeat:
             return leased
 
         self.leased = await self.writer.run(write)
-        metrics.LEASED_MESSAGES.set(self.leased)
+        metrics.leased_messages().set(self.leased)
         metrics.set_limiter_state(await asyncio.to_thread(self.limiter))
 
     async def _loop(self) -> None:

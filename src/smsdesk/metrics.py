@@ -8,6 +8,7 @@ import os
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any
 
 from prometheus_client import (
@@ -90,12 +91,21 @@ PROCESS_ROLE = Gauge(
     registry=None,
     multiprocess_mode="liveall",
 )
-LEASED_MESSAGES = Gauge(
-    "smsdesk_leased_messages",
-    "Messages this process holds leased for sending (as of its last heartbeat).",
-    registry=None,
-    multiprocess_mode="liveall",
-)
+
+
+@cache
+def leased_messages() -> Gauge:
+    """Made on first use: a metric without labels holds its value from the start, and in a
+    process with SHARED_DIRECTORY set that value is a file there. Made at import, every
+    command would write one, before `serve` could say the directory is missing."""
+    return Gauge(
+        "smsdesk_leased_messages",
+        "Messages this process holds leased for sending (as of its last heartbeat).",
+        registry=None,
+        multiprocess_mode="liveall",
+    )
+
+
 LIMITER_TOKENS = Gauge(
     "smsdesk_limiter_tokens",
     "Tokens in a connection's shared rate-limit bucket (PostgreSQL; as of the last heartbeat).",
@@ -206,7 +216,7 @@ def registry_for(read_queue_depth: Callable[[], dict[int, int]]) -> CollectorReg
         JOB_LEADER,
         JOB_RUNS,
         PROCESS_ROLE,
-        LEASED_MESSAGES,
+        leased_messages(),
         LIMITER_TOKENS,
         LIMITER_PAUSED_UNTIL,
     ):

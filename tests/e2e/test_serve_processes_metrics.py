@@ -97,3 +97,16 @@ def test_every_scrape_counts_all_processes_and_a_dead_one_keeps_its_counts(
     assert directory.is_dir()
     assert server.stop() == 0, server.output()
     assert not directory.exists(), "the first process left its metrics directory behind"
+
+
+def test_a_metrics_directory_that_does_not_exist_is_named_before_anything_starts(
+    processes: Processes, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-dir"
+    env = {**smsdesk_env(data_dir=tmp_path / "data"), "PROMETHEUS_MULTIPROC_DIR": str(missing)}
+    server = processes.server(env)
+    assert server.process.wait(timeout=60) == 1
+    assert (
+        f"error: PROMETHEUS_MULTIPROC_DIR={missing} is not a directory: create it (empty) "
+        "or unset the variable"
+    ) in " ".join(server.output().split())

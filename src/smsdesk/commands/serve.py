@@ -10,6 +10,7 @@ import asyncio
 import atexit
 import errno
 import gc
+import os
 import shutil
 import signal
 import socket
@@ -96,7 +97,15 @@ def serve(
     processes sharing the port and one process for the dispatcher)."""
     from smsdesk import logs, metrics
 
-    if processes > 1 and parent_fd is None and metrics.shared_directory() is None:
+    shared = metrics.shared_directory()
+    if shared is not None and not os.path.isdir(shared):
+        fail(
+            escape(
+                f"{metrics.SHARED_DIRECTORY}={shared} is not a directory: create it (empty) "
+                "or unset the variable"
+            )
+        )
+    if processes > 1 and parent_fd is None and shared is None:
         again_with_shared_metrics()
     own_metrics = owned_metrics_directory()
     if own_metrics is not None:
