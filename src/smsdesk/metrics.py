@@ -27,8 +27,8 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # prometheus_client's own variable: set before it is imported, each process keeps its figures
 # in files there (`commands/serve_processes.again_with_shared_metrics`). A gauge's
-# `multiprocess_mode` says how /metrics shows the processes' values: "liveall" one series per
-# live process (with a `pid` label), "livemax" the highest.
+# `multiprocess_mode` says how /metrics combines the live processes' values, "livesum" their
+# sum and "livemax" the highest, so each series has the same labels as in one process.
 SHARED_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 
 ACCEPTED = Counter(
@@ -76,20 +76,20 @@ CONNECTION_CIRCUIT = Gauge(
 
 JOB_LEADER = Gauge(
     "smsdesk_job_leader",
-    "1 while this process leads the once-per-cluster job.",
+    "1 while this process (under serve --processes, one of its processes) leads the job.",
     ["job"],
     registry=None,
-    multiprocess_mode="liveall",
+    multiprocess_mode="livesum",
 )
 JOB_RUNS = Counter(
     "smsdesk_job_runs", "Runs of a once-per-cluster job in this process.", ["job"], registry=None
 )
 PROCESS_ROLE = Gauge(
     "smsdesk_process_role",
-    "1 for this process's role: api (web only), worker (dispatcher only) or both.",
+    "Processes in each role: api (web only), worker (dispatcher only) or both.",
     ["role"],
     registry=None,
-    multiprocess_mode="liveall",
+    multiprocess_mode="livesum",
 )
 
 
@@ -100,9 +100,10 @@ def leased_messages() -> Gauge:
     command would write one, before `serve` could say the directory is missing."""
     return Gauge(
         "smsdesk_leased_messages",
-        "Messages this process holds leased for sending (as of its last heartbeat).",
+        "Messages this process (under serve --processes, all its processes) holds leased for "
+        "sending, as of the last heartbeat.",
         registry=None,
-        multiprocess_mode="liveall",
+        multiprocess_mode="livesum",
     )
 
 
@@ -111,14 +112,14 @@ LIMITER_TOKENS = Gauge(
     "Tokens in a connection's shared rate-limit bucket (PostgreSQL; as of the last heartbeat).",
     ["connection"],
     registry=None,
-    multiprocess_mode="liveall",
+    multiprocess_mode="livemax",
 )
 LIMITER_PAUSED_UNTIL = Gauge(
     "smsdesk_limiter_paused_until",
     "Until when (epoch seconds) a connection's shared bucket is paused after throttling.",
     ["connection"],
     registry=None,
-    multiprocess_mode="liveall",
+    multiprocess_mode="livemax",
 )
 
 
@@ -192,14 +193,15 @@ def shared_directory() -> str | None:
 
 
 def forget_process(pid: int) -> None:
-    """An ended process's per-process gauges leave /metrics; its counters stay counted."""
+    """An ended process's gauges no longer count; its counters stay counted."""
     if shared_directory():
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 def registry_for(read_queue_depth: Callable[[], dict[int, int]]) -> CollectorRegistry:
-    """This process's metrics, or, in a `serve --processes N`, those of every process: the
-    counters and histograms summed, the per-process gauges each with its `pid` label."""
+    """This process's metrics, or, in a `serve --processes N`, those of every live process
+    combined: counters and histograms summed (an ended process's counts included), gauges
+    summed or their highest (`multiprocess_mode`)."""
     registry = CollectorRegistry(auto_describe=True)
     if shared_directory():
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

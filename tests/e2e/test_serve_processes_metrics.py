@@ -1,6 +1,6 @@
 """/metrics of a `serve --processes 2` counts every process, whichever one answers the scrape:
 the accepts of both API processes, the sends of the first (which answers no HTTP), the
-reports; one series per live process for its role; nothing lost when a process dies."""
+reports, the live processes per role; nothing lost when a process dies."""
 
 from __future__ import annotations
 
@@ -40,13 +40,12 @@ def figures(samples: Samples) -> tuple[float, float, float]:
     )
 
 
-def roles(samples: Samples) -> dict[int, str]:
-    """Each live process's role, by pid."""
+def roles(samples: Samples) -> dict[str, float]:
+    """Live processes per role, as one process shows its own (the same labels)."""
     return {
-        int(labels["pid"]): labels["role"]
-        for (name, frozen), value in samples.items()
-        if name == "smsdesk_process_role" and value == 1
-        for labels in [dict(frozen)]
+        dict(labels)["role"]: value
+        for (name, labels), value in samples.items()
+        if name == "smsdesk_process_role"
     }
 
 
@@ -79,22 +78,26 @@ def test_every_scrape_counts_all_processes_and_a_dead_one_keeps_its_counts(
     )
     scrapes = [scrape(server, key) for _ in range(8)]
     assert {figures(s) for s in scrapes} == {(6, 6, 6)}
-    assert {roles(s)[server.pid] for s in scrapes} == {"worker"}
-    assert all(
-        roles(s) == {server.pid: "worker", **dict.fromkeys(children, "api")} for s in scrapes
-    )
+    assert all(roles(s) == {"api": 2, "worker": 1, "both": 0} for s in scrapes)
 
+    directory = shared_directory(server.pid)
     os.kill(children[0], signal.SIGKILL)
     now = wait_until(lambda: replaced(server.pid, children[0]), "another API process")
+    successor = (set(now) - set(children)).pop()
     wait_until(
-        lambda: set(roles(scrape(server, key))) == {server.pid, *now},
-        "the killed process's role to leave /metrics and its successor's to come",
+        lambda: not list(directory.glob(f"gauge_live*_{children[0]}.db")),
+        "the killed process's gauges to be dropped",
     )
+    wait_until(
+        lambda: (directory / f"gauge_livesum_{successor}.db").exists(),
+        "the successor to say its role",
+    )
+    after = [scrape(server, key) for _ in range(4)]
+    assert all(roles(s)["api"] == 2 for s in after)
+    assert {figures(s) for s in after} == {(6, 6, 6)}, "the killed process's counts were lost"
     send(server.url, key, 2)
     wait_until(lambda: figures(scrape(server, key)) == (8, 8, 8), "eight of each, none lost")
 
-    directory = shared_directory(server.pid)
-    assert directory.is_dir()
     assert server.stop() == 0, server.output()
     assert not directory.exists(), "the first process left its metrics directory behind"
 
