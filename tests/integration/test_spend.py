@@ -98,6 +98,32 @@ def test_country_and_api_key_caps(engine: Engine, caps: dict[str, Any], rule: st
     assert _count(engine) == 2
 
 
+def test_without_caps_every_scope_is_counted(engine: Engine) -> None:
+    """No cap set (the default): each insert still counts the day's total, every country
+    and every API key, segments included, adding to what the day had."""
+    config = _configure(engine, allowed_countries=["*"])
+    long_text = "x" * 200  # two segments
+    _store(engine, [*_rows(config, NL, BE, GB), *_rows(config, NL, key="k2")])
+    _store(
+        engine,
+        [prepare_message(NewMessage(to=BE, text=long_text), config, NOW, api_key_id="k2")],
+    )
+    _store(engine, _rows(config, NL, key=None))
+    with engine.connect() as conn:
+        figures = {
+            (u.scope, u.country, u.api_key_id): (u.messages, u.segments, u.cap, u.alerted)
+            for u in usage(conn, utc_day(NOW))
+        }
+    assert figures == {
+        ("total", "", ""): (6, 7, None, False),
+        ("country", "NL", ""): (3, 3, None, False),
+        ("country", "BE", ""): (2, 3, None, False),
+        ("country", "GG", ""): (1, 1, None, False),  # +44 7911 is Guernsey's range
+        ("api_key", "", "k1"): (3, 3, None, False),
+        ("api_key", "", "k2"): (2, 3, None, False),
+    }
+
+
 def test_outside_the_allow_list_is_refused_where_it_is_stored(engine: Engine) -> None:
     """A row for a country that is not allowed (the list changed since it was accepted) is
     refused by the insert; test sends are not charged and not refused."""

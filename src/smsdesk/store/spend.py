@@ -158,6 +158,9 @@ def charge(
     spend, default_country_code = stored_settings(conn)
     tallies = _tally(chargeable, spend.allowed_regions(default_country_code))
     day = utc_day(now)
+    if all(_cap(spend, scope) is None for scope in tallies):
+        _add_uncapped(conn, day, tallies)
+        return
     for scope, tally in tallies.items():
         cap = _cap(spend, scope)
         counted = _add(conn, day, scope, tally, cap)
@@ -191,14 +194,21 @@ def admitted(
 
 
 # One statement for SQLite and PostgreSQL, built once: it runs for every stored message.
-_UPSERT = """
-INSERT INTO spend_counters (day, scope, country, api_key_id, messages, segments, cost, alerted)
-VALUES (:day, :scope, :country, :api_key_id, :messages, :segments, :cost, :alerted)
+_INSERT = (
+    "INSERT INTO spend_counters "
+    "(day, scope, country, api_key_id, messages, segments, cost, alerted) VALUES "
+)
+_ADD_ON_CONFLICT = """
 ON CONFLICT (day, scope, country, api_key_id) DO UPDATE SET
     messages = spend_counters.messages + excluded.messages,
     segments = spend_counters.segments + excluded.segments,
     cost = spend_counters.cost + excluded.cost
 """
+_UPSERT = (
+    _INSERT
+    + "(:day, :scope, :country, :api_key_id, :messages, :segments, :cost, :alerted)"
+    + _ADD_ON_CONFLICT
+)
 _COUNT = sa.text(_UPSERT + "RETURNING messages").bindparams(
     sa.bindparam("cost", type_=sa.Numeric(14, 5)), sa.bindparam("alerted", type_=sa.Boolean)
 )
@@ -207,6 +217,35 @@ _COUNT_UNDER_CAP = sa.text(
 ).bindparams(
     sa.bindparam("cost", type_=sa.Numeric(14, 5)), sa.bindparam("alerted", type_=sa.Boolean)
 )
+
+
+@lru_cache(maxsize=16)
+def _add_uncapped_statement(count: int) -> sa.TextClause:
+    """One upsert of `count` counters (day, then scope, country, key and tally i)."""
+    rows = ", ".join(
+        f"(:day, :scope{i}, :country{i}, :key{i}, :messages{i}, :segments{i}, :cost{i}, false)"
+        for i in range(count)
+    )
+    costs = (sa.bindparam(f"cost{i}", type_=sa.Numeric(14, 5)) for i in range(count))
+    return sa.text(_INSERT + rows + _ADD_ON_CONFLICT).bindparams(*costs)
+
+
+def _add_uncapped(conn: Connection, day: str, tallies: dict[Scope, _Tally]) -> None:
+    """Count every scope in one statement when none has a cap (the default): nothing is
+    refused and no alert can fire, so no scope's new count is needed. A group commit of
+    accepts then writes its counters in one statement instead of one per scope, the total's
+    row first as in `charge`, so concurrent charges lock the rows in the same order."""
+    values: dict[str, Any] = {"day": day}
+    for i, ((kind, country, key), tally) in enumerate(tallies.items()):
+        values |= {
+            f"scope{i}": kind,
+            f"country{i}": country,
+            f"key{i}": key,
+            f"messages{i}": tally.messages,
+            f"segments{i}": tally.segments,
+            f"cost{i}": tally.cost,
+        }
+    conn.execute(_add_uncapped_statement(len(tallies)), values)
 
 
 def _add(conn: Connection, day: str, scope: Scope, tally: _Tally, cap: int | None) -> int | None:
