@@ -128,7 +128,8 @@ async def test_refused_credentials_keep_the_message_queued(contract: Contract) -
     accepted = await contract.send(TO, "Who are you")
 
     failed = await contract.wait_error(accepted["id"])
-    assert any(word in failed["error"].lower() for word in ("credential", "password", "auth"))
+    said = failed["error"].lower()
+    assert any(word in said for word in ("credential", "password", "auth")), failed
     assert contract.fake.sent_to(TO) == []
 
     await contract.later(600)
