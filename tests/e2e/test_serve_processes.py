@@ -151,7 +151,12 @@ def test_api_processes_accept_and_wake_the_dispatcher_of_the_first(
 def test_api_processes_end_when_the_first_process_is_killed(
     processes: Processes, tmp_path: Path
 ) -> None:
-    server = processes.server(smsdesk_env(data_dir=tmp_path / "data", processes="3"))
+    """...and the metrics directory the killed process could not remove goes at the next
+    start."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = smsdesk_env(data_dir=tmp_path / "data", processes="3") | {"TMPDIR": str(temporary)}
+    server = processes.server(env)
     server.wait_ready()
     children = wait_until(lambda: children_of(server.pid, 3), "the three API processes")
     server.kill()
@@ -159,3 +164,13 @@ def test_api_processes_end_when_the_first_process_is_killed(
         lambda: not any(alive(c) for c in children),
         "the API processes to stop after the first one died",
     )
+    [left] = temporary.glob("smsdesk-metrics-*")
+    assert left.name.startswith(f"smsdesk-metrics-{server.pid}-")
+
+    again = processes.server(env | {"SMSDESK_PROCESSES": "2"}, name="again")
+    again.wait_ready()
+    assert not left.exists(), "the killed process's metrics directory is still there"
+    [own] = temporary.glob("smsdesk-metrics-*")
+    assert own.name.startswith(f"smsdesk-metrics-{again.pid}-")
+    assert again.stop() == 0, again.output()
+    assert not own.exists()

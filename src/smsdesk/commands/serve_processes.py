@@ -10,10 +10,13 @@ terminal reaches the first process only, which then stops the others in order.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 from typing import NoReturn
 
 from smsdesk import metrics
@@ -48,11 +51,47 @@ def again_with_shared_metrics() -> NoReturn:
     dispatcher's figures live in the first process, which answers none. prometheus_client
     keeps a process's figures in files only when the directory is in its environment before
     it is imported, which a running command is past: hence the restart (same pid, same
-    arguments). The first process removes the directory when it ends."""
-    directory = tempfile.mkdtemp(prefix="smsdesk-metrics-")
+    arguments). The first process removes the directory when it ends; one that was killed
+    cannot, and the next start removes what it left."""
+    remove_abandoned_metrics(Path(tempfile.gettempdir()))
+    directory = tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-")
     os.environ[metrics.SHARED_DIRECTORY] = directory
     os.environ[OWN_METRICS_DIRECTORY] = directory
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+METRICS_PREFIX = "smsdesk-metrics-"
+_OWNER = re.compile(re.escape(METRICS_PREFIX) + r"(\d+)-")
+
+
+def remove_abandoned_metrics(where: Path) -> list[Path]:
+    """Remove this user's metrics directories in `where` whose first process is gone (killed,
+    so its own clean-up never ran); the removed ones are returned."""
+    removed = []
+    for path in where.glob(f"{METRICS_PREFIX}*"):
+        owner = _OWNER.match(path.name)
+        if owner is None or _alive(int(owner[1])):
+            continue
+        try:
+            if path.is_symlink() or path.stat().st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:  # not a process: kill() would reach a group
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def owned_metrics_directory() -> str | None:
