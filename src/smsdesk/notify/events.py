@@ -22,12 +22,13 @@ from sqlalchemy import Connection, Engine
 
 from smsdesk.domain.ids import new_id
 from smsdesk.notify.messages import CHANNELS, EVENTS, render, sms_text
+from smsdesk.store import db
 from smsdesk.store import notifications as store
 
 Wake = Callable[[], None]
 
 # The senders of this process, by the database they send from.
-_listeners: weakref.WeakKeyDictionary[Engine, list[Wake]] = weakref.WeakKeyDictionary()
+_listeners: weakref.WeakKeyDictionary[Engine, list[Wake]] = db.per_engine()
 
 
 def listen(engine: Engine, wake: Wake) -> Callable[[], None]:

@@ -11,7 +11,7 @@ import contextlib
 import weakref
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -92,6 +92,21 @@ def _engine(url: sa.URL, synchronous: str, kwargs: dict[str, Any]) -> Engine:
 _CLOSED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
+V = TypeVar("V")
+
+# Registries of other modules keyed by engine (a service's callbacks, a cache). A value that
+# refers back to its engine, as a service's callback does, keeps the weak key alive for the
+# life of the process; `close` removes the engine from each of them.
+_PER_ENGINE: list[weakref.WeakKeyDictionary[Engine, Any]] = []
+
+
+def per_engine() -> weakref.WeakKeyDictionary[Engine, V]:
+    """A registry keyed by engine, emptied of an engine when it is closed (`close`)."""
+    registry: weakref.WeakKeyDictionary[Engine, V] = weakref.WeakKeyDictionary()
+    _PER_ENGINE.append(registry)
+    return registry
+
+
 def close(engine: Engine) -> None:
     """Close every connection of `engine`: those in its pool now, and those still in use as
     they come back.
@@ -102,6 +117,8 @@ def close(engine: Engine) -> None:
     collector found it.
     """
     _CLOSED.add(engine)
+    for registry in _PER_ENGINE:
+        registry.pop(engine, None)
     engine.dispose()
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from smsdesk.events import OPT_OUT_CHANGED, EventSink
+from smsdesk.store import db
 from smsdesk.store.hash_key import keyed_hash
 from smsdesk.store.tables import erased_opt_outs, opt_outs
 
@@ -42,7 +43,7 @@ def _changed() -> None:
 
 
 # How each database's hash key is fetched (set by the service that opened the engine).
-_hash_keys: weakref.WeakKeyDictionary[Engine, Callable[[], bytes]] = weakref.WeakKeyDictionary()
+_hash_keys: weakref.WeakKeyDictionary[Engine, Callable[[], bytes]] = db.per_engine()
 
 
 def use_hash_key(engine: Engine, key: Callable[[], bytes]) -> None:

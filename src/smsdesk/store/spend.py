@@ -39,6 +39,7 @@ from sqlalchemy.engine import Engine
 from smsdesk.domain.phone import region_of
 from smsdesk.domain.spend_settings import Rule, SpendRefused, SpendSettings
 from smsdesk.events import SPEND_THRESHOLD, EventSink
+from smsdesk.store import db
 from smsdesk.store.tables import settings, spend_counters
 
 __all__ = [
@@ -60,7 +61,7 @@ AUTOMATIC_SOURCES = frozenset({"inbound", "out_of_hours", "notification"})
 sc = spend_counters
 TOTAL, COUNTRY, API_KEY = "total", "country", "api_key"
 RULES: dict[str, Rule] = {TOTAL: "daily_total", COUNTRY: "daily_country", API_KEY: "api_key_daily"}
-_sinks: weakref.WeakKeyDictionary[Engine, EventSink] = weakref.WeakKeyDictionary()
+_sinks: weakref.WeakKeyDictionary[Engine, EventSink] = db.per_engine()
 
 
 def report_alerts_to(engine: Engine, events: EventSink) -> None:

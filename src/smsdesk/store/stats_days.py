@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from smsdesk.domain.message import Status
-from smsdesk.store import stats
+from smsdesk.store import db, stats
 from smsdesk.store.tables import messages
 
 m = messages
@@ -276,7 +276,7 @@ class DayCache:
                 self._days.popitem(last=False)
 
 
-_caches: WeakKeyDictionary[Engine, DayCache] = WeakKeyDictionary()
+_caches: WeakKeyDictionary[Engine, DayCache] = db.per_engine()
 _caches_lock = threading.Lock()
 
 
