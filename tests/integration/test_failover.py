@@ -158,7 +158,11 @@ async def test_failures_the_provider_never_took_fail_over_and_an_ambiguous_one_d
     ambiguous = await two.send("taken, answer lost")
     waiting = await h.wait_error(ambiguous)
     row = two.row(ambiguous)
-    assert (row.connection_id, row.failovers, waiting["status"]) == (two.first_id, 0, "queued")
+    assert (row.connection_id, row.failovers, waiting["status"]) == (
+        two.first_id,
+        0,
+        "queued",
+    ), (waiting["error"], two.failovers(ambiguous))
     assert two.copies(ambiguous) == (1, 0)
     two.first.release_held()
     await two.later(5)  # past the backoff

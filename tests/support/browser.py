@@ -98,6 +98,9 @@ def log_in(page: Page, url: str, name: str, path: str = "/login") -> None:
     page.fill("#password", PASSWORD)
     page.click("#login")
     expect(page.locator("#logout")).to_be_visible()
+    # The header shows before the scripts at the end of the page have run; a select changed
+    # before app.js listens to it would not submit, as no person could be that quick.
+    page.wait_for_load_state("load")
 
 
 def fits(page: Page, what: str = "", width: int = PHONE) -> None:
