@@ -115,8 +115,13 @@ async def two_connections(
 
 @pytest.fixture
 async def two(tmp_path: Path, engine: Engine) -> AsyncIterator[Two]:
-    """Two connections; the first's circuit opens only after many failures."""
-    async for made in two_connections(tmp_path, engine, failure_threshold=50):
+    """Two connections; the first's circuit opens only after many failures.
+
+    Their timeout is 2 s: the fakes run in this process, and a pause of the whole process
+    (a full garbage collection late in a long test session takes most of a second) while a
+    connection is being made would be a connect timeout, rightly "not taken", where the test
+    means a message taken and its answer lost."""
+    async for made in two_connections(tmp_path, engine, timeout=2.0, failure_threshold=50):
         yield made
 
 
