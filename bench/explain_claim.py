@@ -12,8 +12,8 @@ plans are of exactly those statements, not of SQL typed again here.
   waiting          store.messages.waiting_on (the scan's look at what is due per connection)
   expire           store.messages.expire_overdue
   lease expiry     store.lease_expiry.release_expired_leases
-  awaiting reports store.messages.connections_awaiting_reports (dispatcher housekeeping, every
-                   5 s at most, for the SMPP modules; asked here for the simulator's messages)
+  awaiting reports store.reports.connections_awaiting_reports (dispatcher housekeeping, every
+                   5 s at most, for the SMPP module, through its own partial index)
   queue depth      store.messages.queue_depth (metrics, dashboard)
   report           store.reports.apply_reports: a delivered report for a sent message, found
                    by its provider id; and one matching no message (kept aside)
@@ -200,7 +200,7 @@ def operations(engine: sa.Engine) -> list[Operation]:
         Operation("lease expiry", lambda c, now: lease_expiry.release_expired_leases(c, now)),
         Operation(
             "awaiting reports",
-            lambda c, now: repo.connections_awaiting_reports(c, [MODULE], now),
+            lambda c, now: reports.connections_awaiting_reports(c, ["smpp"], now),
         ),
         Operation("queue depth", lambda c, now: repo.queue_depth(c)),
         Operation("report (known provider id)", report(sent_pid or "none")),

@@ -1,5 +1,6 @@
-"""The claim indexes hold only queued messages and the lease index only messages being sent,
-and the statements that need them use them, on SQLite and PostgreSQL."""
+"""The claim indexes hold only queued messages, the lease index only messages being sent and
+the session-report index only the SMPP module's sent messages, and the statements that need
+them use them, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,15 +13,19 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from smsdesk.store import lease_expiry
+from smsdesk.providers.base import Transport
+from smsdesk.providers.registry import all_modules
+from smsdesk.store import lease_expiry, reports
 from smsdesk.store import messages as repo
 from smsdesk.store.db import is_postgres
+from smsdesk.store.tables import SESSION_REPORT_MODULES
 from tests.integration.test_store import NOW, insert, make_row, write
 
 PARTIAL = {
     "ix_messages_claim": "queued",
     "ix_messages_claim_conn": "queued",
     "ix_messages_lease": "sending",
+    "ix_messages_session_reports": "sent",
 }
 
 
@@ -114,3 +119,47 @@ def test_the_claim_and_lease_expiry_read_their_partial_indexes(engine: Engine) -
         assert "ix_messages_claim" in plan(engine, sql, params), sql
     for sql, params in leases:
         assert "ix_messages_lease" in plan(engine, sql, params), sql
+
+
+def sent(
+    module: str, connection_id: str | None, *, expires: float, report: bool = True
+) -> dict[str, Any]:
+    return make_row(module=module, expires=expires) | {
+        "status": "sent",
+        "connection_id": connection_id,
+        "delivery_report": report,
+    }
+
+
+def test_connections_wait_for_session_reports_only_while_one_is_due(engine: Engine) -> None:
+    later, earlier = NOW + 600, NOW - 600
+    insert(
+        engine,
+        [
+            sent("smpp", "a", expires=later),
+            sent("smpp", "a", expires=later),
+            sent("smpp", None, expires=later),  # the module's stand-in
+            sent("smpp", "b", expires=earlier),  # past its validity: no report will come
+            sent("smpp", "c", expires=later, report=False),  # none asked for
+            sent("simulator", "d", expires=later),
+            make_row(module="smpp", expires=later) | {"connection_id": "e"},  # queued
+        ],
+    )
+    with engine.connect() as conn, statements(engine) as sent_sql:
+        awaiting = reports.connections_awaiting_reports(conn, ["smpp"], NOW)
+        both = reports.connections_awaiting_reports(conn, ["smpp", "simulator"], NOW)
+    assert awaiting == {("a", "smpp"), (None, "smpp")}
+    assert both == awaiting | {("d", "simulator")}
+    assert sent_sql
+    for sql, params in sent_sql:
+        if "'smpp'" in sql:
+            assert "ix_messages_session_reports" in plan(engine, sql, params), sql
+
+
+def test_the_session_report_index_names_every_module_with_its_own_session() -> None:
+    over_session = {
+        info.name
+        for info in all_modules()
+        if info.provider_class is not None and info.provider_class.transport is Transport.SMPP
+    }
+    assert over_session == set(SESSION_REPORT_MODULES)

@@ -62,6 +62,7 @@ from smsdesk.store import connection_health as health_store
 from smsdesk.store import messages as repo
 from smsdesk.store.configuration import ConfigurationStore
 from smsdesk.store.optouts import opted_out
+from smsdesk.store.reports import connections_awaiting_reports
 from smsdesk.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -283,7 +284,7 @@ class Dispatcher:
             if info.provider_class is not None and info.provider_class.transport is Transport.SMPP
         ]
         with self.writer.engine.connect() as conn:
-            return repo.connections_awaiting_reports(conn, connected, now)
+            return connections_awaiting_reports(conn, connected, now)
 
     def _read_health(self) -> dict[str, Health]:
         with self.writer.engine.connect() as conn:

@@ -565,22 +565,3 @@ def queue_depth(conn: Connection) -> dict[int, int]:
         sa.select(m.c.priority, sa.func.count()).where(IS_QUEUED).group_by(m.c.priority)
     ).all()
     return {int(priority): int(count) for priority, count in rows}
-
-
-def connections_awaiting_reports(
-    conn: Connection, modules: Sequence[str], now: float
-) -> set[tuple[str | None, str]]:
-    """(connection, module) of sent messages of `modules` whose report is still due."""
-    if not modules:
-        return set()
-    rows = conn.execute(
-        sa.select(m.c.connection_id, m.c.module)
-        .where(
-            m.c.status == Status.SENT.value,
-            m.c.module.in_(list(modules)),
-            m.c.delivery_report.is_(sa.true()),
-            sa.or_(m.c.expires_at.is_(None), m.c.expires_at > now),
-        )
-        .distinct()
-    ).all()
-    return {(row.connection_id, row.module) for row in rows}

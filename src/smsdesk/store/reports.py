@@ -22,7 +22,7 @@ from smsdesk.domain.message import Status, TransitionOutcome, transition
 from smsdesk.domain.sms import StatusReport
 from smsdesk.events import EventSink
 from smsdesk.store.bulk import execute_rows
-from smsdesk.store.tables import messages, unmatched_reports
+from smsdesk.store.tables import IS_SENT, SESSION_REPORT_MODULES, messages, unmatched_reports
 from smsdesk.store.timeline import EVENT_COLUMNS, Event, emit_status_events, insert_events
 
 m = messages
@@ -296,3 +296,33 @@ def list_unmatched(
     if before_id is not None:
         query = query.where(ur.c.id < before_id)
     return list(conn.execute(query).all())
+
+
+def connections_awaiting_reports(
+    conn: Connection, modules: Sequence[str], now: float
+) -> set[tuple[str | None, str]]:
+    """(connection, module) of sent messages of `modules` whose report is still due: asked
+    for, and within the message's validity (after it, none will come).
+
+    A module of `SESSION_REPORT_MODULES` is named as a literal, as its partial index is, so
+    the look-up reads only that index's messages still within their validity, however many
+    whose reports never came are kept."""
+    found: set[tuple[str | None, str]] = set()
+    for module in modules:
+        named = (
+            sa.literal_column(f"'{module}'")
+            if module in SESSION_REPORT_MODULES
+            else sa.literal(module)
+        )
+        connections = conn.execute(
+            sa.select(m.c.connection_id)
+            .where(
+                IS_SENT,
+                m.c.module == named,
+                m.c.delivery_report.is_(sa.true()),
+                m.c.expires_at > now,
+            )
+            .distinct()
+        ).scalars()
+        found.update((connection_id, module) for connection_id in connections)
+    return found

@@ -120,6 +120,21 @@ Index(
     sqlite_where=SENDING_ONLY,
     postgresql_where=SENDING_ONLY,
 )
+# The SMPP module's sent messages: their reports come over its own session, which the
+# dispatcher keeps open while one is still due (`store.reports.connections_awaiting_reports`,
+# every few seconds). Only that module's changes into and out of "sent" move an entry, and the
+# look-up reads the messages still within their validity, however many are kept.
+SESSION_REPORT_MODULES = ("smpp",)
+SENT_OVER_SESSION = text("status = 'sent' AND module = 'smpp'")
+IS_SENT = messages.c.status == literal_column("'sent'")
+Index(
+    "ix_messages_session_reports",
+    messages.c.status,
+    messages.c.expires_at,
+    messages.c.connection_id,
+    sqlite_where=SENT_OVER_SESSION,
+    postgresql_where=SENT_OVER_SESSION,
+)
 Index("ix_messages_provider_id", messages.c.module, messages.c.provider_message_id)
 Index("ix_messages_recipient", messages.c.recipient)
 Index("ix_messages_status_id", messages.c.status, messages.c.id)
