@@ -8,6 +8,7 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 from smsdesk.cli import app
 from smsdesk.domain.audit import Actor
-from smsdesk.store import db
+from smsdesk.store import audit, db
 from smsdesk.store.tables import audit_log
 from tests.support.harness import Harness
 from tests.support.webui import create_user, log_in
@@ -25,26 +26,41 @@ MAY_1 = 1_777_593_600.0  # 2026-05-01T00:00:00Z
 
 
 def seed(h: Harness) -> None:
-    """Entries on 1, 2 and 3 May 2026 by a user, an API key and the command line."""
+    """Entries on 1, 2 and 3 May 2026 by a user, an API key and the command line.
+
+    Written with their moments given, not by swapping the service's clock: the harness's
+    background work reads that clock from other threads while the entries are written.
+    """
     service = h.service
-    clock = service.clock
-    moments = iter(
-        [MAY_1 + 3600, MAY_1 + DAY + 3600, MAY_1 + 2 * DAY + 3600, MAY_1 + 2 * DAY + 7200]
-    )
-    service.clock = lambda: next(moments)
-    try:
-        service.audit(
-            Actor.user(1, "anna", "10.0.0.1"), "login.succeeded", target_kind="user", target_id="1"
-        )
-        service.audit(
-            Actor.user(1, "anna", "10.0.0.1"), "login.failed", details={"username": "=HYPERLINK(1)"}
-        )
-        service.audit(
-            Actor.api_key("k1", "shop"), "configuration.changed", details={"fields": ["sender"]}
-        )
-        service.audit(Actor.cli(), "user.created", target_kind="user", target_id="2")
-    finally:
-        service.clock = clock
+    entries: list[tuple[float, Actor, str, dict[str, Any]]] = [
+        (
+            MAY_1 + 3600,
+            Actor.user(1, "anna", "10.0.0.1"),
+            "login.succeeded",
+            {"target_kind": "user", "target_id": "1"},
+        ),
+        (
+            MAY_1 + DAY + 3600,
+            Actor.user(1, "anna", "10.0.0.1"),
+            "login.failed",
+            {"details": {"username": "=HYPERLINK(1)"}},
+        ),
+        (
+            MAY_1 + 2 * DAY + 3600,
+            Actor.api_key("k1", "shop"),
+            "configuration.changed",
+            {"details": {"fields": ["sender"]}},
+        ),
+        (
+            MAY_1 + 2 * DAY + 7200,
+            Actor.cli(),
+            "user.created",
+            {"target_kind": "user", "target_id": "2"},
+        ),
+    ]
+    for at, actor, action, extra in entries:
+        with db.write_transaction(service.engine) as conn, conn.begin():
+            audit.append(conn, service.hash_key, actor, action, at, **extra)
 
 
 async def test_the_api_filters_by_action_kind_actor_and_dates(any_db_harness: Harness) -> None:
