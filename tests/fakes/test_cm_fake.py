@@ -236,7 +236,7 @@ async def test_a_timeout_holds_the_answer_until_released(
 ) -> None:
     fake.fail_next(FailureMode.TIMEOUT)
     with pytest.raises(httpx.ReadTimeout):
-        await post(client, fake, request(msg()), timeout=0.2)
+        await post(client, fake, request(msg()), timeout=httpx.Timeout(0.2, connect=5.0))
     fake.release_held()
     assert fake.messages == []
 

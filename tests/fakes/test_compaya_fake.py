@@ -219,7 +219,7 @@ async def test_timeout_holds_the_answer_until_released(
     """TIMEOUT: no answer before the client gives up; released, it answers 503."""
     fake.fail_next(FailureMode.TIMEOUT)
     with pytest.raises(httpx.ReadTimeout):
-        await client.post("/v2/send", json=body(), timeout=0.2)
+        await client.post("/v2/send", json=body(), timeout=httpx.Timeout(0.2, connect=5.0))
     fake.release_held()
     response = await client.post("/v2/send", json=body())
 

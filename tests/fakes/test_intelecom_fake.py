@@ -174,7 +174,7 @@ def test_failure_modes_answer_as_documented(fake: IntelecomFake) -> None:
 def test_a_timeout_holds_the_answer(fake: IntelecomFake) -> None:
     fake.fail_next(FailureMode.TIMEOUT)
     with pytest.raises(httpx.ReadTimeout):
-        post(fake, request(), timeout=0.2)
+        post(fake, request(), timeout=httpx.Timeout(0.2, connect=5.0))
     fake.release_held()
     assert fake.messages == []
 

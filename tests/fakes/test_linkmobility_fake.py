@@ -284,7 +284,7 @@ async def test_timeout_holds_the_answer(fake: LinkMobilityFake, client: httpx.As
     fake.fail_next(FailureMode.TIMEOUT)
     try:
         with pytest.raises(httpx.TimeoutException):
-            await client.post("/send", json=single(), timeout=0.2)
+            await client.post("/send", json=single(), timeout=httpx.Timeout(0.2, connect=5.0))
     finally:
         fake.release_held()
     assert fake.messages == []

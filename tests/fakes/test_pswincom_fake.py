@@ -202,7 +202,9 @@ async def test_timeout_mode_holds_the_answer(fake: PsWinComFake, http: httpx.Asy
     """TIMEOUT does not answer before the client gives up, and records nothing."""
     fake.fail_next(FailureMode.TIMEOUT)
     with pytest.raises(httpx.ReadTimeout):
-        await http.post(f"{fake.url}/", content=session(msg()), timeout=0.2)
+        await http.post(
+            f"{fake.url}/", content=session(msg()), timeout=httpx.Timeout(0.2, connect=5.0)
+        )
     assert fake.messages == []
 
 

@@ -212,7 +212,7 @@ async def test_timeout_holds_the_request_until_released(
     """The client gives up first; once released the fake answers 503 and sent nothing."""
     fake.fail_next(FailureMode.TIMEOUT)
     with pytest.raises(httpx.ReadTimeout):
-        await post(client, document(), timeout=0.2)
+        await post(client, document(), timeout=httpx.Timeout(0.2, connect=5.0))
     fake.release_held()
     assert fake.messages == []
 

@@ -193,7 +193,9 @@ async def test_timeout_holds_until_released(client: httpx.AsyncClient, fake: Twi
     """TIMEOUT answers nothing before the client gives up."""
     fake.fail_next(FailureMode.TIMEOUT)
     with pytest.raises(httpx.ReadTimeout):
-        await client.post(messages_path(fake), data={"To": TO}, timeout=0.2)
+        await client.post(
+            messages_path(fake), data={"To": TO}, timeout=httpx.Timeout(0.2, connect=5.0)
+        )
     fake.release_held()
     assert len(fake.send_requests()) == 1
 

@@ -257,7 +257,7 @@ async def test_a_timeout_holds_the_answer_until_released(
     fake.fail_next(FailureMode.TIMEOUT)
 
     with pytest.raises(httpx.ReadTimeout):
-        await client.post("/send/", data=send_form(), timeout=0.2)
+        await client.post("/send/", data=send_form(), timeout=httpx.Timeout(0.2, connect=5.0))
     fake.release_held()
 
     assert fake.messages == []

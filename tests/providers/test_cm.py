@@ -305,7 +305,7 @@ async def test_a_timeout_is_temporary(
 ) -> None:
     fake.fail_next(FailureMode.TIMEOUT)
     with pytest.raises(TemporaryError, match="did not answer"):
-        await make_provider(timeout=0.2).send([sms()])
+        await make_provider(timeout=1.0).send([sms()])
     fake.release_held()
 
 

@@ -341,7 +341,7 @@ async def test_missing_credentials_are_named_without_asking_the_gateway(
 async def test_failure_modes_map_to_retryable_errors(
     fake: IntelecomFake, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
-    provider = make_provider(fake, http, tmp_path, timeout=0.2)
+    provider = make_provider(fake, http, tmp_path, timeout=1.0)
     fake.fail_next(FailureMode.SERVER_ERROR)
     fake.fail_next(FailureMode.THROTTLE)
     fake.fail_next(FailureMode.TIMEOUT)

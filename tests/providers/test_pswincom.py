@@ -322,7 +322,7 @@ async def test_a_timeout_is_temporary_and_does_not_fail_over(
     try:
         gateway.fail_next(FailureMode.TIMEOUT)
         with pytest.raises(TemporaryError) as caught:
-            await connect(timeout=0.2, failover_url=other.url).send([outbound()])
+            await connect(timeout=1.0, failover_url=other.url).send([outbound()])
     finally:
         other.stop()
 
